@@ -1,0 +1,57 @@
+"""One error family for the whole module; every error carries a FHIR OperationOutcome.
+
+A caller (CLI, HTTP service, integration engine) can always print ``err.outcome`` as JSON and act on it:
+each issue says what was wrong (``diagnostics``), where (``expression``: a FHIRPath or linkId path) and,
+where we know it, what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+def issue(
+    severity: str,
+    code: str,
+    diagnostics: str,
+    expression: str | None = None,
+) -> JSON:
+    """One OperationOutcome.issue (severity: fatal|error|warning|information; code: IssueType)."""
+    out: JSON = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if expression:
+        out["expression"] = [expression]
+    return out
+
+
+def operation_outcome(issues: list[JSON]) -> JSON:
+    """An OperationOutcome resource; an empty list becomes the R4 'all OK' information issue."""
+    if not issues:
+        issues = [issue("information", "informational", "No problems found.")]
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def has_errors(outcome: JSON) -> bool:
+    """True when the OperationOutcome holds an error or fatal issue."""
+    return any(i.get("severity") in ("error", "fatal") for i in outcome.get("issue", []))
+
+
+class SafetyPlanError(Exception):
+    """Base of every error this package raises on purpose. ``outcome`` is an OperationOutcome dict."""
+
+    def __init__(self, message: str, outcome: JSON | None = None) -> None:
+        super().__init__(message)
+        self.outcome: JSON = outcome or operation_outcome([issue("error", "processing", message)])
+
+
+class InputError(SafetyPlanError):
+    """The input (answers, QuestionnaireResponse, file) is not acceptable; nothing was sent anywhere."""
+
+
+class ValidationFailed(InputError):
+    """A QuestionnaireResponse failed validation against its Questionnaire; ``outcome`` lists every problem."""
+
+
+class ConfigError(SafetyPlanError):
+    """Configuration (canonical base, server URL, credentials, paths) is missing or wrong."""
