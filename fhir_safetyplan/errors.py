@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_safetyplan import exitcodes
+
 JSON = dict[str, Any]
 
 
@@ -40,6 +42,9 @@ def has_errors(outcome: JSON) -> bool:
 class SafetyPlanError(Exception):
     """Base of every error this package raises on purpose. ``outcome`` is an OperationOutcome dict."""
 
+    #: what the ``safetyplan`` command exits with when this error ends it
+    exit_code: int = exitcodes.INVALID
+
     def __init__(self, message: str, outcome: JSON | None = None) -> None:
         super().__init__(message)
         self.outcome: JSON = outcome or operation_outcome([issue("error", "processing", message)])
@@ -55,3 +60,5 @@ class ValidationFailed(InputError):
 
 class ConfigError(SafetyPlanError):
     """Configuration (canonical base, server URL, credentials, paths) is missing or wrong."""
+
+    exit_code = exitcodes.CONFIG

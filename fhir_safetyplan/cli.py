@@ -1,0 +1,114 @@
+"""The ``safetyplan`` command line: argument parsing, error reporting and exit codes.
+
+Every failure a user can cause ends as a clear message (and, where it helps, an OperationOutcome on stdout)
+with a documented exit code; never as a traceback. Set ``SAFETYPLAN_DEBUG=1`` to see tracebacks of bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from fhir_safetyplan import __version__, exitcodes
+
+# Sub-command groups, in the order `--help` lists them. A group missing from the install is skipped.
+_COMMAND_MODULES = (
+    "fhir_safetyplan.commands.definitions",
+    "fhir_safetyplan.commands.pipeline",
+    "fhir_safetyplan.commands.delivery",
+    "fhir_safetyplan.commands.server",
+    "fhir_safetyplan.commands.demo",
+    "fhir_safetyplan.commands.serve",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors, as we document; we only make the message say what to do."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\nTry '{self.prog} --help'.\n")
+        raise SystemExit(exitcodes.USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all sub-commands)."""
+    parser = _Parser(
+        prog="safetyplan",
+        description=(
+            "Safety planning with people exposed to domestic violence (NKVTS guidance) as FHIR R4: "
+            "Questionnaire definitions, QuestionnaireResponse validation, SDC extraction to a CarePlan, "
+            "journal documentation, and delivery to a HAPI FHIR server."
+        ),
+        epilog=(
+            "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 rejected by server, 4 queued in outbox, "
+            "5 server unavailable, 6 refused by policy, 7 configuration, 70 internal error."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log progress to stderr (never personal data)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``safetyplan``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return exitcodes.USAGE
+    from fhir_safetyplan.errors import ConfigError, InputError, SafetyPlanError
+
+    try:
+        code: int = handler(args)
+        return code
+    except InputError as exc:
+        sys.stdout.write(json.dumps(exc.outcome, ensure_ascii=False, indent=2) + "\n")
+        sys.stderr.write(f"safetyplan: {exc}\n")
+        return exitcodes.INVALID
+    except ConfigError as exc:
+        sys.stderr.write(f"safetyplan: configuration: {exc}\n")
+        return exitcodes.CONFIG
+    except SafetyPlanError as exc:
+        sys.stdout.write(json.dumps(exc.outcome, ensure_ascii=False, indent=2) + "\n")
+        sys.stderr.write(f"safetyplan: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("safetyplan: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return exitcodes.OK
+    except Exception as exc:  # a bug: say so plainly, no traceback unless asked
+        if os.environ.get("SAFETYPLAN_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"safetyplan: internal error ({type(exc).__name__}); this is a bug. "
+            "Re-run with SAFETYPLAN_DEBUG=1 for details and report it (without personal data).\n"
+        )
+        return exitcodes.INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
