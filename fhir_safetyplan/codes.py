@@ -1,0 +1,73 @@
+"""Code systems, identifier systems and canonical URLs used across the module (one place, no magic strings)."""
+
+from __future__ import annotations
+
+import os
+
+#: Used when neither the caller nor SAFETYPLAN_CANONICAL_BASE names one. A deployment replaces it with a base URL
+#: it controls; `.example` is reserved (RFC 2606), so this default can never collide with a real organisation.
+DEFAULT_CANONICAL_BASE = "https://safetyplan.example/fhir"
+QUESTIONNAIRE_VERSION = "1.0.0"
+PACKAGE_NAME = "example.safetyplan.r4"
+
+YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0532"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+PROVENANCE_AGENT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+VOLVEN_DOCUMENT_TYPE = "urn:oid:2.16.578.1.12.4.1.1.9602"
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
+ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
+VERSION_ALGORITHM = "http://hl7.org/fhir/StructureDefinition/artifact-versionAlgorithm"
+
+SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
+TEMPLATE_EXTRACT = SDC + "sdc-questionnaire-templateExtract"
+TEMPLATE_EXTRACT_CONTEXT = SDC + "sdc-questionnaire-templateExtractContext"
+TEMPLATE_EXTRACT_VALUE = SDC + "sdc-questionnaire-templateExtractValue"
+SDC_EXTRACT_TEMPLATE_PROFILE = SDC + "sdc-questionnaire-extr-template"
+
+FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
+DNR = "urn:oid:2.16.578.1.12.4.1.4.2"
+HPR = "urn:oid:2.16.578.1.12.4.1.4.4"
+ORGNR = "urn:oid:2.16.578.1.12.4.1.4.101"
+
+LANGUAGES = ("nb", "nn", "en")
+TRANSLATED = ("nn", "en")
+
+
+def canonical_base(base: str | None = None) -> str:
+    """The canonical base in force: the argument, else SAFETYPLAN_CANONICAL_BASE, else the default (no trailing /)."""
+    from fhir_safetyplan.errors import ConfigError
+
+    value = base or os.environ.get("SAFETYPLAN_CANONICAL_BASE") or DEFAULT_CANONICAL_BASE
+    value = value.rstrip("/")
+    if not value.startswith(("http://", "https://", "urn:")) or any(c.isspace() for c in value):
+        raise ConfigError(
+            f"canonical base {value!r} is not an absolute http(s) or urn URL; "
+            "give one like https://fhir.example.org/fhir (--canonical-base or SAFETYPLAN_CANONICAL_BASE)"
+        )
+    return value
+
+
+def codesystem_url(base: str, cs_id: str) -> str:
+    return f"{base}/CodeSystem/{cs_id}"
+
+
+def valueset_url(base: str, vs_id: str) -> str:
+    return f"{base}/ValueSet/{vs_id}"
+
+
+def profile_url(base: str, sd_id: str) -> str:
+    return f"{base}/StructureDefinition/{sd_id}"
+
+
+def questionnaire_id(lang: str | None) -> str:
+    """``sikkerhetsplan`` for the multilingual form, ``sikkerhetsplan-<lang>`` for one language."""
+    return "sikkerhetsplan" if lang is None else f"sikkerhetsplan-{lang}"
+
+
+def questionnaire_url(base: str, lang: str | None) -> str:
+    return f"{base}/Questionnaire/{questionnaire_id(lang)}"

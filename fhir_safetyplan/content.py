@@ -1,0 +1,102 @@
+"""The clinical content, loaded from ``data/content.toml`` (the one declarative source a clinician can review).
+
+This module only gives the TOML a typed shape and checks it is complete (every text in nb, nn and en);
+it adds no clinical content of its own.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fhir_safetyplan.codes import LANGUAGES
+
+
+@dataclass(frozen=True)
+class Text:
+    """One text in bokmål, nynorsk and English."""
+
+    nb: str
+    nn: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        """The text in ``lang`` (nb, nn or en)."""
+        value: str = getattr(self, lang)
+        return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """An answer option: a code in a code system, with its display in three languages."""
+
+    system: str | None  # None: our own CodeSystem, whose URL depends on the canonical base
+    code: str
+    display: Text
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One of the ten points of the guidance, and the help offered when it is not in place."""
+
+    key: str
+    text: Text
+    help: Text
+
+
+@dataclass(frozen=True)
+class Content:
+    """All clinical content of the form."""
+
+    raw: dict[str, Any]
+    checklist: tuple[ChecklistItem, ...]
+
+    def text(self, *path: str, field: str = "text") -> Text:
+        """A text by its path in the TOML, e.g. ``text("conversation", "informed")``."""
+        node: Any = self.raw
+        for part in path:
+            node = node[part]
+        return _text(node[field], ".".join((*path, field)))
+
+    def options(self, section: str) -> tuple[Option, ...]:
+        """The answer options of a section (``answers``, ``channels``, ``duty-status``, ``instruments``, ``levels``)."""
+        return tuple(
+            Option(system=v.get("system"), code=v["code"], display=_text(v["display"], f"{section}.{k}"))
+            for k, v in self.raw[section].items()
+        )
+
+    def option(self, section: str, name: str) -> Option:
+        """One answer option by its name in the TOML, e.g. ``option("answers", "no")``."""
+        v = self.raw[section][name]
+        return Option(system=v.get("system"), code=v["code"], display=_text(v["display"], f"{section}.{name}"))
+
+
+class ContentError(ValueError):
+    """The content file is incomplete (a developer error, caught by the tests)."""
+
+
+def _text(node: Any, where: str) -> Text:
+    if not isinstance(node, dict) or any(not isinstance(node.get(lang), str) or not node[lang].strip()
+                                         for lang in LANGUAGES):
+        raise ContentError(f"content.toml: {where} must have non-empty nb, nn and en texts")
+    return Text(nb=node["nb"], nn=node["nn"], en=node["en"])
+
+
+@cache
+def load() -> Content:
+    """The content, parsed once per process."""
+    data = resources.files("fhir_safetyplan").joinpath("data/content.toml").read_bytes()
+    raw = tomllib.loads(data.decode("utf-8"))
+    items = []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw["checklist"]):
+        key = entry["key"]
+        if key in seen or not key.replace("-", "").isalnum():
+            raise ContentError(f"content.toml: checklist[{i}].key {key!r} is duplicated or not a plain code")
+        seen.add(key)
+        items.append(ChecklistItem(key=key, text=_text(entry["text"], f"checklist.{key}.text"),
+                                   help=_text(entry["help"], f"checklist.{key}.help")))
+    return Content(raw=raw, checklist=tuple(items))
