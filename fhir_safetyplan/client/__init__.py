@@ -1,0 +1,60 @@
+"""Talking to a FHIR R4 server: the client, authentication, retry policy and errors.
+
+This module states the whole public API; everything in ``_*`` modules is private.
+
+- :class:`FhirClient` — one configured ``requests.Session`` for one server base URL:
+  ``capabilities()``, ``check_capabilities()``, ``transaction()``, ``read()``, ``search()``,
+  ``create()``, ``update()``, ``validate()``
+- :func:`is_idempotent_transaction`, :func:`entry_results` / :class:`EntryResult` — pure Bundle helpers
+- auth (``requests.auth.AuthBase``): :class:`BearerAuth`, :class:`BasicAuth`, :class:`SmartBackendAuth`,
+  :func:`auth_from_env`
+- retry policy: :class:`RetryPolicy`, :func:`default_policy`, :data:`NO_RETRY`
+- errors: :class:`FhirError` → :class:`FhirHttpError` → :class:`ServerRejected` (exit 3) /
+  :class:`ServerUnavailable` (exit 5); :class:`ServerIncompatible`, :class:`AuthError` (exit 7)
+
+Importing this package imports ``requests``: the CLI imports it only in commands that talk to a server.
+"""
+
+from fhir_safetyplan.client._auth import (
+    AUTH_KINDS,
+    DEFAULT_SMART_SCOPE,
+    BasicAuth,
+    BearerAuth,
+    SmartBackendAuth,
+    auth_from_env,
+)
+from fhir_safetyplan.client._errors import (
+    AuthError,
+    FhirError,
+    FhirHttpError,
+    ServerIncompatible,
+    ServerRejected,
+    ServerUnavailable,
+)
+from fhir_safetyplan.client._retry import NO_RETRY, RetryPolicy, default_policy
+from fhir_safetyplan.client._session import DELIVERY_REQUIREMENTS, FHIR_JSON, FhirClient
+from fhir_safetyplan.client._transaction import EntryResult, entry_results, is_idempotent_transaction
+
+__all__ = [
+    "AUTH_KINDS",
+    "DEFAULT_SMART_SCOPE",
+    "DELIVERY_REQUIREMENTS",
+    "FHIR_JSON",
+    "NO_RETRY",
+    "AuthError",
+    "BasicAuth",
+    "BearerAuth",
+    "EntryResult",
+    "FhirClient",
+    "FhirError",
+    "FhirHttpError",
+    "RetryPolicy",
+    "ServerIncompatible",
+    "ServerRejected",
+    "ServerUnavailable",
+    "SmartBackendAuth",
+    "auth_from_env",
+    "default_policy",
+    "entry_results",
+    "is_idempotent_transaction",
+]

@@ -1,0 +1,79 @@
+"""Pure helpers about transaction Bundles: is one safe to resend, and what did the server say about it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from fhir_safetyplan.errors import JSON
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def is_idempotent_transaction(bundle: JSON) -> bool:
+    """True when sending ``bundle`` twice leaves the server as sending it once.
+
+    That holds when every entry is GET/HEAD/PUT/DELETE, or a POST with ``ifNoneExist`` (a conditional
+    create: the second time it matches the first one's resource). A plain POST creates a new resource
+    each time; PATCH is not idempotent in general. Only such bundles are retried after a lost answer.
+    """
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("transaction", "batch"):
+        return False
+    for entry in bundle.get("entry") or []:
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict):
+            return False
+        method = str(request.get("method", "")).upper()
+        if method in _SAFE_METHODS:
+            continue
+        if method == "POST" and request.get("ifNoneExist"):
+            continue
+        return False
+    return True
+
+
+_LOCATION = re.compile(
+    r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?$"
+)
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """The server's answer for one transaction entry (ids and statuses only: no personal data)."""
+
+    status: str
+    location: str | None = None
+    resource_type: str | None = None
+    id: str | None = None
+    version_id: str | None = None
+    etag: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, without empty fields."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def entry_results(response_bundle: JSON) -> list[EntryResult]:
+    """The per-entry results of a transaction-response Bundle, in the order of the request's entries."""
+    results = []
+    for entry in response_bundle.get("entry") or []:
+        response = entry.get("response") or {}
+        location = response.get("location")
+        rtype = rid = version = None
+        if isinstance(location, str):
+            # HAPI answers "Type/id/_history/n", relative or absolute; the query part never carries ids.
+            m = _LOCATION.search(location.split("?", 1)[0])
+            if m:
+                rtype, rid, version = m.group(1), m.group(2), m.group(3)
+        results.append(
+            EntryResult(
+                status=str(response.get("status", "")),
+                location=location if isinstance(location, str) else None,
+                resource_type=rtype,
+                id=rid,
+                version_id=version,
+                etag=response.get("etag"),
+            )
+        )
+    return results
