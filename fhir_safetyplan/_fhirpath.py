@@ -1,0 +1,129 @@
+"""FHIRPath for the extraction engine: fhirpathpy with the R4 model, compiled once, plus one local bug fix.
+
+Private module. It imports fhirpathpy (and its models) at import time, so only modules that the CLI loads
+lazily (``extract``) import it.
+
+The union fix (fhirpathpy 2.2.4, still present upstream at the time of writing)
+--------------------------------------------------------------------------------
+``|`` (and ``union()``, ``distinct()``, ``isDistinct()``) go through ``existence.distinct_fn``. When every
+input is a ``ResourceNode`` it de-duplicates on the JSON data and then builds *new* nodes from the bare
+data, losing each node's type path. Without the path the R4 model cannot resolve choice types, so
+``repeat(item | answer.item).where(answer.value = false)`` returns ``[]`` in fhirpathpy while fhirpath.js
+returns the items. :func:`install_union_fix` replaces that branch with one that keeps the first original
+node of each distinct value (FHIRPath equality on the data is unchanged; only the node's type information
+survives). Suggested upstream fix, in ``fhirpathpy/engine/invocations/existence.py`` ``distinct_fn``: keep
+``x[i]`` for the first index of each unique ``json.dumps(data, sort_keys=True)`` instead of
+``ResourceNode.create_node(item)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import fhirpathpy
+from fhirpathpy.engine import invocations as _invocations
+from fhirpathpy.engine.invocations import combining as _combining
+from fhirpathpy.engine.invocations import existence as _existence
+from fhirpathpy.engine.nodes import FP_Quantity, FP_Type, ResourceNode
+from fhirpathpy.models import models as _models
+
+R4_MODEL: dict[str, Any] = _models["r4"]
+
+#: A compiled expression: ``(focus, variables) -> raw results`` (ResourceNodes, FP types or Python values).
+Compiled = Callable[[Any, Mapping[str, Any]], list[Any]]
+
+_original_distinct: Callable[[Any, list[Any]], list[Any]] = _existence.distinct_fn
+_installed = False
+
+
+def _distinct_keeping_nodes(ctx: Any, coll: list[Any]) -> list[Any]:
+    """``distinct_fn`` that returns the original nodes (with their type paths) rather than rebuilt ones."""
+    if coll and all(isinstance(v, ResourceNode) for v in coll):
+        seen: set[str] = set()
+        out: list[Any] = []
+        for node in coll:
+            try:
+                key = json.dumps(node.data, sort_keys=True)
+            except TypeError:
+                key = str(node.data)
+            if key not in seen:
+                seen.add(key)
+                out.append(node)
+        return out
+    return _original_distinct(ctx, coll)
+
+
+def install_union_fix() -> None:
+    """Patch fhirpathpy: ``|``, ``union()``, ``distinct()``, ``isDistinct()`` keep node types (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    # union_op and isdistinct_fn look distinct_fn up as a module global at call time; the registry holds
+    # a direct
+    # reference to the function object, so both places are patched.
+    _existence.distinct_fn = _distinct_keeping_nodes
+    registry: dict[str, dict[str, Any]] = _invocations.invocation_registry  # type: ignore[assignment]
+    registry["distinct"]["fn"] = _distinct_keeping_nodes
+    # union_op calls ``existence.distinct_fn`` through the module: make sure that is still how it works
+    assert getattr(_combining, "existence", None) is _existence
+    _installed = True
+
+
+install_union_fix()
+
+
+class FhirPathSyntaxError(ValueError):
+    """The expression does not parse."""
+
+
+@lru_cache(maxsize=2048)
+def compile_expression(expression: str) -> Compiled:
+    """Parse ``expression`` once (cached) and return a function evaluating it against the R4 model.
+
+    The function returns raw results: ``ResourceNode`` objects keep their type path, so they can be the focus
+    of further expressions (nested template contexts) and choice types such as ``answer.value`` resolve.
+    Raises :class:`FhirPathSyntaxError` when the expression does not parse.
+    """
+    try:
+        fn = fhirpathpy.compile(expression, R4_MODEL, {"returnRawData": True})
+    except Exception as exc:  # the parser raises several unrelated exception types
+        raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r}: {exc}") from exc
+
+    def run(focus: Any, variables: Mapping[str, Any]) -> list[Any]:
+        result = fn(focus, dict(variables))
+        return list(result) if isinstance(result, list) else [result]
+
+    return run
+
+
+def node(data: Any, path: str) -> Any:
+    """Wrap JSON ``data`` as a FHIRPath node of type ``path`` (e.g. ``QuestionnaireResponse.item``)."""
+    return ResourceNode(data, path)  # type: ignore[no-untyped-call]
+
+
+def to_json(value: Any) -> Any:
+    """Turn one raw FHIRPath result into JSON data (dict, list, str, bool, int or float)."""
+    if isinstance(value, ResourceNode):
+        value = value.data
+    if isinstance(value, FP_Quantity):
+        out: dict[str, Any] = {"value": to_json(value.value)}
+        unit = str(value.unit).strip("'")
+        out["code"] = unit
+        return out
+    if isinstance(value, FP_Type):
+        return str(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value() and "." not in str(value) and "E" not in str(value):
+            return int(value)
+        return float(value)
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    return value
