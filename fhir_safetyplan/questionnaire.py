@@ -297,14 +297,15 @@ class _Builder:
         agreed = c.text("plan", "agreed-actions").get(lang)
         activities.append(activity(f"item.where(linkId='{Link.AGREED}').answer", "avtalt-tiltak", agreed,
                                    "value", literal=False))
-        title = c.text("form", field="title").get(lang)
+        title = c.text("neutral", field="careplan-title").get(lang)
+        category = c.text("form", field="title").get(lang)
         return {
             "resourceType": "CarePlan",
             "id": TEMPLATE_ID,
             # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
             "status": "active", "_status": _tev("'active'"),
             "intent": "plan", "_intent": _tev("'plan'"),
-            "category": [{"coding": [coding("sikkerhetsplan", title)]}],
+            "category": [{"coding": [coding("sikkerhetsplan", category)]}],
             "title": title, "_title": _tev(_lit(title)),
             "subject": {"reference": "Patient/template", "_reference": _tev("%resource.subject.reference")},
             "created": RELEASE_DATE, "_created": _tev("%resource.authored"),

@@ -1,0 +1,326 @@
+"""The *answers document*: a plain JSON form of one safety-planning conversation, for integration engines that
+hold answers rather than a QuestionnaireResponse — and its conversion into a QuestionnaireResponse.
+
+The schema is a Pydantic model (``AnswersDocument``); ``safetyplan schema`` prints it as JSON Schema.
+Words for coded answers: ``yes`` / ``no`` / ``not-relevant`` / ``declined`` (also ``ja``, ``nei``,
+``ikke-aktuelt``, ``vil-ikke-svare``); channel, duty, instrument and level codes are those of our CodeSystems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from fhir_safetyplan import codes
+from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.document import DocumentContext
+
+Word = Literal[
+    "yes", "no", "not-relevant", "declined", "ja", "nei", "ikke-aktuelt", "vil-ikke-svare", "na", "asked-declined"
+]
+YesNo = Literal["yes", "no", "ja", "nei"]
+YesNoDeclined = Literal["yes", "no", "declined", "ja", "nei", "vil-ikke-svare", "asked-declined"]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+Digits = Annotated[str, StringConstraints(pattern=r"^\d+$")]
+Reference = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")]
+Channel = Literal["telefonsamtale", "sms", "brev", "helsenorge", "e-post", "oppmote", "kontaktperson",
+                  "hjemmebesok"]
+CHECKLIST_KEYS = ("romningsplan", "politi", "telefonnumre", "krisesenter", "penger", "nokler", "kode", "naboer",
+                  "vapen", "bag")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True, frozen=True)
+
+
+class Patient(_Model):
+    """Who the plan is about: a national identity number (FNR) or D-number, or a literal reference."""
+
+    fnr: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None = None
+    dnr: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None = None
+    reference: Reference | None = Field(None, description="e.g. Patient/123 on the receiving server")
+
+    @model_validator(mode="after")
+    def _one(self) -> Patient:
+        if sum(x is not None for x in (self.fnr, self.dnr, self.reference)) == 0:
+            raise ValueError("give the patient's fnr, dnr or reference")
+        if self.fnr and self.dnr:
+            raise ValueError("give either fnr or dnr, not both")
+        return self
+
+
+class Clinician(_Model):
+    """The health professional documenting: HPR number, and optionally a literal reference."""
+
+    hpr: Annotated[str, StringConstraints(pattern=r"^\d{4,9}$")]
+    reference: Reference | None = None
+
+
+class Organization(_Model):
+    """The organisation responsible: organisation number (9 digits), optionally a literal reference."""
+
+    orgnr: Annotated[str, StringConstraints(pattern=r"^\d{9}$")]
+    reference: Reference | None = None
+
+
+class SafeContact(_Model):
+    safe: list[Channel] = Field(default_factory=list, description="channels that are safe to use")
+    unsafe: list[Channel] = Field(default_factory=list, description="channels that must never be used")
+    times: ShortText | None = None
+    note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SafeContact:
+        both = sorted(set(self.safe) & set(self.unsafe))
+        if both:
+            raise ValueError(f"channel(s) {', '.join(both)} cannot be both safe and unsafe")
+        return self
+
+
+class Dependants(_Model):
+    present: YesNoDeclined
+    children_count: int | None = Field(None, alias="childrenCount", ge=0, le=30)
+    plan: LongText | None = None
+    duty: Literal["sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag"] | None = None
+
+
+class Mental(_Model):
+    present: YesNoDeclined
+    adaptation: LongText | None = None
+
+
+class Risk(_Model):
+    done: bool
+    instrument: Literal["danger-assessment", "sara-sv", "patriark", "annet"] | None = None
+    date: dt.date | None = None
+    level: Literal["lav", "moderat", "hoy"] | None = None
+
+
+class Answers(_Model):
+    """The answers, by item. Items that do not apply (e.g. the checklist after a refusal) are left out."""
+
+    informed: bool
+    involvement: YesNo
+    refusal_note: LongText | None = Field(None, alias="refusalNote")
+    safe_contact: SafeContact | None = Field(None, alias="safeContact")
+    existing_measures: LongText | None = Field(None, alias="existingMeasures")
+    checklist: dict[Literal[CHECKLIST_KEYS], Word] | None = None  # type: ignore[valid-type]
+    agreed_actions: list[ShortText] = Field(default_factory=list, alias="agreedActions", max_length=50)
+    behaviour_advice_given: bool | None = Field(None, alias="behaviourAdviceGiven")
+    dependants: Dependants
+    mental: Mental | None = None
+    risk: Risk | None = None
+
+
+class AnswersDocument(_Model):
+    """One safety-planning conversation, as an integration engine would hand it over."""
+
+    submission_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-._:]{1,100}$")] | None = Field(
+        None, alias="submissionId",
+        description="stable id of this submission; re-sending the same id never duplicates. "
+        "Default: derived from the document's content.")
+    language: Literal["nb", "nn", "en"] = "nb"
+    status: Literal["completed", "amended", "in-progress"] = "completed"
+    authored: dt.datetime = Field(description="when the conversation was documented, with time zone")
+    confidentiality: Literal["R", "V"] = "R"
+    patient: Patient
+    clinician: Clinician
+    organization: Organization | None = None
+    encounter: Reference | None = None
+    answers: Answers
+
+    @model_validator(mode="after")
+    def _aware(self) -> AnswersDocument:
+        if self.authored.tzinfo is None:
+            raise ValueError("authored must have a time zone, e.g. 2026-11-27T10:15:00+01:00")
+        return self
+
+
+def parse_answers(data: Any) -> AnswersDocument:
+    """Validate an answers document (parsed JSON); raises InputError listing every problem with its location."""
+    try:
+        return AnswersDocument.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in err["loc"]) or "(document)"
+            msg = err["msg"].removeprefix("Value error, ")
+            issues.append(issue("error", "invalid" if err["type"] != "missing" else "required",
+                                f"answers document: {where}: {msg}", where))
+        raise InputError(f"the answers document has {len(issues)} problem(s)", operation_outcome(issues)) from None
+
+
+def submission_id(doc: AnswersDocument) -> str:
+    """The stable submission id: given, or derived from the document's content (same content → same id)."""
+    if doc.submission_id:
+        return doc.submission_id
+    canonical = json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
+    return str(uuid.UUID(hashlib.sha256(canonical.encode()).hexdigest()[:32]))
+
+
+def submission_identifier(base: str, value: str) -> JSON:
+    """The Identifier every written resource carries for this submission."""
+    return {"system": f"{base}/NamingSystem/submission", "value": value}
+
+
+def _patient_ref(p: Patient) -> JSON:
+    if p.reference:
+        ref: JSON = {"reference": p.reference}
+        if p.fnr or p.dnr:
+            ref["identifier"] = _patient_identifier(p)
+        return ref
+    return {"identifier": _patient_identifier(p)}
+
+
+def _patient_identifier(p: Patient) -> JSON:
+    return {"system": codes.FNR, "value": p.fnr} if p.fnr else {"system": codes.DNR, "value": p.dnr}
+
+
+def _clinician_ref(c: Clinician) -> JSON:
+    ref: JSON = {"identifier": {"system": codes.HPR, "value": c.hpr}}
+    if c.reference:
+        ref = {"reference": c.reference, **ref}
+    return ref
+
+
+def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON:
+    """The QuestionnaireResponse for an answers document, against the Questionnaire in the document's language.
+
+    Item texts are those of that Questionnaire, items follow its order, and only enabled items are present.
+    """
+    from fhir_safetyplan.document import resource_id
+    from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, build_questionnaire
+
+    base = codes.canonical_base(canonical_base)
+    q = build_questionnaire(doc.language, base)
+    a = doc.answers
+    by_link = _index(q)
+
+    def coded(link: str, word: str) -> JSON:
+        system, code = ANSWER_WORDS[word]
+        for opt in by_link[link].get("answerOption", []):
+            coding = opt["valueCoding"]
+            if coding["system"] == system and coding["code"] == code:
+                return {"valueCoding": dict(coding)}
+        raise InputError(f"answer {word!r} is not allowed for item {link}",
+                         operation_outcome([issue("error", "code-invalid",
+                                                  f"answer {word!r} is not an option of {link}", link)]))
+
+    def own(link: str, code: str) -> JSON:
+        for opt in by_link[link]["answerOption"]:
+            if opt["valueCoding"]["code"] == code:
+                return {"valueCoding": dict(opt["valueCoding"])}
+        raise AssertionError(f"{code} not an option of {link}")  # schema Literal prevents this
+
+    answers: dict[str, list[JSON]] = {
+        Link.INFORMED: [{"valueBoolean": a.informed}],
+        Link.INVOLVEMENT: [coded(Link.INVOLVEMENT, a.involvement)],
+    }
+    wants = ANSWER_WORDS[a.involvement][1] == "Y"
+    if not wants and a.refusal_note:
+        answers[Link.REFUSAL_NOTE] = [{"valueString": a.refusal_note}]
+    if a.safe_contact:
+        sc = a.safe_contact
+        if sc.safe:
+            answers[Link.SAFE_CHANNELS] = [own(Link.SAFE_CHANNELS, c) for c in sc.safe]
+        if sc.unsafe:
+            answers[Link.UNSAFE_CHANNELS] = [own(Link.UNSAFE_CHANNELS, c) for c in sc.unsafe]
+        if sc.times:
+            answers[Link.SAFE_TIMES] = [{"valueString": sc.times}]
+        if sc.note:
+            answers[Link.SAFE_NOTE] = [{"valueString": sc.note}]
+    if wants:
+        if a.existing_measures:
+            answers[Link.EXISTING] = [{"valueString": a.existing_measures}]
+        for key, word in (a.checklist or {}).items():
+            answers[Link.checklist_item(key)] = [coded(Link.checklist_item(key), word)]
+        if a.agreed_actions:
+            answers[Link.AGREED] = [{"valueString": s} for s in a.agreed_actions]
+        if a.behaviour_advice_given is not None:
+            answers[Link.ADVICE_GIVEN] = [{"valueBoolean": a.behaviour_advice_given}]
+    d = a.dependants
+    answers[Link.DEPENDANTS_PRESENT] = [coded(Link.DEPENDANTS_PRESENT, d.present)]
+    if ANSWER_WORDS[d.present][1] == "Y":
+        if d.children_count is not None:
+            answers[Link.CHILDREN_COUNT] = [{"valueInteger": d.children_count}]
+        if d.plan:
+            answers[Link.DEPENDANTS_PLAN] = [{"valueString": d.plan}]
+        if d.duty:
+            answers[Link.DUTY] = [own(Link.DUTY, d.duty)]
+    if a.mental:
+        answers[Link.MENTAL_PRESENT] = [coded(Link.MENTAL_PRESENT, a.mental.present)]
+        if ANSWER_WORDS[a.mental.present][1] == "Y" and a.mental.adaptation:
+            answers[Link.MENTAL_ADAPTATION] = [{"valueString": a.mental.adaptation}]
+    if a.risk:
+        answers[Link.RISK_DONE] = [{"valueBoolean": a.risk.done}]
+        if a.risk.done:
+            if a.risk.instrument:
+                answers[Link.RISK_INSTRUMENT] = [own(Link.RISK_INSTRUMENT, a.risk.instrument)]
+            if a.risk.date:
+                answers[Link.RISK_DATE] = [{"valueDate": a.risk.date.isoformat()}]
+            if a.risk.level:
+                answers[Link.RISK_LEVEL] = [own(Link.RISK_LEVEL, a.risk.level)]
+
+    sub = submission_id(doc)
+    qr: JSON = {
+        "resourceType": "QuestionnaireResponse",
+        "id": resource_id(sub, "QuestionnaireResponse"),
+        "language": doc.language,
+        "identifier": submission_identifier(base, sub),
+        "questionnaire": f"{q['url']}|{q['version']}",
+        "status": doc.status,
+        "subject": _patient_ref(doc.patient),
+    }
+    if doc.encounter:
+        qr["encounter"] = {"reference": doc.encounter}
+    qr["authored"] = doc.authored.isoformat()
+    qr["author"] = _clinician_ref(doc.clinician)
+    qr["item"] = _items(q["item"], answers)
+    return qr
+
+
+def context_of(doc: AnswersDocument) -> DocumentContext:
+    """What the journal documentation needs beyond the response: organisation and confidentiality."""
+    from fhir_safetyplan.document import DocumentContext
+
+    org: JSON | None = None
+    if doc.organization:
+        org = {"identifier": {"system": codes.ORGNR, "value": doc.organization.orgnr}}
+        if doc.organization.reference:
+            org = {"reference": doc.organization.reference, **org}
+    return DocumentContext(organization=org, confidentiality=doc.confidentiality)
+
+
+def _index(q: JSON) -> dict[str, JSON]:
+    out: dict[str, JSON] = {}
+
+    def walk(items: list[JSON]) -> None:
+        for it in items:
+            out[it["linkId"]] = it
+            walk(it.get("item", []))
+
+    walk(q["item"])
+    return out
+
+
+def _items(q_items: list[JSON], answers: dict[str, list[JSON]]) -> list[JSON]:
+    """QR items for the Questionnaire items that have answers (groups kept when a descendant has one)."""
+    out = []
+    for qi in q_items:
+        if qi["type"] == "display":
+            continue
+        if qi["type"] == "group":
+            children = _items(qi.get("item", []), answers)
+            if children:
+                out.append({"linkId": qi["linkId"], "text": qi["text"], "item": children})
+        elif qi["linkId"] in answers:
+            out.append({"linkId": qi["linkId"], "text": qi["text"], "answer": answers[qi["linkId"]]})
+    return out

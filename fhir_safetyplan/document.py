@@ -1,0 +1,421 @@
+"""Journal documentation: from a validated QuestionnaireResponse and the extracted CarePlan to the resources
+written to the record — QuestionnaireResponse, CarePlan, safety Flag, journal note (DocumentReference) and
+Provenance — each with confidentiality labels, a neutral title, a valid escaped narrative, a deterministic id
+and the submission identifier.
+
+Pure functions: no network, no clock (dates come from ``QuestionnaireResponse.authored``), no logging of content.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from html import escape
+from typing import Literal
+
+from fhir_safetyplan import codes
+from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, DATA_ABSENT, YES_NO
+from fhir_safetyplan.content import Content, load
+from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.questionnaire import CS_PLAN, Link
+
+#: Namespace for the deterministic urn:uuid fullUrls of one submission's resources.
+NAMESPACE = uuid.UUID("3c1f0b5e-6a55-4f3e-9d5e-5afe71a2b0c1")
+CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
+WRITTEN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance")
+
+
+@dataclass(frozen=True)
+class CrisisCentre:
+    """The local crisis centre: deployment configuration, never content (numbers must be certain)."""
+
+    name: str
+    phone: str | None = None
+
+    @staticmethod
+    def from_env(env: dict[str, str] | None = None) -> CrisisCentre | None:
+        env = dict(os.environ) if env is None else env
+        name = env.get("SAFETYPLAN_CRISIS_CENTRE_NAME", "").strip()
+        return CrisisCentre(name, env.get("SAFETYPLAN_CRISIS_CENTRE_PHONE", "").strip() or None) if name else None
+
+
+@dataclass(frozen=True)
+class DocumentContext:
+    """What documentation needs beyond the response itself."""
+
+    organization: JSON | None = None
+    confidentiality: Literal["R", "V"] = "R"
+    #: Create a minimal test Patient (identifier only) by conditional create — for sandboxes and tests only.
+    create_patient: bool = False
+    crisis_centre: CrisisCentre | None = field(default=None)
+    canonical_base: str | None = None
+
+
+@dataclass
+class Documentation:
+    """The resources of one submission, keyed by resource type, with their fullUrls and ids."""
+
+    submission: str
+    resources: list[JSON]
+    full_urls: dict[str, str]
+    patient_entry: JSON | None = None
+
+    def by_type(self, rtype: str) -> JSON | None:
+        return next((r for r in self.resources if r["resourceType"] == rtype), None)
+
+
+def full_url(submission: str, rtype: str) -> str:
+    """The deterministic ``urn:uuid:`` fullUrl of one resource of a submission."""
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{submission}/{rtype}')}"
+
+
+def resource_id(submission: str, rtype: str) -> str:
+    """The deterministic server id of one resource of a submission (alphanumeric, never purely numeric)."""
+    return "sp-" + hashlib.sha256(f"{submission}/{rtype}".encode()).hexdigest()[:24]
+
+
+def security_labels(confidentiality: str) -> list[JSON]:
+    """meta.security for every written resource: confidentiality R or V, and v3-ActCode SDV."""
+    return [
+        {"system": CONFIDENTIALITY, "code": confidentiality, "display": CONFIDENTIALITY_DISPLAY[confidentiality]},
+        {"system": ACT_CODE, "code": "SDV",
+         "display": "sexual assault, abuse, or domestic violence information sensitivity"},
+    ]
+
+
+def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
+    """Every answer list in a QuestionnaireResponse, by linkId (nested items included)."""
+    out: dict[str, list[JSON]] = {}
+
+    def walk(items: list[JSON]) -> None:
+        for it in items:
+            if "answer" in it:
+                out[it["linkId"]] = it["answer"]
+                for a in it["answer"]:
+                    walk(a.get("item", []))
+            walk(it.get("item", []))
+
+    walk(qr.get("item", []))
+    return out
+
+
+def _coding(answers: dict[str, list[JSON]], link: str) -> list[JSON]:
+    return [a["valueCoding"] for a in answers.get(link, []) if "valueCoding" in a]
+
+
+def _yes(answers: dict[str, list[JSON]], link: str) -> bool | None:
+    """True/False for a Y/N (or boolean) answer, None when unanswered or declined."""
+    for a in answers.get(link, []):
+        if "valueBoolean" in a:
+            return bool(a["valueBoolean"])
+        c = a.get("valueCoding", {})
+        if c.get("system") == YES_NO and c.get("code") in ("Y", "N"):
+            return bool(c["code"] == "Y")
+    return None
+
+
+def _strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
+    return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
+
+
+def _subject(qr: JSON, ctx: DocumentContext, submission: str) -> tuple[JSON, JSON | None]:
+    """The subject reference for every resource, and the test-Patient entry when one is to be created."""
+    subject = qr.get("subject")
+    if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
+        raise InputError("the QuestionnaireResponse has no subject", operation_outcome([issue(
+            "error", "required", "QuestionnaireResponse.subject is missing: give the patient as a reference "
+            "(Patient/<id>) or an identifier (FNR/D-number)", "QuestionnaireResponse.subject")]))
+    if subject.get("reference"):
+        return copy.deepcopy(subject), None
+    ident = subject["identifier"]
+    if not (isinstance(ident, dict) and ident.get("system") and ident.get("value")):
+        raise InputError("the patient identifier has no system or value", operation_outcome([issue(
+            "error", "required", "subject.identifier needs both system and value",
+            "QuestionnaireResponse.subject.identifier")]))
+    if ctx.create_patient:
+        url = full_url(submission, "Patient")
+        patient = {
+            "fullUrl": url,
+            "resource": {"resourceType": "Patient", "meta": {"security": security_labels(ctx.confidentiality)},
+                         "identifier": [dict(ident)]},
+            "request": {"method": "POST", "url": "Patient",
+                        "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"},
+        }
+        return {"reference": url, "identifier": dict(ident)}, patient
+    # A conditional reference: the receiving server resolves it to its existing Patient (HAPI does, in
+    # transactions), so the record is linked to the right person without this module ever writing a Patient.
+    return {"reference": f"Patient?identifier={ident['system']}|{ident['value']}", "identifier": dict(ident)}, None
+
+
+def _author(qr: JSON) -> JSON:
+    author = qr.get("author")
+    if not isinstance(author, dict) or not (author.get("reference") or author.get("identifier")):
+        raise InputError("the QuestionnaireResponse has no author", operation_outcome([issue(
+            "error", "required", "QuestionnaireResponse.author is missing: give the clinician's HPR number "
+            "as author.identifier (system urn:oid:2.16.578.1.12.4.1.4.4) or a reference",
+            "QuestionnaireResponse.author")]))
+    return copy.deepcopy(author)
+
+
+def _narrative(lang: str, title: str, lines: list[str]) -> JSON:
+    body = "".join(f"<p>{escape(line)}</p>" for line in lines)
+    return {"status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml" lang="{lang}" xml:lang="{lang}">'
+                   f"<h3>{escape(title)}</h3>{body}</div>"}
+
+
+def _meta(ctx: DocumentContext, base: str, profile: str) -> JSON:
+    return {"profile": [codes.profile_url(base, profile)], "security": security_labels(ctx.confidentiality)}
+
+
+def journal_lines(qr: JSON, lang: str, content: Content | None = None,
+                  crisis_centre: CrisisCentre | None = None) -> list[str]:
+    """The human-readable journal note, line by line, in ``lang`` (what was discussed, what is in place, the help
+    agreed, the advice given — or the refusal)."""
+    c = content or load()
+    j = lambda key: c.text("journal", field=key).get(lang)  # noqa: E731
+    t = lambda *p, f="text": c.text(*p, field=f).get(lang)  # noqa: E731
+    a = answers_by_link(qr)
+    lines = [f"{j('heading')}. {j('date')}: {str(qr.get('authored', ''))[:10]}"]
+    informed = _yes(a, Link.INFORMED)
+    if informed is not None:
+        lines.append(f"{t('conversation', 'informed')}: {j('yes') if informed else j('no')}.")
+    wants = _yes(a, Link.INVOLVEMENT)
+    if wants is False:
+        lines.append(j("refusal"))
+        lines += [f"{t('conversation', 'refusal-note')}: {s}" for s in _strings(a, Link.REFUSAL_NOTE)]
+    elif wants:
+        lines.append(j("involvement"))
+    contact = safe_contact_text(qr, lang, c)
+    if contact:
+        lines.append(f"{t('safe-contact')}: {contact}")
+    if wants:
+        lines += [f"{t('plan', 'existing-measures')}: {s}" for s in _strings(a, Link.EXISTING)]
+        groups: dict[str, list[str]] = {"in-place": [], "missing": [], "not-relevant": [], "declined": []}
+        for ci in c.checklist:
+            for coding in _coding(a, Link.checklist_item(ci.key)):
+                key = {(YES_NO, "Y"): "in-place", (YES_NO, "N"): "missing", (YES_NO, "NA"): "not-relevant",
+                       (DATA_ABSENT, "asked-declined"): "declined"}.get((coding.get("system"), coding.get("code")))
+                if key == "missing":
+                    help_text = ci.help.get(lang)
+                    if ci.key == "krisesenter" and crisis_centre:
+                        phone = f", {crisis_centre.phone}" if crisis_centre.phone else ""
+                        help_text += f" {j('crisis-centre')}: {crisis_centre.name}{phone}."
+                    groups[key].append(f"{ci.text.get(lang)} – {help_text}")
+                elif key:
+                    groups[key].append(ci.text.get(lang))
+        for key, items in groups.items():
+            if items:
+                lines.append(f"{j(key)}:")
+                lines += [f"– {s}" for s in items]
+        agreed = _strings(a, Link.AGREED)
+        if agreed:
+            lines.append(f"{t('plan', 'agreed-actions')}:")
+            lines += [f"– {s}" for s in agreed]
+        if _yes(a, Link.ADVICE_GIVEN):
+            lines.append(j("advice-given"))
+    dependants = _yes(a, Link.DEPENDANTS_PRESENT)
+    if dependants is not None or _coding(a, Link.DEPENDANTS_PRESENT):
+        lines.append(f"{t('dependants', 'present')} {_word(a, Link.DEPENDANTS_PRESENT, lang, c)}.")
+        for n in a.get(Link.CHILDREN_COUNT, []):
+            lines.append(f"{t('dependants', 'children-count')}: {n.get('valueInteger')}.")
+        lines += [f"{t('dependants', 'plan')}: {s}" for s in _strings(a, Link.DEPENDANTS_PLAN)]
+        for coding in _coding(a, Link.DUTY):
+            lines.append(f"{t('dependants', 'duty')}: {_display(c, 'duty-status', coding, lang)}.")
+    if _coding(a, Link.MENTAL_PRESENT):
+        lines.append(f"{t('mental', 'present')} {_word(a, Link.MENTAL_PRESENT, lang, c)}.")
+        lines += [f"{t('mental', 'adaptation')}: {s}" for s in _strings(a, Link.MENTAL_ADAPTATION)]
+    if _yes(a, Link.RISK_DONE):
+        parts = [_display(c, "instruments", x, lang) for x in _coding(a, Link.RISK_INSTRUMENT)]
+        parts += [str(x.get("valueDate")) for x in a.get(Link.RISK_DATE, [])]
+        parts += [f"{t('risk', 'level')}: {_display(c, 'levels', x, lang)}" for x in _coding(a, Link.RISK_LEVEL)]
+        lines.append(f"{t('risk')}: {', '.join(parts)}.")
+    return lines
+
+
+def _display(c: Content, section: str, coding: JSON, lang: str) -> str:
+    for o in c.options(section):
+        if o.code == coding.get("code"):
+            return o.display.get(lang)
+    return str(coding.get("display") or coding.get("code"))
+
+
+def _word(a: dict[str, list[JSON]], link: str, lang: str, c: Content) -> str:
+    for coding in _coding(a, link):
+        for o in c.options("answers"):
+            if (o.system, o.code) == (coding.get("system"), coding.get("code")):
+                return o.display.get(lang)
+    return "–"
+
+
+def safe_contact_text(qr: JSON, lang: str, content: Content | None = None) -> str:
+    """The safe-contact instructions as one text ('' when nothing was agreed)."""
+    c = content or load()
+    a = answers_by_link(qr)
+    parts = []
+    safe = [_display(c, "channels", x, lang) for x in _coding(a, Link.SAFE_CHANNELS)]
+    unsafe = [_display(c, "channels", x, lang) for x in _coding(a, Link.UNSAFE_CHANNELS)]
+    if safe:
+        parts.append(f"{c.text('safe-contact', 'safe-channels').get(lang)}: {'; '.join(safe)}.")
+    if unsafe:
+        parts.append(f"{c.text('safe-contact', 'unsafe-channels').get(lang)}: {'; '.join(unsafe)}.")
+    for s in _strings(a, Link.SAFE_TIMES):
+        parts.append(f"{c.text('safe-contact', 'times').get(lang)}: {s}.")
+    for s in _strings(a, Link.SAFE_NOTE):
+        parts.append(f"{c.text('safe-contact', 'note').get(lang)}: {s}")
+    return " ".join(parts)
+
+
+def document(qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: DocumentContext,
+             submission: str) -> Documentation:
+    """All resources to write for one validated QuestionnaireResponse.
+
+    ``extracted`` is the SDC ``$extract`` transaction Bundle (its CarePlan, if any, is used). A refusal of
+    involvement yields the QuestionnaireResponse, the journal note and the Provenance (and the safe-contact Flag
+    when contact limits were agreed: a refusal does not make letters safe), and no CarePlan.
+    """
+    c = load()
+    base = codes.canonical_base(ctx.canonical_base)
+    lang = str(questionnaire.get("language") or qr.get("language") or "nb")
+    if lang not in codes.LANGUAGES:
+        lang = "nb"
+    subject, patient_entry = _subject(qr, ctx, submission)
+    author = _author(qr)
+    ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
+    urls = {t: full_url(submission, t) for t in WRITTEN_TYPES}
+    authored = str(qr.get("authored", ""))
+    encounter = qr.get("encounter")
+    resources: list[JSON] = []
+    answers = answers_by_link(qr)
+
+    out_qr = copy.deepcopy(qr)
+    out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
+    out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
+    out_qr["identifier"] = ident
+    out_qr["subject"] = subject
+    out_qr.pop("text", None)
+    out_qr = _ordered(out_qr)
+    resources.append(out_qr)
+
+    careplan = None
+    if extracted:
+        careplan = next((e["resource"] for e in extracted.get("entry", [])
+                         if e.get("resource", {}).get("resourceType") == "CarePlan"), None)
+    if careplan is not None and _yes(answers, Link.INVOLVEMENT):
+        cp = copy.deepcopy(careplan)
+        cp["id"] = resource_id(submission, "CarePlan")
+        cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan")
+        cp["identifier"] = [ident]
+        cp["subject"] = subject
+        cp["author"] = author
+        if encounter:
+            cp["encounter"] = copy.deepcopy(encounter)
+        cp["supportingInfo"] = [{"reference": urls["QuestionnaireResponse"]}]
+        cp["created"] = authored
+        title = c.text("neutral", field="careplan-title").get(lang)
+        cp["title"] = title
+        lines = [f"{a['detail'].get('description', '')}" for a in cp.get("activity", [])]
+        cp["text"] = _narrative(lang, title, lines)
+        resources.append(_ordered(cp))
+
+    contact = safe_contact_text(qr, lang, c)
+    if contact:
+        flag_title = c.text("neutral", field="flag-title").get(lang)
+        instruction = c.text("safe-contact", "flag").get(lang)
+        flag: JSON = {
+            "resourceType": "Flag",
+            "id": resource_id(submission, "Flag"),
+            "meta": _meta(ctx, base, "sikkerhetsplan-flag"),
+            "text": _narrative(lang, flag_title, [instruction, contact]),
+            "identifier": [ident],
+            "status": "active",
+            "category": [{"coding": [{"system": codes.FLAG_CATEGORY, "code": "safety", "display": "Safety"}]}],
+            "code": {"coding": [{"system": codes.codesystem_url(base, CS_PLAN), "code": "trygg-kontakt",
+                                 "display": c.text("safe-contact").get("nb")}],
+                     "text": f"{instruction} {contact}"},
+            "subject": subject,
+            "period": {"start": authored},
+        }
+        if encounter:
+            flag["encounter"] = copy.deepcopy(encounter)
+        flag["author"] = author
+        resources.append(flag)
+
+    note_title = c.text("neutral", field="note-title").get(lang)
+    lines = journal_lines(qr, lang, c, ctx.crisis_centre)
+    note_text = "\n".join(lines) + "\n"
+    related = [{"reference": urls["QuestionnaireResponse"]}]
+    if any(r["resourceType"] == "CarePlan" for r in resources):
+        related.append({"reference": urls["CarePlan"]})
+    doc_context: JSON = {}
+    if encounter:
+        doc_context["encounter"] = [copy.deepcopy(encounter)]
+    doc_context["related"] = related
+    labels = security_labels(ctx.confidentiality)
+    docref: JSON = {
+        "resourceType": "DocumentReference",
+        "id": resource_id(submission, "DocumentReference"),
+        "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat"),
+        "language": lang,
+        "text": _narrative(lang, note_title, lines),
+        "masterIdentifier": ident,
+        "status": "current",
+        "docStatus": "final" if qr.get("status") in ("completed", "amended") else "preliminary",
+        "type": {"coding": [{"system": codes.VOLVEN_DOCUMENT_TYPE, "code": "B02-2", "display": "Journalnotat"}]},
+        "category": [{"coding": [{"system": codes.codesystem_url(base, CS_PLAN), "code": "sikkerhetsplan",
+                                  "display": c.text("form", field="title").get("nb")}]}],
+        "subject": subject,
+        "date": _instant(authored),
+        "author": [author],
+        "description": note_title,
+        "securityLabel": [{"coding": [label]} for label in labels],
+        "content": [{"attachment": {
+            "contentType": "text/plain; charset=utf-8",
+            "language": lang,
+            "data": base64.b64encode(note_text.encode("utf-8")).decode("ascii"),
+            "title": note_title,
+            "creation": authored,
+        }}],
+        "context": doc_context,
+    }
+    if ctx.organization:
+        docref["custodian"] = copy.deepcopy(ctx.organization)
+    resources.append(docref)
+
+    agent: JSON = {"type": {"coding": [{"system": codes.PROVENANCE_AGENT_TYPE, "code": "author",
+                                        "display": "Author"}]}, "who": author}
+    if ctx.organization:
+        agent["onBehalfOf"] = copy.deepcopy(ctx.organization)
+    provenance: JSON = {
+        "resourceType": "Provenance",
+        "id": resource_id(submission, "Provenance"),
+        "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
+        "target": [{"reference": urls[r["resourceType"]]} for r in resources],
+        "recorded": _instant(authored),
+        "activity": {"coding": [{"system": codes.DATA_OPERATION, "code": "CREATE", "display": "create"}]},
+        "agent": [agent],
+        "entity": [{"role": "source", "what": {"reference": urls["QuestionnaireResponse"]}}],
+    }
+    resources.append(provenance)
+    return Documentation(submission=submission, resources=resources, full_urls=urls, patient_entry=patient_entry)
+
+
+def _instant(value: str) -> str:
+    """An instant from a dateTime (Provenance.recorded and DocumentReference.date need full precision)."""
+    if len(value) == 10:  # a date only: midnight UTC, the least precise honest instant
+        return f"{value}T00:00:00Z"
+    return value
+
+
+_ORDER = ("resourceType", "id", "meta", "implicitRules", "language", "text", "contained", "extension",
+          "modifierExtension", "identifier")
+
+
+def _ordered(resource: JSON) -> JSON:
+    """Conventional element order (resourceType, id, meta, ... first) so output reads like the spec's examples."""
+    head = {k: resource[k] for k in _ORDER if k in resource}
+    return {**head, **{k: v for k, v in resource.items() if k not in head}}

@@ -1,0 +1,193 @@
+"""The whole flow for one plan, as plain functions: input → QuestionnaireResponse → validate → extract →
+document → transaction Bundle. No network. The command line, the HTTP service and library users call these.
+
+An *input* is either a QuestionnaireResponse (from any SDC form renderer) or an answers document (see
+:mod:`fhir_safetyplan.answers`), told apart by content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fhir_safetyplan import codes
+from fhir_safetyplan.document import DocumentContext, Documentation
+from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, has_errors, issue, operation_outcome
+
+log = logging.getLogger(__name__)
+
+#: Inputs larger than this are refused before parsing (a plan is a few kB; this stops hostile payloads).
+MAX_INPUT_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A response ready for extraction and documentation, with its Questionnaire and context."""
+
+    response: JSON
+    questionnaire: JSON
+    context: DocumentContext
+    submission: str
+
+
+def parse_json(text: str | bytes, source: str = "input") -> Any:
+    """Parse JSON text, refusing oversized input and reporting where a syntax error is."""
+    if len(text) > MAX_INPUT_BYTES:
+        raise InputError(f"{source} is larger than {MAX_INPUT_BYTES} bytes", operation_outcome([issue(
+            "error", "too-costly", f"{source} is {len(text)} bytes; the limit is {MAX_INPUT_BYTES}. "
+            "Send one plan at a time.")]))
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{source} is not UTF-8", operation_outcome([issue(
+                "error", "structure", f"{source} is not valid UTF-8 (byte {exc.start}); save it as UTF-8")])
+            ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source} is not valid JSON", operation_outcome([issue(
+            "error", "structure", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}")])) from None
+
+
+def kind_of(data: Any) -> str:
+    """``"QuestionnaireResponse"`` or ``"answers"``; InputError for anything else."""
+    if isinstance(data, dict):
+        rtype = data.get("resourceType")
+        if rtype == "QuestionnaireResponse":
+            return "QuestionnaireResponse"
+        if rtype is None and "answers" in data:
+            return "answers"
+        if rtype is not None:
+            raise InputError(f"resourceType {str(rtype)[:40]!r} is not accepted", operation_outcome([issue(
+                "error", "not-supported", f"expected a QuestionnaireResponse or an answers document, got "
+                f"resourceType {str(rtype)[:40]!r}", "resourceType")]))
+    raise InputError("input is neither a QuestionnaireResponse nor an answers document", operation_outcome([issue(
+        "error", "structure", "expected a JSON object: a QuestionnaireResponse (resourceType "
+        "'QuestionnaireResponse') or an answers document (with 'answers', 'patient', 'clinician'); "
+        "see 'safetyplan schema'")]))
+
+
+def respond(data: Any, canonical_base: str | None = None) -> JSON:
+    """A QuestionnaireResponse from an answers document (a QuestionnaireResponse is returned as it is)."""
+    if kind_of(data) == "QuestionnaireResponse":
+        return dict(data)
+    from fhir_safetyplan.answers import parse_answers, to_response
+
+    return to_response(parse_answers(data), canonical_base)
+
+
+def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
+    """Our Questionnaire the response points at (``questionnaire`` = url|version)."""
+    from fhir_safetyplan.questionnaire import all_questionnaires, questionnaire_for
+
+    canonical = response.get("questionnaire")
+    if not isinstance(canonical, str) or not canonical:
+        raise InputError("the response does not say which Questionnaire it answers", operation_outcome([issue(
+            "error", "required", "QuestionnaireResponse.questionnaire is missing: set it to the form's "
+            "url|version, e.g. " + _known(canonical_base)[0], "QuestionnaireResponse.questionnaire")]))
+    q = questionnaire_for(canonical, canonical_base)
+    if q is None:
+        known = ", ".join(_known(canonical_base))
+        raise InputError("unknown Questionnaire", operation_outcome([issue(
+            "error", "not-found", f"QuestionnaireResponse.questionnaire {canonical[:200]!r} is not one of this "
+            f"module's forms ({known}); check the url, the version and the canonical base "
+            "(--canonical-base / SAFETYPLAN_CANONICAL_BASE)", "QuestionnaireResponse.questionnaire")]))
+    del all_questionnaires  # imported for the docs of questionnaire_for only
+    return q
+
+
+def _known(canonical_base: str | None) -> list[str]:
+    base = codes.canonical_base(canonical_base)
+    return [f"{codes.questionnaire_url(base, lang)}|{codes.QUESTIONNAIRE_VERSION}"
+            for lang in (None, *codes.LANGUAGES)]
+
+
+def validate(data: Any, canonical_base: str | None = None) -> JSON:
+    """The OperationOutcome of validating an input (answers document or QuestionnaireResponse)."""
+    from fhir_safetyplan.validate import validate_response
+
+    try:
+        response = respond(data, canonical_base)
+        questionnaire = questionnaire_of(response, canonical_base)
+    except InputError as exc:
+        return exc.outcome
+    return validate_response(response, questionnaire)
+
+
+def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
+    """Turn an input into a validated response with its Questionnaire, context and submission id."""
+    from fhir_safetyplan.validate import validate_response
+
+    context = context or DocumentContext()
+    base = context.canonical_base
+    if kind_of(data) == "answers":
+        from fhir_safetyplan.answers import context_of, parse_answers, submission_id, to_response
+
+        doc = parse_answers(data)
+        response = to_response(doc, base)
+        answers_ctx = context_of(doc)
+        context = replace(context, organization=answers_ctx.organization or context.organization,
+                          confidentiality=answers_ctx.confidentiality)
+        submission = submission_id(doc)
+    else:
+        response = data
+        submission = _submission_of_response(response)
+    questionnaire = questionnaire_of(response, base)
+    outcome = validate_response(response, questionnaire)
+    if has_errors(outcome):
+        n = sum(1 for i in outcome["issue"] if i.get("severity") in ("error", "fatal"))
+        raise ValidationFailed(f"the QuestionnaireResponse is not valid ({n} error(s))", outcome)
+    return Prepared(response, questionnaire, context, submission)
+
+
+def _submission_of_response(response: JSON) -> str:
+    """The submission id of a QuestionnaireResponse: its identifier value, else derived from its content."""
+    ident = response.get("identifier")
+    if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
+        return str(ident["value"])
+    import hashlib
+    import uuid
+
+    canonical = json.dumps(response, sort_keys=True, ensure_ascii=False)
+    return str(uuid.UUID(hashlib.sha256(canonical.encode()).hexdigest()[:32]))
+
+
+def extract(data: Any, context: DocumentContext | None = None) -> JSON:
+    """SDC ``$extract`` of a validated input: the transaction Bundle the Questionnaire's markup defines."""
+    from fhir_safetyplan.extract import extract as sdc_extract
+
+    p = prepare(data, context)
+    return sdc_extract(p.response, p.questionnaire, new_id=_ids(p.submission))
+
+
+def _ids(submission: str) -> Any:
+    """Deterministic uuids for extraction, so the same submission always extracts the same Bundle."""
+    import uuid
+
+    from fhir_safetyplan.document import NAMESPACE
+
+    counter = iter(range(1_000_000))
+    return lambda: str(uuid.uuid5(NAMESPACE, f"{submission}/extract/{next(counter)}"))
+
+
+def document(data: Any, context: DocumentContext | None = None) -> Documentation:
+    """All journal resources for an input (validated and extracted first)."""
+    from fhir_safetyplan.document import document as make_documentation
+    from fhir_safetyplan.extract import extract as sdc_extract
+
+    p = prepare(data, context)
+    extracted = sdc_extract(p.response, p.questionnaire, new_id=_ids(p.submission))
+    documentation = make_documentation(p.response, p.questionnaire, extracted, p.context, p.submission)
+    log.info("documented submission: %d resource(s)", len(documentation.resources))
+    return documentation
+
+
+def build_bundle(data: Any, context: DocumentContext | None = None) -> JSON:
+    """The complete journal transaction Bundle for an input (answers document or QuestionnaireResponse)."""
+    from fhir_safetyplan.bundle import transaction
+
+    return transaction(document(data, context))
