@@ -88,8 +88,13 @@ def compile_expression(expression: str) -> Compiled:
     of further expressions (nested template contexts) and choice types such as ``answer.value`` resolve.
     Raises :class:`FhirPathSyntaxError` when the expression does not parse.
     """
+    source = expression
+    if "$this" in expression:
+        # fhirpathpy defines $this only inside iterating functions (a top-level '$this' raises KeyError).
+        # The engine always evaluates on a single focus, where select(e) == e with $this bound to the focus.
+        source = f"select({expression})"
     try:
-        fn = fhirpathpy.compile(expression, R4_MODEL, {"returnRawData": True})
+        fn = fhirpathpy.compile(source, R4_MODEL, {"returnRawData": True})
     except Exception as exc:  # the parser raises several unrelated exception types
         raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r}: {exc}") from exc
 
