@@ -1,0 +1,125 @@
+"""``safetyplan respond | validate | extract | bundle | schema``: the pure flow, file in, JSON out.
+
+FILE may be an answers document or a QuestionnaireResponse (told apart by content), or ``-`` for stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fhir_safetyplan import exitcodes
+
+
+def add_input(p: argparse.ArgumentParser) -> None:
+    """The FILE argument and the options every input-reading command shares."""
+    p.add_argument("file", metavar="FILE", help="answers document or QuestionnaireResponse (JSON); - for stdin")
+    p.add_argument("--canonical-base", metavar="URL", help="canonical base of the forms (default: "
+                   "$SAFETYPLAN_CANONICAL_BASE or https://safetyplan.example/fhir)")
+
+
+def add_document_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--confidentiality", choices=("R", "V"),
+                   help="confidentiality label for a QuestionnaireResponse input (default R; an answers document "
+                   "says its own)")
+    p.add_argument("--create-patient", action="store_true",
+                   help="add a conditional create of a minimal test Patient (identifier only): sandboxes and tests")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("respond", help="answers document → QuestionnaireResponse")
+    add_input(p)
+    p.set_defaults(handler=_respond)
+
+    p = sub.add_parser("validate", help="validate against the Questionnaire: exit 0 valid, 1 + OperationOutcome")
+    add_input(p)
+    p.set_defaults(handler=_validate)
+
+    p = sub.add_parser("extract", help="the SDC $extract transaction Bundle (CarePlan)")
+    add_input(p)
+    p.set_defaults(handler=_extract)
+
+    p = sub.add_parser("bundle", help="the complete journal transaction Bundle (QR, CarePlan, Flag, note, "
+                       "Provenance)")
+    add_input(p)
+    add_document_options(p)
+    p.set_defaults(handler=_bundle)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the answers document")
+    p.set_defaults(handler=_schema)
+
+
+def read_input(name: str) -> Any:
+    """Read and parse FILE (or stdin for ``-``); errors are InputError / usage errors, never tracebacks."""
+    from fhir_safetyplan.pipeline import MAX_INPUT_BYTES, parse_json
+
+    if name == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        return parse_json(data, "standard input")
+    path = Path(name)
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        sys.stderr.write(f"safetyplan: cannot read {name}: {exc.strerror}\n")
+        raise SystemExit(exitcodes.USAGE) from None
+    return parse_json(raw, path.name)
+
+
+def context_from(args: argparse.Namespace) -> Any:
+    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+
+    return DocumentContext(
+        confidentiality=getattr(args, "confidentiality", None) or "R",
+        create_patient=bool(getattr(args, "create_patient", False)),
+        crisis_centre=CrisisCentre.from_env(),
+        canonical_base=args.canonical_base,
+    )
+
+
+def emit(resource: Any) -> None:
+    sys.stdout.write(json.dumps(resource, ensure_ascii=False, indent=2) + "\n")
+
+
+def _respond(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.pipeline import respond
+
+    emit(respond(read_input(args.file), args.canonical_base))
+    return exitcodes.OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.errors import has_errors
+    from fhir_safetyplan.pipeline import validate
+
+    outcome = validate(read_input(args.file), args.canonical_base)
+    if has_errors(outcome):
+        emit(outcome)
+        return exitcodes.INVALID
+    if any(i.get("severity") == "warning" for i in outcome.get("issue", [])):
+        emit(outcome)
+    return exitcodes.OK
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.pipeline import extract
+
+    emit(extract(read_input(args.file), context_from(args)))
+    return exitcodes.OK
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.pipeline import build_bundle
+
+    emit(build_bundle(read_input(args.file), context_from(args)))
+    return exitcodes.OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.answers import AnswersDocument
+
+    emit(AnswersDocument.model_json_schema(by_alias=True))
+    return exitcodes.OK
