@@ -302,10 +302,14 @@ def auth_from_env(kind: str, env: Mapping[str, str] | None = None) -> AuthBase |
         user = _setting(env, "SAFETYPLAN_BASIC_USER")
         return BasicAuth(user, _secret(env, "SAFETYPLAN_BASIC_PASSWORD") or "")
     if kind == "smart":
-        key_file = _setting(env, "SAFETYPLAN_SMART_KEY_FILE")
+        names = ("SAFETYPLAN_SMART_TOKEN_URL", "SAFETYPLAN_SMART_CLIENT_ID", "SAFETYPLAN_SMART_KEY_FILE")
+        missing = [n for n in names if not env.get(n)]
+        if missing:
+            raise ConfigError(f"SMART Backend Services needs {', '.join(missing)} to be set.")
+        token_url, client_id, key_file = (env[n] for n in names)
         return SmartBackendAuth(
-            _setting(env, "SAFETYPLAN_SMART_TOKEN_URL"),
-            _setting(env, "SAFETYPLAN_SMART_CLIENT_ID"),
+            token_url,
+            client_id,
             _read_file("SAFETYPLAN_SMART_KEY_FILE", key_file),
             alg=_setting(env, "SAFETYPLAN_SMART_ALG", "RS384").upper(),
             kid=env.get("SAFETYPLAN_SMART_KID") or None,

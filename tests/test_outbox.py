@@ -1,0 +1,183 @@
+"""The outbox: durable, private, one entry per submission, FIFO, and intact after a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_safetyplan.errors import ConfigError, InputError
+from fhir_safetyplan.outbox import Outbox
+
+SERVER = "http://127.0.0.1:8080/fhir"
+NAME = "Kari Testesen"
+
+
+def bundle(tag: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "CarePlan", "id": f"sp-{tag}", "description": NAME},
+                "request": {"method": "PUT", "url": f"CarePlan/sp-{tag}"},
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def box(tmp_path: Path):
+    with Outbox(tmp_path / "outbox.sqlite") as ob:
+        yield ob
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_outbox_file_and_its_wal_are_readable_by_the_owner_only(tmp_path: Path):
+    path = tmp_path / "private" / "outbox.sqlite"
+    with Outbox(path) as ob:
+        ob.put("s1", bundle("1"), SERVER)
+        assert mode(path) == 0o600
+        assert mode(Path(f"{path}-wal")) == 0o600
+    assert mode(path.parent) == 0o700
+
+
+def test_an_existing_outbox_readable_by_others_is_narrowed_to_0600(tmp_path: Path):
+    path = tmp_path / "outbox.sqlite"
+    path.touch()
+    os.chmod(path, 0o644)
+    Outbox(path).close()
+    assert mode(path) == 0o600
+
+
+def test_outbox_uses_wal_and_full_sync(box: Outbox):
+    assert box._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_same_submission_twice_is_one_entry_with_the_latest_bundle(box: Outbox):
+    first = box.put("s1", bundle("old"), SERVER)
+    second = box.put("s1", bundle("new"), SERVER)
+    assert first.seq == second.seq
+    assert len(box.list()) == 1
+    assert second.bundle is not None
+    assert second.bundle["entry"][0]["resource"]["id"] == "sp-new"
+
+
+def test_pending_is_first_in_first_out(box: Outbox):
+    for sid in ("c", "a", "b"):
+        box.put(sid, bundle(sid), SERVER)
+    box.put("c", bundle("c2"), SERVER)  # an update keeps its place in the queue
+    assert [e.submission_id for e in box.pending()] == ["c", "a", "b"]
+
+
+def test_delivered_entries_keep_the_summary_and_drop_the_personal_data(box: Outbox):
+    box.put("s1", bundle("1"), SERVER)
+    summary = [{"status": "201 Created", "location": "CarePlan/sp-1/_history/1"}]
+    box.mark_delivered("s1", summary)
+    entry = box.get("s1")
+    assert entry is not None
+    assert entry.status == "delivered" and entry.delivered_at
+    assert entry.bundle is None
+    assert entry.response_summary == summary
+    assert box.pending() == []
+    raw = box._conn.execute("SELECT bundle FROM outbox").fetchone()[0]
+    assert raw is None
+
+
+def test_failures_count_attempts_and_keep_the_entry_pending(box: Outbox):
+    box.put("s1", bundle("1"), SERVER)
+    box.record_failure("s1", "ServerUnavailable (HTTP 503)")
+    box.record_failure("s1", "ServerUnavailable")
+    (entry,) = box.pending()
+    assert entry.attempts == 2 and entry.last_error == "ServerUnavailable"
+
+
+def test_rejected_entries_leave_the_queue_until_resubmitted(box: Outbox):
+    box.put("s1", bundle("1"), SERVER)
+    box.mark_rejected("s1", "ServerRejected (HTTP 422)")
+    assert box.pending() == []
+    assert box.list("rejected")[0].bundle is not None  # kept for review, not lost
+    box.put("s1", bundle("fixed"), SERVER)
+    (entry,) = box.pending()
+    assert entry.attempts == 0 and entry.last_error is None
+
+
+def test_remove_discards_an_entry(box: Outbox):
+    box.put("s1", bundle("1"), SERVER)
+    assert box.remove("s1") is True
+    assert box.remove("s1") is False
+    assert box.list() == []
+
+
+def test_unknown_submission_is_an_input_error(box: Outbox):
+    with pytest.raises(InputError, match="no submission"):
+        box.mark_delivered("missing", [])
+
+
+def test_entry_repr_and_listing_hold_no_personal_data(box: Outbox):
+    entry = box.put("s1", bundle("1"), SERVER)
+    assert NAME not in repr(entry)
+    assert NAME not in str(entry.as_dict())
+    assert NAME not in repr(box)
+
+
+def test_an_unusable_outbox_path_is_a_config_error(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="--outbox"):
+        Outbox(blocker / "outbox.sqlite")
+
+
+def test_two_handles_on_one_file_see_each_others_writes(tmp_path: Path):
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path) as a, Outbox(path) as b:
+        a.put("s1", bundle("1"), SERVER)
+        b.mark_delivered("s1", [])
+        entry = a.get("s1")
+        assert entry is not None and entry.status == "delivered"
+
+
+_WRITER = """
+import sys
+from fhir_safetyplan.outbox import Outbox
+box = Outbox(sys.argv[1])
+i = 0
+while True:
+    box.put(f"s{i}", {"resourceType": "Bundle", "type": "transaction", "entry": [], "pad": "x" * 20000}, "http://h")
+    print(f"s{i}", flush=True)  # acknowledged: put() returned
+    i += 1
+"""
+
+
+def test_every_acknowledged_put_survives_a_kill_mid_write(tmp_path: Path):
+    path = tmp_path / "outbox.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert proc.stdout is not None
+    acknowledged = [proc.stdout.readline().strip() for _ in range(40)]
+    # The writer is somewhere inside its next put() now; kill it without any chance to clean up.
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    with Outbox(path) as box:
+        stored = {e.submission_id for e in box.pending()}
+    assert set(acknowledged) <= stored
