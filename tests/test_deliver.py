@@ -1,4 +1,4 @@
-"""Delivery: 0 plans lost, 0 duplicated, rejections explained, real identity numbers kept off public servers."""
+"""Delivery: 0 plans lost, 0 duplicated, rejections explained, real identity numbers kept off public hosts."""
 
 from __future__ import annotations
 
