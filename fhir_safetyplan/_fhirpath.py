@@ -25,11 +25,15 @@ from functools import lru_cache
 from typing import Any
 
 import fhirpathpy
+from antlr4 import CommonTokenStream, InputStream, Token  # type: ignore[import-untyped]
+from antlr4.error.ErrorListener import ErrorListener  # type: ignore[import-untyped]
 from fhirpathpy.engine import invocations as _invocations
 from fhirpathpy.engine.invocations import combining as _combining
 from fhirpathpy.engine.invocations import existence as _existence
 from fhirpathpy.engine.nodes import FP_Quantity, FP_Type, ResourceNode
 from fhirpathpy.models import models as _models
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 R4_MODEL: dict[str, Any] = _models["r4"]
 
@@ -80,6 +84,31 @@ class FhirPathSyntaxError(ValueError):
     """The expression does not parse."""
 
 
+class _RaiseOnError(ErrorListener):  # type: ignore[misc]
+    def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
+        raise FhirPathSyntaxError(f"column {column + 1}: {msg}")
+
+
+def check_syntax(expression: str) -> None:
+    """Raise :class:`FhirPathSyntaxError` unless ``expression`` is one complete FHIRPath expression.
+
+    fhirpathpy's own parse recovers from syntax errors silently (``item.where(`` and ``)`` "parse"), so a
+    typo in a Questionnaire would give wrong results instead of an error; this strict pass prevents that.
+    """
+    listener = _RaiseOnError()
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(listener)
+    tokens = CommonTokenStream(lexer)
+    parser = FHIRPathParser(tokens)
+    parser.removeErrorListeners()
+    parser.addErrorListener(listener)
+    parser.expression()
+    if tokens.LA(1) != Token.EOF:
+        token = tokens.LT(1)
+        raise FhirPathSyntaxError(f"column {token.column + 1}: unexpected {token.text!r}")
+
+
 @lru_cache(maxsize=2048)
 def compile_expression(expression: str) -> Compiled:
     """Parse ``expression`` once (cached) and return a function evaluating it against the R4 model.
@@ -88,6 +117,10 @@ def compile_expression(expression: str) -> Compiled:
     of further expressions (nested template contexts) and choice types such as ``answer.value`` resolve.
     Raises :class:`FhirPathSyntaxError` when the expression does not parse.
     """
+    try:
+        check_syntax(expression)
+    except FhirPathSyntaxError as exc:
+        raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r} at {exc}") from None
     source = expression
     if "$this" in expression:
         # fhirpathpy defines $this only inside iterating functions (a top-level '$this' raises KeyError).
