@@ -142,6 +142,8 @@ _MARKUP_RE = re.compile(r"<[A-Za-z!/?]")
 _NAME_RE = re.compile(r"[A-Z]([A-Za-z0-9_]){0,254}")
 
 _INT32 = (-(2**31), 2**31 - 1)
+#: Deeper item nesting is refused: no real form needs it, and hostile input must not exhaust the stack.
+MAX_DEPTH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,13 +207,13 @@ class QuestionnaireIndex:
         self.items: dict[str, _QItem] = {}
         self.has_conditions = False
         value_sets = _contained_value_sets(questionnaire)
-        self.root: dict[str, int] = self._add(questionnaire.get("item"), None, value_sets)
+        self.root: dict[str, int] = self._add(questionnaire.get("item"), None, value_sets, 0)
 
     def _add(
-        self, raw: Any, parent: str | None, value_sets: dict[str, frozenset[tuple[str, str]]]
+        self, raw: Any, parent: str | None, value_sets: dict[str, frozenset[tuple[str, str]]], depth: int
     ) -> dict[str, int]:
         order: dict[str, int] = {}
-        if not isinstance(raw, list):
+        if not isinstance(raw, list) or depth > MAX_DEPTH:
             return order
         for it in raw:
             if not isinstance(it, dict):
@@ -259,7 +261,7 @@ class QuestionnaireIndex:
             )
             self.items[link_id] = q
             order[link_id] = len(order)
-            q.children = self._add(it.get("item"), link_id, value_sets)
+            q.children = self._add(it.get("item"), link_id, value_sets, depth + 1)
         return order
 
 
@@ -355,21 +357,26 @@ def _quote(v: Any, limit: int = 60) -> str:
 
 def _value_key(kind: str, value: Any) -> tuple[Any, ...] | None:
     """A hashable identity for an answer / option value: Codings by system + code (display ignored)."""
+    key: tuple[Any, ...]
     if kind == "Coding":
         if not isinstance(value, dict):
             return None
-        return ("Coding", value.get("system") or "", value.get("code"))
-    if kind == "Reference":
-        return ("Reference", value.get("reference")) if isinstance(value, dict) else None
-    if kind in ("Quantity", "Attachment") or isinstance(value, (dict, list)):
+        key = ("Coding", value.get("system") or "", value.get("code"))
+    elif kind == "Reference":
+        if not isinstance(value, dict):
+            return None
+        key = ("Reference", value.get("reference"))
+    elif kind in ("Quantity", "Attachment"):
         return None
-    if kind == "Decimal" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return ("Decimal", float(value))
+    elif kind == "Decimal" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        key = ("Decimal", float(value))
+    else:
+        key = (kind, value)
     try:
-        hash(value)
-    except TypeError:
+        hash(key)
+    except TypeError:  # malformed content (a list where a code should be): it matches nothing
         return None
-    return (kind, value)
+    return key
 
 
 def _value_format_problem(kind: str, value: Any) -> str | None:
@@ -550,6 +557,8 @@ class _Run:
 
     # -- pass 1: answers by linkId (only when the Questionnaire has enableWhen)
     def collect(self, items: Any, chain: tuple[int, ...]) -> None:
+        if len(chain) > MAX_DEPTH:
+            return
         for it in _as_list(items):
             if not isinstance(it, dict):
                 continue
@@ -638,6 +647,9 @@ class _Run:
         if raw is not None and not isinstance(raw, list):
             self.add("error", "structure", f"'item' {where} must be a list of items", path)
             raw = None
+        if len(chain) > MAX_DEPTH:
+            self.add("error", "structure", f"Items are nested more than {MAX_DEPTH} levels deep", path)
+            return
         seen: dict[str, list[JSON]] = {}
         last = -1
         for i, it in enumerate(_as_list(raw)):
@@ -1014,7 +1026,7 @@ def validate_response(
             ]
         )
     status = response.get("status")
-    run = _Run(index, opts, completed=status in _COMPLETED)
+    run = _Run(index, opts, completed=isinstance(status, str) and status in _COMPLETED)
     _check_header(response, index, run)
     if opts.check_identifiers:
         _check_identifiers(response, run)
@@ -1034,7 +1046,7 @@ def _check_header(response: JSON, index: QuestionnaireIndex, run: _Run) -> None:
             "The response has no status; set it to in-progress or completed",
             "QuestionnaireResponse.status",
         )
-    elif status not in QR_STATUSES:
+    elif not isinstance(status, str) or status not in QR_STATUSES:
         run.add(
             "error",
             "code-invalid",
@@ -1195,7 +1207,11 @@ def check_questionnaire(
         if not isinstance(coding, dict):
             return
         system, code = coding.get("system"), coding.get("code")
-        if isinstance(system, str) and system in cs_codes and code not in cs_codes[system]:
+        if (
+            isinstance(system, str)
+            and system in cs_codes
+            and not (isinstance(code, str) and code in cs_codes[system])
+        ):
             add(
                 "error",
                 "code-invalid",
@@ -1219,15 +1235,19 @@ def check_questionnaire(
     # pass 1: document order of every item (pre-order), for uniqueness and enableWhen targets
     order: list[tuple[str, JSON, str]] = []
 
-    def collect(raw: Any, expr: str) -> None:
+    def collect(raw: Any, expr: str, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            if raw:
+                add("error", "structure", f"Items are nested more than {MAX_DEPTH} levels deep", expr)
+            return
         for i, it in enumerate(_as_list(raw)):
             if isinstance(it, dict):
                 p = f"{expr}.item[{i}]"
                 link_id = it.get("linkId")
                 order.append((link_id if isinstance(link_id, str) else "", it, p))
-                collect(it.get("item"), p)
+                collect(it.get("item"), p, depth + 1)
 
-    collect(questionnaire.get("item"), "Questionnaire")
+    collect(questionnaire.get("item"), "Questionnaire", 0)
     position: dict[str, int] = {}
     for n, (link_id, _it, p) in enumerate(order):
         if not link_id:
@@ -1248,7 +1268,7 @@ def check_questionnaire(
         children = _as_list(it.get("item"))
         has_options = "answerOption" in it
         initials = _as_list(it.get("initial"))
-        if t not in ITEM_TYPES:
+        if not isinstance(t, str) or t not in ITEM_TYPES:
             add("error", "code-invalid", f"Item {lid}: type {_quote(t)} is not an R4 item type", f"{p}.type")
         if t == "group" and not children:
             add("error", "invariant", f"que-1: group {lid} has no items; add items or make it a display", p)
@@ -1263,7 +1283,7 @@ def check_questionnaire(
                 f"que-4: item {lid} has both answerOption and answerValueSet; keep one",
                 p,
             )
-        if (has_options or "answerValueSet" in it) and t not in _QUE5_TYPES:
+        if (has_options or "answerValueSet" in it) and not (isinstance(t, str) and t in _QUE5_TYPES):
             add("error", "invariant", f"que-5: item {lid} of type {t} cannot have answer options", p)
         if t == "display" and ("required" in it or "repeats" in it):
             add("error", "invariant", f"que-6: display item {lid} cannot have required or repeats", p)
@@ -1276,7 +1296,7 @@ def check_questionnaire(
             )
         if t == "display" and "readOnly" in it:
             add("error", "invariant", f"que-9: display item {lid} cannot be readOnly", f"{p}.readOnly")
-        if "maxLength" in it and t not in _QUE10_TYPES:
+        if "maxLength" in it and not (isinstance(t, str) and t in _QUE10_TYPES):
             add(
                 "error",
                 "invariant",
@@ -1357,7 +1377,7 @@ def _enable_when_issues(
     operator = c.get("operator")
     answer_keys = [k for k in c if k.startswith("answer")]
     kind = _ENABLE_WHEN_KEYS.get(answer_keys[0]) if len(answer_keys) == 1 else None
-    if operator not in _OPERATORS:
+    if not isinstance(operator, str) or operator not in _OPERATORS:
         out.append(
             issue(
                 "error", "code-invalid", f"Item {lid}: enableWhen operator {_quote(operator)} is unknown", ep

@@ -1139,6 +1139,24 @@ def test_index_of_a_questionnaire_with_another_version_is_not_reused() -> None:
 # -- robustness: never raise, always an OperationOutcome
 
 
+def test_hostile_deep_nesting_is_refused_without_exhausting_the_stack() -> None:
+    qr = make_qr()
+    node: JSON = {"linkId": "contact"}
+    qr["item"][2] = node
+    for _ in range(5000):
+        child: JSON = {"linkId": "contact"}
+        node["item"] = [child]
+        node = child
+    found = problems(validate_response(qr, make_q()), "error")
+    assert found
+
+
+def test_status_of_the_wrong_json_type_is_an_error_not_a_crash() -> None:
+    qr = make_qr()
+    qr["status"] = ["completed"]
+    assert "is not valid" in only_problem(validate_response(qr, make_q()))["diagnostics"]
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda children: (
