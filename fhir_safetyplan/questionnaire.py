@@ -11,8 +11,9 @@ Two shapes, same linkIds and codes:
 Answers are inline ``answerOption`` codings (renderers work with no terminology server). The form carries SDC 4.0
 template-based extraction markup: a contained CarePlan template, referenced by ``templateExtract`` on the ``plan``
 group item (not on the root: the independent npm engine ignores root-level templates), with one activity per
-checklist item answered "No" and one per concrete action agreed. Nested static values are given as literal
-``templateExtractValue`` expressions because that engine merges static nested template data shallowly.
+checklist item answered "No" and one per concrete action agreed. Every value in the template is a
+``templateExtractValue`` expression (literals included) with no static placeholder beside it: the npm engine merges
+static nested template data shallowly and keeps a placeholder whose expression finds nothing.
 """
 
 from __future__ import annotations
@@ -276,16 +277,15 @@ class _Builder:
         cs = codes.codesystem_url(self.base, CS_PLAN)
 
         def coding(code: str, display: str) -> JSON:
-            return {"system": cs, "_system": _tev(_lit(cs)), "code": code, "_code": _tev(_lit(code)),
-                    "display": display, "_display": _tev(_lit(display))}
+            return {"_system": _tev(_lit(cs)), "_code": _tev(_lit(code)), "_display": _tev(_lit(display))}
 
         def activity(context: str, code: str, display: str, description: str, literal: bool) -> JSON:
             return {
                 "extension": [{"url": TEMPLATE_EXTRACT_CONTEXT, "valueString": context}],
                 "detail": {
                     "code": {"coding": [coding(code, display)]},
-                    "status": "not-started", "_status": _tev("'not-started'"),
-                    "description": description, "_description": _tev(_lit(description) if literal else description),
+                    "_status": _tev("'not-started'"),
+                    "_description": _tev(_lit(description) if literal else description),
                 },
             }
 
@@ -303,15 +303,14 @@ class _Builder:
             "resourceType": "CarePlan",
             "id": TEMPLATE_ID,
             # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
-            "status": "active", "_status": _tev("'active'"),
-            "intent": "plan", "_intent": _tev("'plan'"),
+            "_status": _tev("'active'"),
+            "_intent": _tev("'plan'"),
             "category": [{"coding": [coding("sikkerhetsplan", category)]}],
-            "title": title, "_title": _tev(_lit(title)),
-            "subject": {"reference": "Patient/template", "_reference": _tev("%resource.subject.reference")},
-            "created": RELEASE_DATE, "_created": _tev("%resource.authored"),
-            "author": {"reference": "Practitioner/template", "_reference": _tev("%resource.author.reference")},
-            "supportingInfo": [{"reference": "QuestionnaireResponse/template",
-                                "_reference": _tev("'QuestionnaireResponse/' + %resource.id")}],
+            "_title": _tev(_lit(title)),
+            "subject": {"_reference": _tev("%resource.subject.reference")},
+            "_created": _tev("%resource.authored"),
+            "author": {"_reference": _tev("%resource.author.reference")},
+            "supportingInfo": [{"_reference": _tev("'QuestionnaireResponse/' + %resource.id")}],
             "activity": activities,
         }
 
