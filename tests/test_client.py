@@ -513,3 +513,17 @@ def test_json_dumps_of_outcome_is_possible_for_the_cli(rsps, client):
     with pytest.raises(ServerRejected) as info:
         client.read("CarePlan", "x")
     assert json.loads(json.dumps(info.value.outcome))["resourceType"] == "OperationOutcome"
+
+
+def test_a_really_refused_connection_counts_as_never_sent(waits):
+    # A real socket, not a mock: proves urllib3's exception shape is what _never_sent recognises.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = FhirClient(f"http://127.0.0.1:{port}/fhir", retries=2)
+    with pytest.raises(ServerUnavailable, match="refused") as info:
+        client.transaction(post_bundle())
+    assert len(waits) == 2  # retried although the bundle is not idempotent: nothing had been sent
+    assert info.value.status is None
