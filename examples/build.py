@@ -30,8 +30,11 @@ def _dumps(resource: object) -> str:
 
 
 def example_dirs() -> list[Path]:
-    return sorted(p for p in HERE.iterdir() if p.is_dir() and ((p / "answers.json").exists()
-                                                               or (p / "input.json").exists()))
+    return sorted(
+        p
+        for p in HERE.iterdir()
+        if p.is_dir() and ((p / "answers.json").exists() or (p / "input.json").exists())
+    )
 
 
 def input_of(folder: Path) -> Path:
@@ -43,7 +46,9 @@ def outputs(folder: Path) -> dict[str, str]:
     data = json.loads(input_of(folder).read_text(encoding="utf-8"))
     ctx = DocumentContext()
     bundle = pipeline.build_bundle(data, ctx)
-    note = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference")
+    note = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference"
+    )
     text = base64.b64decode(note["content"][0]["attachment"]["data"]).decode("utf-8")
     return {
         "questionnaire-response.json": _dumps(pipeline.respond(data)),

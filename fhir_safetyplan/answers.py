@@ -8,10 +8,10 @@ Words for coded answers: ``yes`` / ``no`` / ``not-relevant`` / ``declined`` (als
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
-import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from fhir_safetyplan.document import DocumentContext
 
 Word = Literal[
-    "yes", "no", "not-relevant", "declined", "ja", "nei", "ikke-aktuelt", "vil-ikke-svare", "na", "asked-declined"
+    "yes",
+    "no",
+    "not-relevant",
+    "declined",
+    "ja",
+    "nei",
+    "ikke-aktuelt",
+    "vil-ikke-svare",
+    "na",
+    "asked-declined",
 ]
 YesNo = Literal["yes", "no", "ja", "nei"]
 YesNoDeclined = Literal["yes", "no", "declined", "ja", "nei", "vil-ikke-svare", "asked-declined"]
@@ -31,10 +40,21 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 Digits = Annotated[str, StringConstraints(pattern=r"^\d+$")]
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")]
-Channel = Literal["telefonsamtale", "sms", "brev", "helsenorge", "e-post", "oppmote", "kontaktperson",
-                  "hjemmebesok"]
-CHECKLIST_KEYS = ("romningsplan", "politi", "telefonnumre", "krisesenter", "penger", "nokler", "kode", "naboer",
-                  "vapen", "bag")
+Channel = Literal[
+    "telefonsamtale", "sms", "brev", "helsenorge", "e-post", "oppmote", "kontaktperson", "hjemmebesok"
+]
+CHECKLIST_KEYS = (
+    "romningsplan",
+    "politi",
+    "telefonnumre",
+    "krisesenter",
+    "penger",
+    "nokler",
+    "kode",
+    "naboer",
+    "vapen",
+    "bag",
+)
 
 
 class _Model(BaseModel):
@@ -124,9 +144,11 @@ class AnswersDocument(_Model):
     """One safety-planning conversation, as an integration engine would hand it over."""
 
     submission_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-._:]{1,100}$")] | None = Field(
-        None, alias="submissionId",
+        None,
+        alias="submissionId",
         description="stable id of this submission; re-sending the same id never duplicates. "
-        "Default: derived from the document's content.")
+        "Default: derived from the document's content.",
+    )
     language: Literal["nb", "nn", "en"] = "nb"
     status: Literal["completed", "amended", "in-progress"] = "completed"
     authored: dt.datetime = Field(description="when the conversation was documented, with time zone")
@@ -153,9 +175,17 @@ def parse_answers(data: Any) -> AnswersDocument:
         for err in exc.errors(include_url=False, include_input=False):
             where = ".".join(str(p) for p in err["loc"]) or "(document)"
             msg = err["msg"].removeprefix("Value error, ")
-            issues.append(issue("error", "invalid" if err["type"] != "missing" else "required",
-                                f"answers document: {where}: {msg}", where))
-        raise InputError(f"the answers document has {len(issues)} problem(s)", operation_outcome(issues)) from None
+            issues.append(
+                issue(
+                    "error",
+                    "invalid" if err["type"] != "missing" else "required",
+                    f"answers document: {where}: {msg}",
+                    where,
+                )
+            )
+        raise InputError(
+            f"the answers document has {len(issues)} problem(s)", operation_outcome(issues)
+        ) from None
 
 
 def submission_id(doc: AnswersDocument) -> str:
@@ -210,9 +240,12 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
             coding = opt["valueCoding"]
             if coding["system"] == system and coding["code"] == code:
                 return {"valueCoding": dict(coding)}
-        raise InputError(f"answer {word!r} is not allowed for item {link}",
-                         operation_outcome([issue("error", "code-invalid",
-                                                  f"answer {word!r} is not an option of {link}", link)]))
+        raise InputError(
+            f"answer {word!r} is not allowed for item {link}",
+            operation_outcome(
+                [issue("error", "code-invalid", f"answer {word!r} is not an option of {link}", link)]
+            ),
+        )
 
     def own(link: str, code: str) -> JSON:
         for opt in by_link[link]["answerOption"]:

@@ -20,11 +20,13 @@ def transaction(doc: Documentation, base_identifier_system: str | None = None) -
         entries.append(doc.patient_entry)
     for resource in doc.resources:
         rtype = resource["resourceType"]
-        entries.append({
-            "fullUrl": doc.full_urls[rtype],
-            "resource": resource,
-            "request": {"method": "PUT", "url": f"{rtype}/{resource['id']}"},
-        })
+        entries.append(
+            {
+                "fullUrl": doc.full_urls[rtype],
+                "resource": resource,
+                "request": {"method": "PUT", "url": f"{rtype}/{resource['id']}"},
+            }
+        )
     bundle: JSON = {"resourceType": "Bundle", "type": "transaction"}
     qr = doc.by_type("QuestionnaireResponse")
     if qr is not None and "identifier" in qr:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import codes
-from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, DATA_ABSENT, YES_NO
+from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY
 from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.questionnaire import (
@@ -39,7 +39,9 @@ def _designations(text: Text) -> list[JSON]:
     return [{"language": lang, "value": text.get(lang)} for lang in codes.TRANSLATED]
 
 
-def _concept(code: str, display: Text, definition: str | None = None, children: list[JSON] | None = None) -> JSON:
+def _concept(
+    code: str, display: Text, definition: str | None = None, children: list[JSON] | None = None
+) -> JSON:
     out: JSON = {"code": code, "display": display.nb}
     if definition:
         out["definition"] = definition
@@ -82,12 +84,20 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
     t = c.text
     checklist = [_concept(ci.key, ci.text, f"Tiltak i sikkerhetsplanen: {ci.text.nb}") for ci in c.checklist]
     plan = [
-        _concept("sikkerhetsplan", c.text("form", field="title"),
-                 "Sikkerhetsplan for person utsatt for vold i nære relasjoner (kategori og skjema)."),
-        _concept("involvering", t("conversation", "involvement"),
-                 "Om personen ønsker involvering fra tjenesteapparatet."),
+        _concept(
+            "sikkerhetsplan",
+            c.text("form", field="title"),
+            "Sikkerhetsplan for person utsatt for vold i nære relasjoner (kategori og skjema).",
+        ),
+        _concept(
+            "involvering",
+            t("conversation", "involvement"),
+            "Om personen ønsker involvering fra tjenesteapparatet.",
+        ),
         _concept("trygg-kontakt", t("safe-contact"), "Avtale om hvordan personen trygt kan kontaktes."),
-        _concept("avtalt-tiltak", t("plan", "agreed-actions"), "Konkret handling eller tiltak avtalt framover."),
+        _concept(
+            "avtalt-tiltak", t("plan", "agreed-actions"), "Konkret handling eller tiltak avtalt framover."
+        ),
         _concept("sjekkliste", t("plan", "checklist"), "Punktene i sikkerhetsplanen (NKVTS).", checklist),
     ]
 
@@ -95,21 +105,48 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
         return [_concept(o.code, o.display) for o in c.options(section)]
 
     return [
-        _codesystem(base, CS_PLAN, "SikkerhetsplanKoder", "Sikkerhetsplan – koder",
-                    "Koder for sikkerhetsplanlegging med personer utsatt for vold i nære relasjoner: kategori, "
-                    "trygg kontakt, avtalte tiltak og de ti punktene i NKVTS' sikkerhetsplan. Lokalt kodeverk: "
-                    "ingen nasjonal terminologi (SNOMED CT) for dette er funnet.", plan),
-        _codesystem(base, CS_CHANNEL, "Kontaktkanal", "Kontaktkanal",
-                    "Kanaler tjenesten kan bruke, eller ikke må bruke, for å kontakte pasienten trygt.",
-                    simple("channels")),
-        _codesystem(base, CS_DUTY, "OpplysningspliktStatus", "Opplysningsplikt til barnevernet – status",
-                    "Hvordan helsepersonellets opplysningsplikt til barnevernet (hpl. § 33) er fulgt opp.",
-                    simple("duty-status")),
-        _codesystem(base, CS_INSTRUMENT, "Risikoinstrument", "Risikovurderingsinstrument",
-                    "Instrument brukt av personell med opplæring. Kun navnet registreres; ingen skåring.",
-                    simple("instruments")),
-        _codesystem(base, CS_LEVEL, "Risikoniva", "Risikonivå",
-                    "Samlet risikonivå slik en strukturert vurdering konkluderte.", simple("levels")),
+        _codesystem(
+            base,
+            CS_PLAN,
+            "SikkerhetsplanKoder",
+            "Sikkerhetsplan – koder",
+            "Koder for sikkerhetsplanlegging med personer utsatt for vold i nære relasjoner: kategori, "
+            "trygg kontakt, avtalte tiltak og de ti punktene i NKVTS' sikkerhetsplan. Lokalt kodeverk: "
+            "ingen nasjonal terminologi (SNOMED CT) for dette er funnet.",
+            plan,
+        ),
+        _codesystem(
+            base,
+            CS_CHANNEL,
+            "Kontaktkanal",
+            "Kontaktkanal",
+            "Kanaler tjenesten kan bruke, eller ikke må bruke, for å kontakte pasienten trygt.",
+            simple("channels"),
+        ),
+        _codesystem(
+            base,
+            CS_DUTY,
+            "OpplysningspliktStatus",
+            "Opplysningsplikt til barnevernet – status",
+            "Hvordan helsepersonellets opplysningsplikt til barnevernet (hpl. § 33) er fulgt opp.",
+            simple("duty-status"),
+        ),
+        _codesystem(
+            base,
+            CS_INSTRUMENT,
+            "Risikoinstrument",
+            "Risikovurderingsinstrument",
+            "Instrument brukt av personell med opplæring. Kun navnet registreres; ingen skåring.",
+            simple("instruments"),
+        ),
+        _codesystem(
+            base,
+            CS_LEVEL,
+            "Risikoniva",
+            "Risikonivå",
+            "Samlet risikonivå slik en strukturert vurdering konkluderte.",
+            simple("levels"),
+        ),
     ]
 
 
@@ -143,28 +180,49 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
         return [{"system": s, "concept": cs} for s, cs in by_system.items()]
 
     own = [
-        _valueset(base, cs["id"], cs["name"], cs["title"], f"Alle koder i {cs['title']}.",
-                  [{"system": cs["url"], "version": VERSION}])
+        _valueset(
+            base,
+            cs["id"],
+            cs["name"],
+            cs["title"],
+            f"Alle koder i {cs['title']}.",
+            [{"system": cs["url"], "version": VERSION}],
+        )
         for cs in codesystems(base, c)
     ]
     plan_cs = codes.codesystem_url(base, CS_PLAN)
     return [
         *own,
-        _valueset(base, "sikkerhetsplan-sjekkliste", "SikkerhetsplanSjekkliste", "Sikkerhetsplan – sjekkliste",
-                  "De ti punktene i sikkerhetsplanen (tiltak).",
-                  [{"system": plan_cs, "version": VERSION,
-                    "concept": [{"code": ci.key} for ci in c.checklist]}]),
-        _valueset(base, "sjekkliste-svar", "SjekklisteSvar", "Svar på punktene i sikkerhetsplanen",
-                  "Ja / nei / ikke aktuelt (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
-                  pick("yes", "no", "not-relevant", "declined")),
+        _valueset(
+            base,
+            "sikkerhetsplan-sjekkliste",
+            "SikkerhetsplanSjekkliste",
+            "Sikkerhetsplan – sjekkliste",
+            "De ti punktene i sikkerhetsplanen (tiltak).",
+            [{"system": plan_cs, "version": VERSION, "concept": [{"code": ci.key} for ci in c.checklist]}],
+        ),
+        _valueset(
+            base,
+            "sjekkliste-svar",
+            "SjekklisteSvar",
+            "Svar på punktene i sikkerhetsplanen",
+            "Ja / nei / ikke aktuelt (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
+            pick("yes", "no", "not-relevant", "declined"),
+        ),
         _valueset(base, "ja-nei", "JaNei", "Ja / nei", "Ja / nei (HL7 v2-0532).", pick("yes", "no")),
-        _valueset(base, "ja-nei-vil-ikke-svare", "JaNeiVilIkkeSvare", "Ja / nei / ønsket ikke å svare",
-                  "Ja / nei (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
-                  pick("yes", "no", "declined")),
+        _valueset(
+            base,
+            "ja-nei-vil-ikke-svare",
+            "JaNeiVilIkkeSvare",
+            "Ja / nei / ønsket ikke å svare",
+            "Ja / nei (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
+            pick("yes", "no", "declined"),
+        ),
     ]
 
 
 # -- profiles -----------------------------------------------------------------------------------------------
+
 
 def _el(path: str, **props: Any) -> JSON:
     return {"id": path, "path": path, **props}
@@ -174,11 +232,24 @@ def _rule(key: str, human: str, expression: str, url: str) -> JSON:
     return {"key": key, "severity": "error", "human": human, "expression": expression, "source": url}
 
 
-def _profile(base: str, sd_id: str, rtype: str, name: str, title: str, description: str,
-             rules: list[JSON], elements: list[JSON]) -> JSON:
+def _profile(
+    base: str,
+    sd_id: str,
+    rtype: str,
+    name: str,
+    title: str,
+    description: str,
+    rules: list[JSON],
+    elements: list[JSON],
+) -> JSON:
     url = codes.profile_url(base, sd_id)
-    security = _rule("sp-sec-1", "Skal ha konfidensialitet R eller V og ActCode SDV i meta.security "
-                     "(must carry confidentiality R or V and v3-ActCode SDV)", SECURITY_RULE, url)
+    security = _rule(
+        "sp-sec-1",
+        "Skal ha konfidensialitet R eller V og ActCode SDV i meta.security "
+        "(must carry confidentiality R or V and v3-ActCode SDV)",
+        SECURITY_RULE,
+        url,
+    )
     root = _el(rtype, short=title, constraint=[security, *[{**r, "source": url} for r in rules]])
     return {
         "resourceType": "StructureDefinition",
@@ -198,13 +269,18 @@ def _profile(base: str, sd_id: str, rtype: str, name: str, title: str, descripti
         "type": rtype,
         "baseDefinition": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
         "derivation": "constraint",
-        "differential": {"element": [
-            root,
-            _el(f"{rtype}.meta", min=1),
-            _el(f"{rtype}.meta.security", min=2,
-                short="R eller V (v3-Confidentiality) og SDV (v3-ActCode)"),
-            *elements,
-        ]},
+        "differential": {
+            "element": [
+                root,
+                _el(f"{rtype}.meta", min=1),
+                _el(
+                    f"{rtype}.meta.security",
+                    min=2,
+                    short="R eller V (v3-Confidentiality) og SDV (v3-ActCode)",
+                ),
+                *elements,
+            ]
+        },
     }
 
 
@@ -213,57 +289,129 @@ def profiles(base: str) -> list[JSON]:
     plan_cs = codes.codesystem_url(base, CS_PLAN)
     q_prefix = f"{base}/Questionnaire/sikkerhetsplan"
     return [
-        _profile(base, "sikkerhetsplan-questionnaireresponse", "QuestionnaireResponse",
-                 "SikkerhetsplanQuestionnaireResponse", "Sikkerhetsplan – utfylt skjema",
-                 "Svarene fra sikkerhetsplanleggingen. Skjermet: konfidensialitet R/V og SDV.",
-                 [_rule("sp-qr-1", "Skal peke på sikkerhetsplan-skjemaet (url|versjon)",
-                        f"questionnaire.startsWith('{q_prefix}')", "")],
-                 [_el("QuestionnaireResponse.identifier", min=1, short="Innsendingens identifikator"),
-                  _el("QuestionnaireResponse.questionnaire", min=1),
-                  _el("QuestionnaireResponse.subject", min=1),
-                  _el("QuestionnaireResponse.authored", min=1),
-                  _el("QuestionnaireResponse.author", min=1)]),
-        _profile(base, "sikkerhetsplan-careplan", "CarePlan", "SikkerhetsplanCarePlan", "Sikkerhetsplan",
-                 "Sikkerhetsplanen: planlagte tiltak for det som mangler, og avtalte handlinger. "
-                 "Peker på skjemaet den er laget fra.",
-                 [_rule("sp-cp-1", "Kategori sikkerhetsplan",
-                        f"category.coding.where(system='{plan_cs}' and code='sikkerhetsplan').exists()", ""),
-                  _rule("sp-cp-2", "supportingInfo skal peke på QuestionnaireResponse",
-                        "supportingInfo.where(reference.contains('QuestionnaireResponse')"
-                        " or reference.startsWith('urn:uuid:')).exists()", "")],
-                 [_el("CarePlan.identifier", min=1),
-                  _el("CarePlan.category", min=1),
-                  _el("CarePlan.author", min=1),
-                  _el("CarePlan.supportingInfo", min=1, short="Skjemaet (QuestionnaireResponse)")]),
-        _profile(base, "sikkerhetsplan-flag", "Flag", "SikkerhetsplanTryggKontaktFlag", "Trygg kontakt",
-                 "Varsel til annet helsepersonell om hvordan pasienten trygt kan kontaktes.",
-                 [_rule("sp-flag-1", "Kategori safety",
-                        f"category.coding.where(system='{codes.FLAG_CATEGORY}' and code='safety').exists()", "")],
-                 [_el("Flag.identifier", min=1),
-                  _el("Flag.category", min=1),
-                  _el("Flag.author", min=1)]),
-        _profile(base, "sikkerhetsplan-journalnotat", "DocumentReference", "SikkerhetsplanJournalnotat",
-                 "Sikkerhetsplan – journalnotat",
-                 "Journalnotat om sikkerhetsplanleggingen (Volven 9602 B02-2 Journalnotat), lesbar tekst.",
-                 [_rule("sp-doc-1", "Type Journalnotat (Volven 9602 B02-2)",
-                        f"type.coding.where(system='{codes.VOLVEN_DOCUMENT_TYPE}' and code='B02-2').exists()", ""),
-                  _rule("sp-doc-2", "securityLabel skal også ha SDV",
-                        f"securityLabel.coding.where(system='{ACT_CODE}' and code='SDV').exists()", "")],
-                 [_el("DocumentReference.masterIdentifier", min=1),
-                  _el("DocumentReference.type", min=1),
-                  _el("DocumentReference.subject", min=1),
-                  _el("DocumentReference.date", min=1),
-                  _el("DocumentReference.author", min=1),
-                  _el("DocumentReference.securityLabel", min=2),
-                  _el("DocumentReference.context", min=1),
-                  _el("DocumentReference.context.related", min=1,
-                      short="Skjemaet (QuestionnaireResponse) og eventuelt sikkerhetsplanen (CarePlan)")]),
-        _profile(base, "sikkerhetsplan-provenance", "Provenance", "SikkerhetsplanProvenance",
-                 "Sikkerhetsplan – proveniens",
-                 "Hvem dokumenterte, og hvilket skjema ressursene er laget fra (entity role source).",
-                 [_rule("sp-prov-1", "Kilden (entity role source) er skjemaet",
-                        "entity.where(role='source' and what.reference.exists()).exists()", "")],
-                 [_el("Provenance.entity", min=1)]),
+        _profile(
+            base,
+            "sikkerhetsplan-questionnaireresponse",
+            "QuestionnaireResponse",
+            "SikkerhetsplanQuestionnaireResponse",
+            "Sikkerhetsplan – utfylt skjema",
+            "Svarene fra sikkerhetsplanleggingen. Skjermet: konfidensialitet R/V og SDV.",
+            [
+                _rule(
+                    "sp-qr-1",
+                    "Skal peke på sikkerhetsplan-skjemaet (url|versjon)",
+                    f"questionnaire.startsWith('{q_prefix}')",
+                    "",
+                )
+            ],
+            [
+                _el("QuestionnaireResponse.identifier", min=1, short="Innsendingens identifikator"),
+                _el("QuestionnaireResponse.questionnaire", min=1),
+                _el("QuestionnaireResponse.subject", min=1),
+                _el("QuestionnaireResponse.authored", min=1),
+                _el("QuestionnaireResponse.author", min=1),
+            ],
+        ),
+        _profile(
+            base,
+            "sikkerhetsplan-careplan",
+            "CarePlan",
+            "SikkerhetsplanCarePlan",
+            "Sikkerhetsplan",
+            "Sikkerhetsplanen: planlagte tiltak for det som mangler, og avtalte handlinger. "
+            "Peker på skjemaet den er laget fra.",
+            [
+                _rule(
+                    "sp-cp-1",
+                    "Kategori sikkerhetsplan",
+                    f"category.coding.where(system='{plan_cs}' and code='sikkerhetsplan').exists()",
+                    "",
+                ),
+                _rule(
+                    "sp-cp-2",
+                    "supportingInfo skal peke på QuestionnaireResponse",
+                    "supportingInfo.where(reference.contains('QuestionnaireResponse')"
+                    " or reference.startsWith('urn:uuid:')).exists()",
+                    "",
+                ),
+            ],
+            [
+                _el("CarePlan.identifier", min=1),
+                _el("CarePlan.category", min=1),
+                _el("CarePlan.author", min=1),
+                _el("CarePlan.supportingInfo", min=1, short="Skjemaet (QuestionnaireResponse)"),
+            ],
+        ),
+        _profile(
+            base,
+            "sikkerhetsplan-flag",
+            "Flag",
+            "SikkerhetsplanTryggKontaktFlag",
+            "Trygg kontakt",
+            "Varsel til annet helsepersonell om hvordan pasienten trygt kan kontaktes.",
+            [
+                _rule(
+                    "sp-flag-1",
+                    "Kategori safety",
+                    f"category.coding.where(system='{codes.FLAG_CATEGORY}' and code='safety').exists()",
+                    "",
+                )
+            ],
+            [_el("Flag.identifier", min=1), _el("Flag.category", min=1), _el("Flag.author", min=1)],
+        ),
+        _profile(
+            base,
+            "sikkerhetsplan-journalnotat",
+            "DocumentReference",
+            "SikkerhetsplanJournalnotat",
+            "Sikkerhetsplan – journalnotat",
+            "Journalnotat om sikkerhetsplanleggingen (Volven 9602 B02-2 Journalnotat), lesbar tekst.",
+            [
+                _rule(
+                    "sp-doc-1",
+                    "Type Journalnotat (Volven 9602 B02-2)",
+                    f"type.coding.where(system='{codes.VOLVEN_DOCUMENT_TYPE}' and code='B02-2').exists()",
+                    "",
+                ),
+                _rule(
+                    "sp-doc-2",
+                    "securityLabel skal også ha SDV",
+                    f"securityLabel.coding.where(system='{ACT_CODE}' and code='SDV').exists()",
+                    "",
+                ),
+            ],
+            [
+                _el("DocumentReference.masterIdentifier", min=1),
+                _el("DocumentReference.type", min=1),
+                _el("DocumentReference.subject", min=1),
+                _el("DocumentReference.date", min=1),
+                _el("DocumentReference.author", min=1),
+                _el("DocumentReference.securityLabel", min=2),
+                _el("DocumentReference.context", min=1),
+                _el(
+                    "DocumentReference.context.related",
+                    min=1,
+                    short="Skjemaet (QuestionnaireResponse) og eventuelt sikkerhetsplanen (CarePlan)",
+                ),
+            ],
+        ),
+        _profile(
+            base,
+            "sikkerhetsplan-provenance",
+            "Provenance",
+            "SikkerhetsplanProvenance",
+            "Sikkerhetsplan – proveniens",
+            "Hvem dokumenterte, og hvilket skjema ressursene er laget fra (entity role source).",
+            [
+                _rule(
+                    "sp-prov-1",
+                    "Kilden (entity role source) er skjemaet",
+                    "entity.where(role='source' and what.reference.exists()).exists()",
+                    "",
+                )
+            ],
+            [_el("Provenance.entity", min=1)],
+        ),
     ]
 
 

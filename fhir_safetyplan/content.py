@@ -71,7 +71,9 @@ class Content:
     def option(self, section: str, name: str) -> Option:
         """One answer option by its name in the TOML, e.g. ``option("answers", "no")``."""
         v = self.raw[section][name]
-        return Option(system=v.get("system"), code=v["code"], display=_text(v["display"], f"{section}.{name}"))
+        return Option(
+            system=v.get("system"), code=v["code"], display=_text(v["display"], f"{section}.{name}")
+        )
 
 
 class ContentError(ValueError):
@@ -79,8 +81,9 @@ class ContentError(ValueError):
 
 
 def _text(node: Any, where: str) -> Text:
-    if not isinstance(node, dict) or any(not isinstance(node.get(lang), str) or not node[lang].strip()
-                                         for lang in LANGUAGES):
+    if not isinstance(node, dict) or any(
+        not isinstance(node.get(lang), str) or not node[lang].strip() for lang in LANGUAGES
+    ):
         raise ContentError(f"content.toml: {where} must have non-empty nb, nn and en texts")
     return Text(nb=node["nb"], nn=node["nn"], en=node["en"])
 
@@ -97,6 +100,11 @@ def load() -> Content:
         if key in seen or not key.replace("-", "").isalnum():
             raise ContentError(f"content.toml: checklist[{i}].key {key!r} is duplicated or not a plain code")
         seen.add(key)
-        items.append(ChecklistItem(key=key, text=_text(entry["text"], f"checklist.{key}.text"),
-                                   help=_text(entry["help"], f"checklist.{key}.help")))
+        items.append(
+            ChecklistItem(
+                key=key,
+                text=_text(entry["text"], f"checklist.{key}.text"),
+                help=_text(entry["help"], f"checklist.{key}.help"),
+            )
+        )
     return Content(raw=raw, checklist=tuple(items))

@@ -40,7 +40,11 @@ class CrisisCentre:
     def from_env(env: dict[str, str] | None = None) -> CrisisCentre | None:
         env = dict(os.environ) if env is None else env
         name = env.get("SAFETYPLAN_CRISIS_CENTRE_NAME", "").strip()
-        return CrisisCentre(name, env.get("SAFETYPLAN_CRISIS_CENTRE_PHONE", "").strip() or None) if name else None
+        return (
+            CrisisCentre(name, env.get("SAFETYPLAN_CRISIS_CENTRE_PHONE", "").strip() or None)
+            if name
+            else None
+        )
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,16 @@ def resource_id(submission: str, rtype: str) -> str:
 def security_labels(confidentiality: str) -> list[JSON]:
     """meta.security for every written resource: confidentiality R or V, and v3-ActCode SDV."""
     return [
-        {"system": CONFIDENTIALITY, "code": confidentiality, "display": CONFIDENTIALITY_DISPLAY[confidentiality]},
-        {"system": ACT_CODE, "code": "SDV",
-         "display": "sexual assault, abuse, or domestic violence information sensitivity"},
+        {
+            "system": CONFIDENTIALITY,
+            "code": confidentiality,
+            "display": CONFIDENTIALITY_DISPLAY[confidentiality],
+        },
+        {
+            "system": ACT_CODE,
+            "code": "SDV",
+            "display": "sexual assault, abuse, or domestic violence information sensitivity",
+        },
     ]
 
 
@@ -126,59 +137,107 @@ def _subject(qr: JSON, ctx: DocumentContext, submission: str) -> tuple[JSON, JSO
     """The subject reference for every resource, and the test-Patient entry when one is to be created."""
     subject = qr.get("subject")
     if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
-        raise InputError("the QuestionnaireResponse has no subject", operation_outcome([issue(
-            "error", "required", "QuestionnaireResponse.subject is missing: give the patient as a reference "
-            "(Patient/<id>) or an identifier (FNR/D-number)", "QuestionnaireResponse.subject")]))
+        raise InputError(
+            "the QuestionnaireResponse has no subject",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "required",
+                        "QuestionnaireResponse.subject is missing: give the patient as a reference "
+                        "(Patient/<id>) or an identifier (FNR/D-number)",
+                        "QuestionnaireResponse.subject",
+                    )
+                ]
+            ),
+        )
     if subject.get("reference"):
         return copy.deepcopy(subject), None
     ident = subject["identifier"]
     if not (isinstance(ident, dict) and ident.get("system") and ident.get("value")):
-        raise InputError("the patient identifier has no system or value", operation_outcome([issue(
-            "error", "required", "subject.identifier needs both system and value",
-            "QuestionnaireResponse.subject.identifier")]))
+        raise InputError(
+            "the patient identifier has no system or value",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "required",
+                        "subject.identifier needs both system and value",
+                        "QuestionnaireResponse.subject.identifier",
+                    )
+                ]
+            ),
+        )
     if ctx.create_patient:
         url = full_url(submission, "Patient")
         patient = {
             "fullUrl": url,
-            "resource": {"resourceType": "Patient", "meta": {"security": security_labels(ctx.confidentiality)},
-                         "identifier": [dict(ident)]},
-            "request": {"method": "POST", "url": "Patient",
-                        "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"},
+            "resource": {
+                "resourceType": "Patient",
+                "meta": {"security": security_labels(ctx.confidentiality)},
+                "identifier": [dict(ident)],
+            },
+            "request": {
+                "method": "POST",
+                "url": "Patient",
+                "ifNoneExist": f"identifier={ident['system']}|{ident['value']}",
+            },
         }
         return {"reference": url, "identifier": dict(ident)}, patient
     # A conditional reference: the receiving server resolves it to its existing Patient (HAPI does, in
     # transactions), so the record is linked to the right person without this module ever writing a Patient.
-    return {"reference": f"Patient?identifier={ident['system']}|{ident['value']}", "identifier": dict(ident)}, None
+    return {
+        "reference": f"Patient?identifier={ident['system']}|{ident['value']}",
+        "identifier": dict(ident),
+    }, None
 
 
 def _author(qr: JSON) -> JSON:
     author = qr.get("author")
     if not isinstance(author, dict) or not (author.get("reference") or author.get("identifier")):
-        raise InputError("the QuestionnaireResponse has no author", operation_outcome([issue(
-            "error", "required", "QuestionnaireResponse.author is missing: give the clinician's HPR number "
-            "as author.identifier (system urn:oid:2.16.578.1.12.4.1.4.4) or a reference",
-            "QuestionnaireResponse.author")]))
+        raise InputError(
+            "the QuestionnaireResponse has no author",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "required",
+                        "QuestionnaireResponse.author is missing: give the clinician's HPR number "
+                        "as author.identifier (system urn:oid:2.16.578.1.12.4.1.4.4) or a reference",
+                        "QuestionnaireResponse.author",
+                    )
+                ]
+            ),
+        )
     return copy.deepcopy(author)
 
 
 def _narrative(lang: str, title: str, lines: list[str]) -> JSON:
     body = "".join(f"<p>{escape(line)}</p>" for line in lines)
-    return {"status": "generated",
-            "div": f'<div xmlns="http://www.w3.org/1999/xhtml" lang="{lang}" xml:lang="{lang}">'
-                   f"<h3>{escape(title)}</h3>{body}</div>"}
+    return {
+        "status": "generated",
+        "div": f'<div xmlns="http://www.w3.org/1999/xhtml" lang="{lang}" xml:lang="{lang}">'
+        f"<h3>{escape(title)}</h3>{body}</div>",
+    }
 
 
 def _meta(ctx: DocumentContext, base: str, profile: str) -> JSON:
     return {"profile": [codes.profile_url(base, profile)], "security": security_labels(ctx.confidentiality)}
 
 
-def journal_lines(qr: JSON, lang: str, content: Content | None = None,
-                  crisis_centre: CrisisCentre | None = None) -> list[str]:
+def journal_lines(
+    qr: JSON, lang: str, content: Content | None = None, crisis_centre: CrisisCentre | None = None
+) -> list[str]:
     """The human-readable journal note, line by line, in ``lang`` (what was discussed, what is in place, the help
     agreed, the advice given — or the refusal)."""
     c = content or load()
-    j = lambda key: c.text("journal", field=key).get(lang)  # noqa: E731
-    t = lambda *p, f="text": c.text(*p, field=f).get(lang)  # noqa: E731
+
+    def j(key: str) -> str:
+        return c.text("journal", field=key).get(lang)
+
+    def t(*path: str, f: str = "text") -> str:
+        return c.text(*path, field=f).get(lang)
+
     a = answers_by_link(qr)
     lines = [f"{j('heading')}. {j('date')}: {str(qr.get('authored', ''))[:10]}"]
     informed = _yes(a, Link.INFORMED)
@@ -198,8 +257,12 @@ def journal_lines(qr: JSON, lang: str, content: Content | None = None,
         groups: dict[str, list[str]] = {"in-place": [], "missing": [], "not-relevant": [], "declined": []}
         for ci in c.checklist:
             for coding in _coding(a, Link.checklist_item(ci.key)):
-                key = {(YES_NO, "Y"): "in-place", (YES_NO, "N"): "missing", (YES_NO, "NA"): "not-relevant",
-                       (DATA_ABSENT, "asked-declined"): "declined"}.get((coding.get("system"), coding.get("code")))
+                key = {
+                    (YES_NO, "Y"): "in-place",
+                    (YES_NO, "N"): "missing",
+                    (YES_NO, "NA"): "not-relevant",
+                    (DATA_ABSENT, "asked-declined"): "declined",
+                }.get((str(coding.get("system")), str(coding.get("code"))))
                 if key == "missing":
                     help_text = ci.help.get(lang)
                     if ci.key == "krisesenter" and crisis_centre:
@@ -232,7 +295,9 @@ def journal_lines(qr: JSON, lang: str, content: Content | None = None,
     if _yes(a, Link.RISK_DONE):
         parts = [_display(c, "instruments", x, lang) for x in _coding(a, Link.RISK_INSTRUMENT)]
         parts += [str(x.get("valueDate")) for x in a.get(Link.RISK_DATE, [])]
-        parts += [f"{t('risk', 'level')}: {_display(c, 'levels', x, lang)}" for x in _coding(a, Link.RISK_LEVEL)]
+        parts += [
+            f"{t('risk', 'level')}: {_display(c, 'levels', x, lang)}" for x in _coding(a, Link.RISK_LEVEL)
+        ]
         lines.append(f"{t('risk')}: {', '.join(parts)}.")
     return lines
 
@@ -270,8 +335,9 @@ def safe_contact_text(qr: JSON, lang: str, content: Content | None = None) -> st
     return " ".join(parts)
 
 
-def document(qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: DocumentContext,
-             submission: str) -> Documentation:
+def document(
+    qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: DocumentContext, submission: str
+) -> Documentation:
     """All resources to write for one validated QuestionnaireResponse.
 
     ``extracted`` is the SDC ``$extract`` transaction Bundle (its CarePlan, if any, is used). A refusal of
@@ -303,8 +369,14 @@ def document(qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: Documen
 
     careplan = None
     if extracted:
-        careplan = next((e["resource"] for e in extracted.get("entry", [])
-                         if e.get("resource", {}).get("resourceType") == "CarePlan"), None)
+        careplan = next(
+            (
+                e["resource"]
+                for e in extracted.get("entry", [])
+                if e.get("resource", {}).get("resourceType") == "CarePlan"
+            ),
+            None,
+        )
     if careplan is not None and _yes(answers, Link.INVOLVEMENT):
         cp = copy.deepcopy(careplan)
         cp["id"] = resource_id(submission, "CarePlan")
@@ -333,10 +405,19 @@ def document(qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: Documen
             "text": _narrative(lang, flag_title, [instruction, contact]),
             "identifier": [ident],
             "status": "active",
-            "category": [{"coding": [{"system": codes.FLAG_CATEGORY, "code": "safety", "display": "Safety"}]}],
-            "code": {"coding": [{"system": codes.codesystem_url(base, CS_PLAN), "code": "trygg-kontakt",
-                                 "display": c.text("safe-contact").get("nb")}],
-                     "text": f"{instruction} {contact}"},
+            "category": [
+                {"coding": [{"system": codes.FLAG_CATEGORY, "code": "safety", "display": "Safety"}]}
+            ],
+            "code": {
+                "coding": [
+                    {
+                        "system": codes.codesystem_url(base, CS_PLAN),
+                        "code": "trygg-kontakt",
+                        "display": c.text("safe-contact").get("nb"),
+                    }
+                ],
+                "text": f"{instruction} {contact}",
+            },
             "subject": subject,
             "period": {"start": authored},
         }
@@ -365,29 +446,46 @@ def document(qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: Documen
         "masterIdentifier": ident,
         "status": "current",
         "docStatus": "final" if qr.get("status") in ("completed", "amended") else "preliminary",
-        "type": {"coding": [{"system": codes.VOLVEN_DOCUMENT_TYPE, "code": "B02-2", "display": "Journalnotat"}]},
-        "category": [{"coding": [{"system": codes.codesystem_url(base, CS_PLAN), "code": "sikkerhetsplan",
-                                  "display": c.text("form", field="title").get("nb")}]}],
+        "type": {
+            "coding": [{"system": codes.VOLVEN_DOCUMENT_TYPE, "code": "B02-2", "display": "Journalnotat"}]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": codes.codesystem_url(base, CS_PLAN),
+                        "code": "sikkerhetsplan",
+                        "display": c.text("form", field="title").get("nb"),
+                    }
+                ]
+            }
+        ],
         "subject": subject,
         "date": _instant(authored),
         "author": [author],
         "description": note_title,
         "securityLabel": [{"coding": [label]} for label in labels],
-        "content": [{"attachment": {
-            "contentType": "text/plain; charset=utf-8",
-            "language": lang,
-            "data": base64.b64encode(note_text.encode("utf-8")).decode("ascii"),
-            "title": note_title,
-            "creation": authored,
-        }}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "language": lang,
+                    "data": base64.b64encode(note_text.encode("utf-8")).decode("ascii"),
+                    "title": note_title,
+                    "creation": authored,
+                }
+            }
+        ],
         "context": doc_context,
     }
     if ctx.organization:
         docref["custodian"] = copy.deepcopy(ctx.organization)
     resources.append(docref)
 
-    agent: JSON = {"type": {"coding": [{"system": codes.PROVENANCE_AGENT_TYPE, "code": "author",
-                                        "display": "Author"}]}, "who": author}
+    agent: JSON = {
+        "type": {"coding": [{"system": codes.PROVENANCE_AGENT_TYPE, "code": "author", "display": "Author"}]},
+        "who": author,
+    }
     if ctx.organization:
         agent["onBehalfOf"] = copy.deepcopy(ctx.organization)
     provenance: JSON = {
@@ -401,7 +499,9 @@ def document(qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: Documen
         "entity": [{"role": "source", "what": {"reference": urls["QuestionnaireResponse"]}}],
     }
     resources.append(provenance)
-    return Documentation(submission=submission, resources=resources, full_urls=urls, patient_entry=patient_entry)
+    return Documentation(
+        submission=submission, resources=resources, full_urls=urls, patient_entry=patient_entry
+    )
 
 
 def _instant(value: str) -> str:
@@ -411,8 +511,18 @@ def _instant(value: str) -> str:
     return value
 
 
-_ORDER = ("resourceType", "id", "meta", "implicitRules", "language", "text", "contained", "extension",
-          "modifierExtension", "identifier")
+_ORDER = (
+    "resourceType",
+    "id",
+    "meta",
+    "implicitRules",
+    "language",
+    "text",
+    "contained",
+    "extension",
+    "modifierExtension",
+    "identifier",
+)
 
 
 def _ordered(resource: JSON) -> JSON:

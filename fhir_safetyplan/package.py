@@ -49,7 +49,9 @@ def package_files(canonical_base: str | None = None) -> dict[str, bytes]:
                 entry[key] = r[key]
         index.append(entry)
     files["package/package.json"] = (json.dumps(manifest(base), indent=2) + "\n").encode()
-    files["package/.index.json"] = (json.dumps({"index-version": 1, "files": index}, indent=2) + "\n").encode()
+    files["package/.index.json"] = (
+        json.dumps({"index-version": 1, "files": index}, indent=2) + "\n"
+    ).encode()
     return files
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fhir_safetyplan import codes
-from fhir_safetyplan.document import DocumentContext, Documentation
+from fhir_safetyplan.document import Documentation, DocumentContext
 from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, has_errors, issue, operation_outcome
 
 log = logging.getLogger(__name__)
@@ -35,22 +35,50 @@ class Prepared:
 def parse_json(text: str | bytes, source: str = "input") -> Any:
     """Parse JSON text, refusing oversized input and reporting where a syntax error is."""
     if len(text) > MAX_INPUT_BYTES:
-        raise InputError(f"{source} is larger than {MAX_INPUT_BYTES} bytes", operation_outcome([issue(
-            "error", "too-costly", f"{source} is {len(text)} bytes; the limit is {MAX_INPUT_BYTES}. "
-            "Send one plan at a time.")]))
+        raise InputError(
+            f"{source} is larger than {MAX_INPUT_BYTES} bytes",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "too-costly",
+                        f"{source} is {len(text)} bytes; the limit is {MAX_INPUT_BYTES}. "
+                        "Send one plan at a time.",
+                    )
+                ]
+            ),
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InputError(f"{source} is not UTF-8", operation_outcome([issue(
-                "error", "structure", f"{source} is not valid UTF-8 (byte {exc.start}); save it as UTF-8")])
+            raise InputError(
+                f"{source} is not UTF-8",
+                operation_outcome(
+                    [
+                        issue(
+                            "error",
+                            "structure",
+                            f"{source} is not valid UTF-8 (byte {exc.start}); save it as UTF-8",
+                        )
+                    ]
+                ),
             ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{source} is not valid JSON", operation_outcome([issue(
-            "error", "structure", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column "
-            f"{exc.colno}")])) from None
+        raise InputError(
+            f"{source} is not valid JSON",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "structure",
+                        f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                    )
+                ]
+            ),
+        ) from None
 
 
 def kind_of(data: Any) -> str:
@@ -62,13 +90,34 @@ def kind_of(data: Any) -> str:
         if rtype is None and "answers" in data:
             return "answers"
         if rtype is not None:
-            raise InputError(f"resourceType {str(rtype)[:40]!r} is not accepted", operation_outcome([issue(
-                "error", "not-supported", f"expected a QuestionnaireResponse or an answers document, got "
-                f"resourceType {str(rtype)[:40]!r}", "resourceType")]))
-    raise InputError("input is neither a QuestionnaireResponse nor an answers document", operation_outcome([issue(
-        "error", "structure", "expected a JSON object: a QuestionnaireResponse (resourceType "
-        "'QuestionnaireResponse') or an answers document (with 'answers', 'patient', 'clinician'); "
-        "see 'safetyplan schema'")]))
+            raise InputError(
+                f"resourceType {str(rtype)[:40]!r} is not accepted",
+                operation_outcome(
+                    [
+                        issue(
+                            "error",
+                            "not-supported",
+                            f"expected a QuestionnaireResponse or an answers document, got "
+                            f"resourceType {str(rtype)[:40]!r}",
+                            "resourceType",
+                        )
+                    ]
+                ),
+            )
+    raise InputError(
+        "input is neither a QuestionnaireResponse nor an answers document",
+        operation_outcome(
+            [
+                issue(
+                    "error",
+                    "structure",
+                    "expected a JSON object: a QuestionnaireResponse (resourceType "
+                    "'QuestionnaireResponse') or an answers document (with 'answers', 'patient', 'clinician'); "
+                    "see 'safetyplan schema'",
+                )
+            ]
+        ),
+    )
 
 
 def respond(data: Any, canonical_base: str | None = None) -> JSON:
@@ -86,24 +135,48 @@ def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
 
     canonical = response.get("questionnaire")
     if not isinstance(canonical, str) or not canonical:
-        raise InputError("the response does not say which Questionnaire it answers", operation_outcome([issue(
-            "error", "required", "QuestionnaireResponse.questionnaire is missing: set it to the form's "
-            "url|version, e.g. " + _known(canonical_base)[0], "QuestionnaireResponse.questionnaire")]))
+        raise InputError(
+            "the response does not say which Questionnaire it answers",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "required",
+                        "QuestionnaireResponse.questionnaire is missing: set it to the form's "
+                        "url|version, e.g. " + _known(canonical_base)[0],
+                        "QuestionnaireResponse.questionnaire",
+                    )
+                ]
+            ),
+        )
     q = questionnaire_for(canonical, canonical_base)
     if q is None:
         known = ", ".join(_known(canonical_base))
-        raise InputError("unknown Questionnaire", operation_outcome([issue(
-            "error", "not-found", f"QuestionnaireResponse.questionnaire {canonical[:200]!r} is not one of this "
-            f"module's forms ({known}); check the url, the version and the canonical base "
-            "(--canonical-base / SAFETYPLAN_CANONICAL_BASE)", "QuestionnaireResponse.questionnaire")]))
+        raise InputError(
+            "unknown Questionnaire",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "not-found",
+                        f"QuestionnaireResponse.questionnaire {canonical[:200]!r} is not one of this "
+                        f"module's forms ({known}); check the url, the version and the canonical base "
+                        "(--canonical-base / SAFETYPLAN_CANONICAL_BASE)",
+                        "QuestionnaireResponse.questionnaire",
+                    )
+                ]
+            ),
+        )
     del all_questionnaires  # imported for the docs of questionnaire_for only
     return q
 
 
 def _known(canonical_base: str | None) -> list[str]:
     base = codes.canonical_base(canonical_base)
-    return [f"{codes.questionnaire_url(base, lang)}|{codes.QUESTIONNAIRE_VERSION}"
-            for lang in (None, *codes.LANGUAGES)]
+    return [
+        f"{codes.questionnaire_url(base, lang)}|{codes.QUESTIONNAIRE_VERSION}"
+        for lang in (None, *codes.LANGUAGES)
+    ]
 
 
 def validate(data: Any, canonical_base: str | None = None) -> JSON:
@@ -130,8 +203,11 @@ def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
         doc = parse_answers(data)
         response = to_response(doc, base)
         answers_ctx = context_of(doc)
-        context = replace(context, organization=answers_ctx.organization or context.organization,
-                          confidentiality=answers_ctx.confidentiality)
+        context = replace(
+            context,
+            organization=answers_ctx.organization or context.organization,
+            confidentiality=answers_ctx.confidentiality,
+        )
         submission = submission_id(doc)
     else:
         response = data

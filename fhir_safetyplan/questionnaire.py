@@ -134,12 +134,24 @@ class _Builder:
         out.update(extra)
         return out
 
-    def choice(self, link_id: str, text: Text, options: list[JSON], *, repeats: bool = False,
-               required: bool = False, **extra: Any) -> JSON:
+    def choice(
+        self,
+        link_id: str,
+        text: Text,
+        options: list[JSON],
+        *,
+        repeats: bool = False,
+        required: bool = False,
+        **extra: Any,
+    ) -> JSON:
         control = "check-box" if repeats else "radio-button"
         out = self.item(link_id, "choice", text, **extra)
-        out["extension"] = [{"url": ITEM_CONTROL, "valueCodeableConcept": {
-            "coding": [{"system": ITEM_CONTROL_SYSTEM, "code": control}]}}]
+        out["extension"] = [
+            {
+                "url": ITEM_CONTROL,
+                "valueCodeableConcept": {"coding": [{"system": ITEM_CONTROL_SYSTEM, "code": control}]},
+            }
+        ]
         if required:
             out["required"] = True
         if repeats:
@@ -168,65 +180,168 @@ class _Builder:
         def when(question: str, **answer: Any) -> list[JSON]:
             return [{"question": question, "operator": "=", **answer}]
 
-        conversation = self.item(Link.CONVERSATION, "group", t("conversation"), required=True, item=[
-            self.item(Link.INFORMED, "boolean", t("conversation", "informed"), required=True),
-            self.choice(Link.INVOLVEMENT, t("conversation", "involvement"), self.answers("yes", "no"),
-                        required=True, code=[self.plan_code("involvering", t("conversation", "involvement"))]),
-            self.item(Link.REFUSAL_INFO, "display", t("conversation", "refusal-info"),
-                      enableWhen=when(Link.INVOLVEMENT, answerCoding=no)),
-            self.item(Link.REFUSAL_NOTE, "text", t("conversation", "refusal-note"),
-                      enableWhen=when(Link.INVOLVEMENT, answerCoding=no), maxLength=TEXT_MAX),
-        ])
-        safe = self.item(Link.SAFE_CONTACT, "group", t("safe-contact"),
-                         code=[self.plan_code("trygg-kontakt", t("safe-contact"))], item=[
-            self.choice(Link.SAFE_CHANNELS, t("safe-contact", "safe-channels"),
-                        self.options("channels", CS_CHANNEL), repeats=True),
-            self.choice(Link.UNSAFE_CHANNELS, t("safe-contact", "unsafe-channels"),
-                        self.options("channels", CS_CHANNEL), repeats=True),
-            self.item(Link.SAFE_TIMES, "string", t("safe-contact", "times"), maxLength=STRING_MAX),
-            self.item(Link.SAFE_NOTE, "text", t("safe-contact", "note"), maxLength=TEXT_MAX),
-        ])
+        conversation = self.item(
+            Link.CONVERSATION,
+            "group",
+            t("conversation"),
+            required=True,
+            item=[
+                self.item(Link.INFORMED, "boolean", t("conversation", "informed"), required=True),
+                self.choice(
+                    Link.INVOLVEMENT,
+                    t("conversation", "involvement"),
+                    self.answers("yes", "no"),
+                    required=True,
+                    code=[self.plan_code("involvering", t("conversation", "involvement"))],
+                ),
+                self.item(
+                    Link.REFUSAL_INFO,
+                    "display",
+                    t("conversation", "refusal-info"),
+                    enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
+                ),
+                self.item(
+                    Link.REFUSAL_NOTE,
+                    "text",
+                    t("conversation", "refusal-note"),
+                    enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
+                    maxLength=TEXT_MAX,
+                ),
+            ],
+        )
+        safe = self.item(
+            Link.SAFE_CONTACT,
+            "group",
+            t("safe-contact"),
+            code=[self.plan_code("trygg-kontakt", t("safe-contact"))],
+            item=[
+                self.choice(
+                    Link.SAFE_CHANNELS,
+                    t("safe-contact", "safe-channels"),
+                    self.options("channels", CS_CHANNEL),
+                    repeats=True,
+                ),
+                self.choice(
+                    Link.UNSAFE_CHANNELS,
+                    t("safe-contact", "unsafe-channels"),
+                    self.options("channels", CS_CHANNEL),
+                    repeats=True,
+                ),
+                self.item(Link.SAFE_TIMES, "string", t("safe-contact", "times"), maxLength=STRING_MAX),
+                self.item(Link.SAFE_NOTE, "text", t("safe-contact", "note"), maxLength=TEXT_MAX),
+            ],
+        )
         checklist = [
-            self.choice(Link.checklist_item(ci.key), ci.text,
-                        self.answers("yes", "no", "not-relevant", "declined"), required=True,
-                        code=[self.plan_code(ci.key, ci.text)])
+            self.choice(
+                Link.checklist_item(ci.key),
+                ci.text,
+                self.answers("yes", "no", "not-relevant", "declined"),
+                required=True,
+                code=[self.plan_code(ci.key, ci.text)],
+            )
             for ci in c.checklist
         ]
-        plan = self.item(Link.PLAN, "group", t("plan"), enableWhen=when(Link.INVOLVEMENT, answerCoding=yes),
-                         item=[
-            self.item(Link.EXISTING, "text", t("plan", "existing-measures"), maxLength=TEXT_MAX),
-            self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
-            self.item(Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX),
-            self.item(Link.ADVICE_INFO, "display", t("plan", "behaviour-advice", field="info")),
-            self.item(Link.ADVICE_GIVEN, "boolean", t("plan", "behaviour-advice")),
-        ])
-        plan = {"extension": [{"url": TEMPLATE_EXTRACT, "extension": [
-            {"url": "template", "valueReference": {"reference": "#" + TEMPLATE_ID}}]}], **plan}
+        plan = self.item(
+            Link.PLAN,
+            "group",
+            t("plan"),
+            enableWhen=when(Link.INVOLVEMENT, answerCoding=yes),
+            item=[
+                self.item(Link.EXISTING, "text", t("plan", "existing-measures"), maxLength=TEXT_MAX),
+                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
+                self.item(
+                    Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
+                ),
+                self.item(Link.ADVICE_INFO, "display", t("plan", "behaviour-advice", field="info")),
+                self.item(Link.ADVICE_GIVEN, "boolean", t("plan", "behaviour-advice")),
+            ],
+        )
+        plan = {
+            "extension": [
+                {
+                    "url": TEMPLATE_EXTRACT,
+                    "extension": [{"url": "template", "valueReference": {"reference": "#" + TEMPLATE_ID}}],
+                }
+            ],
+            **plan,
+        }
         dependants_yes = when(Link.DEPENDANTS_PRESENT, answerCoding=yes)
-        dependants = self.item(Link.DEPENDANTS, "group", t("dependants"), required=True, item=[
-            self.choice(Link.DEPENDANTS_PRESENT, t("dependants", "present"),
-                        self.answers("yes", "no", "declined"), required=True),
-            self.item(Link.CHILDREN_COUNT, "integer", t("dependants", "children-count"), enableWhen=dependants_yes),
-            self.item(Link.DEPENDANTS_PLAN, "text", t("dependants", "plan"), enableWhen=dependants_yes,
-                      maxLength=TEXT_MAX),
-            self.item(Link.DUTY_INFO, "display", t("dependants", "duty-info"), enableWhen=dependants_yes),
-            self.choice(Link.DUTY, t("dependants", "duty"), self.options("duty-status", CS_DUTY),
-                        required=True, enableWhen=dependants_yes),
-        ])
-        mental = self.item(Link.MENTAL, "group", t("mental"), item=[
-            self.choice(Link.MENTAL_PRESENT, t("mental", "present"), self.answers("yes", "no", "declined")),
-            self.item(Link.MENTAL_ADAPTATION, "text", t("mental", "adaptation"),
-                      enableWhen=when(Link.MENTAL_PRESENT, answerCoding=yes), maxLength=TEXT_MAX),
-        ])
+        dependants = self.item(
+            Link.DEPENDANTS,
+            "group",
+            t("dependants"),
+            required=True,
+            item=[
+                self.choice(
+                    Link.DEPENDANTS_PRESENT,
+                    t("dependants", "present"),
+                    self.answers("yes", "no", "declined"),
+                    required=True,
+                ),
+                self.item(
+                    Link.CHILDREN_COUNT,
+                    "integer",
+                    t("dependants", "children-count"),
+                    enableWhen=dependants_yes,
+                ),
+                self.item(
+                    Link.DEPENDANTS_PLAN,
+                    "text",
+                    t("dependants", "plan"),
+                    enableWhen=dependants_yes,
+                    maxLength=TEXT_MAX,
+                ),
+                self.item(Link.DUTY_INFO, "display", t("dependants", "duty-info"), enableWhen=dependants_yes),
+                self.choice(
+                    Link.DUTY,
+                    t("dependants", "duty"),
+                    self.options("duty-status", CS_DUTY),
+                    required=True,
+                    enableWhen=dependants_yes,
+                ),
+            ],
+        )
+        mental = self.item(
+            Link.MENTAL,
+            "group",
+            t("mental"),
+            item=[
+                self.choice(
+                    Link.MENTAL_PRESENT, t("mental", "present"), self.answers("yes", "no", "declined")
+                ),
+                self.item(
+                    Link.MENTAL_ADAPTATION,
+                    "text",
+                    t("mental", "adaptation"),
+                    enableWhen=when(Link.MENTAL_PRESENT, answerCoding=yes),
+                    maxLength=TEXT_MAX,
+                ),
+            ],
+        )
         risk_done = when(Link.RISK_DONE, answerBoolean=True)
-        risk = self.item(Link.RISK, "group", t("risk"), item=[
-            self.item(Link.RISK_DONE, "boolean", t("risk", "done")),
-            self.choice(Link.RISK_INSTRUMENT, t("risk", "instrument"), self.options("instruments", CS_INSTRUMENT),
-                        required=True, enableWhen=risk_done),
-            self.item(Link.RISK_DATE, "date", t("risk", "date"), required=True, enableWhen=risk_done),
-            self.choice(Link.RISK_LEVEL, t("risk", "level"), self.options("levels", CS_LEVEL), required=True,
-                        enableWhen=risk_done),
-        ])
+        risk = self.item(
+            Link.RISK,
+            "group",
+            t("risk"),
+            item=[
+                self.item(Link.RISK_DONE, "boolean", t("risk", "done")),
+                self.choice(
+                    Link.RISK_INSTRUMENT,
+                    t("risk", "instrument"),
+                    self.options("instruments", CS_INSTRUMENT),
+                    required=True,
+                    enableWhen=risk_done,
+                ),
+                self.item(Link.RISK_DATE, "date", t("risk", "date"), required=True, enableWhen=risk_done),
+                self.choice(
+                    Link.RISK_LEVEL,
+                    t("risk", "level"),
+                    self.options("levels", CS_LEVEL),
+                    required=True,
+                    enableWhen=risk_done,
+                ),
+            ],
+        )
         return self.root([conversation, safe, plan, dependants, mental, risk])
 
     def root(self, items: list[JSON]) -> JSON:
@@ -242,29 +357,38 @@ class _Builder:
             "language": self.primary,
             "contained": [self.template()],
             "extension": [
-                {"url": codes.VERSION_ALGORITHM,
-                 "valueCoding": {"system": "http://hl7.org/fhir/version-algorithm", "code": "semver"}},
-                {"url": "http://hl7.org/fhir/StructureDefinition/cqf-relatedArtifact", "valueRelatedArtifact": {
-                    "type": "citation",
-                    "label": c.raw["source"]["title"]["nb"],
-                    "display": c.raw["source"]["title"][self.primary],
-                    "citation": c.raw["source"]["citation"],
-                }},
+                {
+                    "url": codes.VERSION_ALGORITHM,
+                    "valueCoding": {"system": "http://hl7.org/fhir/version-algorithm", "code": "semver"},
+                },
+                {
+                    "url": "http://hl7.org/fhir/StructureDefinition/cqf-relatedArtifact",
+                    "valueRelatedArtifact": {
+                        "type": "citation",
+                        "label": c.raw["source"]["title"]["nb"],
+                        "display": c.raw["source"]["title"][self.primary],
+                        "citation": c.raw["source"]["citation"],
+                    },
+                },
             ],
             "url": codes.questionnaire_url(self.base, self.lang),
             "version": codes.QUESTIONNAIRE_VERSION,
             "name": "Sikkerhetsplan" + ("" if self.lang is None else self.lang.upper()),
         }
         self.put_text(q, "title", c.text("form", field="title"))
-        q.update({
-            "status": "active",
-            "experimental": False,
-            "subjectType": ["Patient"],
-            "date": RELEASE_DATE,
-            "publisher": "fhir-safetyplan",
-        })
+        q.update(
+            {
+                "status": "active",
+                "experimental": False,
+                "subjectType": ["Patient"],
+                "date": RELEASE_DATE,
+                "publisher": "fhir-safetyplan",
+            }
+        )
         self.put_text(q, "description", c.text("form", field="description"))
-        q["jurisdiction"] = [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO", "display": "Norway"}]}]
+        q["jurisdiction"] = [
+            {"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO", "display": "Norway"}]}
+        ]
         self.put_text(q, "purpose", c.text("form", field="purpose"))
         q["code"] = [self.plan_code("sikkerhetsplan", c.text("form", field="title"))]
         q["item"] = items
@@ -291,12 +415,17 @@ class _Builder:
 
         activities = []
         for ci in c.checklist:
-            context = (f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}'"
-                       f" and answer.value.where(system='{YES_NO}' and code='N').exists())")
+            context = (
+                f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}'"
+                f" and answer.value.where(system='{YES_NO}' and code='N').exists())"
+            )
             activities.append(activity(context, ci.key, ci.text.get(lang), ci.help.get(lang), literal=True))
         agreed = c.text("plan", "agreed-actions").get(lang)
-        activities.append(activity(f"item.where(linkId='{Link.AGREED}').answer", "avtalt-tiltak", agreed,
-                                   "value", literal=False))
+        activities.append(
+            activity(
+                f"item.where(linkId='{Link.AGREED}').answer", "avtalt-tiltak", agreed, "value", literal=False
+            )
+        )
         title = c.text("neutral", field="careplan-title").get(lang)
         category = c.text("form", field="title").get(lang)
         return {
@@ -352,9 +481,16 @@ def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON
 
 # The answer codings an integration engine may send as plain words in an answers document.
 ANSWER_WORDS: dict[str, tuple[str, str]] = {
-    "yes": (YES_NO, "Y"), "ja": (YES_NO, "Y"), "y": (YES_NO, "Y"),
-    "no": (YES_NO, "N"), "nei": (YES_NO, "N"), "n": (YES_NO, "N"),
-    "not-relevant": (YES_NO, "NA"), "na": (YES_NO, "NA"), "ikke-aktuelt": (YES_NO, "NA"),
-    "declined": (DATA_ABSENT, "asked-declined"), "asked-declined": (DATA_ABSENT, "asked-declined"),
+    "yes": (YES_NO, "Y"),
+    "ja": (YES_NO, "Y"),
+    "y": (YES_NO, "Y"),
+    "no": (YES_NO, "N"),
+    "nei": (YES_NO, "N"),
+    "n": (YES_NO, "N"),
+    "not-relevant": (YES_NO, "NA"),
+    "na": (YES_NO, "NA"),
+    "ikke-aktuelt": (YES_NO, "NA"),
+    "declined": (DATA_ABSENT, "asked-declined"),
+    "asked-declined": (DATA_ABSENT, "asked-declined"),
     "vil-ikke-svare": (DATA_ABSENT, "asked-declined"),
 }

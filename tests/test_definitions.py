@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -22,8 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_conformance_resource_parses_with_r4b_models() -> None:
     resources = all_resources()
-    assert {r["resourceType"] for r in resources} == {"Questionnaire", "CodeSystem", "ValueSet",
-                                                     "StructureDefinition"}
+    assert {r["resourceType"] for r in resources} == {
+        "Questionnaire",
+        "CodeSystem",
+        "ValueSet",
+        "StructureDefinition",
+    }
     for r in resources:
         get_fhir_model_class(r["resourceType"]).model_validate(r)
 
@@ -47,13 +52,13 @@ def test_codesystem_codes_are_unique_and_translated() -> None:
     for cs in (r for r in all_resources() if r["resourceType"] == "CodeSystem"):
         seen: list[str] = []
 
-        def walk(concepts: list[dict[str, object]]) -> None:
+        def walk(concepts: list[dict[str, Any]], seen: list[str]) -> None:
             for c in concepts:
                 seen.append(str(c["code"]))
-                assert {d["language"] for d in c["designation"]} == {"nn", "en"}  # type: ignore[attr-defined]
-                walk(c.get("concept", []))  # type: ignore[arg-type]
+                assert {d["language"] for d in c["designation"]} == {"nn", "en"}
+                walk(c.get("concept", []), seen)
 
-        walk(cs["concept"])
+        walk(cs["concept"], seen)
         assert len(seen) == len(set(seen)) == cs["count"]
 
 
@@ -63,12 +68,12 @@ def test_every_answer_option_code_of_our_systems_exists_in_our_codesystems() -> 
     for cs in (r for r in resources if r["resourceType"] == "CodeSystem"):
         codes_in: set[str] = set()
 
-        def walk(concepts: list[dict[str, object]]) -> None:
+        def walk(concepts: list[dict[str, Any]], codes_in: set[str]) -> None:
             for c in concepts:
                 codes_in.add(str(c["code"]))
-                walk(c.get("concept", []))  # type: ignore[arg-type]
+                walk(c.get("concept", []), codes_in)
 
-        walk(cs["concept"])
+        walk(cs["concept"], codes_in)
         known[cs["url"]] = codes_in
     text = json.dumps([r for r in resources if r["resourceType"] == "Questionnaire"])
     used = 0
@@ -84,7 +89,9 @@ def test_every_answer_option_code_of_our_systems_exists_in_our_codesystems() -> 
     assert used > 50 and text
 
 
-@pytest.mark.parametrize("rtype", ["QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance"])
+@pytest.mark.parametrize(
+    "rtype", ["QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance"]
+)
 def test_a_profile_requires_the_confidentiality_labels_for_each_written_type(rtype: str) -> None:
     sd = next(r for r in all_resources() if r["resourceType"] == "StructureDefinition" and r["type"] == rtype)
     root = sd["differential"]["element"][0]
@@ -104,8 +111,9 @@ def test_package_is_reproducible_and_complete() -> None:
     assert manifest["name"] == codes.PACKAGE_NAME and manifest["fhirVersions"] == ["4.0.1"]
     assert manifest["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"}
     resources = all_resources()
-    assert sorted(names) == sorted(["package/package.json", "package/.index.json",
-                                    *[f"package/{filename(r)}" for r in resources]])
+    assert sorted(names) == sorted(
+        ["package/package.json", "package/.index.json", *[f"package/{filename(r)}" for r in resources]]
+    )
     assert {f["filename"] for f in index["files"]} == {filename(r) for r in resources}
     files = package_files()
     for r in resources:
@@ -113,12 +121,17 @@ def test_package_is_reproducible_and_complete() -> None:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fhir_safetyplan", *args], capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "fhir_safetyplan", *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_cli_questionnaire_prints_each_language() -> None:
-    for lang, expected in [(None, "sikkerhetsplan"), ("nn", "sikkerhetsplan-nn"), ("en", "sikkerhetsplan-en")]:
+    for lang, expected in [
+        (None, "sikkerhetsplan"),
+        ("nn", "sikkerhetsplan-nn"),
+        ("en", "sikkerhetsplan-en"),
+    ]:
         r = run("questionnaire", *(["--lang", lang] if lang else []))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["id"] == expected

@@ -36,7 +36,9 @@ def test_every_written_resource_carries_confidentiality_and_sdv_labels() -> None
 
 def test_only_allowed_resource_types_are_written() -> None:
     for name in ("01-alt-pa-plass", "03-barn-og-psykisk", "04-avslag"):
-        assert {e["resource"]["resourceType"] for e in pipeline.build_bundle(answers(name))["entry"]} <= ALLOWED
+        assert {
+            e["resource"]["resourceType"] for e in pipeline.build_bundle(answers(name))["entry"]
+        } <= ALLOWED
 
 
 def test_every_entry_is_an_idempotent_put_with_a_deterministic_id_and_urn_uuid_fullurl() -> None:
@@ -45,7 +47,10 @@ def test_every_entry_is_an_idempotent_put_with_a_deterministic_id_and_urn_uuid_f
     assert json.dumps(b1) == json.dumps(b2)
     for e in b1["entry"]:
         assert e["fullUrl"].startswith("urn:uuid:")
-        assert e["request"] == {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}
+        assert e["request"] == {
+            "method": "PUT",
+            "url": f"{e['resource']['resourceType']}/{e['resource']['id']}",
+        }
     assert b1["identifier"]["value"] == "example-02-flere-mangler"
 
 
@@ -74,9 +79,20 @@ def test_references_between_resources_resolve_inside_the_bundle() -> None:
     assert r["CarePlan"]["supportingInfo"][0]["reference"] in urls
     assert {x["reference"] for x in r["DocumentReference"]["context"]["related"]} <= urls
     assert {x["reference"] for x in r["Provenance"]["target"]} == urls - {
-        next(e["fullUrl"] for e in b["entry"] if e["resource"]["resourceType"] == "Provenance")}
-    assert r["Provenance"]["entity"] == [{"role": "source", "what": {"reference": next(
-        e["fullUrl"] for e in b["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse")}}]
+        next(e["fullUrl"] for e in b["entry"] if e["resource"]["resourceType"] == "Provenance")
+    }
+    assert r["Provenance"]["entity"] == [
+        {
+            "role": "source",
+            "what": {
+                "reference": next(
+                    e["fullUrl"]
+                    for e in b["entry"]
+                    if e["resource"]["resourceType"] == "QuestionnaireResponse"
+                )
+            },
+        }
+    ]
 
 
 def test_patient_by_identifier_is_a_conditional_reference_unless_a_test_patient_is_created() -> None:
@@ -85,8 +101,11 @@ def test_patient_by_identifier_is_a_conditional_reference_unless_a_test_patient_
     assert subject["reference"] == f"Patient?identifier={codes.FNR}|02919240019"
     b = pipeline.build_bundle(answers(), DocumentContext(create_patient=True))
     patient = b["entry"][0]
-    assert patient["request"] == {"method": "POST", "url": "Patient",
-                                  "ifNoneExist": f"identifier={codes.FNR}|02919240019"}
+    assert patient["request"] == {
+        "method": "POST",
+        "url": "Patient",
+        "ifNoneExist": f"identifier={codes.FNR}|02919240019",
+    }
     assert set(patient["resource"]) == {"resourceType", "meta", "identifier"}  # no name, address or phone
     assert resources(b)["CarePlan"]["subject"]["reference"] == patient["fullUrl"]
 
@@ -109,15 +128,26 @@ def test_titles_written_to_the_record_are_neutral() -> None:
     r = resources(pipeline.build_bundle(answers()))
     assert r["CarePlan"]["title"] == "Oppfølgingsplan"
     assert r["DocumentReference"]["description"] == "Journalnotat"
-    assert "vold" not in json.dumps([r["CarePlan"]["title"], r["DocumentReference"]["content"][0]["attachment"]
-                                     ["title"], r["Flag"]["text"]["div"]]).lower()
+    assert (
+        "vold"
+        not in json.dumps(
+            [
+                r["CarePlan"]["title"],
+                r["DocumentReference"]["content"][0]["attachment"]["title"],
+                r["Flag"]["text"]["div"],
+            ]
+        ).lower()
+    )
 
 
 def test_journal_note_is_a_journalnotat_with_readable_text_and_links() -> None:
     r = resources(pipeline.build_bundle(answers()))
     note = r["DocumentReference"]
-    assert note["type"]["coding"][0] == {"system": codes.VOLVEN_DOCUMENT_TYPE, "code": "B02-2",
-                                         "display": "Journalnotat"}
+    assert note["type"]["coding"][0] == {
+        "system": codes.VOLVEN_DOCUMENT_TYPE,
+        "code": "B02-2",
+        "display": "Journalnotat",
+    }
     text = base64.b64decode(note["content"][0]["attachment"]["data"]).decode()
     assert "Ikke på plass – hjelp avtalt" in text and "krisesenter" in text
     assert {(c["coding"][0]["code"]) for c in note["securityLabel"]} == {"R", "SDV"}
@@ -136,7 +166,8 @@ def test_refusal_yields_no_careplan_and_no_planned_activities() -> None:
     r = resources(pipeline.build_bundle(answers("04-avslag")))
     assert "CarePlan" not in r
     assert [x["reference"] for x in r["DocumentReference"]["context"]["related"]] == [
-        x["reference"] for x in r["Provenance"]["entity"] for x in [x["what"]]]
+        x["reference"] for x in r["Provenance"]["entity"] for x in [x["what"]]
+    ]
 
 
 def test_a_questionnaire_response_input_uses_the_configured_confidentiality() -> None:

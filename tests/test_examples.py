@@ -74,12 +74,17 @@ def test_strict_safe_contact_becomes_a_safety_flag_and_very_restricted_labels() 
     assert flag["category"][0]["coding"][0]["code"] == "safety"
     assert "kontaktperson" in flag["code"]["text"] and "Brev i posten" in flag["code"]["text"]
     for e in b["entry"]:
-        assert {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "V",
-                "display": "very restricted"} in e["resource"]["meta"]["security"]
+        assert {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+            "code": "V",
+            "display": "very restricted",
+        } in e["resource"]["meta"]["security"]
 
 
-@pytest.mark.parametrize(("name", "lang", "phrase"), [("06-nynorsk", "nn", "Tryggleiksplanlegging"),
-                                                      ("07-english", "en", "Safety planning")])
+@pytest.mark.parametrize(
+    ("name", "lang", "phrase"),
+    [("06-nynorsk", "nn", "Tryggleiksplanlegging"), ("07-english", "en", "Safety planning")],
+)
 def test_nynorsk_and_english_forms_give_notes_in_that_language(name: str, lang: str, phrase: str) -> None:
     b = bundle_of(name)
     note = next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "DocumentReference")

@@ -14,8 +14,18 @@ from fhir_safetyplan.questionnaire import Link, build_questionnaire
 from fhir_safetyplan.validate import check_questionnaire
 
 LANGS = [None, "nb", "nn", "en"]
-GUIDANCE_KEYS = ["romningsplan", "politi", "telefonnumre", "krisesenter", "penger", "nokler", "kode", "naboer",
-                 "vapen", "bag"]
+GUIDANCE_KEYS = [
+    "romningsplan",
+    "politi",
+    "telefonnumre",
+    "krisesenter",
+    "penger",
+    "nokler",
+    "kode",
+    "naboer",
+    "vapen",
+    "bag",
+]
 
 
 def items(q: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -34,8 +44,9 @@ def items(q: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_questionnaire_parses_as_r4_and_passes_our_invariant_checks(lang: str | None) -> None:
     q = build_questionnaire(lang)
     Questionnaire.model_validate(q)
-    issues = check_questionnaire(q, languages=("nn", "en") if lang is None else (),
-                                 codesystems=codesystems(codes.canonical_base()))
+    issues = check_questionnaire(
+        q, languages=("nn", "en") if lang is None else (), codesystems=codesystems(codes.canonical_base())
+    )
     assert issues == []
 
 
@@ -47,13 +58,27 @@ def test_the_ten_checklist_items_of_the_guidance_are_coded_required_questions_in
         assert item["type"] == "choice" and item["required"] is True
         assert item["code"][0]["system"].endswith("/CodeSystem/sikkerhetsplan")
         answers = {(o["valueCoding"]["system"], o["valueCoding"]["code"]) for o in item["answerOption"]}
-        assert answers == {(codes.YES_NO, "Y"), (codes.YES_NO, "N"), (codes.YES_NO, "NA"),
-                           (codes.DATA_ABSENT, "asked-declined")}
+        assert answers == {
+            (codes.YES_NO, "Y"),
+            (codes.YES_NO, "N"),
+            (codes.YES_NO, "NA"),
+            (codes.DATA_ABSENT, "asked-declined"),
+        }
 
 
 def test_checklist_texts_come_from_the_norwegian_guidance() -> None:
-    seed_phrases = ["rømningsplan", "politiet", "telefonnumre", "krisesenter", "penger", "nøkler", "kode",
-                    "naboer", "våpen", "bag"]
+    seed_phrases = [
+        "rømningsplan",
+        "politiet",
+        "telefonnumre",
+        "krisesenter",
+        "penger",
+        "nøkler",
+        "kode",
+        "naboer",
+        "våpen",
+        "bag",
+    ]
     q = build_questionnaire("nb")
     for phrase, item in zip(seed_phrases, items(q)[Link.CHECKLIST]["item"], strict=True):
         assert phrase in item["text"].lower()
@@ -70,7 +95,8 @@ def test_refusal_is_a_documentable_answer_and_disables_the_plan() -> None:
     it = items(q)
     assert {o["valueCoding"]["code"] for o in it[Link.INVOLVEMENT]["answerOption"]} == {"Y", "N"}
     assert it[Link.REFUSAL_NOTE]["enableWhen"] == [
-        {"question": Link.INVOLVEMENT, "operator": "=", "answerCoding": {"system": codes.YES_NO, "code": "N"}}]
+        {"question": Link.INVOLVEMENT, "operator": "=", "answerCoding": {"system": codes.YES_NO, "code": "N"}}
+    ]
     assert it[Link.PLAN]["enableWhen"][0]["answerCoding"]["code"] == "Y"
 
 

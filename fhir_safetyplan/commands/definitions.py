@@ -11,12 +11,18 @@ from fhir_safetyplan import exitcodes
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("questionnaire", help="print the Questionnaire JSON",
-                       description="Print the Questionnaire. Default: bokmål with nynorsk and English translation "
-                       "extensions; --lang gives the form in one language.")
+    p = sub.add_parser(
+        "questionnaire",
+        help="print the Questionnaire JSON",
+        description="Print the Questionnaire. Default: bokmål with nynorsk and English translation "
+        "extensions; --lang gives the form in one language.",
+    )
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="one language only (id sikkerhetsplan-<lang>)")
-    p.add_argument("--canonical-base", metavar="URL",
-                   help="canonical base URL (default: $SAFETYPLAN_CANONICAL_BASE or https://safetyplan.example/fhir)")
+    p.add_argument(
+        "--canonical-base",
+        metavar="URL",
+        help="canonical base URL (default: $SAFETYPLAN_CANONICAL_BASE or https://safetyplan.example/fhir)",
+    )
     p.set_defaults(handler=_questionnaire)
 
     p = sub.add_parser("profiles", help="write every conformance resource as DIR/<ResourceType>-<id>.json")

@@ -16,17 +16,29 @@ from fhir_safetyplan import exitcodes
 
 def add_input(p: argparse.ArgumentParser) -> None:
     """The FILE argument and the options every input-reading command shares."""
-    p.add_argument("file", metavar="FILE", help="answers document or QuestionnaireResponse (JSON); - for stdin")
-    p.add_argument("--canonical-base", metavar="URL", help="canonical base of the forms (default: "
-                   "$SAFETYPLAN_CANONICAL_BASE or https://safetyplan.example/fhir)")
+    p.add_argument(
+        "file", metavar="FILE", help="answers document or QuestionnaireResponse (JSON); - for stdin"
+    )
+    p.add_argument(
+        "--canonical-base",
+        metavar="URL",
+        help="canonical base of the forms (default: "
+        "$SAFETYPLAN_CANONICAL_BASE or https://safetyplan.example/fhir)",
+    )
 
 
 def add_document_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--confidentiality", choices=("R", "V"),
-                   help="confidentiality label for a QuestionnaireResponse input (default R; an answers document "
-                   "says its own)")
-    p.add_argument("--create-patient", action="store_true",
-                   help="add a conditional create of a minimal test Patient (identifier only): sandboxes and tests")
+    p.add_argument(
+        "--confidentiality",
+        choices=("R", "V"),
+        help="confidentiality label for a QuestionnaireResponse input (default R; an answers document "
+        "says its own)",
+    )
+    p.add_argument(
+        "--create-patient",
+        action="store_true",
+        help="add a conditional create of a minimal test Patient (identifier only): sandboxes and tests",
+    )
 
 
 def register(sub: Any) -> None:
@@ -34,7 +46,9 @@ def register(sub: Any) -> None:
     add_input(p)
     p.set_defaults(handler=_respond)
 
-    p = sub.add_parser("validate", help="validate against the Questionnaire: exit 0 valid, 1 + OperationOutcome")
+    p = sub.add_parser(
+        "validate", help="validate against the Questionnaire: exit 0 valid, 1 + OperationOutcome"
+    )
     add_input(p)
     p.set_defaults(handler=_validate)
 
@@ -42,8 +56,9 @@ def register(sub: Any) -> None:
     add_input(p)
     p.set_defaults(handler=_extract)
 
-    p = sub.add_parser("bundle", help="the complete journal transaction Bundle (QR, CarePlan, Flag, note, "
-                       "Provenance)")
+    p = sub.add_parser(
+        "bundle", help="the complete journal transaction Bundle (QR, CarePlan, Flag, note, Provenance)"
+    )
     add_input(p)
     add_document_options(p)
     p.set_defaults(handler=_bundle)

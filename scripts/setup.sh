@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up everything fhir-safetyplan needs, from scratch, idempotently:
+#   .venv/ with the package and its test tools (PyPI),
+#   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
+#   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher).
+# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 skip the last two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,serve]"
+
+if [ "${SETUP_NPM:-1}" = 1 ]; then
+  echo "setup: npm ci tools/sdc-extract-npm"
+  npm ci --prefix tools/sdc-extract-npm --no-audit --no-fund --loglevel=error
+fi
+
+if [ "${SETUP_HAPI:-1}" = 1 ]; then
+  echo "setup: building the HAPI FHIR launcher (first time: Maven downloads a few hundred MB)"
+  .venv/bin/python -c "from fhir_safetyplan import server; print('setup: HAPI launcher', server.build())"
+fi
