@@ -187,6 +187,8 @@ class _QItem:
     behavior: str | None
     children: dict[str, int]
     parent: str | None
+    #: the linkId as quoted in messages (precomputed: validation of a valid response formats nothing)
+    label: str
 
 
 class QuestionnaireIndex:
@@ -258,6 +260,7 @@ class QuestionnaireIndex:
                 behavior=behavior if isinstance(behavior, str) else None,
                 children={},
                 parent=parent,
+                label=_quote(link_id),
             )
             self.items[link_id] = q
             order[link_id] = len(order)
@@ -643,7 +646,7 @@ class _Run:
         parent_enabled: bool,
     ) -> None:
         expected = parent.children if parent is not None else self.index.root
-        where = f"under item {_quote(parent.link_id)}" if parent is not None else "at the top level"
+        where = f"under item {parent.label}" if parent is not None else "at the top level"
         if raw is not None and not isinstance(raw, list):
             self.add("error", "structure", f"'item' {where} must be a list of items", path)
             raw = None
@@ -756,7 +759,7 @@ class _Run:
 
     def item(self, it: JSON, q: _QItem, p: str, chain: tuple[int, ...], parent_enabled: bool) -> None:
         enabled = parent_enabled and self.enabled(q, chain)
-        lid = _quote(q.link_id)
+        lid = q.label
         text = it.get("text")
         if text is not None and text != q.text:
             if q.text is None:
@@ -853,7 +856,7 @@ class _Run:
                     self.items(a.get("item"), ap, q, inner, enabled)
 
     def answer(self, a: Any, q: _QItem, ap: str) -> tuple[Any, ...] | None:
-        lid = _quote(q.link_id)
+        lid = q.label
         if not isinstance(a, dict):
             self.add("error", "structure", f"Item {lid}: an answer must be an object", ap)
             return None
