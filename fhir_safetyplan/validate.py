@@ -41,6 +41,9 @@ from fhir_safetyplan.errors import JSON, ValidationFailed, has_errors, issue, op
 from fhir_safetyplan.identifiers import check_identifier
 
 __all__ = [
+    "ALLOWED_ANSWER_TYPES",
+    "MAX_DEPTH",
+    "TRANSLATION_URL",
     "QuestionnaireIndex",
     "ValidationOptions",
     "assert_valid",
