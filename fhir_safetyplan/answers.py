@@ -227,12 +227,12 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
     Item texts are those of that Questionnaire, items follow its order, and only enabled items are present.
     """
     from fhir_safetyplan.document import resource_id
-    from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, build_questionnaire
+    from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
 
     base = codes.canonical_base(canonical_base)
-    q = build_questionnaire(doc.language, base)
+    q = shared_questionnaire(doc.language, base)
     a = doc.answers
-    by_link = _index(q)
+    by_link = _index_cached(q["url"], q)
 
     def coded(link: str, word: str) -> JSON:
         system, code = ANSWER_WORDS[word]
@@ -330,6 +330,15 @@ def context_of(doc: AnswersDocument) -> DocumentContext:
         if doc.organization.reference:
             org = {"reference": doc.organization.reference, **org}
     return DocumentContext(organization=org, confidentiality=doc.confidentiality)
+
+
+_INDEX: dict[str, dict[str, JSON]] = {}
+
+
+def _index_cached(url: str, q: JSON) -> dict[str, JSON]:
+    if url not in _INDEX:
+        _INDEX[url] = _index(q)
+    return _INDEX[url]
 
 
 def _index(q: JSON) -> dict[str, JSON]:

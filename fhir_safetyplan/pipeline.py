@@ -131,7 +131,7 @@ def respond(data: Any, canonical_base: str | None = None) -> JSON:
 
 def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
     """Our Questionnaire the response points at (``questionnaire`` = url|version)."""
-    from fhir_safetyplan.questionnaire import all_questionnaires, questionnaire_for
+    from fhir_safetyplan.questionnaire import questionnaire_for
 
     canonical = response.get("questionnaire")
     if not isinstance(canonical, str) or not canonical:
@@ -167,7 +167,6 @@ def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
                 ]
             ),
         )
-    del all_questionnaires  # imported for the docs of questionnaire_for only
     return q
 
 

