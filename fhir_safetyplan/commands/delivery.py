@@ -1,0 +1,329 @@
+"""``safetyplan push | outbox list | outbox flush | show``: delivering plans to a FHIR server and reading them back.
+
+Credentials never come from the command line (argv is visible to every user of the machine): ``--auth`` names
+the kind, and the secrets come from ``SAFETYPLAN_*`` environment variables or files they name (see
+:func:`fhir_safetyplan.client.auth_from_env`).
+
+``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
+(its OperationOutcome on stdout), 4 queued in the outbox, 5 unavailable and no outbox, 6 refused by policy
+(public sandbox guard), 7 configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
+
+#: where plans wait when no --outbox / SAFETYPLAN_OUTBOX is given
+DEFAULT_OUTBOX = Path(".safetyplan") / "outbox.sqlite"
+_AUTH_KINDS = ("none", "bearer", "basic", "smart")
+_AUTH_HELP = (
+    "authentication (default none); secrets only from the environment: bearer SAFETYPLAN_BEARER_TOKEN[_FILE], "
+    "basic SAFETYPLAN_BASIC_USER + SAFETYPLAN_BASIC_PASSWORD[_FILE], smart SAFETYPLAN_SMART_TOKEN_URL, "
+    "SAFETYPLAN_SMART_CLIENT_ID, SAFETYPLAN_SMART_KEY_FILE"
+)
+
+
+def _add_server(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        required=required,
+        help="FHIR R4 base URL, e.g. http://127.0.0.1:8080/fhir or https://hapi.fhir.org/baseR4",
+    )
+
+
+def _add_auth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--auth", choices=_AUTH_KINDS, default="none", help=_AUTH_HELP)
+
+
+def _add_outbox(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--outbox",
+        metavar="PATH",
+        type=Path,
+        help=f"outbox file (default: $SAFETYPLAN_OUTBOX or {DEFAULT_OUTBOX})",
+    )
+
+
+def _add_public_hosts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--public-host",
+        metavar="HOST",
+        action="append",
+        default=[],
+        help="treat HOST as a public test server too (repeatable; hapi.fhir.org always is; "
+        "also $SAFETYPLAN_PUBLIC_HOSTS)",
+    )
+
+
+def register(sub: Any) -> None:
+    """Add ``push``, ``outbox list|flush`` and ``show``."""
+    p = sub.add_parser(
+        "push",
+        help="deliver a plan to a FHIR server as one idempotent transaction (via the outbox)",
+        description=(
+            "Build the journal transaction Bundle from FILE and deliver it. The bundle is stored in the "
+            "outbox before it is sent and kept until the server acknowledges it, so a plan is never lost: "
+            "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
+            "submission again never duplicates anything on the server."
+        ),
+        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server, 4 queued in the "
+        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration.",
+    )
+    add_input(p)
+    add_document_options(p)
+    _add_server(p)
+    _add_auth(p)
+    _add_outbox(p)
+    p.add_argument(
+        "--no-outbox",
+        action="store_true",
+        help="send directly without storing the plan first (if the server is down, exit 5 and nothing kept)",
+    )
+    _add_public_hosts(p)
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip checking the server's CapabilityStatement (FHIR R4, types and interactions) first",
+    )
+    p.set_defaults(handler=_push)
+
+    outbox = sub.add_parser("outbox", help="plans waiting for delivery: list | flush")
+    actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=type(outbox))
+    outbox.set_defaults(handler=lambda args: _usage(outbox))
+
+    p = actions.add_parser(
+        "list", help="one JSON line per submission (ids, server, status, attempts, times; no personal data)"
+    )
+    _add_outbox(p)
+    p.add_argument("--status", choices=("pending", "delivered", "rejected"), help="only this status")
+    p.set_defaults(handler=_outbox_list)
+
+    p = actions.add_parser(
+        "flush",
+        help="deliver pending plans, oldest first; exit 0 all delivered, 4 some still queued, 3 some rejected",
+    )
+    _add_outbox(p)
+    _add_auth(p)
+    _add_public_hosts(p)
+    p.set_defaults(handler=_outbox_flush)
+
+    p = sub.add_parser(
+        "show",
+        help="print the latest safety plan of a patient from a FHIR server, in the form's language",
+        description=(
+            "Find the newest safety plan of a patient (CarePlan, Flag, journal note and QuestionnaireResponse "
+            "of one submission) and print what is in place, the agreed help, the safe-contact instructions "
+            "and the journal note. Exit 1 when the patient has no plan."
+        ),
+    )
+    _add_server(p)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--patient", metavar="Patient/ID", help="the patient's id on the server")
+    who.add_argument(
+        "--patient-identifier",
+        metavar="SYSTEM|VALUE",
+        help=f"the patient's identifier, e.g. {'urn:oid:2.16.578.1.12.4.1.4.1'}|<FNR>",
+    )
+    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the newest")
+    p.add_argument("--lang", choices=("nb", "nn", "en"), help="language (default: the form's)")
+    p.add_argument("--json", action="store_true", help="print the plan's resources as a JSON Bundle")
+    _add_auth(p)
+    p.set_defaults(handler=_show)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return exitcodes.USAGE
+
+
+def outbox_path(args: argparse.Namespace) -> Path:
+    """``--outbox``, else ``$SAFETYPLAN_OUTBOX``, else ``.safetyplan/outbox.sqlite``."""
+    given: Path | None = getattr(args, "outbox", None)
+    if given is not None:
+        return given
+    env = os.environ.get("SAFETYPLAN_OUTBOX", "").strip()
+    return Path(env) if env else DEFAULT_OUTBOX
+
+
+def make_client(server_url: str, auth_kind: str) -> Any:
+    """A FhirClient for ``server_url`` with auth from the environment (ConfigError, exit 7, when incomplete)."""
+    from fhir_safetyplan.client import FhirClient, auth_from_env
+
+    return FhirClient(server_url, auth=auth_from_env(auth_kind))
+
+
+def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
+    """The JSON summary ``push`` prints: status, submission id, server and each entry's type/id/version."""
+    out: dict[str, Any] = {
+        "status": result.status,
+        "submissionId": result.submission_id,
+        "server": result.server_url,
+        "entries": [
+            {
+                k: v
+                for k, v in {
+                    "resourceType": e.resource_type,
+                    "id": e.id,
+                    "versionId": e.version_id,
+                    "location": e.location,
+                    "status": e.status,
+                }.items()
+                if v is not None
+            }
+            for e in result.entries
+        ],
+    }
+    if outbox is not None:
+        out["outbox"] = str(outbox)
+    if result.reason:
+        out["reason"] = result.reason
+    return out
+
+
+def _print(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _push(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.bundle import submission_of
+    from fhir_safetyplan.client import FhirError, ServerRejected, ServerUnavailable
+    from fhir_safetyplan.deliver import DeliveryResult, deliver, guard_public_server
+    from fhir_safetyplan.errors import ConfigError
+    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.pipeline import build_bundle
+
+    # Everything that can fail without the network comes first: input, configuration, policy.
+    bundle = build_bundle(read_input(args.file), context_from(args))
+    submission = submission_of(bundle)
+    assert submission, "build_bundle always sets the submission identifier"
+    client = make_client(args.server, args.auth)
+    guard_public_server(bundle, client.base_url, args.public_host)
+    path = None if args.no_outbox else outbox_path(args)
+    outbox = None if path is None else Outbox(path)
+    try:
+        if not args.no_check:
+            try:
+                client.check_capabilities()
+            except ConfigError:
+                raise
+            except FhirError as err:
+                # The server cannot be asked now; the plan must still not be lost.
+                if outbox is None:
+                    raise
+                outbox.put(submission, bundle, client.base_url)
+                outbox.record_failure(submission, type(err).__name__)
+                result = DeliveryResult(submission, "queued", client.base_url, reason=str(err))
+                return _report(result, path)
+        try:
+            result = deliver(
+                bundle, client, outbox=outbox, submission_id=submission, public_hosts=args.public_host
+            )
+        except ServerRejected as err:
+            emit(err.outcome)
+            sys.stderr.write(f"safetyplan: rejected by the server: {err}\n")
+            return exitcodes.REJECTED
+        except ServerUnavailable as err:
+            emit(err.outcome)
+            sys.stderr.write(f"safetyplan: {err} Nothing was kept (--no-outbox).\n")
+            return exitcodes.UNAVAILABLE
+        return _report(result, path)
+    finally:
+        client.close()
+        if outbox is not None:
+            outbox.close()
+
+
+def _report(result: Any, path: Path | None) -> int:
+    _print(summary(result, path))
+    if result.status == "queued":
+        sys.stderr.write(
+            f"safetyplan: the server could not take the plan now ({result.reason}); it is safe in the outbox "
+            f"{path}. Deliver it later with: safetyplan outbox flush --outbox {path}\n"
+        )
+    code: int = result.exit_code
+    return code
+
+
+def _outbox_list(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.outbox import Outbox
+
+    path = outbox_path(args)
+    if not path.exists():
+        sys.stderr.write(f"safetyplan: no outbox at {path} (nothing was ever queued there)\n")
+        return exitcodes.OK
+    with Outbox(path) as outbox:
+        for entry in outbox.list(args.status):
+            sys.stdout.write(json.dumps(entry.as_dict(), ensure_ascii=False) + "\n")
+    return exitcodes.OK
+
+
+def _outbox_flush(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.deliver import flush
+    from fhir_safetyplan.outbox import Outbox
+
+    path = outbox_path(args)
+    if not path.exists():
+        sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to deliver\n")
+        return exitcodes.OK
+    from fhir_safetyplan.client import auth_from_env
+
+    auth = auth_from_env(args.auth)  # checked once, before anything is sent
+
+    def client_for(server_url: str) -> Any:
+        from fhir_safetyplan.client import FhirClient
+
+        return FhirClient(server_url, auth=auth)
+
+    with Outbox(path) as outbox:
+        results = flush(outbox, client_for, public_hosts=args.public_host)
+    for result in results:
+        line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+    statuses = {r.status for r in results}
+    sys.stderr.write(
+        f"safetyplan: {sum(r.status == 'delivered' for r in results)} delivered, "
+        f"{sum(r.status == 'queued' for r in results)} still queued, "
+        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected\n"
+    )
+    for status, code in (
+        ("queued", exitcodes.QUEUED),
+        ("rejected", exitcodes.REJECTED),
+        ("refused", exitcodes.REFUSED),
+    ):
+        if status in statuses:
+            return code
+    return exitcodes.OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from fhir_safetyplan import show
+
+    client = make_client(args.server, args.auth)
+    try:
+        if args.patient_identifier:
+            patient = show.resolve_patient(client, args.patient_identifier)
+        else:
+            patient = show.normalise_patient(args.patient)
+        plan = show.read_plan(client, patient, args.submission)
+    finally:
+        client.close()
+    if args.json:
+        emit(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": r} for r in plan.resources()],
+            }
+        )
+    else:
+        sys.stdout.write(show.render(plan, args.lang))
+    return exitcodes.OK

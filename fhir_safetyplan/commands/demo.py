@@ -1,0 +1,155 @@
+"""``safetyplan demo``: the whole flow in one command — a server, an example plan delivered, read back, printed.
+
+Without ``--server`` it starts the local HAPI FHIR server (building it the first time), and stops it again at
+the end unless ``--keep-running`` (a server that was already running from ``.safetyplan/`` is used and left
+running). With ``--server https://hapi.fhir.org/baseR4`` it does the same against the public sandbox; the
+examples are synthetic, and the public-sandbox guard applies as always.
+
+Progress goes to stderr; the plan as read back from the server goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from fhir_safetyplan import exitcodes
+
+DEFAULT_EXAMPLE = "01-alt-pa-plass"
+
+
+def register(sub: Any) -> None:
+    """Add ``demo``."""
+    p = sub.add_parser(
+        "demo",
+        help="start the local server, deliver an example plan, read it back and print it",
+        description=(
+            "Deliver one synthetic example plan (with a test Patient created by conditional create) and print "
+            "it as read back from the server. Without --server the local HAPI FHIR server is started (built "
+            "with Maven the first time: needs Java 17+ and Maven) and stopped afterwards."
+        ),
+    )
+    p.add_argument(
+        "--server", metavar="URL", help="use this FHIR R4 server instead, e.g. https://hapi.fhir.org/baseR4"
+    )
+    p.add_argument(
+        "--example",
+        metavar="NAME",
+        default=DEFAULT_EXAMPLE,
+        help=f"example folder under examples/ (or its number, e.g. 06; default {DEFAULT_EXAMPLE})",
+    )
+    p.add_argument("--keep-running", action="store_true", help="leave the local server running afterwards")
+    p.add_argument("--lang", choices=("nb", "nn", "en"), help="print in this language (default: the form's)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".safetyplan"),
+        metavar="DIR",
+        help="state directory of the local server (default .safetyplan)",
+    )
+    p.set_defaults(handler=_demo)
+
+
+def examples_dir() -> Path:
+    """The repository's ``examples/`` folder."""
+    return Path(__file__).resolve().parent.parent.parent / "examples"
+
+
+def find_example(name: str) -> Path:
+    """The input file of example ``name`` (folder name or its leading number); ConfigError if none."""
+    from fhir_safetyplan.errors import ConfigError
+
+    root = examples_dir()
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    matches = [p for p in folders if p.name == name] or [p for p in folders if p.name.split("-")[0] == name]
+    if len(matches) != 1:
+        known = ", ".join(p.name for p in folders) or f"none ({root} is missing: run from a clone)"
+        raise ConfigError(f"No example {name!r}; known examples: {known}.")
+    for candidate in ("answers.json", "input.json"):
+        if (matches[0] / candidate).is_file():
+            return matches[0] / candidate
+    raise ConfigError(f"The example {matches[0].name} has no answers.json or input.json.")
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"==> {message}\n")
+    sys.stderr.flush()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fhir_safetyplan import server
+
+    started_here = False
+    base_url = args.server
+    if base_url is None:
+        running = server.status(args.state_dir)
+        if running is not None:
+            _say(f"using the local HAPI FHIR server already running at {running.base_url}")
+            base_url = running.base_url
+        else:
+            if server.needs_build():
+                _say("building the local HAPI FHIR server with Maven (first time only; downloads ~350 MB)")
+            _say("starting the local HAPI FHIR server on 127.0.0.1 (about 30 s)")
+            info = server.start(state_dir=args.state_dir)
+            started_here = True
+            base_url = info.base_url
+            _say(f"server ready at {base_url}")
+    try:
+        return _run(args, base_url)
+    finally:
+        if started_here:
+            if args.keep_running:
+                _say(f"leaving the server running at {base_url}; stop it with: safetyplan server stop")
+            else:
+                _say("stopping the local server")
+                server.stop(args.state_dir)
+
+
+def _run(args: argparse.Namespace, base_url: str) -> int:
+    from fhir_safetyplan import show
+    from fhir_safetyplan.bundle import submission_of
+    from fhir_safetyplan.client import FhirClient, entry_results
+    from fhir_safetyplan.commands.pipeline import read_input
+    from fhir_safetyplan.deliver import guard_public_server
+    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+    from fhir_safetyplan.pipeline import build_bundle
+
+    path = find_example(args.example)
+    _say(f"building the journal bundle of example {path.parent.name} (synthetic person)")
+    bundle = build_bundle(
+        read_input(str(path)), DocumentContext(create_patient=True, crisis_centre=CrisisCentre.from_env())
+    )
+    submission = submission_of(bundle)
+    assert submission
+    with FhirClient(base_url) as client:
+        guard_public_server(bundle, client.base_url)
+        client.check_capabilities()
+        _say(f"delivering {len(bundle['entry'])} resources to {client.base_url} as one transaction")
+        # No outbox: the demo's plan is synthetic and re-creatable; a failure should be seen, not queued.
+        response = client.transaction(bundle)
+        results = entry_results(response)
+        for r in results:
+            _say(f"  {r.status:<12} {r.resource_type}/{r.id} (version {r.version_id})")
+        patient = next(
+            (f"Patient/{r.id}" for r in results if r.resource_type == "Patient" and r.id), None
+        ) or _subject_of(bundle)
+        _say(f"reading the plan of {patient} back from the server")
+        plan = show.read_plan(client, patient, submission)
+    _say(
+        f"read back {len(plan.resources())} resources: {', '.join(r['resourceType'] for r in plan.resources())}"
+    )
+    sys.stdout.write(show.render(plan, args.lang))
+    return exitcodes.OK
+
+
+def _subject_of(bundle: dict[str, Any]) -> str:
+    """The literal Patient reference of a bundle whose input named the patient by reference."""
+    for entry in bundle.get("entry", []):
+        ref = (entry.get("resource", {}).get("subject") or {}).get("reference", "")
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            return ref
+    from fhir_safetyplan.errors import ConfigError
+
+    raise ConfigError("The example names no patient by a literal reference, so the demo cannot read it back.")

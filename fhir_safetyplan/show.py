@@ -1,0 +1,355 @@
+"""Reading a safety plan back from a FHIR server, and printing it for a clinician in the form's language.
+
+:func:`read_plan` finds the latest plan of one patient: it searches the journal resources we write
+(QuestionnaireResponse, CarePlan, Flag, DocumentReference) by subject, newest first (``_sort=-_lastUpdated``),
+takes the submission identifier of the newest one and gathers every resource carrying that identifier (and the
+Provenance that targets them). :func:`render` turns the result into plain text: what is in place, the agreed
+help, the safe-contact instructions and the journal note. Rendering is pure; only :func:`read_plan` and
+:func:`resolve_patient` talk to the server, through :class:`~fhir_safetyplan.client.FhirClient`.
+
+The printed text is personal data meant for the clinician's screen: it is never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from fhir_safetyplan import codes
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.client import FhirClient
+
+log = logging.getLogger(__name__)
+
+#: the journal resource types a plan consists of, searched by subject
+PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
+SUBMISSION_SYSTEM_SUFFIX = "/NamingSystem/submission"
+#: results per search page (a patient has few plans; more pages are followed)
+PAGE_SIZE = "50"
+
+# Labels for the read-back that the clinical content (content.toml) has no text for.
+_LABELS: dict[str, dict[str, str]] = {
+    "agreed-help": {"nb": "Avtalt hjelp", "nn": "Avtalt hjelp", "en": "Agreed help"},
+    "none": {"nb": "(ingen)", "nn": "(ingen)", "en": "(none)"},
+    "patient": {"nb": "Pasient", "nn": "Pasient", "en": "Patient"},
+    "submission": {"nb": "Innsending", "nn": "Innsending", "en": "Submission"},
+    "no-plan": {
+        "nb": "Pasienten ønsker ikke involvering; ingen tiltak er planlagt.",
+        "nn": "Pasienten ønskjer ikkje involvering; ingen tiltak er planlagde.",
+        "en": "The patient does not want involvement; no measures are planned.",
+    },
+}
+
+
+class PlanNotFound(SafetyPlanError):
+    """No safety plan (or no such patient) on the server. Exit code 1, with a not-found OperationOutcome."""
+
+
+@dataclass(frozen=True)
+class SafetyPlan:
+    """The newest safety plan of one patient as stored on the server (resources as the server returns them)."""
+
+    patient: str
+    submission: JSON
+    questionnaire_response: JSON | None = None
+    care_plan: JSON | None = None
+    flag: JSON | None = None
+    document_reference: JSON | None = None
+    provenance: tuple[JSON, ...] = field(default=())
+
+    @property
+    def language(self) -> str:
+        """The form's language (nb, nn or en): the journal note's, else the response's, else nb."""
+        for resource in (self.document_reference, self.questionnaire_response):
+            lang = (resource or {}).get("language")
+            if lang in codes.LANGUAGES:
+                return str(lang)
+        questionnaire = str((self.questionnaire_response or {}).get("questionnaire", "")).split("|")[0]
+        for lang in codes.TRANSLATED:
+            if questionnaire.endswith(f"-{lang}"):
+                return lang
+        return "nb"
+
+    @property
+    def authored(self) -> str | None:
+        """When the plan was made (the response's ``authored``, else the note's date)."""
+        value = (self.questionnaire_response or {}).get("authored") or (self.document_reference or {}).get(
+            "date"
+        )
+        return str(value) if value else None
+
+    @property
+    def note_text(self) -> str | None:
+        """The journal note (the DocumentReference's attachment, decoded), or None."""
+        for content in (self.document_reference or {}).get("content") or []:
+            attachment = content.get("attachment") or {}
+            data = attachment.get("data")
+            if isinstance(data, str):
+                try:
+                    return base64.b64decode(data, validate=True).decode("utf-8")
+                except (binascii.Error, ValueError):
+                    return None
+        return None
+
+    def resources(self) -> list[JSON]:
+        """Every resource of the plan, in the order of the journal bundle."""
+        found = [
+            self.questionnaire_response,
+            self.care_plan,
+            self.flag,
+            self.document_reference,
+            *self.provenance,
+        ]
+        return [r for r in found if r is not None]
+
+
+# ---- reading from the server ---------------------------------------------------------------------
+
+
+def parse_token(text: str) -> tuple[str, str]:
+    """``SYSTEM|VALUE`` → (system, value); InputError when either part is missing."""
+    system, sep, value = text.partition("|")
+    if not sep or not system.strip() or not value.strip():
+        raise InputError(
+            "the patient identifier must be SYSTEM|VALUE",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "invalid",
+                        "Give the patient identifier as SYSTEM|VALUE, e.g. "
+                        f"{codes.FNR}|<11 digits> (FNR) or {codes.DNR}|<11 digits> (D-number).",
+                    )
+                ]
+            ),
+        )
+    return system.strip(), value.strip()
+
+
+def resolve_patient(client: FhirClient, identifier: str) -> str:
+    """``Patient/<id>`` of the one Patient with ``identifier`` (SYSTEM|VALUE); PlanNotFound if not exactly one."""
+    system, value = parse_token(identifier)
+    found = client.search("Patient", {"identifier": f"{system}|{value}", "_elements": "id"})
+    patients = [p for p in found if p.get("resourceType") == "Patient" and p.get("id")]
+    if len(patients) != 1:
+        what = "no Patient has" if not patients else f"{len(patients)} Patients have"
+        raise PlanNotFound(
+            f"{what} this identifier on the server",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "not-found" if not patients else "multiple-matches",
+                        f"{what} the identifier (system {system}) on {client.base_url}; "
+                        "give the patient as --patient Patient/<id> instead.",
+                    )
+                ]
+            ),
+        )
+    return f"Patient/{patients[0]['id']}"
+
+
+def normalise_patient(patient: str) -> str:
+    """``Patient/<id>`` from ``Patient/<id>`` or a bare id; InputError for anything else."""
+    ref = patient.strip()
+    if not ref.startswith("Patient/"):
+        ref = f"Patient/{ref}"
+    rid = ref.removeprefix("Patient/")
+    if not rid or len(rid) > 64 or not all(ch.isalnum() or ch in "-." for ch in rid):
+        raise InputError(
+            "not a Patient reference",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "invalid",
+                        "Give the patient as Patient/<id> (the server's id: letters, digits, '-', '.'), "
+                        "or use --patient-identifier SYSTEM|VALUE.",
+                    )
+                ]
+            ),
+        )
+    return ref
+
+
+def _submission_of(resource: JSON) -> JSON | None:
+    idents: list[Any] = []
+    if isinstance(resource.get("masterIdentifier"), dict):
+        idents.append(resource["masterIdentifier"])
+    ident = resource.get("identifier")
+    idents += ident if isinstance(ident, list) else [ident]
+    for i in idents:
+        if (
+            isinstance(i, dict)
+            and str(i.get("system", "")).endswith(SUBMISSION_SYSTEM_SUFFIX)
+            and isinstance(i.get("value"), str)
+        ):
+            return {"system": i["system"], "value": i["value"]}
+    return None
+
+
+def _last_updated(resource: JSON) -> str:
+    return str((resource.get("meta") or {}).get("lastUpdated", ""))
+
+
+def read_plan(client: FhirClient, patient: str, submission: str | None = None) -> SafetyPlan:
+    """The newest safety plan of ``patient`` (``Patient/<id>``) on the server, or the one of ``submission``.
+
+    Raises :class:`PlanNotFound` when the patient has none, and the client's errors when the server fails.
+    """
+    patient = normalise_patient(patient)
+    by_type: dict[str, list[JSON]] = {}
+    for rtype in PLAN_TYPES:
+        found = client.search(rtype, {"subject": patient, "_sort": "-_lastUpdated", "_count": PAGE_SIZE})
+        by_type[rtype] = [r for r in found if r.get("resourceType") == rtype and _submission_of(r)]
+    candidates = [r for rs in by_type.values() for r in rs]
+    if submission is not None:
+        candidates = [r for r in candidates if (_submission_of(r) or {}).get("value") == submission]
+    if not candidates:
+        raise PlanNotFound(
+            "no safety plan found for this patient",
+            operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "not-found",
+                        f"No safety plan for {patient} on {client.base_url}"
+                        + (" with that submission id" if submission else "")
+                        + ": check the patient (and the server URL).",
+                    )
+                ]
+            ),
+        )
+    newest = max(candidates, key=_last_updated)
+    ident = _submission_of(newest)
+    assert ident is not None  # candidates all carry one
+
+    def pick(rtype: str) -> JSON | None:
+        return next((r for r in by_type[rtype] if _submission_of(r) == ident), None)
+
+    plan = SafetyPlan(
+        patient=patient,
+        submission=ident,
+        questionnaire_response=pick("QuestionnaireResponse"),
+        care_plan=pick("CarePlan"),
+        flag=pick("Flag"),
+        document_reference=pick("DocumentReference"),
+    )
+    targets = [f"{r['resourceType']}/{r['id']}" for r in plan.resources() if r.get("id")]
+    provenance: list[JSON] = []
+    if targets:
+        found = client.search("Provenance", {"target": ",".join(targets), "_count": PAGE_SIZE})
+        provenance = [r for r in found if r.get("resourceType") == "Provenance"]
+    log.info(
+        "read plan of submission %s: %d resource(s)", ident["value"], len(plan.resources()) + len(provenance)
+    )
+    return replace(plan, provenance=tuple(provenance))
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+
+def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
+    from fhir_safetyplan.document import answers_by_link
+
+    return answers_by_link(qr) if qr else {}
+
+
+def in_place(plan: SafetyPlan, lang: str) -> list[str]:
+    """The checklist points answered 'in place' (Y), in ``lang``."""
+    from fhir_safetyplan.content import load
+    from fhir_safetyplan.questionnaire import Link
+
+    answers = _answers(plan.questionnaire_response)
+    out = []
+    for item in load().checklist:
+        for answer in answers.get(Link.checklist_item(item.key), []):
+            coding = answer.get("valueCoding") or {}
+            if (coding.get("system"), coding.get("code")) == (codes.YES_NO, "Y"):
+                out.append(item.text.get(lang))
+    return out
+
+
+def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
+    """The CarePlan's activities: the help for checklist points, in ``lang``, and the agreed actions as written."""
+    from fhir_safetyplan.content import load
+
+    helps = {item.key: item.help.get(lang) for item in load().checklist}
+    out = []
+    for activity in (plan.care_plan or {}).get("activity") or []:
+        detail = activity.get("detail") or {}
+        code = next((c.get("code") for c in (detail.get("code") or {}).get("coding") or []), None)
+        text = helps.get(str(code)) or detail.get("description")
+        if text:
+            out.append(str(text))
+    return out
+
+
+def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
+    """The safe-contact instructions in ``lang`` (from the answers; else the Flag's text as stored)."""
+    from fhir_safetyplan.content import load
+    from fhir_safetyplan.document import safe_contact_text
+
+    if plan.flag is None:
+        return None
+    qr = plan.questionnaire_response
+    if qr is not None:
+        text = safe_contact_text(qr, lang)
+        if text:
+            return f"{load().text('safe-contact', 'flag').get(lang)} {text}"
+    code_text = (plan.flag.get("code") or {}).get("text")
+    return str(code_text) if code_text else None
+
+
+def render(plan: SafetyPlan, lang: str | None = None) -> str:
+    """The plan as plain text for a clinician, in ``lang`` (default: the form's language)."""
+    from fhir_safetyplan.content import load
+
+    c = load()
+    lang = lang if lang in codes.LANGUAGES else plan.language
+    assert lang is not None
+
+    def label(key: str) -> str:
+        return _LABELS[key][lang]
+
+    none = label("none")
+    title = c.text("form", field="title").get(lang)
+    date = (plan.authored or "")[:10]
+    heading = f"{title} – {date}" if date else title
+    lines = [heading, "=" * len(heading)]
+    lines.append(f"{label('patient')}: {plan.patient}")
+    lines.append(f"{label('submission')}: {plan.submission['value']}")
+    lines.append("")
+
+    lines.append(f"{c.text('journal', field='in-place').get(lang)}:")
+    points = in_place(plan, lang)
+    lines += [f"  – {p}" for p in points] or [f"  {none}"]
+    lines.append("")
+
+    lines.append(f"{label('agreed-help')}:")
+    if plan.care_plan is None:
+        lines.append(f"  {label('no-plan')}")
+    else:
+        helps = agreed_help(plan, lang)
+        lines += [f"  – {h}" for h in helps] or [f"  {none}"]
+    lines.append("")
+
+    lines.append(f"{c.text('safe-contact').get(lang)}:")
+    contact = safe_contact(plan, lang)
+    lines.append(f"  {contact}" if contact else f"  {none}")
+    lines.append("")
+
+    note_title = c.text("neutral", field="note-title").get(lang)
+    note = plan.note_text
+    note_lang = plan.language
+    lines.append(f"{note_title}{f' ({note_lang})' if note and note_lang != lang else ''}:")
+    if note:
+        lines += [f"  {line}" if line else "" for line in note.rstrip("\n").split("\n")]
+    else:
+        lines.append(f"  {none}")
+    return "\n".join(lines) + "\n"
