@@ -1,0 +1,45 @@
+"""Uploading our conformance resources (Questionnaires, CodeSystems, ValueSets, StructureDefinitions) to a server.
+
+A server validates against profiles and Questionnaires it holds (HAPI's ``$validate`` resolves them from its own
+database), so they must be uploaded *before* anything is validated: HAPI caches an unknown profile as unknown
+for a while. One transaction of ``PUT Type/<id>`` entries: idempotent, and identical content makes no new
+version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fhir_safetyplan.errors import JSON
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.client import EntryResult, FhirClient
+
+#: the order a validator needs them in: terminology first, then profiles, then forms
+_ORDER = ("CodeSystem", "ValueSet", "StructureDefinition", "Questionnaire")
+
+
+def conformance_bundle(canonical_base: str | None = None) -> JSON:
+    """A transaction Bundle that PUTs every conformance resource at its id."""
+    from fhir_safetyplan.conformance import all_resources
+
+    resources = sorted(all_resources(canonical_base), key=lambda r: _ORDER.index(r["resourceType"]))
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": r["url"],
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for r in resources
+        ],
+    }
+
+
+def upload_conformance(client: FhirClient, canonical_base: str | None = None) -> list[EntryResult]:
+    """PUT every conformance resource to the server in one transaction; the server's answer per resource."""
+    from fhir_safetyplan.client import entry_results
+
+    return entry_results(client.transaction(conformance_bundle(canonical_base)))
