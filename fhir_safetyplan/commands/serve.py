@@ -1,0 +1,96 @@
+"""``safetyplan serve``: run the HTTP service for integration engines (FastAPI on uvicorn).
+
+Standard library only at import time: FastAPI and uvicorn are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from fhir_safetyplan import exitcodes
+
+log = logging.getLogger("fhir_safetyplan.service")
+
+
+def register(sub: Any) -> None:
+    """Add the ``serve`` command."""
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP service: definitions, $validate, $extract, delivery through the outbox",
+        description=(
+            "A FHIR-style HTTP service over the same pipeline and delivery as the command line. Callers "
+            "authenticate with a token from SAFETYPLAN_SERVICE_TOKENS or SAFETYPLAN_SERVICE_TOKENS_FILE "
+            "(Authorization: Bearer, or X-API-Key). Upstream credentials: SAFETYPLAN_UPSTREAM_AUTH "
+            "(none|bearer|basic|smart) and the SAFETYPLAN_* variables of 'safetyplan push'. "
+            "The OpenAPI document is at /openapi.json."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="FHIR base URL plans are delivered to (default $SAFETYPLAN_UPSTREAM; none: no delivery)",
+    )
+    p.add_argument(
+        "--outbox",
+        metavar="PATH",
+        help="SQLite outbox keeping plans the upstream cannot take now (default $SAFETYPLAN_OUTBOX; "
+        "none: such a POST is answered 503)",
+    )
+    p.add_argument(
+        "--flush-interval",
+        type=float,
+        metavar="S",
+        help="seconds between background deliveries of queued plans (default 30; 0 turns it off)",
+    )
+    p.add_argument("--canonical-base", metavar="URL", help="canonical base of the forms")
+    p.add_argument(
+        "--create-patient",
+        action="store_true",
+        help="add a conditional create of a minimal test Patient to each delivery: sandboxes and tests only",
+    )
+    p.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from fhir_safetyplan.service import create_app, settings_from_env
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(
+            f"safetyplan: 'serve' needs {exc.name}: install it with pip install 'fhir-safetyplan[serve]'\n"
+        )
+        return exitcodes.CONFIG
+    if not 0 < args.port < 65536:
+        sys.stderr.write("safetyplan: --port must be between 1 and 65535\n")
+        return exitcodes.USAGE
+    settings = settings_from_env(
+        upstream=args.upstream,
+        outbox=args.outbox,
+        flush_interval=args.flush_interval,
+        canonical_base=args.canonical_base,
+        create_patient=args.create_patient,
+    )
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning(
+            "listening on %s: this is plain HTTP; put a TLS-terminating proxy in front of it", args.host
+        )
+    logging.getLogger("fhir_safetyplan").setLevel(min(logging.getLogger().level, logging.INFO))
+    app = create_app(settings)
+    # access_log=False: uvicorn's access log prints the path and query, which can carry personal data;
+    # the app logs method, route template, status and duration instead.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        server_header=False,
+        log_level="info",
+        timeout_graceful_shutdown=15,
+    )
+    return exitcodes.OK

@@ -1,0 +1,208 @@
+"""The service's side of delivery: FHIR clients per thread, the outbox, and the background flusher.
+
+Requests deliver on worker threads (the client is synchronous); the flusher runs one bounded round at a
+time on a thread of its own, and never sends a plan that a request is sending at that moment. Both only
+ever send idempotent bundles, so even a plan sent twice leaves one copy on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
+
+from fhir_safetyplan.errors import JSON
+from fhir_safetyplan.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.deliver import DeliveryResult
+    from fhir_safetyplan.outbox import Outbox, OutboxEntry
+
+log = logging.getLogger("fhir_safetyplan.service.delivery")
+
+
+class _Round:
+    """The outbox as one flusher round sees it: at most ``limit`` pending plans, none being sent right now.
+
+    :func:`fhir_safetyplan.deliver.flush` reads ``pending()`` and records results through the outbox's
+    other methods; only ``pending()`` differs, which is what keeps a round bounded and out of the way of
+    requests in flight.
+    """
+
+    def __init__(self, outbox: Outbox, limit: int, busy: frozenset[str]) -> None:
+        self._outbox = outbox
+        self._limit = limit
+        self._busy = busy
+
+    def pending(self) -> list[OutboxEntry]:
+        return [e for e in self._outbox.pending() if e.submission_id not in self._busy][: self._limit]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
+
+
+class Delivery:
+    """Clients, outbox and flusher for one app; created at start-up, closed at shutdown."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._outbox: Outbox | None = None
+        self._outbox_lock = threading.Lock()
+        self._local = threading.local()
+        self._clients: list[FhirClient] = []
+        self._clients_lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def outbox(self) -> Outbox | None:
+        """The outbox (opened on first use, so an app also works without its lifespan having run), or None."""
+        if self.settings.outbox is None:
+            return None
+        with self._outbox_lock:
+            if self._outbox is None:
+                from fhir_safetyplan.outbox import Outbox
+
+                self._outbox = Outbox(self.settings.outbox)
+            return self._outbox
+
+    # ---- clients ---------------------------------------------------------------------------------
+
+    def _new_client(self, base_url: str) -> FhirClient:
+        if self.settings.client_factory is not None:
+            return self.settings.client_factory(base_url)
+        from fhir_safetyplan.client import FhirClient
+
+        return FhirClient(
+            base_url,
+            auth=self.settings.upstream_auth,
+            timeout=self.settings.upstream_timeout,
+            retries=self.settings.upstream_retries,
+        )
+
+    def client(self, base_url: str) -> FhirClient:
+        """This thread's client for ``base_url`` (a requests.Session is not meant to be shared by threads)."""
+        clients: dict[str, FhirClient] | None = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        found = clients.get(base_url)
+        if found is None:
+            found = clients[base_url] = self._new_client(base_url)
+            with self._clients_lock:
+                self._clients.append(found)
+        return found
+
+    # ---- delivering --------------------------------------------------------------------------------
+
+    @contextmanager
+    def sending(self, submission_id: str) -> Iterator[None]:
+        """Mark a submission as being sent by a request, so the flusher leaves it alone meanwhile."""
+        with self._busy_lock:
+            self._busy.add(submission_id)
+        try:
+            yield
+        finally:
+            with self._busy_lock:
+                self._busy.discard(submission_id)
+
+    def deliver(self, bundle: JSON, submission_id: str) -> DeliveryResult:
+        """Deliver one bundle to the upstream (through the outbox when there is one)."""
+        from fhir_safetyplan.deliver import deliver
+
+        assert self.settings.upstream is not None
+        with self.sending(submission_id):
+            return deliver(
+                bundle,
+                self.client(self.settings.upstream),
+                outbox=self.outbox,
+                submission_id=submission_id,
+                public_hosts=self.settings.public_hosts,
+            )
+
+    def flush_once(self) -> list[DeliveryResult]:
+        """One bounded round: send up to ``flush_batch`` queued plans, oldest first; skip if one is running."""
+        outbox = self.outbox
+        if outbox is None or not self._flush_lock.acquire(blocking=False):
+            return []
+        try:
+            from fhir_safetyplan.deliver import flush
+            from fhir_safetyplan.outbox import Outbox
+
+            with self._busy_lock:
+                busy = frozenset(self._busy)
+            view = _Round(outbox, self.settings.flush_batch, busy)
+            started = time.monotonic()
+            results = flush(cast(Outbox, view), self.client, public_hosts=self.settings.public_hosts)
+            if results:
+                counts: dict[str, int] = {}
+                for r in results:
+                    counts[r.status] = counts.get(r.status, 0) + 1
+                log.info(
+                    "flush round: %s in %.0f ms",
+                    ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+                    1000 * (time.monotonic() - started),
+                )
+            return results
+        finally:
+            self._flush_lock.release()
+
+    def depth(self) -> dict[str, int]:
+        """How many plans the outbox holds, by status (delivered plans keep only ids, no bundle)."""
+        outbox = self.outbox
+        if outbox is None:
+            return {}
+        counts = {"pending": 0, "rejected": 0, "delivered": 0}
+        for entry in outbox.list():
+            counts[entry.status] = counts.get(entry.status, 0) + 1
+        return counts
+
+    # ---- the background flusher -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background flusher (when there is an outbox, an upstream and a positive interval)."""
+        if self.outbox is None or self.settings.flush_interval <= 0:
+            return
+        self._stopping = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._flusher(), name="safetyplan-flusher")
+
+    async def _flusher(self) -> None:
+        interval = self.settings.flush_interval
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(self.flush_once)
+            except Exception as exc:  # the flusher must outlive any one bad round; the plans stay queued
+                log.error("flush round failed: %s", type(exc).__name__)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop the flusher (letting a round in progress finish for up to ``grace`` s) and close everything."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+            except TimeoutError:
+                log.warning(
+                    "flusher still busy after %.0f s at shutdown; queued plans stay in the outbox", grace
+                )
+                self._task.cancel()
+            self._task = None
+        with self._clients_lock:
+            for c in self._clients:
+                c.close()
+            self._clients.clear()
+        with self._outbox_lock:
+            if self._outbox is not None and not self._flush_lock.locked():
+                self._outbox.close()
+                self._outbox = None

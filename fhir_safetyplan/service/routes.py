@@ -1,0 +1,553 @@
+"""The endpoints: definitions, ``$validate``, ``$extract``, delivery, ``/metadata`` and ``/healthz``.
+
+Handlers read and answer HTTP; the work is done by the same pure functions the command line uses
+(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.deliver`, on worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from fhir_safetyplan import __version__, codes
+from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, issue, operation_outcome
+from fhir_safetyplan.service.auth import require_caller
+from fhir_safetyplan.service.fhirio import (
+    FHIR_JSON,
+    PLAIN_JSON,
+    HttpError,
+    fhir_response,
+    negotiate,
+    read_json,
+)
+from fhir_safetyplan.service.settings import ServiceSettings
+
+log = logging.getLogger("fhir_safetyplan.service")
+T = TypeVar("T")
+
+router = APIRouter()
+
+# ---- OpenAPI descriptions ------------------------------------------------------------------------
+
+_RESOURCE = {"$ref": "#/components/schemas/Resource"}
+_OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
+
+
+def _content(schema: JSON) -> JSON:
+    return {FHIR_JSON: {"schema": schema}, PLAIN_JSON: {"schema": schema}}
+
+
+def _answers(description: str, schema: JSON = _RESOURCE) -> JSON:
+    return {"description": description, "content": _content(schema)}
+
+
+_ERRORS: dict[int | str, JSON] = {
+    400: _answers("The body is not JSON or not an acceptable input (OperationOutcome).", _OUTCOME),
+    401: _answers("A token is needed or was not accepted (OperationOutcome).", _OUTCOME),
+    406: _answers("The caller accepts neither application/fhir+json nor application/json.", _OUTCOME),
+    413: _answers("The body is larger than the service's limit (OperationOutcome).", _OUTCOME),
+    415: _answers("The body is not application/fhir+json or application/json (OperationOutcome).", _OUTCOME),
+}
+_READ_ERRORS: dict[int | str, JSON] = {
+    400: _answers("A search parameter is not acceptable (OperationOutcome).", _OUTCOME),
+    406: _ERRORS[406],
+}
+
+
+def _body(description: str) -> JSON:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": _content({"$ref": "#/components/schemas/PlanInput"}),
+        }
+    }
+
+
+_FORMAT = Query(
+    None,
+    alias="_format",
+    description="Override of the Accept header: json, application/fhir+json or application/json.",
+)
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def _settings(request: Request) -> ServiceSettings:
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def _work(func: Callable[..., T], *args: Any) -> T:
+    """Run a synchronous pipeline step on a worker thread, so the event loop keeps serving other calls."""
+    return await run_in_threadpool(func, *args)
+
+
+def _unwrap(data: Any, names: tuple[str, ...]) -> Any:
+    """The input of an operation: the body itself, or the resource in a Parameters parameter ``names``."""
+    if not (isinstance(data, dict) and data.get("resourceType") == "Parameters"):
+        return data
+    params = data.get("parameter")
+    if isinstance(params, list):
+        for p in params:
+            if isinstance(p, dict) and p.get("name") in names and isinstance(p.get("resource"), dict):
+                return p["resource"]
+    raise HttpError(
+        400,
+        f"The Parameters resource has no parameter {names[0]!r} holding a QuestionnaireResponse.",
+        code="required",
+    )
+
+
+def _context(settings: ServiceSettings) -> Any:
+    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+
+    return DocumentContext(
+        confidentiality=settings.confidentiality,
+        create_patient=settings.create_patient,
+        crisis_centre=CrisisCentre.from_env(),
+        canonical_base=settings.canonical_base,
+    )
+
+
+def _input_error(err: InputError) -> HttpError:
+    """400 for input we cannot read as a plan, 422 for a plan that breaks the form's rules."""
+    status = 422 if isinstance(err, ValidationFailed) else 400
+    return HttpError(status, str(err), err.outcome)
+
+
+# ---- definitions ---------------------------------------------------------------------------------
+
+
+def _questionnaires(settings: ServiceSettings) -> list[JSON]:
+    """The shared, cached Questionnaires: only serialised here, never changed, so no copy per request."""
+    from fhir_safetyplan.questionnaire import shared_questionnaire
+
+    return [shared_questionnaire(lang, settings.canonical_base) for lang in (None, *codes.LANGUAGES)]
+
+
+@router.get(
+    "/Questionnaire",
+    tags=["definitions"],
+    summary="Search the Questionnaires (a searchset Bundle)",
+    response_class=Response,
+    responses={200: _answers("A searchset Bundle of Questionnaires."), **_READ_ERRORS},
+)
+async def search_questionnaires(
+    request: Request,
+    url: str | None = Query(None, description="Canonical URL; url|version is accepted too."),
+    version: str | None = Query(None, description="Business version, e.g. 1.0.0."),
+    language: str | None = Query(None, description="Language of the form: nb, nn or en."),
+    id_: str | None = Query(None, alias="_id", description="Logical id, e.g. sikkerhetsplan-nn."),
+    format_: str | None = _FORMAT,
+) -> Response:
+    """Our Questionnaires, filtered by canonical url (``url`` or ``url|version``), version, language and id."""
+    media = negotiate(request)
+    settings = _settings(request)
+    if url and "|" in url:
+        url, _, piped = url.partition("|")
+        if version and piped and version != piped:
+            raise HttpError(
+                400, "url carries a |version that differs from the version parameter.", code="value"
+            )
+        version = version or piped or None
+    matches = [
+        q
+        for q in _questionnaires(settings)
+        if (url is None or q["url"] == url)
+        and (version is None or q.get("version") == version)
+        and (language is None or str(q.get("language", "")).lower() == language.strip().lower())
+        and (id_ is None or q["id"] == id_)
+    ]
+    base = _base_url(request)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(matches),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": [
+            {"fullUrl": f"{base}/Questionnaire/{q['id']}", "resource": q, "search": {"mode": "match"}}
+            for q in matches
+        ],
+    }
+    return fhir_response(bundle, media_type=media)
+
+
+@router.get(
+    "/Questionnaire/{id}",
+    tags=["definitions"],
+    summary="Read one Questionnaire",
+    response_class=Response,
+    responses={
+        200: _answers("The Questionnaire."),
+        404: _answers("No Questionnaire with this id (OperationOutcome).", _OUTCOME),
+        406: _ERRORS[406],
+    },
+)
+async def read_questionnaire(
+    request: Request,
+    id: str = Path(description="sikkerhetsplan (multilingual), sikkerhetsplan-nb, -nn or -en"),
+    format_: str | None = _FORMAT,
+) -> Response:
+    """One Questionnaire by id."""
+    media = negotiate(request)
+    for q in _questionnaires(_settings(request)):
+        if q["id"] == id:
+            return fhir_response(q, media_type=media, headers={"ETag": f'W/"{q.get("version", "1")}"'})
+    known = ", ".join(codes.questionnaire_id(lang) for lang in (None, *codes.LANGUAGES))
+    raise HttpError(
+        404, f"There is no Questionnaire with this id here; the ids are {known}.", code="not-found"
+    )
+
+
+# ---- operations ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/QuestionnaireResponse/$validate",
+    tags=["operations"],
+    summary="Validate a QuestionnaireResponse or answers document (an OperationOutcome, 200 even when invalid)",
+    response_class=Response,
+    dependencies=[Depends(require_caller)],
+    openapi_extra=_body(
+        "A QuestionnaireResponse, an answers document, or a Parameters resource with 'resource'."
+    ),
+    responses={
+        200: _answers("The OperationOutcome: errors mean the input is not valid.", _OUTCOME),
+        **_ERRORS,
+    },
+)
+async def validate_response(request: Request, format_: str | None = _FORMAT) -> Response:
+    """FHIR ``$validate``: the outcome is the answer, so an invalid input still gets 200."""
+    from fhir_safetyplan.pipeline import validate
+
+    media = negotiate(request)
+    settings = _settings(request)
+    data = _unwrap(await read_json(request, settings.max_body_bytes), ("resource", "questionnaire-response"))
+    outcome = await _work(validate, data, settings.canonical_base)
+    return fhir_response(outcome, media_type=media)
+
+
+@router.post(
+    "/QuestionnaireResponse/$extract",
+    tags=["operations"],
+    summary="SDC $extract: the transaction Bundle the form's template extraction defines",
+    response_class=Response,
+    dependencies=[Depends(require_caller)],
+    openapi_extra=_body(
+        "A QuestionnaireResponse, an answers document, or a Parameters resource with 'questionnaire-response'."
+    ),
+    responses={
+        200: _answers("The transaction Bundle (CarePlan) extracted from the response."),
+        422: _answers("The response is not valid against its Questionnaire (OperationOutcome).", _OUTCOME),
+        **_ERRORS,
+    },
+)
+async def extract_response(request: Request, format_: str | None = _FORMAT) -> Response:
+    """SDC ``$extract`` of a validated input."""
+    from fhir_safetyplan.pipeline import extract
+
+    media = negotiate(request)
+    settings = _settings(request)
+    data = _unwrap(await read_json(request, settings.max_body_bytes), ("questionnaire-response", "resource"))
+    try:
+        bundle = await _work(extract, data, _context(settings))
+    except InputError as err:
+        raise _input_error(err) from None
+    return fhir_response(bundle, media_type=media)
+
+
+def _document(data: Any, settings: ServiceSettings) -> tuple[JSON, str]:
+    from fhir_safetyplan.bundle import transaction
+    from fhir_safetyplan.pipeline import document
+
+    documentation = document(data, _context(settings))
+    return transaction(documentation), documentation.submission
+
+
+def _transaction_response(result: Any) -> JSON:
+    """A transaction-response Bundle from what the upstream answered per entry (ids and statuses only)."""
+    entries = []
+    for e in result.entries:
+        response: JSON = {"status": e.status}
+        if e.location:
+            response["location"] = e.location
+        if e.etag:
+            response["etag"] = e.etag
+        entries.append({"response": response})
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "identifier": {
+            "system": "urn:ietf:rfc:3986",
+            "value": f"urn:safetyplan:submission:{result.submission_id}",
+        },
+        "entry": entries,
+    }
+
+
+@router.post(
+    "/QuestionnaireResponse",
+    tags=["delivery"],
+    summary="Validate, document and deliver a plan to the upstream FHIR server",
+    response_class=Response,
+    dependencies=[Depends(require_caller)],
+    openapi_extra=_body(
+        "A QuestionnaireResponse or an answers document. The same submission sent again is delivered again "
+        "without creating copies."
+    ),
+    responses={
+        201: _answers("Delivered: a transaction-response Bundle with the upstream's statuses and locations."),
+        202: _answers(
+            "Queued in the outbox: it will be delivered when the upstream is back (OperationOutcome).",
+            _OUTCOME,
+        ),
+        403: _answers("Refused by policy, e.g. a real identity number bound for a public server.", _OUTCOME),
+        422: _answers("Not valid, or refused by the upstream server (OperationOutcome).", _OUTCOME),
+        501: _answers("This service has no upstream server to deliver to (OperationOutcome).", _OUTCOME),
+        502: _answers("The upstream server refused the service itself, e.g. its credentials.", _OUTCOME),
+        503: _answers("The upstream cannot take it now and there is no outbox (OperationOutcome).", _OUTCOME),
+        **_ERRORS,
+    },
+)
+async def create_response(request: Request, format_: str | None = _FORMAT) -> Response:
+    """Validate, document and deliver: 201 delivered, 202 queued in the outbox, 4xx refused (OperationOutcome)."""
+    from fhir_safetyplan.client import ServerRejected, ServerUnavailable
+    from fhir_safetyplan.deliver import RefusedByPolicy
+    from fhir_safetyplan.errors import ConfigError
+
+    media = negotiate(request)
+    settings = _settings(request)
+    delivery = request.app.state.delivery
+    if settings.upstream is None:
+        raise HttpError(
+            501,
+            "This service was started without an upstream FHIR server, so it cannot deliver; use $validate and "
+            "$extract, or start it with --upstream URL.",
+            code="not-supported",
+        )
+    data = await read_json(request, settings.max_body_bytes)
+    if isinstance(data, dict) and data.get("resourceType") == "Parameters":
+        raise HttpError(
+            400, "POST a QuestionnaireResponse or an answers document, not Parameters.", code="structure"
+        )
+    try:
+        bundle, submission = await _work(_document, data, settings)
+    except InputError as err:
+        raise _input_error(err) from None
+    try:
+        result = await _work(delivery.deliver, bundle, submission)
+    except RefusedByPolicy as err:
+        raise HttpError(403, str(err), err.outcome) from None
+    except ServerRejected as err:
+        if err.status in (400, 409, 412, 422):
+            outcome = operation_outcome(
+                [
+                    issue(
+                        "error",
+                        "processing",
+                        f"The upstream FHIR server refused the plan (HTTP {err.status}); its own issues follow.",
+                    ),
+                    *[i for i in err.outcome.get("issue", []) if isinstance(i, dict)],
+                ]
+            )
+            raise HttpError(422, str(err), outcome) from None
+        log.error("upstream refused the service (HTTP %s): check its URL and credentials", err.status)
+        raise HttpError(
+            502,
+            f"The upstream FHIR server refused this service's request (HTTP {err.status}); the operator must "
+            "check the upstream URL and credentials.",
+            code="transient",
+        ) from None
+    except ConfigError:
+        held = " The plan is held in the outbox and is sent once this is fixed." if delivery.outbox else ""
+        log.error("upstream configuration problem; see the service's configuration")
+        raise HttpError(
+            503,
+            "The service cannot deliver with its current upstream configuration (credentials or server "
+            f"capabilities); the operator has been told in the log.{held}",
+            code="transient",
+            headers={"Retry-After": "60"},
+        ) from None
+    except ServerUnavailable:
+        raise HttpError(
+            503,
+            "The upstream FHIR server cannot be reached now and this service has no outbox to keep the plan; "
+            "send it again later (the same submission never creates copies).",
+            code="transient",
+            headers={"Retry-After": "30"},
+        ) from None
+    headers = {"X-Submission-Id": submission}
+    if result.status == "queued":
+        outcome = operation_outcome(
+            [
+                issue(
+                    "information",
+                    "informational",
+                    f"Queued: the upstream cannot take the plan now; it is kept in the outbox as submission "
+                    f"{submission} and delivered automatically when the upstream is back.",
+                )
+            ]
+        )
+        return fhir_response(outcome, 202, media, headers)
+    qr = next((e for e in result.entries if e.resource_type == "QuestionnaireResponse" and e.location), None)
+    if qr is not None and qr.location:
+        location = qr.location
+        if not location.startswith(("http://", "https://")):
+            location = f"{settings.upstream}/{location.lstrip('/')}"
+        headers["Location"] = location
+    return fhir_response(_transaction_response(result), 201, media, headers)
+
+
+# ---- about the service ---------------------------------------------------------------------------
+
+
+def capability_statement(settings: ServiceSettings, base_url: str) -> JSON:
+    """The CapabilityStatement of this service: what it serves, its operations, how callers authenticate."""
+    qr_interactions = [{"code": "create"}] if settings.upstream else []
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": codes_release_date(),
+        "publisher": "fhir-safetyplan",
+        "kind": "instance",
+        "software": {"name": "fhir-safetyplan service", "version": __version__},
+        "implementation": {
+            "description": "Safety plans as FHIR R4: definitions, $validate, $extract, journal delivery",
+            "url": base_url,
+        },
+        "fhirVersion": "4.0.1",
+        "format": [FHIR_JSON, PLAIN_JSON, "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Reads are open; operations need a token (Authorization: Bearer, or X-API-Key).",
+                "security": {
+                    "cors": False,
+                    "description": "POST operations need a token the operator configured, sent as "
+                    "'Authorization: Bearer <token>' or 'X-API-Key: <token>'.",
+                },
+                "resource": [
+                    {
+                        "type": "Questionnaire",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "url", "type": "uri"},
+                            {"name": "version", "type": "token"},
+                            {"name": "language", "type": "token"},
+                            {"name": "_id", "type": "token"},
+                        ],
+                    },
+                    {
+                        "type": "QuestionnaireResponse",
+                        **({"interaction": qr_interactions} if qr_interactions else {}),
+                        "operation": [
+                            {
+                                "name": "validate",
+                                "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                            },
+                            {
+                                "name": "extract",
+                                "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/"
+                                "QuestionnaireResponse-extract",
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def codes_release_date() -> str:
+    """The date of the definitions this service serves."""
+    from fhir_safetyplan.questionnaire import RELEASE_DATE
+
+    return RELEASE_DATE
+
+
+@router.get(
+    "/metadata",
+    tags=["about"],
+    summary="The CapabilityStatement of this service",
+    response_class=Response,
+    responses={200: _answers("The CapabilityStatement."), 406: _ERRORS[406]},
+)
+async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
+    """What this service offers, as a FHIR CapabilityStatement."""
+    media = negotiate(request)
+    return fhir_response(capability_statement(_settings(request), _base_url(request)), media_type=media)
+
+
+def _upstream_health(request: Request) -> JSON:
+    settings = _settings(request)
+    if settings.upstream is None:
+        return {"configured": False}
+    from fhir_safetyplan.client import NO_RETRY, FhirClient
+    from fhir_safetyplan.errors import SafetyPlanError
+
+    started = time.monotonic()
+    client = (
+        settings.client_factory(settings.upstream)
+        if settings.client_factory is not None
+        else FhirClient(
+            settings.upstream,
+            auth=settings.upstream_auth,
+            timeout=(settings.health_timeout, settings.health_timeout),
+            retries=NO_RETRY,
+        )
+    )
+    try:
+        client.capabilities()
+        reachable, problem = True, None
+    except SafetyPlanError as err:
+        status = getattr(err, "status", None)
+        reachable, problem = False, type(err).__name__ + (f" (HTTP {status})" if status else "")
+    finally:
+        if settings.client_factory is None:
+            client.close()
+    out: JSON = {
+        "configured": True,
+        "url": settings.upstream,
+        "reachable": reachable,
+        "latencyMs": round(1000 * (time.monotonic() - started), 1),
+    }
+    if problem:
+        out["problem"] = problem
+    return out
+
+
+@router.get(
+    "/healthz",
+    tags=["about"],
+    summary="Liveness, upstream reachability and outbox depth",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The service is alive; 'status' is 'degraded' when the upstream cannot be reached.",
+            "content": {PLAIN_JSON: {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def healthz(request: Request) -> Response:
+    """Always 200 while the process serves; the body says whether the upstream answers and what is queued."""
+    delivery = request.app.state.delivery
+    upstream = await _work(_upstream_health, request)
+    depth = await _work(delivery.depth) if delivery.outbox is not None else None
+    body: JSON = {
+        "status": "ok" if upstream.get("reachable", True) else "degraded",
+        "version": __version__,
+        "upstream": upstream,
+        "outbox": {"configured": False} if depth is None else {"configured": True, **depth},
+    }
+    return fhir_response(body, media_type=PLAIN_JSON)

@@ -1,0 +1,170 @@
+"""What the operator configures for ``safetyplan serve``: upstream, outbox, callers' tokens, limits.
+
+Secrets (the callers' tokens) come from the environment or a file, never from the command line; the
+upstream FHIR server's credentials come from :func:`fhir_safetyplan.client.auth_from_env`.
+
+Environment:
+
+- ``SAFETYPLAN_SERVICE_TOKENS``: callers' tokens, separated by commas or white space;
+  ``SAFETYPLAN_SERVICE_TOKENS_FILE``: a file with one token per line (``#`` starts a comment). Both may be set.
+- ``SAFETYPLAN_SERVICE_ALLOW_ANONYMOUS=1``: let callers without a token use the POST operations
+  (a closed network behind an engine that cannot send a header; never on an open network).
+- ``SAFETYPLAN_UPSTREAM``, ``SAFETYPLAN_OUTBOX``, ``SAFETYPLAN_FLUSH_INTERVAL``: defaults for
+  ``--upstream``, ``--outbox``, ``--flush-interval``.
+- ``SAFETYPLAN_UPSTREAM_AUTH``: none | bearer | basic | smart (the rest as for ``safetyplan push``).
+- ``SAFETYPLAN_CONFIDENTIALITY`` (R | V) for QuestionnaireResponse inputs, ``SAFETYPLAN_CANONICAL_BASE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from fhir_safetyplan.errors import ConfigError
+from fhir_safetyplan.pipeline import MAX_INPUT_BYTES
+
+if TYPE_CHECKING:
+    from requests.auth import AuthBase
+
+    from fhir_safetyplan.client import FhirClient
+
+#: tokens shorter than this are refused: a guessable token is no authentication
+MIN_TOKEN_LENGTH = 16
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+class Tokens:
+    """The callers' tokens, kept only as SHA-256 digests and compared in constant time.
+
+    Comparing digests (all 32 bytes long) with :func:`hmac.compare_digest`, against every configured token
+    without stopping at a match, makes the time taken independent of how much of a token was right and of
+    which token matched.
+    """
+
+    def __init__(self, tokens: Iterable[str] = ()) -> None:
+        self._digests = tuple(hashlib.sha256(t.encode("utf-8")).digest() for t in tokens)
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def __repr__(self) -> str:
+        return f"Tokens(<{len(self._digests)} configured>)"
+
+    def accepts(self, presented: str | None) -> bool:
+        """True when ``presented`` is one of the configured tokens."""
+        if not presented or not self._digests:
+            return False
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
+        found = False
+        for known in self._digests:
+            found |= hmac.compare_digest(digest, known)
+        return found
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything :func:`fhir_safetyplan.service.create_app` needs; see the module docs for the environment."""
+
+    #: base URL of the FHIR server plans are delivered to; None: no delivery (POST /QuestionnaireResponse 501)
+    upstream: str | None = None
+    #: the durable outbox (SQLite file); None: a plan that cannot be delivered now is answered 503, not kept
+    outbox: Path | None = None
+    #: seconds between background deliveries of queued plans (0 or less: no background flusher)
+    flush_interval: float = 30.0
+    #: at most this many queued plans are sent per background round, so a round is bounded in time
+    flush_batch: int = 50
+    tokens: Tokens = field(default_factory=Tokens)
+    allow_anonymous: bool = False
+    max_body_bytes: int = MAX_INPUT_BYTES
+    canonical_base: str | None = None
+    confidentiality: Literal["R", "V"] = "R"
+    #: add a conditional create of a minimal test Patient (sandboxes and tests only)
+    create_patient: bool = False
+    #: hosts (beyond hapi.fhir.org and SAFETYPLAN_PUBLIC_HOSTS) where real identity numbers are refused
+    public_hosts: tuple[str, ...] = ()
+    #: authentication to the upstream server; None: none
+    upstream_auth: AuthBase | None = field(default=None, repr=False)
+    #: (connect, read) seconds for delivery; a caller waits at most about this long plus retries
+    upstream_timeout: tuple[float, float] = (3.0, 30.0)
+    upstream_retries: int = 2
+    #: seconds /healthz waits for the upstream's /metadata
+    health_timeout: float = 2.0
+    #: builds the FHIR client for a server URL (tests replace it); default: :class:`FhirClient` as configured
+    client_factory: Callable[[str], FhirClient] | None = field(default=None, repr=False)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in _TRUE
+
+
+def read_tokens(env: Mapping[str, str]) -> Tokens:
+    """The callers' tokens from ``SAFETYPLAN_SERVICE_TOKENS`` and/or ``SAFETYPLAN_SERVICE_TOKENS_FILE``."""
+    found = [t for t in re.split(r"[,\s]+", env.get("SAFETYPLAN_SERVICE_TOKENS", "")) if t]
+    file = env.get("SAFETYPLAN_SERVICE_TOKENS_FILE", "").strip()
+    if file:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"SAFETYPLAN_SERVICE_TOKENS_FILE names a file that cannot be read ({exc.strerror}): {file}"
+            ) from None
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                found.append(line)
+    short = sum(1 for t in found if len(t) < MIN_TOKEN_LENGTH)
+    if short:
+        # Never show the token: say which rule it breaks and how to make a good one.
+        raise ConfigError(
+            f"{short} service token(s) are shorter than {MIN_TOKEN_LENGTH} characters; use long random "
+            "tokens, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+        )
+    return Tokens(found)
+
+
+def settings_from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    upstream: str | None = None,
+    outbox: str | os.PathLike[str] | None = None,
+    flush_interval: float | None = None,
+    canonical_base: str | None = None,
+    create_patient: bool | None = None,
+) -> ServiceSettings:
+    """Settings from the environment, with explicit arguments (from the command line) taking precedence."""
+    from fhir_safetyplan import codes
+
+    env = os.environ if env is None else env
+    upstream = upstream or env.get("SAFETYPLAN_UPSTREAM") or None
+    outbox_path = outbox or env.get("SAFETYPLAN_OUTBOX") or None
+    if flush_interval is None:
+        raw = env.get("SAFETYPLAN_FLUSH_INTERVAL", "").strip()
+        try:
+            flush_interval = float(raw) if raw else 30.0
+        except ValueError:
+            raise ConfigError("SAFETYPLAN_FLUSH_INTERVAL must be a number of seconds.") from None
+    confidentiality = env.get("SAFETYPLAN_CONFIDENTIALITY", "R").strip().upper() or "R"
+    if confidentiality not in ("R", "V"):
+        raise ConfigError("SAFETYPLAN_CONFIDENTIALITY must be R (restricted) or V (very restricted).")
+    auth: AuthBase | None = None
+    if upstream:
+        from fhir_safetyplan.client import auth_from_env
+
+        auth = auth_from_env(env.get("SAFETYPLAN_UPSTREAM_AUTH", "none") or "none", env)
+    return ServiceSettings(
+        upstream=upstream.rstrip("/") if upstream else None,
+        outbox=Path(outbox_path) if outbox_path else None,
+        flush_interval=flush_interval,
+        tokens=read_tokens(env),
+        allow_anonymous=_flag(env, "SAFETYPLAN_SERVICE_ALLOW_ANONYMOUS"),
+        canonical_base=codes.canonical_base(canonical_base or env.get("SAFETYPLAN_CANONICAL_BASE")),
+        confidentiality="V" if confidentiality == "V" else "R",
+        create_patient=bool(create_patient),
+        upstream_auth=auth,
+    )
