@@ -189,7 +189,9 @@ def assert_cli_rejected(result: subprocess.CompletedProcess[bytes], case: Case, 
     stdout = result.stdout.decode("utf-8")
     stderr = result.stderr.decode("utf-8")
     assert "Traceback" not in stderr, f"{where}: traceback on stderr:\n{stderr}"
-    assert result.returncode == case.exit, f"{where}: exit {result.returncode}, expected {case.exit}; {stderr}"
+    assert result.returncode == case.exit, (
+        f"{where}: exit {result.returncode}, expected {case.exit}; {stderr}"
+    )
     try:
         outcome = json.loads(stdout)
     except ValueError:

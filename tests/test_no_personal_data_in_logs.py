@@ -1,0 +1,315 @@
+"""No personal data reaches a log: a canary person goes through the whole flow — library, command line with -vv,
+error paths and delivery to a (mocked) FHIR server — with every logger at DEBUG, and none of the canary's name,
+identity number or free texts may appear in any log record or on stderr.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from fhir_safetyplan import cli, pipeline
+from fhir_safetyplan.errors import InputError, SafetyPlanError
+from fhir_safetyplan.identifiers import synthetic_fnr
+
+NAME = "Kari Kanarifugl"
+FNR = synthetic_fnr(date(1984, 7, 13))  # Tenor-style synthetic number, valid check digits
+# the same number with its last digit changed: an invalid identity number that must not be echoed either
+BAD_FNR = FNR[:-1] + str((int(FNR[-1]) + 1) % 10)
+PHRASES = (
+    "gul-fjaer-under-trappa",
+    "Kanarifugl-hemmelighet-4711",
+    "ring tante Gulnebb",
+    "kodeordet er solsikkefrø",
+)
+CANARIES = (NAME, FNR, BAD_FNR, *PHRASES)
+BASE = "http://fhir.test/fhir"
+
+
+def canary_document(involvement: str = "yes") -> dict[str, Any]:
+    """An answers document with the canary in every free text the schema has."""
+    answers: dict[str, Any] = {
+        "informed": True,
+        "involvement": involvement,
+        "safeContact": {
+            "safe": ["telefonsamtale"],
+            "unsafe": ["brev"],
+            "times": f"Etter kl. 09, spør etter {NAME}",
+            "note": f"Ikke legg igjen beskjed; {PHRASES[0]}",
+        },
+        "dependants": {
+            "present": "yes",
+            "childrenCount": 2,
+            "plan": f"Barna til {NAME} vet at {PHRASES[2]}",
+            "duty": "sendt",
+        },
+        "mental": {"present": "yes", "adaptation": f"{NAME} trenger korte samtaler"},
+    }
+    if involvement == "yes":
+        answers |= {
+            "existingMeasures": f"{NAME} har nøkkel hos naboen; {PHRASES[1]}",
+            "checklist": {
+                k: ("no" if k in ("kode", "bag") else "yes")
+                for k in (
+                    "romningsplan",
+                    "politi",
+                    "telefonnumre",
+                    "krisesenter",
+                    "penger",
+                    "nokler",
+                    "kode",
+                    "naboer",
+                    "vapen",
+                    "bag",
+                )
+            },
+            "agreedActions": [f"Avtale kodeord med {NAME}: {PHRASES[3]}"],
+            "behaviourAdviceGiven": True,
+        }
+    else:
+        answers["refusalNote"] = f"{NAME} ønsker ikke hjelp nå; {PHRASES[1]}"
+    return {
+        "submissionId": "kanari-1",
+        "language": "nb",
+        "authored": "2026-11-20T10:15:00+01:00",
+        "patient": {"fnr": FNR},
+        "clinician": {"hpr": "99990001"},
+        "organization": {"orgnr": "991000003"},
+        "answers": answers,
+    }
+
+
+def error_inputs() -> dict[str, Any]:
+    """Inputs that fail, each in a way whose message could be tempted to quote the canary."""
+    bad_fnr = canary_document()
+    bad_fnr["patient"] = {"fnr": BAD_FNR}
+    markup = canary_document()
+    markup["answers"]["existingMeasures"] = f"<b>{NAME}</b> {PHRASES[1]}"
+    control = canary_document()
+    control["answers"]["dependants"]["plan"] = f"{NAME}\x07 {PHRASES[2]}"
+    too_long = canary_document()
+    too_long["answers"]["agreedActions"] = [f"{NAME} {PHRASES[3]} " * 20]
+    extra = canary_document()
+    extra["patient"]["name"] = NAME
+    word = canary_document()
+    word["answers"]["checklist"]["bag"] = NAME
+    qr_bad = pipeline.respond(canary_document())
+    qr_bad["subject"]["identifier"]["value"] = BAD_FNR
+    qr_bad["item"][0]["item"][0]["text"] = NAME
+    qr_markup = pipeline.respond(canary_document())
+    qr_markup["item"][1]["item"][2]["answer"] = [{"valueString": f"<script>{NAME}</script>"}]
+    return {
+        "bad-fnr": bad_fnr,
+        "markup": markup,
+        "control": control,
+        "too-long": too_long,
+        "extra-field": extra,
+        "unknown-word": word,
+        "qr-bad-fnr-and-text": qr_bad,
+        "qr-markup": qr_markup,
+    }
+
+
+def assert_no_canary(text: str, where: str) -> None:
+    for canary in CANARIES:
+        assert canary not in text, f"{where} contains the canary {canary!r}"
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every record at DEBUG, from the root and our own loggers (and the HTTP stack's)."""
+    for name in (None, "fhir_safetyplan", "fhir_safetyplan.deliver", "urllib3", "requests"):
+        caplog.set_level(logging.DEBUG, logger=name)  # restored by caplog after the test
+    yield caplog
+
+
+def all_log_text(caplog: pytest.LogCaptureFixture) -> str:
+    """Messages, arguments, and exception text of every captured record."""
+    parts = []
+    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    for record in caplog.records:
+        parts.append(formatter.format(record))
+        parts.append(repr(record.args))
+        if record.exc_info:
+            parts.append(formatter.formatException(record.exc_info))
+    return "\n".join(parts)
+
+
+def test_the_canary_is_really_in_the_output_so_the_log_checks_mean_something() -> None:
+    bundle = json.dumps(pipeline.build_bundle(canary_document()), ensure_ascii=False)
+    assert NAME in bundle and FNR in bundle and all(p in bundle for p in PHRASES)
+
+
+def test_library_flow_logs_no_personal_data(debug_logs: pytest.LogCaptureFixture) -> None:
+    for involvement in ("yes", "no"):
+        doc = canary_document(involvement)
+        raw = json.dumps(doc, ensure_ascii=False).encode()
+        data = pipeline.parse_json(raw, "canary.json")
+        response = pipeline.respond(copy.deepcopy(data))
+        assert pipeline.validate(copy.deepcopy(data))["issue"][0]["severity"] == "information"
+        pipeline.extract(copy.deepcopy(data))
+        pipeline.document(copy.deepcopy(data))
+        pipeline.build_bundle(copy.deepcopy(data))
+        pipeline.build_bundle(copy.deepcopy(response))
+    assert debug_logs.records, "the flow should log something (counts, ids) at DEBUG/INFO"
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+@pytest.mark.parametrize("name", sorted(error_inputs()))
+def test_library_error_paths_log_and_say_no_personal_data(
+    name: str, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    data = error_inputs()[name]
+    outcome = pipeline.validate(copy.deepcopy(data))
+    assert any(i["severity"] == "error" for i in outcome["issue"])
+    with pytest.raises(InputError) as info:
+        pipeline.build_bundle(copy.deepcopy(data))
+    assert_no_canary(json.dumps([outcome, info.value.outcome], ensure_ascii=False), "the OperationOutcome")
+    assert_no_canary(str(info.value), "the error message")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def test_unparseable_input_with_the_canary_is_not_echoed(debug_logs: pytest.LogCaptureFixture) -> None:
+    raw = json.dumps(canary_document(), ensure_ascii=False).encode()[:-40]
+    with pytest.raises(InputError) as info:
+        pipeline.parse_json(raw, "canary.json")
+    assert_no_canary(json.dumps(info.value.outcome, ensure_ascii=False) + str(info.value), "the parse error")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SAFETYPLAN_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "fhir_safetyplan", "-vv", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_with_vv_writes_no_personal_data_to_stderr(tmp_path: Path) -> None:
+    good = tmp_path / "kanari.json"
+    good.write_text(json.dumps(canary_document(), ensure_ascii=False), encoding="utf-8")
+    refusal = tmp_path / "kanari-avslag.json"
+    refusal.write_text(json.dumps(canary_document("no"), ensure_ascii=False), encoding="utf-8")
+    qr = tmp_path / "kanari-qr.json"
+    qr.write_text(json.dumps(pipeline.respond(canary_document()), ensure_ascii=False), encoding="utf-8")
+    for path in (good, refusal, qr):
+        for command in ("respond", "validate", "extract", "bundle"):
+            result = _cli([command, str(path)])
+            assert result.returncode == 0, result.stderr
+            assert_no_canary(result.stderr, f"stderr of safetyplan -vv {command} {path.name}")
+    result = _cli(["bundle", str(good)])
+    assert NAME in result.stdout  # the output itself is the journal: the canary belongs there, not in logs
+
+
+@pytest.mark.parametrize("name", sorted(error_inputs()))
+def test_cli_error_paths_with_vv_write_no_personal_data(name: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(error_inputs()[name], ensure_ascii=False), encoding="utf-8")
+    for command in ("validate", "bundle"):
+        result = _cli([command, str(path)])
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert_no_canary(result.stderr, f"stderr of safetyplan -vv {command} ({name})")
+        assert_no_canary(result.stdout, f"the OperationOutcome of safetyplan {command} ({name})")
+
+
+def test_cli_in_process_logs_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "kanari.json"
+    good.write_text(json.dumps(canary_document(), ensure_ascii=False), encoding="utf-8")
+    bad = tmp_path / "kanari-feil.json"
+    bad.write_text(json.dumps(error_inputs()["bad-fnr"], ensure_ascii=False), encoding="utf-8")
+    assert cli.main(["-vv", "bundle", str(good)]) == 0
+    assert cli.main(["-vv", "bundle", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert_no_canary(captured.err, "stderr")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+# ---- delivery to a mocked FHIR server ---------------------------------------------------------------------------
+
+
+def _transaction_response(bundle: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [
+            {"response": {"status": "201 Created", "location": f"{e['request']['url']}/_history/1"}}
+            for e in bundle["entry"]
+        ],
+    }
+
+
+def _outcome_quoting_the_canary() -> dict[str, Any]:
+    # Servers quote the data they complain about; that must not end up in our logs.
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "processing",
+                "diagnostics": f"HAPI-0450: cannot store Patient {NAME} ({FNR}): {PHRASES[0]}",
+            }
+        ],
+    }
+
+
+def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("fhir_safetyplan.deliver")
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.deliver import deliver, flush
+    from fhir_safetyplan.outbox import Outbox
+
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
+    bundle = pipeline.build_bundle(canary_document())
+    refusal = pipeline.build_bundle(canary_document("no"))
+    client = FhirClient(BASE, retries=2)
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
+        Outbox(tmp_path / "outbox.db") as outbox,
+    ):
+        # delivered
+        rsps.add(responses.POST, BASE, json=_transaction_response(bundle), status=200)
+        result = deliver(bundle, client, outbox=outbox, submission_id="kanari-1")
+        assert result.status == "delivered"
+        # rejected, with a server message that quotes the canary
+        rsps.replace(responses.POST, BASE, json=_outcome_quoting_the_canary(), status=400)
+        with pytest.raises(SafetyPlanError) as info:
+            deliver(refusal, client, outbox=outbox, submission_id="kanari-2")
+        assert_no_canary(str(info.value), "the rejection message")
+        # queued: the server is unavailable, the plan waits in the outbox, then flush delivers it
+        rsps.replace(responses.POST, BASE, json=_outcome_quoting_the_canary(), status=503)
+        queued = deliver(bundle, client, outbox=outbox, submission_id="kanari-3")
+        assert queued.status == "queued"
+        assert_no_canary(repr(queued), "the DeliveryResult repr")
+        rsps.replace(responses.POST, BASE, json=_transaction_response(bundle), status=200)
+        flushed = flush(outbox, lambda _url: client)
+        assert [r.status for r in flushed] == ["delivered"]
+        # a search by identity number: the number is in the query string, never in the log
+        rsps.add(
+            responses.GET,
+            f"{BASE}/Patient",
+            json={"resourceType": "Bundle", "type": "searchset", "entry": []},
+            status=200,
+        )
+        client.search("Patient", {"identifier": f"urn:oid:2.16.578.1.12.4.1.4.1|{FNR}"})
+    assert debug_logs.records
+    assert_no_canary(all_log_text(debug_logs), "a log record")
