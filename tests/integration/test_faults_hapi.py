@@ -1,0 +1,251 @@
+"""Faults on a real HAPI server: the server killed while a push is in flight, and the connection cut after
+the server got the transaction. Either way the plan ends on the server exactly once.
+
+A dedicated server (its own state directory and an H2 *file* database, so data survives the restart) sits
+behind a small loopback TCP proxy written here. The proxy passes requests through one per connection, and
+for chosen transaction POSTs either kills the server right after forwarding the request (SIGKILL: the plan
+may or may not have been committed) or waits for the server's whole answer and then resets the client's
+connection (the server committed; the client never hears it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_safetyplan.cli import main
+
+from .conftest import Fhir
+from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, fresh_plan, write
+
+JSON = dict[str, Any]
+
+
+def _read_request(conn: socket.socket) -> bytes | None:
+    """One HTTP request (headers and Content-Length body) from the client, or None at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    # One request per upstream connection: the answer then ends at EOF, whatever its framing.
+    lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"connection:")]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _reset(conn: socket.socket) -> None:
+    # SO_LINGER 0: close() sends RST, as a dropped connection looks to the client.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+class FaultProxy:
+    """A loopback TCP proxy to ``127.0.0.1:upstream_port`` that can fail transaction POSTs on purpose."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.transactions_forwarded = 0
+        #: what to do with the next transaction POSTs: "cut" (after the server answered) or "kill"
+        self.faults: list[str] = []
+        self.on_kill: Callable[[], None] = lambda: None
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            request = _read_request(conn)
+            if request is None:
+                conn.close()
+                return
+            method, path = request.split(b" ", 2)[:2]
+            is_transaction = method == b"POST" and path.rstrip(b"/").endswith(b"/fhir")
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=120)
+            except OSError:
+                _reset(conn)  # server down: the client sees the connection dropped
+                return
+            with upstream:
+                upstream.sendall(request)
+                fault = None
+                if is_transaction:
+                    with self._lock:
+                        self.transactions_forwarded += 1
+                        fault = self.faults.pop(0) if self.faults else None
+                if fault == "kill":
+                    time.sleep(0.2)  # let the server start on it: the kill lands mid-transaction
+                    self.on_kill()
+                    _reset(conn)
+                    return
+                answer = b""
+                while chunk := upstream.recv(65536):
+                    answer += chunk
+                if fault == "cut":
+                    _reset(conn)  # the server has committed and answered; the client never hears it
+                    return
+                conn.sendall(answer)
+                conn.close()
+        except OSError:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) -> Iterator[JSON]:
+    """A dedicated HAPI server with an H2 file database, and a proxy in front of it."""
+    from fhir_safetyplan import server
+
+    del hapi_base_url  # only to share the session fixture's checks (tools present, jar built)
+    root = tmp_path_factory.mktemp("faulty-hapi")
+    state = root / "state"
+    args = [f"--safetyplan.jdbc-url=jdbc:h2:file:{root / 'db'}"]
+    info = server.start(state_dir=state, server_args=args, timeout=300)
+    proxy = FaultProxy(info.port)
+    ctx: JSON = {"state": state, "args": args, "port": info.port, "proxy": proxy}
+    try:
+        yield ctx
+    finally:
+        proxy.close()
+        server.stop(state)
+
+
+def _kill(state: Path) -> Callable[[], None]:
+    from fhir_safetyplan import server
+
+    def kill() -> None:
+        info = server.status(state)
+        assert info is not None
+        os.kill(info.pid, signal.SIGKILL)
+        for _ in range(100):
+            if server.status(state) is None:
+                return
+            time.sleep(0.1)
+
+    return kill
+
+
+def _one_of_each(fhir: Fhir, data: JSON, expected_types: list[str]) -> None:
+    token = f"{SUBMISSION_SYSTEM}|{data['submissionId']}"
+    for rtype in ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference"):
+        if rtype in expected_types:
+            assert len(fhir.search(rtype, identifier=token)) == 1, rtype
+    assert len(fhir.search("Patient", identifier=f"{FNR}|{data['patient']['fnr']}")) == 1
+
+
+def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_delivers_exactly_one(
+    faulty_server: JSON, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fhir_safetyplan import server
+
+    proxy: FaultProxy = faulty_server["proxy"]
+    state: Path = faulty_server["state"]
+    proxy.on_kill = _kill(state)
+    proxy.faults = ["kill"]
+    data = fresh_plan("01-alt-pa-plass")
+    outbox = str(tmp_path / "outbox.sqlite")
+    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
+
+    capsys.readouterr()
+    code = main(
+        ["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", "--outbox", outbox]
+    )
+    out, err = capsys.readouterr()
+    assert code == 4, err
+    assert json.loads(out)["status"] == "queued"
+    assert server.status(state) is None  # really killed
+    assert main(["outbox", "list", "--outbox", outbox]) == 0
+    (entry,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert entry["status"] == "pending" and entry["attempts"] >= 1
+
+    # Restarted on a new port behind the same proxy address: the killed server's port stays in TIME_WAIT for
+    # a minute, and server.start refuses a port it cannot bind without SO_REUSEADDR.
+    info = server.start(state_dir=state, server_args=faulty_server["args"], timeout=300)
+    faulty_server["port"] = proxy.upstream_port = info.port
+    assert main(["outbox", "flush", "--outbox", outbox]) == 0
+    (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert result["status"] == "delivered"
+    fhir = Fhir(f"http://127.0.0.1:{faulty_server['port']}/fhir")
+    _one_of_each(fhir, data, [e["resourceType"] for e in result["entries"]])
+    assert main(["outbox", "flush", "--outbox", outbox]) == 0  # nothing left: no second delivery
+    assert capsys.readouterr().out == ""
+
+
+def test_connection_cut_after_the_server_committed_is_retried_without_a_duplicate(
+    faulty_server: JSON, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy: FaultProxy = faulty_server["proxy"]
+    proxy.faults = ["cut"]
+    before = proxy.transactions_forwarded
+    data = fresh_plan("02-flere-mangler")
+    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
+
+    capsys.readouterr()
+    code = main(
+        ["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", "--no-outbox"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert proxy.transactions_forwarded - before == 2  # the cut one, then the client's own retry
+    # The retry found everything in place: HAPI answered 200 for each entry, version 1, no copies.
+    assert {e["status"] for e in summary["entries"]} == {"200 OK"}
+    assert {e["versionId"] for e in summary["entries"]} == {"1"}
+    fhir = Fhir(f"http://127.0.0.1:{faulty_server['port']}/fhir")
+    _one_of_each(fhir, data, [e["resourceType"] for e in summary["entries"]])
+
+
+def test_connection_cut_with_every_retry_failing_queues_and_flush_delivers_exactly_one(
+    faulty_server: JSON, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy: FaultProxy = faulty_server["proxy"]
+    proxy.faults = ["cut"] * 4  # the first attempt and all three retries
+    data = fresh_plan("05-streng-kontakt")
+    outbox = str(tmp_path / "outbox.sqlite")
+    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
+
+    capsys.readouterr()
+    code = main(
+        ["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", "--outbox", outbox]
+    )
+    out, err = capsys.readouterr()
+    assert code == 4, err
+    assert json.loads(out)["status"] == "queued"
+    assert proxy.faults == []
+    assert main(["outbox", "flush", "--outbox", outbox]) == 0
+    (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert result["status"] == "delivered"
+    fhir = Fhir(f"http://127.0.0.1:{faulty_server['port']}/fhir")
+    _one_of_each(fhir, data, [e["resourceType"] for e in result["entries"]])
