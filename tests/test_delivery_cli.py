@@ -1,0 +1,359 @@
+"""``safetyplan push | outbox list | outbox flush | show`` with a scripted server (``responses``): every exit
+code, the JSON summary, no tracebacks, secrets only from the environment."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from fhir_safetyplan import exitcodes
+from fhir_safetyplan.cli import build_parser, main
+
+JSON = dict[str, Any]
+BASE = "http://fhir.test/fhir"
+SANDBOX = "https://hapi.fhir.org/baseR4"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance")
+TOKEN = "s3cr3t-token-value"
+
+
+@pytest.fixture(autouse=True)
+def quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No waiting between retries, no inherited configuration, and a private working directory."""
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda s: None)
+    for name in (
+        "SAFETYPLAN_OUTBOX",
+        "SAFETYPLAN_PUBLIC_HOSTS",
+        "SAFETYPLAN_BEARER_TOKEN",
+        "SAFETYPLAN_BEARER_TOKEN_FILE",
+        "SAFETYPLAN_BASIC_USER",
+        "SAFETYPLAN_BASIC_PASSWORD",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def capabilities(fhir_version: str = "4.0.1") -> JSON:
+    return {
+        "resourceType": "CapabilityStatement",
+        "fhirVersion": fhir_version,
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    {
+                        "type": t,
+                        "interaction": [{"code": c} for c in ("read", "update", "search-type")],
+                        "updateCreate": True,
+                    }
+                    for t in TYPES
+                ],
+            }
+        ],
+    }
+
+
+def answered(request: Any) -> tuple[int, dict[str, str], str]:
+    """A transaction-response for whatever transaction was posted: 201 per entry, version 1."""
+    bundle = json.loads(request.body)
+    entries = []
+    for e in bundle["entry"]:
+        rtype = e["resource"]["resourceType"]
+        rid = e["resource"].get("id", "p1")
+        entries.append({"response": {"status": "201 Created", "location": f"{rtype}/{rid}/_history/1"}})
+    body = {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+    return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+
+
+def server_outcome(text: str) -> JSON:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
+    }
+
+
+def example(name: str = "01-alt-pa-plass") -> JSON:
+    data: JSON = json.loads((EXAMPLES / name / "answers.json").read_text(encoding="utf-8"))
+    return data
+
+
+def write(data: JSON, path: Path = Path("plan.json")) -> str:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "Traceback" not in out
+    return code, out, err
+
+
+def _check_digit(digits: str, weights: tuple[int, ...]) -> int | None:
+    k = 11 - sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11
+    return 0 if k == 11 else None if k == 10 else k
+
+
+def real_looking_fnr() -> str:
+    """Valid check digits and an ordinary birth date: the shape of a real person's number (built, never real)."""
+    for individual in range(499, 399, -1):
+        nine = f"150385{individual}"
+        k1 = _check_digit(nine, (3, 7, 6, 1, 8, 9, 4, 5, 2))
+        if k1 is None:
+            continue
+        k2 = _check_digit(nine + str(k1), (5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+        if k2 is not None:
+            return f"{nine}{k1}{k2}"
+    raise AssertionError("no valid number in the series")
+
+
+@responses.activate
+def test_push_delivers_and_prints_a_summary_with_each_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.get(f"{BASE}/metadata", json=capabilities())
+    responses.add_callback(responses.POST, BASE, callback=answered)
+    code, out, err = run(capsys, "push", write(example()), "--server", BASE)
+    assert code == exitcodes.OK, err
+    summary = json.loads(out)
+    assert summary["status"] == "delivered"
+    assert summary["submissionId"] == "example-01-alt-pa-plass"
+    assert summary["server"] == BASE
+    assert summary["outbox"] == str(Path(".safetyplan") / "outbox.sqlite")
+    assert [e["resourceType"] for e in summary["entries"]] == list(TYPES)
+    first = summary["entries"][0]
+    assert first["id"].startswith("sp-") and first["versionId"] == "1"
+    assert first["location"] == f"QuestionnaireResponse/{first['id']}/_history/1"
+    # The plan went through the default outbox and is marked delivered there (no bundle kept).
+    code, out, _ = run(capsys, "outbox", "list")
+    (line,) = [json.loads(x) for x in out.splitlines()]
+    assert line["status"] == "delivered" and line["submissionId"] == "example-01-alt-pa-plass"
+
+
+@responses.activate
+def test_push_uses_the_outbox_named_by_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SAFETYPLAN_OUTBOX", str(tmp_path / "elsewhere.sqlite"))
+    responses.add_callback(responses.POST, BASE, callback=answered)
+    code, out, _ = run(capsys, "push", write(example()), "--server", BASE, "--no-check")
+    assert code == exitcodes.OK
+    assert json.loads(out)["outbox"] == str(tmp_path / "elsewhere.sqlite")
+    assert (tmp_path / "elsewhere.sqlite").exists() and not Path(".safetyplan").exists()
+
+
+@responses.activate
+def test_push_with_create_patient_adds_a_conditional_create(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.add_callback(responses.POST, BASE, callback=answered)
+    code, _, _ = run(capsys, "push", write(example()), "--server", BASE, "--no-check", "--create-patient")
+    assert code == exitcodes.OK
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent["entry"][0]["request"]["method"] == "POST"
+    assert sent["entry"][0]["request"]["ifNoneExist"].startswith("identifier=")
+    assert len(responses.calls) == 1  # --no-check: no metadata request
+
+
+@responses.activate
+def test_invalid_input_exits_1_with_our_outcome_and_sends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    data = example()
+    data["answers"]["existingMeasures"] = "Bor hos søster <script>alert(1)</script>"
+    code, out, _ = run(capsys, "push", write(data), "--server", BASE)
+    assert code == exitcodes.INVALID
+    outcome = json.loads(out)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "markup" in outcome["issue"][0]["diagnostics"]
+    assert len(responses.calls) == 0
+    assert not Path(".safetyplan").exists()  # nothing queued either
+
+
+@responses.activate
+def test_rejected_by_the_server_exits_3_with_the_server_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.get(f"{BASE}/metadata", json=capabilities())
+    responses.post(BASE, status=422, json=server_outcome("HAPI-0931: Invalid reference"))
+    code, out, err = run(capsys, "push", write(example()), "--server", BASE)
+    assert code == exitcodes.REJECTED
+    assert json.loads(out) == server_outcome("HAPI-0931: Invalid reference")
+    assert "422" in err and "HAPI-0931" in err
+    _, listed, _ = run(capsys, "outbox", "list")
+    assert json.loads(listed)["status"] == "rejected"
+
+
+@responses.activate
+def test_unavailable_server_queues_the_plan_exit_4_and_flush_delivers_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    responses.get(f"{BASE}/metadata", json=capabilities())
+    responses.post(BASE, status=503, json=server_outcome("down"))
+    code, out, err = run(capsys, "push", write(example()), "--server", BASE)
+    assert code == exitcodes.QUEUED
+    assert json.loads(out)["status"] == "queued"
+    assert "outbox flush" in err
+    assert len([c for c in responses.calls if c.request.method == "POST"]) == 4  # first try + 3 retries
+
+    _, listed, _ = run(capsys, "outbox", "list")
+    entry = json.loads(listed)
+    assert entry["status"] == "pending" and entry["attempts"] == 1 and "503" in entry["lastError"]
+    assert "bundle" not in entry and "Kari" not in listed and "15838540063" not in listed  # no personal data
+
+    responses.reset()
+    responses.add_callback(responses.POST, BASE, callback=answered)
+    code, out, err = run(capsys, "outbox", "flush")
+    assert code == exitcodes.OK, err
+    (result,) = [json.loads(x) for x in out.splitlines()]
+    assert result["status"] == "delivered" and len(result["entries"]) == 5
+    assert "1 delivered, 0 still queued" in err
+    code, out, _ = run(capsys, "outbox", "flush")
+    assert code == exitcodes.OK and out == ""  # delivered once: nothing is sent again
+
+
+@responses.activate
+def test_flush_that_still_cannot_deliver_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.post(BASE, status=503)
+    assert run(capsys, "push", write(example()), "--server", BASE, "--no-check")[0] == exitcodes.QUEUED
+    code, out, _ = run(capsys, "outbox", "flush")
+    assert code == exitcodes.QUEUED
+    assert json.loads(out)["status"] == "queued"
+
+
+@responses.activate
+def test_unreachable_metadata_with_an_outbox_still_keeps_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.get(f"{BASE}/metadata", status=503)
+    code, out, _ = run(capsys, "push", write(example()), "--server", BASE)
+    assert code == exitcodes.QUEUED
+    assert json.loads(out)["status"] == "queued"
+    assert not any(c.request.method == "POST" for c in responses.calls)
+    _, listed, _ = run(capsys, "outbox", "list", "--status", "pending")
+    assert json.loads(listed)["submissionId"] == "example-01-alt-pa-plass"
+
+
+@responses.activate
+def test_unavailable_without_outbox_exits_5_and_keeps_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.post(BASE, status=503)
+    code, out, err = run(capsys, "push", write(example()), "--server", BASE, "--no-check", "--no-outbox")
+    assert code == exitcodes.UNAVAILABLE
+    assert json.loads(out)["resourceType"] == "OperationOutcome"
+    assert "503" in err
+    assert not Path(".safetyplan").exists()
+
+
+@responses.activate
+def test_real_looking_number_to_the_public_sandbox_exits_6_and_sends_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = example()
+    number = real_looking_fnr()
+    data["patient"] = {"fnr": number}
+    code, out, err = run(capsys, "push", write(data), "--server", SANDBOX)
+    assert code == exitcodes.REFUSED
+    assert json.loads(out)["issue"][0]["code"] == "security"
+    assert "hapi.fhir.org" in err and number not in out + err
+    assert len(responses.calls) == 0 and not Path(".safetyplan").exists()
+
+
+@responses.activate
+def test_hosts_given_with_public_host_are_guarded_too(capsys: pytest.CaptureFixture[str]) -> None:
+    data = example()
+    data["patient"] = {"fnr": real_looking_fnr()}
+    code, _, _ = run(capsys, "push", write(data), "--server", BASE, "--public-host", "fhir.test")
+    assert code == exitcodes.REFUSED
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_server_without_r4_is_a_configuration_error_exit_7(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.get(f"{BASE}/metadata", json=capabilities("5.0.0"))
+    code, _, err = run(capsys, "push", write(example()), "--server", BASE)
+    assert code == exitcodes.CONFIG
+    assert "FHIR 5.0.0" in err and "R4" in err
+    assert not any(c.request.method == "POST" for c in responses.calls)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--auth", "bearer"], "SAFETYPLAN_BEARER_TOKEN"),
+        (["--auth", "basic"], "SAFETYPLAN_BASIC_USER"),
+        (["--auth", "smart"], "SAFETYPLAN_SMART_TOKEN_URL"),
+    ],
+)
+def test_missing_credentials_are_a_configuration_error_exit_7(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "push", write(example()), "--server", BASE, *argv)
+    assert code == exitcodes.CONFIG
+    assert message in err
+
+
+def test_a_server_url_that_is_not_http_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "push", write(example()), "--server", "ftp://fhir.test/fhir")
+    assert code == exitcodes.CONFIG
+    assert "http://" in err
+
+
+@responses.activate
+def test_bearer_token_comes_from_the_environment_and_is_never_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFETYPLAN_BEARER_TOKEN", TOKEN)
+    responses.get(f"{BASE}/metadata", json=capabilities())
+    responses.post(BASE, status=401, json=server_outcome("no"))
+    code, out, err = run(capsys, "push", write(example()), "--server", BASE, "--auth", "bearer")
+    assert code == exitcodes.REJECTED
+    assert responses.calls[-1].request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert TOKEN not in out + err
+
+
+@pytest.mark.parametrize("option", ["--token", "--password", "--bearer-token", "--client-secret"])
+def test_no_option_takes_a_secret_on_the_command_line(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["push", "plan.json", "--server", BASE, option, TOKEN])
+    assert info.value.code == exitcodes.USAGE
+    capsys.readouterr()
+    # And no delivery command defines an option that looks like one.
+    parser = build_parser()
+    text = json.dumps([a.option_strings for a in _all_actions(parser)])
+    assert not re.search(r"token|password|secret", text, re.IGNORECASE)
+
+
+def _all_actions(parser: Any) -> list[Any]:
+    out = []
+    for action in parser._actions:
+        out.append(action)
+        choices = getattr(action, "choices", None)
+        for sub in choices.values() if isinstance(choices, dict) else ():
+            if hasattr(sub, "_actions"):
+                out += _all_actions(sub)
+    return out
+
+
+def test_outbox_list_without_an_outbox_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "outbox", "list")
+    assert code == exitcodes.OK and out == ""
+    assert "no outbox" in err
+
+
+def test_unreadable_input_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["push", "missing.json", "--server", BASE])
+    assert info.value.code == exitcodes.USAGE
+    assert "cannot read missing.json" in capsys.readouterr().err
+
+
+@responses.activate
+def test_a_plan_rejected_then_fixed_is_queued_again_under_the_same_submission(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    responses.post(BASE, status=400, json=server_outcome("HAPI-0450: bad"))
+    assert run(capsys, "push", write(example()), "--server", BASE, "--no-check")[0] == exitcodes.REJECTED
+    responses.reset()
+    responses.add_callback(responses.POST, BASE, callback=answered)
+    code, _, _ = run(capsys, "push", write(copy.deepcopy(example())), "--server", BASE, "--no-check")
+    assert code == exitcodes.OK
+    _, listed, _ = run(capsys, "outbox", "list")
+    assert [json.loads(x)["status"] for x in listed.splitlines()] == ["delivered"]
