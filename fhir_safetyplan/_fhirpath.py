@@ -24,18 +24,25 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-import fhirpathpy
 from antlr4 import CommonTokenStream, InputStream, Token  # type: ignore[import-untyped]
 from antlr4.error.ErrorListener import ErrorListener  # type: ignore[import-untyped]
+from antlr4.tree.Tree import ParseTreeWalker  # type: ignore[import-untyped]
+from fhirpathpy import apply_parsed_path
 from fhirpathpy.engine import invocations as _invocations
 from fhirpathpy.engine.invocations import combining as _combining
 from fhirpathpy.engine.invocations import existence as _existence
 from fhirpathpy.engine.nodes import FP_Quantity, FP_Type, ResourceNode
+from fhirpathpy.engine.util import set_paths
 from fhirpathpy.models import models as _models
+from fhirpathpy.parser import parse as fhirpathpy_parse
+from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
+from fhir_safetyplan import _fastpath
+
 R4_MODEL: dict[str, Any] = _models["r4"]
+_RAW = {"returnRawData": True}
 
 #: A compiled expression: ``(focus, variables) -> raw results`` (ResourceNodes, FP types or Python values).
 Compiled = Callable[[Any, Mapping[str, Any]], list[Any]]
@@ -89,12 +96,8 @@ class _RaiseOnError(ErrorListener):  # type: ignore[misc]
         raise FhirPathSyntaxError(f"column {column + 1}: {msg}")
 
 
-def check_syntax(expression: str) -> None:
-    """Raise :class:`FhirPathSyntaxError` unless ``expression`` is one complete FHIRPath expression.
-
-    fhirpathpy's own parse recovers from syntax errors silently (``item.where(`` and ``)`` "parse"), so a
-    typo in a Questionnaire would give wrong results instead of an error; this strict pass prevents that.
-    """
+def _strict_parse(expression: str) -> Any:
+    """The ANTLR parse tree of ``expression``; :class:`FhirPathSyntaxError` on any syntax error."""
     listener = _RaiseOnError()
     lexer = FHIRPathLexer(InputStream(expression))
     lexer.removeErrorListeners()
@@ -103,10 +106,43 @@ def check_syntax(expression: str) -> None:
     parser = FHIRPathParser(tokens)
     parser.removeErrorListeners()
     parser.addErrorListener(listener)
-    parser.expression()
+    tree = parser.expression()
     if tokens.LA(1) != Token.EOF:
         token = tokens.LT(1)
         raise FhirPathSyntaxError(f"column {token.column + 1}: unexpected {token.text!r}")
+    return tree
+
+
+def check_syntax(expression: str) -> None:
+    """Raise :class:`FhirPathSyntaxError` unless ``expression`` is one complete FHIRPath expression.
+
+    fhirpathpy's own parse recovers from syntax errors silently (``item.where(`` and ``)`` "parse"), so a
+    typo in a Questionnaire would give wrong results instead of an error; this strict pass prevents that.
+    """
+    _strict_parse(expression)
+
+
+def _ast(tree: Any) -> dict[str, Any]:
+    """fhirpathpy's AST for a parse tree: what ``fhirpathpy.parser.parse`` builds, without parsing again.
+
+    Only for trees that parsed without errors: then the token stream and the parser's decisions are the
+    ones fhirpathpy's own parse makes (tests/test_fastpath.py checks the ASTs are equal).
+    """
+    listener = ASTPathListener()  # type: ignore[no-untyped-call]
+    ParseTreeWalker.DEFAULT.walk(listener, tree)
+    ast: dict[str, Any] = listener.parentStack[0]
+    return ast
+
+
+#: Whether :func:`compile_expression` uses the native fast path (benchmarks switch it off to compare).
+_fast_path_enabled = True
+
+
+def set_fast_path(enabled: bool) -> None:
+    """Switch the native fast path on or off for expressions compiled from now on (clears the cache)."""
+    global _fast_path_enabled
+    _fast_path_enabled = enabled
+    compile_expression.cache_clear()
 
 
 @lru_cache(maxsize=2048)
@@ -115,23 +151,62 @@ def compile_expression(expression: str) -> Compiled:
 
     The function returns raw results: ``ResourceNode`` objects keep their type path, so they can be the focus
     of further expressions (nested template contexts) and choice types such as ``answer.value`` resolve.
+    Expressions in the subset of :mod:`fhir_safetyplan._fastpath` run as native closures (same results as
+    fhirpathpy); everything else, and the rare evaluations the fast path hands back, run in fhirpathpy.
     Raises :class:`FhirPathSyntaxError` when the expression does not parse.
     """
+    return _compile(expression, fast=_fast_path_enabled)
+
+
+@lru_cache(maxsize=2048)
+def compile_reference(expression: str) -> Compiled:
+    """Like :func:`compile_expression` but always fhirpathpy (no fast path): the reference for tests."""
+    return _compile(expression, fast=False)
+
+
+def fast_path_of(expression: str) -> _fastpath.FastCompiled | None:
+    """The native evaluator for ``expression``, or None when it is outside the fast subset (for tests).
+
+    The evaluator may raise :class:`fhir_safetyplan._fastpath.Fallback` for an input it leaves to fhirpathpy.
+    """
+    if "$this" in expression:
+        return None
     try:
-        check_syntax(expression)
+        return _fastpath.compile_ast(_ast(_strict_parse(expression)), R4_MODEL)
+    except _fastpath.Unsupported:
+        return None
+
+
+def _compile(expression: str, *, fast: bool) -> Compiled:
+    try:
+        tree = _strict_parse(expression)
     except FhirPathSyntaxError as exc:
         raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r} at {exc}") from None
-    source = expression
-    if "$this" in expression:
-        # fhirpathpy defines $this only inside iterating functions (a top-level '$this' raises KeyError).
-        # The engine always evaluates on a single focus, where select(e) == e with $this bound to the focus.
-        source = f"select({expression})"
+    fast_fn: _fastpath.FastCompiled | None = None
     try:
-        fn = fhirpathpy.compile(source, R4_MODEL, {"returnRawData": True})
+        if "$this" in expression:
+            # fhirpathpy defines $this only inside iterating functions (a top-level '$this' raises KeyError).
+            # The engine always evaluates on a single focus, where select(e) == e with $this bound to the
+            # focus.
+            parsed = fhirpathpy_parse(f"select({expression})")  # type: ignore[no-untyped-call]
+        else:
+            parsed = _ast(tree)  # the strict parse already built the tree: don't parse a second time
+        # what fhirpathpy.compile does after parsing
+        fn = set_paths(apply_parsed_path, parsedPath=parsed, model=R4_MODEL, options=_RAW)  # type: ignore[no-untyped-call]
     except Exception as exc:  # the parser raises several unrelated exception types
         raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r}: {exc}") from exc
+    if fast and "$this" not in expression:
+        try:
+            fast_fn = _fastpath.compile_ast(parsed, R4_MODEL)
+        except _fastpath.Unsupported:
+            fast_fn = None  # outside the subset: fhirpathpy only
 
     def run(focus: Any, variables: Mapping[str, Any]) -> list[Any]:
+        if fast_fn is not None:
+            try:
+                return fast_fn(focus, variables)
+            except _fastpath.Fallback:
+                pass  # a case only fhirpathpy decides: evaluate it there
         result = fn(focus, dict(variables))
         return list(result) if isinstance(result, list) else [result]
 
