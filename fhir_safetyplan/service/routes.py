@@ -60,12 +60,51 @@ _READ_ERRORS: dict[int | str, JSON] = {
 }
 
 
+#: a complete answers document for a synthetic person (Tenor-style test number: month + 80)
+EXAMPLE_ANSWERS: JSON = {
+    "submissionId": "example-openapi-1",
+    "language": "nb",
+    "authored": "2026-11-20T10:15:00+01:00",
+    "clinician": {"hpr": "99990001"},
+    "organization": {"orgnr": "991000003"},
+    "patient": {"fnr": "15838540063"},
+    "answers": {
+        "informed": True,
+        "involvement": "yes",
+        "safeContact": {
+            "safe": ["telefonsamtale", "oppmote"],
+            "unsafe": ["brev"],
+            "times": "Hverdager 09–15",
+        },
+        "existingMeasures": "Har nødnumrene på hurtigvalg og en avtale med søsteren om å bo der ved behov.",
+        "checklist": {
+            "romningsplan": "yes",
+            "politi": "yes",
+            "telefonnumre": "yes",
+            "krisesenter": "yes",
+            "penger": "yes",
+            "nokler": "yes",
+            "kode": "yes",
+            "naboer": "yes",
+            "vapen": "yes",
+            "bag": "yes",
+        },
+        "agreedActions": ["Ny samtale om fire uker"],
+        "behaviourAdviceGiven": True,
+        "dependants": {"present": "no"},
+        "mental": {"present": "no"},
+    },
+}
+
+
 def _body(description: str) -> JSON:
+    example = {"answers": {"summary": "An answers document (synthetic person)", "value": EXAMPLE_ANSWERS}}
+    schema = {"$ref": "#/components/schemas/PlanInput"}
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": _content({"$ref": "#/components/schemas/PlanInput"}),
+            "content": {media: {"schema": schema, "examples": example} for media in (FHIR_JSON, PLAIN_JSON)},
         }
     }
 
@@ -196,7 +235,10 @@ async def search_questionnaires(
 )
 async def read_questionnaire(
     request: Request,
-    id: str = Path(description="sikkerhetsplan (multilingual), sikkerhetsplan-nb, -nn or -en"),
+    id: str = Path(
+        description="sikkerhetsplan (multilingual), sikkerhetsplan-nb, -nn or -en",
+        examples=["sikkerhetsplan-nn"],
+    ),
     format_: str | None = _FORMAT,
 ) -> Response:
     """One Questionnaire by id."""
