@@ -19,6 +19,7 @@ survives). Suggested upstream fix, in ``fhirpathpy/engine/invocations/existence.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import lru_cache
@@ -172,19 +173,45 @@ def fast_path_of(expression: str) -> _fastpath.FastCompiled | None:
     if "$this" in expression:
         return None
     try:
-        return _fastpath.compile_ast(_ast(_strict_parse(expression)), R4_MODEL)
+        ast = _string_literal_ast(expression) or _ast(_strict_parse(expression))
+        return _fastpath.compile_ast(ast, R4_MODEL)
     except _fastpath.Unsupported:
         return None
 
 
+#: One string literal with no escapes: one STRING token, whatever the characters (the lexer's '.' matches all).
+_PLAIN_STRING = re.compile(r"'[^'\\]*'\Z")
+
+
+def _string_literal_ast(expression: str) -> dict[str, Any] | None:
+    """fhirpathpy's AST for a plain string literal such as ``'not-started'``, built without ANTLR.
+
+    Most template values are constants like this, and the ANTLR parse (≈ 2–5 ms each on a cold start) is
+    most of the first extraction's cost. tests/test_fastpath.py checks this AST equals fhirpathpy's parse.
+    """
+    if not _PLAIN_STRING.match(expression) or "$this" in expression:  # '$this' keeps select() (above)
+        return None
+    literal = {"type": "StringLiteral", "terminalNodeText": [expression], "text": expression}
+    term = {"type": "LiteralTerm", "terminalNodeText": [], "text": expression, "children": [literal]}
+    return {
+        "children": [
+            {"type": "TermExpression", "terminalNodeText": [], "text": expression, "children": [term]}
+        ]
+    }
+
+
 def _compile(expression: str, *, fast: bool) -> Compiled:
-    try:
-        tree = _strict_parse(expression)
-    except FhirPathSyntaxError as exc:
-        raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r} at {exc}") from None
+    constant = _string_literal_ast(expression)
+    if constant is None:
+        try:
+            tree = _strict_parse(expression)
+        except FhirPathSyntaxError as exc:
+            raise FhirPathSyntaxError(f"FHIRPath syntax error in {expression!r} at {exc}") from None
     fast_fn: _fastpath.FastCompiled | None = None
     try:
-        if "$this" in expression:
+        if constant is not None:
+            parsed = constant
+        elif "$this" in expression:
             # fhirpathpy defines $this only inside iterating functions (a top-level '$this' raises KeyError).
             # The engine always evaluates on a single focus, where select(e) == e with $this bound to the
             # focus.

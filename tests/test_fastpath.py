@@ -332,6 +332,22 @@ def test_strict_parse_builds_the_same_ast_as_fhirpathpy() -> None:
         assert _fhirpath._ast(_fhirpath._strict_parse(expression)) == parse(expression), expression  # type: ignore[no-untyped-call]
 
 
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(exclude_characters="'\\", exclude_categories=["Cs"]), max_size=40))
+def test_plain_string_literals_get_fhirpathpys_ast_without_parsing(text: str) -> None:
+    expression = f"'{text}'"
+    if "$this" in text:
+        assert _fhirpath._string_literal_ast(expression) is None
+    else:
+        assert _fhirpath._string_literal_ast(expression) == parse(expression)  # type: ignore[no-untyped-call]
+        assert _fhirpath.compile_expression(expression)(None, {}) == [text]
+
+
+def test_only_a_lone_plain_string_literal_skips_the_parser() -> None:
+    for expression in ("'a' + 'b'", "'a\\'b'", "'a'.exists()", " 'a'", "'a", "'$this'"):
+        assert _fhirpath._string_literal_ast(expression) is None, expression
+
+
 # -- the extraction uses the fast path, with the same output ---------------------------------------------
 
 
