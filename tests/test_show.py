@@ -14,6 +14,7 @@ import responses
 from fhir_safetyplan import show
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.client import FhirClient
+from fhir_safetyplan.errors import InputError
 
 JSON = dict[str, Any]
 BASE = "http://fhir.test/fhir"
@@ -175,13 +176,13 @@ def test_a_patient_identifier_must_match_exactly_one_patient(count: int, code: s
 
 @pytest.mark.parametrize("bad", ["no-bar", "|value", "system|"])
 def test_a_patient_identifier_without_system_and_value_is_refused(bad: str) -> None:
-    with pytest.raises(show.InputError):
+    with pytest.raises(InputError):
         show.parse_token(bad)
 
 
 @pytest.mark.parametrize("bad", ["Patient/", "Patient/../x", "Patient/a b", "x" * 70])
 def test_a_malformed_patient_reference_is_refused(bad: str) -> None:
-    with pytest.raises(show.InputError):
+    with pytest.raises(InputError):
         show.normalise_patient(bad)
 
 

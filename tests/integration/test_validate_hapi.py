@@ -91,9 +91,10 @@ def test_example_questionnaire_response_has_no_errors_against_our_questionnaire(
 
 
 def _response() -> JSON:
-    return json.loads(
+    response: JSON = json.loads(
         (EXAMPLES / "01-alt-pa-plass" / "questionnaire-response.json").read_text(encoding="utf-8")
     )
+    return response
 
 
 def test_hapi_reports_a_wrong_link_id_as_an_error(uploaded: list[JSON], fhir: Fhir) -> None:
