@@ -151,7 +151,7 @@ def test_push_with_create_patient_adds_a_conditional_create(capsys: pytest.Captu
     responses.add_callback(responses.POST, BASE, callback=answered)
     code, _, _ = run(capsys, "push", write(example()), "--server", BASE, "--no-check", "--create-patient")
     assert code == exitcodes.OK
-    sent = json.loads(str(responses.calls[0].request.body))
+    sent = json.loads(responses.calls[0].request.body or b"")
     assert sent["entry"][0]["request"]["method"] == "POST"
     assert sent["entry"][0]["request"]["ifNoneExist"].startswith("identifier=")
     assert len(responses.calls) == 1  # --no-check: no metadata request
