@@ -71,6 +71,13 @@ def compile_ast(ast: Mapping[str, Any], model: Mapping[str, Any]) -> FastCompile
     children = ast.get("children") or []
     if len(children) != 1:
         raise Unsupported("not one expression")
+    is_literal, constant = _literal_value(children[0])
+    if is_literal:
+
+        def literal(focus: Any, variables: Mapping[str, Any]) -> list[Any]:
+            return [constant]  # most template values: no focus, variables or result filtering needed
+
+        return literal
     body = _Compiler(model).expression(children[0])
 
     def run(focus: Any, variables: Mapping[str, Any]) -> list[Any]:
@@ -110,6 +117,34 @@ def _converted(value: Any, paths: frozenset[str]) -> bool:
     if isinstance(value, ResourceNode):
         return value.path in paths or isinstance(value.data, FP_Type)
     return isinstance(value, FP_Type)
+
+
+def _plain_member(node: Mapping[str, Any]) -> str | None:
+    """The key if ``node`` is a bare member name such as ``linkId`` (as a term), else None."""
+    for kind in ("TermExpression", "InvocationTerm", "MemberInvocation"):
+        children = node.get("children") or []
+        if node.get("type") != kind or len(children) != 1:
+            return None
+        node = children[0]
+    key = node.get("text")
+    if node.get("type") != "Identifier" or not isinstance(key, str) or not _PLAIN_MEMBER.match(key):
+        return None
+    return key
+
+
+def _count_first(value: Any, under: Any) -> tuple[int, Any]:
+    """How many nodes member navigation makes of ``x`` and ``_x``, and the first one's data."""
+    count, first = 0, None
+    for found in (value, under):
+        if isinstance(found, list):
+            if found and not count:
+                first = found[0]
+            count += len(found)
+        elif found is not None:
+            if not count:
+                first = found
+            count += 1
+    return count, first
 
 
 def _literal_value(node: Mapping[str, Any]) -> tuple[bool, Any]:
@@ -276,6 +311,55 @@ class _Compiler:
             child = "Extension"
         return ((key, "_" + key, self.types.get(child, child)),)
 
+    def where_member_equals(self, condition: Mapping[str, Any], generic: _Eval) -> _Eval | None:
+        """``where(key = 'constant')`` (or ``!=``) without building nodes, for the common case.
+
+        The same result as ``_where(generic)``: an item whose ``key`` gives no value is dropped, more than
+        one value is unequal, one value is compared with ``==``. Items the shortcut does not model (not a
+        JSON object, a choice type or a Quantity) go through ``generic``.
+        """
+        op = (condition.get("terminalNodeText") or [None])[0]
+        sides = condition.get("children") or []
+        if condition.get("type") != "EqualityExpression" or op not in ("=", "!=") or len(sides) != 2:
+            return None
+        key: str | None = None
+        constant: Any = None
+        for member_side, literal_side in ((sides[0], sides[1]), (sides[1], sides[0])):
+            is_literal, constant = _literal_value(literal_side)
+            key = _plain_member(member_side)
+            if is_literal and key is not None:
+                break
+        else:
+            return None
+        negate = op == "!="
+        step = self._step
+        steps: dict[str | None, tuple[tuple[str, str, str], ...]] = {}
+
+        def where(coll: list[Any], env: Mapping[str, Any]) -> list[Any]:
+            out = []
+            for item in coll:
+                data = item.data if isinstance(item, ResourceNode) else None
+                if type(data) is dict:
+                    path = item.path
+                    candidates = steps.get(path)
+                    if candidates is None:
+                        candidates = steps[path] = step(path, key)
+                    if len(candidates) == 1 and candidates[0][2] not in _QUANTITY_PATHS:
+                        field, ufield, _ = candidates[0]
+                        count, first = _count_first(data.get(field), data.get(ufield))
+                        if count and not isinstance(first, (FP_Type, dict)):
+                            if (count == 1 and bool(first == constant)) is not negate:
+                                out.append(item)
+                            continue
+                        if not count:
+                            continue  # no value: the condition is empty, the item is dropped
+                result = generic([item], env)
+                if result and result[0]:
+                    out.append(item)
+            return out
+
+        return where
+
     def function(self, node: Mapping[str, Any]) -> _Eval:
         children = node.get("children") or []
         functn = children[0] if len(children) == 1 else {}
@@ -285,7 +369,8 @@ class _Compiler:
         name = parts[0].get("text")
         params = [self.expression(p) for p in (parts[1].get("children") or [])] if len(parts) > 1 else []
         if name == "where" and len(params) == 1:
-            return _where(params[0])
+            fused = self.where_member_equals(parts[1]["children"][0], params[0])
+            return fused or _where(params[0])
         if name == "exists" and len(params) == 1:
             return _exists_where(params[0])
         if params:

@@ -282,6 +282,39 @@ def test_generated_expressions_give_fhirpathpys_results_on_generated_and_corpus_
     event("fast path answered" if answered else "fast path handed back to fhirpathpy")
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    head=st.sampled_from(
+        ["item", "item.item", "item.answer", "item.answer.value", "%several", "%PlanId", "(1)"]
+    ),
+    member=st.sampled_from(["linkId", "text", "code", "value", "valueString", "id", "nothing", "extension"]),
+    op=st.sampled_from(["=", "!="]),
+    literal=literals.filter(lambda lit: lit != "{}"),
+    literal_first=st.booleans(),
+    qr=responses,
+    data=st.data(),
+)
+def test_where_member_compared_with_a_constant_gives_fhirpathpys_results(
+    head: str,
+    member: str,
+    op: str,
+    literal: str,
+    literal_first: bool,
+    qr: dict[str, Any],
+    data: st.DataObject,
+) -> None:
+    condition = f"{literal} {op} {member}" if literal_first else f"{member} {op} {literal}"
+    variables = _variables(qr, {"resourceType": "Questionnaire"})
+    foci: list[Any] = [
+        variables["resource"],
+        *(_fhirpath.node(i, QR_TYPE) for i in _items(qr.get("item") or [])),
+    ]
+    focus = data.draw(st.sampled_from(foci))
+    for expression in (f"{head}.where({condition})", f"{head}.where({condition}).count()"):
+        answered = _assert_same(expression, focus, variables)
+        event("fast path answered" if answered else "fast path handed back to fhirpathpy")
+
+
 # -- every expression our forms and the corpus use -------------------------------------------------------
 
 
