@@ -17,6 +17,7 @@ import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.provider.JpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.ValueSetOperationProvider;
 import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
+import ca.uhn.fhir.jpa.search.HapiHSearchAnalysisConfigurers;
 import ca.uhn.fhir.jpa.subscription.channel.config.SubscriptionChannelConfig;
 import ca.uhn.fhir.narrative.INarrativeGenerator;
 import ca.uhn.fhir.narrative2.NullNarrativeGenerator;
@@ -24,7 +25,11 @@ import ca.uhn.fhir.rest.api.EncodingEnum;
 import ca.uhn.fhir.rest.server.IncomingRequestAddressStrategy;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
+import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
+import ca.uhn.fhir.validation.IInstanceValidatorModule;
+import ca.uhn.fhir.validation.ResultSeverityEnum;
+import java.util.List;
 import jakarta.persistence.EntityManagerFactory;
 import java.util.HashMap;
 import java.util.Map;
@@ -117,7 +122,8 @@ public class FhirServerConfig {
 			ConfigurableListableBeanFactory beanFactory,
 			FhirContext fhirContext,
 			JpaStorageSettings storageSettings,
-			DataSource dataSource) {
+			DataSource dataSource,
+			@Value("${safetyplan.lucene:false}") boolean lucene) {
 		LocalContainerEntityManagerFactoryBean factory =
 				HapiEntityManagerFactoryUtil.newEntityManagerFactory(beanFactory, fhirContext, storageSettings);
 		factory.setPersistenceUnitName("HAPI_PU");
@@ -132,8 +138,20 @@ public class FhirServerConfig {
 		jpa.put("hibernate.cache.use_minimal_puts", "false");
 		jpa.put("hibernate.format_sql", "false");
 		jpa.put("hibernate.show_sql", "false");
-		// Both Hibernate Search backends are on the classpath (via jpaserver-base); switched off entirely.
-		jpa.put("hibernate.search.enabled", "false");
+		if (lucene) {
+			// In-memory Lucene index: only the terminology tables use it (REST $expand of a ValueSet over a
+			// CodeSystem stored here); search parameters stay in SQL (see storageSettings).
+			jpa.put("hibernate.search.enabled", "true");
+			jpa.put("hibernate.search.backend.type", "lucene");
+			jpa.put("hibernate.search.backend.directory.type", "local-heap");
+			jpa.put("hibernate.search.backend.lucene_version", "LUCENE_CURRENT");
+			jpa.put(
+					"hibernate.search.backend.analysis.configurer",
+					HapiHSearchAnalysisConfigurers.HapiLuceneAnalysisConfigurer.class.getName());
+		} else {
+			// Both Hibernate Search backends are on the classpath (via jpaserver-base); switched off entirely.
+			jpa.put("hibernate.search.enabled", "false");
+		}
 		factory.setJpaPropertyMap(jpa);
 		return factory;
 	}
@@ -155,7 +173,9 @@ public class FhirServerConfig {
 			ISearchParamRegistry searchParamRegistry,
 			IValidationSupport validationSupport,
 			DatabaseBackedPagingProvider pagingProvider,
-			ValueSetOperationProvider valueSetOperationProvider) {
+			ValueSetOperationProvider valueSetOperationProvider,
+			IInstanceValidatorModule instanceValidator,
+			@Value("${safetyplan.validate-requests:false}") boolean validateRequests) {
 		RestfulServer server = new RestfulServer(fhirContext);
 		server.registerProviders(resourceProviders.createProviders());
 		server.registerProvider(systemProvider);
@@ -167,6 +187,14 @@ public class FhirServerConfig {
 		server.setPagingProvider(pagingProvider);
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
 		server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
+		if (validateRequests) {
+			// Optional strict mode: refuse (422) any written resource with validation errors against the base
+			// spec and its meta.profile. Off by default, like the public sandbox, so clients must validate first.
+			RequestValidatingInterceptor validating = new RequestValidatingInterceptor();
+			validating.setValidatorModules(List.of(instanceValidator));
+			validating.setFailOnSeverity(ResultSeverityEnum.ERROR);
+			server.registerInterceptor(validating);
+		}
 		return server;
 	}
 }
