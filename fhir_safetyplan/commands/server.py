@@ -73,6 +73,8 @@ def _start(args: argparse.Namespace) -> int:
     from fhir_safetyplan import server
 
     already = server.status(args.state_dir)
+    if already is None:
+        _say_if_building(server)
     info = server.start(port=args.port, state_dir=args.state_dir, wait=not args.no_wait, timeout=args.timeout)
     if already is not None:
         sys.stderr.write(f"safetyplan: already running (pid {info.pid}); log: {info.log_file}\n")
@@ -81,6 +83,15 @@ def _start(args: argparse.Namespace) -> int:
         sys.stderr.write(f"safetyplan: HAPI FHIR server {state} (pid {info.pid}); log: {info.log_file}\n")
     sys.stdout.write(info.base_url + "\n")
     return exitcodes.OK
+
+
+def _say_if_building(server: Any, force: bool = False) -> None:
+    """Building takes a minute or more the first time; say so rather than sit silent."""
+    if force or server.needs_build():
+        sys.stderr.write(
+            "safetyplan: building the HAPI FHIR server with Maven (the first build downloads about 380 MB; "
+            f"log: {server.jar_path().parent / 'build.log'})\n"
+        )
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -109,6 +120,8 @@ def _status(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from fhir_safetyplan import server
 
+    if args.force or server.needs_build():
+        _say_if_building(server, force=True)
     jar = server.build(force=args.force)
     sys.stdout.write(f"{jar}\n")
     return exitcodes.OK
