@@ -414,6 +414,27 @@ def test_settings_from_env_read_upstream_outbox_and_anonymous_flag(tmp_path: Pat
     assert settings_from_env(env, upstream="http://other.test/fhir").upstream == "http://other.test/fhir"
 
 
+@pytest.mark.parametrize("url", ["ftp://x/fhir", "127.0.0.1:8080/fhir", "http://x/fhir?a=1"])
+def test_an_upstream_that_is_not_a_fhir_base_url_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="--upstream"):
+        settings_from_env({}, upstream=url)
+
+
+def test_an_upstream_configuration_problem_is_503_and_the_plan_stays_queued(
+    upstream: responses.RequestsMock, outbox_path: Path
+) -> None:
+    from fhir_safetyplan.client import AuthError
+    from fhir_safetyplan.outbox import Outbox
+
+    upstream.add(responses.POST, UPSTREAM, body=AuthError("The token endpoint refused the client."))
+    for client in make_client(upstream=UPSTREAM, outbox=outbox_path):
+        r = post(client, "/QuestionnaireResponse", answers(submission="svc-config"))
+        assert r.status_code == 503 and is_outcome(r)
+        assert "held in the outbox" in diagnostics(r)
+    with Outbox(outbox_path) as box:
+        assert [e.submission_id for e in box.pending()] == ["svc-config"]
+
+
 def test_settings_from_env_name_a_missing_upstream_credential() -> None:
     with pytest.raises(ConfigError, match="SAFETYPLAN_BEARER_TOKEN"):
         settings_from_env({"SAFETYPLAN_UPSTREAM": UPSTREAM, "SAFETYPLAN_UPSTREAM_AUTH": "bearer"})

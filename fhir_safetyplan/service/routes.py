@@ -412,7 +412,12 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
             code="transient",
         ) from None
     except ConfigError:
-        held = " The plan is held in the outbox and is sent once this is fixed." if delivery.outbox else ""
+        entry = delivery.outbox.get(submission) if delivery.outbox is not None else None
+        held = (
+            " The plan is held in the outbox and is sent once this is fixed."
+            if entry is not None and entry.status == "pending"
+            else ""
+        )
         log.error("upstream configuration problem; see the service's configuration")
         raise HttpError(
             503,

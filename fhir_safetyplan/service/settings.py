@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.pipeline import MAX_INPUT_BYTES
@@ -152,6 +153,13 @@ def settings_from_env(
     confidentiality = env.get("SAFETYPLAN_CONFIDENTIALITY", "R").strip().upper() or "R"
     if confidentiality not in ("R", "V"):
         raise ConfigError("SAFETYPLAN_CONFIDENTIALITY must be R (restricted) or V (very restricted).")
+    if upstream:
+        parts = urlsplit(upstream.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(
+                "The upstream must be a FHIR base URL such as https://fhir.hospital.example/fhir "
+                "(http or https, a host, no query): check --upstream / SAFETYPLAN_UPSTREAM."
+            )
     auth: AuthBase | None = None
     if upstream:
         from fhir_safetyplan.client import auth_from_env
