@@ -15,6 +15,7 @@ cache (60 s), as the public sandbox does: read with ``Cache-Control: no-cache`` 
 from __future__ import annotations
 
 import os
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,7 +90,7 @@ class Fhir:
         """
         path = f"{resource['resourceType']}/$validate"
         if profile:
-            path += "?profile=" + requests.utils.quote(profile, safe="")
+            path += "?profile=" + urllib.parse.quote(profile, safe="")
         response = self.post(path, resource)
         assert response.status_code == 200, response.text
         outcome: JSON = response.json()
