@@ -14,7 +14,17 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
@@ -38,7 +48,7 @@ YesNo = Literal["yes", "no", "ja", "nei"]
 YesNoDeclined = Literal["yes", "no", "declined", "ja", "nei", "vil-ikke-svare", "asked-declined"]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
-Digits = Annotated[str, StringConstraints(pattern=r"^\d+$")]
+Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")]
 Channel = Literal[
     "telefonsamtale", "sms", "brev", "helsenorge", "e-post", "oppmote", "kontaktperson", "hjemmebesok"
@@ -64,8 +74,8 @@ class _Model(BaseModel):
 class Patient(_Model):
     """Who the plan is about: a national identity number (FNR) or D-number, or a literal reference."""
 
-    fnr: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None = None
-    dnr: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None = None
+    fnr: Annotated[str, StringConstraints(pattern=r"^[0-9]{11}$")] | None = None
+    dnr: Annotated[str, StringConstraints(pattern=r"^[0-9]{11}$")] | None = None
     reference: Reference | None = Field(None, description="e.g. Patient/123 on the receiving server")
 
     @model_validator(mode="after")
@@ -80,15 +90,24 @@ class Patient(_Model):
 class Clinician(_Model):
     """The health professional documenting: HPR number, and optionally a literal reference."""
 
-    hpr: Annotated[str, StringConstraints(pattern=r"^\d{4,9}$")]
+    hpr: Annotated[str, StringConstraints(pattern=r"^[0-9]{7,9}$")]
     reference: Reference | None = None
 
 
 class Organization(_Model):
     """The organisation responsible: organisation number (9 digits), optionally a literal reference."""
 
-    orgnr: Annotated[str, StringConstraints(pattern=r"^\d{9}$")]
+    orgnr: Annotated[str, StringConstraints(pattern=r"^[0-9]{9}$")]
     reference: Reference | None = None
+
+    @field_validator("orgnr")
+    @classmethod
+    def _check_digit(cls, value: str) -> str:
+        from fhir_safetyplan.identifiers import is_valid_organisation_number
+
+        if not is_valid_organisation_number(value):
+            raise ValueError("the organisation number's check digit (mod 11) is wrong; check the number")
+        return value
 
 
 class SafeContact(_Model):
@@ -107,7 +126,7 @@ class SafeContact(_Model):
 
 class Dependants(_Model):
     present: YesNoDeclined
-    children_count: int | None = Field(None, alias="childrenCount", ge=0, le=30)
+    children_count: StrictInt | None = Field(None, alias="childrenCount", ge=0, le=30)
     plan: LongText | None = None
     duty: Literal["sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag"] | None = None
 
@@ -118,7 +137,7 @@ class Mental(_Model):
 
 
 class Risk(_Model):
-    done: bool
+    done: StrictBool
     instrument: Literal["danger-assessment", "sara-sv", "patriark", "annet"] | None = None
     date: dt.date | None = None
     level: Literal["lav", "moderat", "hoy"] | None = None
@@ -127,17 +146,60 @@ class Risk(_Model):
 class Answers(_Model):
     """The answers, by item. Items that do not apply (e.g. the checklist after a refusal) are left out."""
 
-    informed: bool
+    informed: StrictBool
     involvement: YesNo
     refusal_note: LongText | None = Field(None, alias="refusalNote")
     safe_contact: SafeContact | None = Field(None, alias="safeContact")
     existing_measures: LongText | None = Field(None, alias="existingMeasures")
     checklist: dict[Literal[CHECKLIST_KEYS], Word] | None = None  # type: ignore[valid-type]
     agreed_actions: list[ShortText] = Field(default_factory=list, alias="agreedActions", max_length=50)
-    behaviour_advice_given: bool | None = Field(None, alias="behaviourAdviceGiven")
+    behaviour_advice_given: StrictBool | None = Field(None, alias="behaviourAdviceGiven")
     dependants: Dependants
     mental: Mental | None = None
     risk: Risk | None = None
+
+    @model_validator(mode="after")
+    def _only_enabled_items(self) -> Answers:
+        """An answer to an item the form would not show is an error, not silently dropped: the sender thinks it
+        was recorded."""
+        problems = []
+        wants = self.involvement in ("yes", "ja")
+        if wants and self.refusal_note:
+            problems.append("refusalNote is only for a refusal (involvement no)")
+        if not wants:
+            given = [
+                name
+                for name, value in (
+                    ("existingMeasures", self.existing_measures),
+                    ("checklist", self.checklist),
+                    ("agreedActions", self.agreed_actions),
+                    ("behaviourAdviceGiven", self.behaviour_advice_given),
+                )
+                if value not in (None, [], {})
+            ]
+            if given:
+                problems.append(
+                    f"{', '.join(given)} belong to the safety plan, which is not made when the "
+                    "patient does not want involvement; leave them out or set involvement to yes"
+                )
+        d = self.dependants
+        if d.present not in ("yes", "ja"):
+            given = [
+                n
+                for n, v in (("childrenCount", d.children_count), ("plan", d.plan), ("duty", d.duty))
+                if v is not None
+            ]
+            if given:
+                problems.append(
+                    f"dependants.{', dependants.'.join(given)} only apply when dependants.present is yes"
+                )
+        if self.mental and self.mental.present not in ("yes", "ja") and self.mental.adaptation:
+            problems.append("mental.adaptation only applies when mental.present is yes")
+        if self.risk and not self.risk.done and (self.risk.instrument or self.risk.date or self.risk.level):
+            problems.append("risk.instrument, date and level only apply when risk.done is true")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class AnswersDocument(_Model):
@@ -159,11 +221,12 @@ class AnswersDocument(_Model):
     encounter: Reference | None = None
     answers: Answers
 
-    @model_validator(mode="after")
-    def _aware(self) -> AnswersDocument:
-        if self.authored.tzinfo is None:
+    @field_validator("authored")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
             raise ValueError("authored must have a time zone, e.g. 2026-11-27T10:15:00+01:00")
-        return self
+        return value
 
 
 def parse_answers(data: Any) -> AnswersDocument:

@@ -66,6 +66,13 @@ def parse_json(text: str | bytes, source: str = "input") -> Any:
             ) from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise InputError(
+            f"{source} is nested too deeply",
+            operation_outcome(
+                [issue("error", "too-costly", f"{source} nests arrays or objects too deeply to be a plan")]
+            ),
+        ) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{source} is not valid JSON",
@@ -178,16 +185,118 @@ def _known(canonical_base: str | None) -> list[str]:
     ]
 
 
+#: At most this many structural issues are listed (a hostile input could otherwise produce thousands).
+MAX_STRUCTURE_ISSUES = 50
+
+
+def structure_issues(response: JSON) -> list[JSON]:
+    """Problems outside the items of a QuestionnaireResponse received from elsewhere: R4 structure (checked with
+    the fhir.resources R4B model: unknown elements, wrong types), dom-5, unknown modifier extensions, and what the
+    journal documentation needs (subject, author)."""
+    from pydantic import ValidationError
+
+    from fhir_safetyplan.validate import MAX_DEPTH
+
+    issues: list[JSON] = []
+    try:
+        from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+        QuestionnaireResponse.model_validate(response)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False)[:MAX_STRUCTURE_ISSUES]:
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            where = "QuestionnaireResponse" + "".join(
+                f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc if p != "__root__"
+            )
+            issues.append(issue("error", "structure", f"{where}: {err['msg']} (FHIR R4 structure)", where))
+    except RecursionError:
+        issues.append(issue("error", "too-costly", "the QuestionnaireResponse is nested too deeply"))
+    for i, contained in enumerate(response.get("contained") or []):
+        if isinstance(contained, dict) and isinstance(contained.get("meta"), dict):
+            if contained["meta"].get("security"):
+                where = f"QuestionnaireResponse.contained[{i}].meta.security"
+                issues.append(
+                    issue(
+                        "error",
+                        "invariant",
+                        "dom-5: a contained resource cannot have security "
+                        "labels; label the QuestionnaireResponse itself",
+                        where,
+                    )
+                )
+
+    def modifiers(node: Any, path: str, depth: int) -> None:
+        if depth > MAX_DEPTH or len(issues) >= MAX_STRUCTURE_ISSUES:
+            return
+        if isinstance(node, dict):
+            if node.get("modifierExtension"):
+                issues.append(
+                    issue(
+                        "error",
+                        "not-supported",
+                        f"{path}.modifierExtension: a modifier extension "
+                        "changes the meaning of its element and this module does not understand "
+                        "it; remove it or convert the response",
+                        f"{path}.modifierExtension",
+                    )
+                )
+            for key, value in node.items():
+                if key != "modifierExtension":
+                    modifiers(value, f"{path}.{key}", depth + 1)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                modifiers(value, f"{path}[{i}]", depth + 1)
+
+    modifiers(response, "QuestionnaireResponse", 0)
+    for element, what in (
+        ("subject", "the patient, as a reference (Patient/<id>) or an FNR/D-number identifier"),
+        ("author", "the clinician, as a reference or an HPR-number identifier"),
+    ):
+        value = response.get(element)
+        if not isinstance(value, dict) or not (value.get("reference") or value.get("identifier")):
+            issues.append(
+                issue(
+                    "error",
+                    "required",
+                    f"QuestionnaireResponse.{element} is missing: the journal documentation needs {what}",
+                    f"QuestionnaireResponse.{element}",
+                )
+            )
+    if not isinstance(response.get("authored"), str):
+        issues.append(
+            issue(
+                "error",
+                "required",
+                "QuestionnaireResponse.authored is missing: the journal documentation needs the date and time "
+                "of the conversation (e.g. 2026-11-27T10:15:00+01:00)",
+                "QuestionnaireResponse.authored",
+            )
+        )
+    return issues
+
+
+def _combine(*issue_lists: list[JSON]) -> JSON:
+    issues = [
+        i
+        for lst in issue_lists
+        for i in lst
+        if not (i.get("severity") == "information" and i.get("code") == "informational")
+    ]
+    return operation_outcome(issues)
+
+
 def validate(data: Any, canonical_base: str | None = None) -> JSON:
     """The OperationOutcome of validating an input (answers document or QuestionnaireResponse)."""
     from fhir_safetyplan.validate import validate_response
 
     try:
+        external = kind_of(data) == "QuestionnaireResponse"
         response = respond(data, canonical_base)
         questionnaire = questionnaire_of(response, canonical_base)
     except InputError as exc:
         return exc.outcome
-    return validate_response(response, questionnaire)
+    checked = validate_response(response, questionnaire)
+    return _combine(structure_issues(response), checked["issue"]) if external else checked
 
 
 def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
@@ -213,6 +322,8 @@ def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
         submission = _submission_of_response(response)
     questionnaire = questionnaire_of(response, base)
     outcome = validate_response(response, questionnaire)
+    if kind_of(data) == "QuestionnaireResponse":
+        outcome = _combine(structure_issues(response), outcome["issue"])
     if has_errors(outcome):
         n = sum(1 for i in outcome["issue"] if i.get("severity") in ("error", "fatal"))
         raise ValidationFailed(f"the QuestionnaireResponse is not valid ({n} error(s))", outcome)

@@ -278,12 +278,18 @@ class _Builder:
                     self.answers("yes", "no", "declined"),
                     required=True,
                 ),
-                self.item(
-                    Link.CHILDREN_COUNT,
-                    "integer",
-                    t("dependants", "children-count"),
-                    enableWhen=dependants_yes,
-                ),
+                {
+                    "extension": [
+                        {"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueInteger": 0},
+                        {"url": "http://hl7.org/fhir/StructureDefinition/maxValue", "valueInteger": 30},
+                    ],
+                    **self.item(
+                        Link.CHILDREN_COUNT,
+                        "integer",
+                        t("dependants", "children-count"),
+                        enableWhen=dependants_yes,
+                    ),
+                },
                 self.item(
                     Link.DEPENDANTS_PLAN,
                     "text",

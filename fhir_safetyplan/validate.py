@@ -142,6 +142,11 @@ _TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?")
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # A tag or comment opener as an HTML parser sees it ("<b", "</", "<!", "<?"); "a < b" and "<3" do not match.
 _MARKUP_RE = re.compile(r"<[A-Za-z!/?]")
+# Bidirectional embedding/override/isolate controls: they make text display in another order than it is stored
+# (a journal note could show something other than what it says), and no clinical text needs them.
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 _NAME_RE = re.compile(r"[A-Z]([A-Za-z0-9_]){0,254}")
 
 _INT32 = (-(2**31), 2**31 - 1)
@@ -184,6 +189,9 @@ class _QItem:
     required: bool
     repeats: bool
     max_length: int | None
+    #: the minValue / maxValue extensions (R4 core) for integer and decimal items
+    min_value: float | None
+    max_value: float | None
     options: frozenset[tuple[Any, ...]] | None
     value_set_codes: frozenset[tuple[str, str]] | None
     conditions: tuple[_Cond, ...]
@@ -255,6 +263,8 @@ class QuestionnaireIndex:
                 max_length=max_length
                 if isinstance(max_length, int) and not isinstance(max_length, bool)
                 else None,
+                min_value=_bound(it, MIN_VALUE),
+                max_value=_bound(it, MAX_VALUE),
                 options=options,
                 value_set_codes=value_sets.get(vs[1:])
                 if isinstance(vs, str) and vs.startswith("#")
@@ -269,6 +279,17 @@ class QuestionnaireIndex:
             order[link_id] = len(order)
             q.children = self._add(it.get("item"), link_id, value_sets, depth + 1)
         return order
+
+
+def _bound(item: JSON, url: str) -> float | None:
+    """The numeric minValue/maxValue extension of an item, if any."""
+    for ext in _as_list(item.get("extension")):
+        if isinstance(ext, dict) and ext.get("url") == url:
+            for key in ("valueInteger", "valueDecimal"):
+                v = ext.get(key)
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return float(v)
+    return None
 
 
 def _contained_value_sets(questionnaire: JSON) -> dict[str, frozenset[tuple[str, str]]]:
@@ -456,6 +477,15 @@ def _text_problems(
                 "error",
                 "too-long",
                 f"is {len(s)} characters long; at most {options.max_text_length} are accepted — shorten it",
+            )
+        )
+    if _BIDI_RE.search(s):
+        out.append(
+            (
+                "error",
+                "value",
+                "contains bidirectional override characters (U+202A-U+202E, U+2066-U+2069), which make the "
+                "text display differently from what it says; remove them",
             )
         )
     if options.markup != "ignore" and _MARKUP_RE.search(s):
@@ -926,6 +956,11 @@ class _Run:
                     f"Item {lid}: the code {_quote(value.get('code'))} is not in the item's answer value set",
                     vp,
                 )
+        if kind in ("Integer", "Decimal") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if q.min_value is not None and value < q.min_value:
+                self.add("error", "value", f"Item {lid}: the answer is below the minimum {q.min_value:g}", vp)
+            if q.max_value is not None and value > q.max_value:
+                self.add("error", "value", f"Item {lid}: the answer is above the maximum {q.max_value:g}", vp)
         if kind in ("String", "Uri"):
             for severity, code, msg in _text_problems(value, self.options):
                 self.add(severity, code, f"Item {lid}: the answer {msg}", vp)
