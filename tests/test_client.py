@@ -345,28 +345,20 @@ def test_validate_returns_the_outcome_when_hapi_answers_412(rsps, client):
     assert client.validate({"resourceType": "CarePlan"}) == oo
 
 
-def test_validate_against_a_profile_sends_parameters(rsps, client):
+def test_validate_against_a_profile_sends_the_profile_as_a_query_parameter(rsps, client):
+    # HAPI 8.8 does not resolve a profile given inside a Parameters body; ?profile= it does.
     ok = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]}
     resource = {"resourceType": "CarePlan", "id": "x"}
+    profile = "https://safetyplan.example/fhir/StructureDefinition/x"
     rsps.post(
         f"{BASE}/CarePlan/$validate",
         json=ok,
         match=[
-            matchers.json_params_matcher(
-                {
-                    "resourceType": "Parameters",
-                    "parameter": [
-                        {"name": "resource", "resource": resource},
-                        {
-                            "name": "profile",
-                            "valueUri": "https://safetyplan.example/fhir/StructureDefinition/x",
-                        },
-                    ],
-                }
-            )
+            matchers.query_param_matcher({"profile": profile}),
+            matchers.json_params_matcher(resource),
         ],
     )
-    assert client.validate(resource, "https://safetyplan.example/fhir/StructureDefinition/x") == ok
+    assert client.validate(resource, profile) == ok
 
 
 def _page(ids: list[str], next_url: str | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -359,16 +359,12 @@ class FhirClient:
         not a failure, so the OperationOutcome is returned. ``$validate`` changes nothing: retried freely.
         """
         rtype = _check_type(str(resource.get("resourceType", "")))
-        body: JSON = resource
+        path = f"{rtype}/$validate"
         if profile:
-            body = {
-                "resourceType": "Parameters",
-                "parameter": [
-                    {"name": "resource", "resource": resource},
-                    {"name": "profile", "valueUri": profile},
-                ],
-            }
-        resp = self._request("POST", f"{rtype}/$validate", body=body, idempotent=True, accept=(400, 412, 422))
+            # As a query parameter: HAPI 8.8 does not resolve a profile given inside a Parameters body
+            # ("Invalid profile. Failed to retrieve profile with url=UriType[...]"); ?profile= works.
+            path += "?profile=" + quote(profile, safe="")
+        resp = self._request("POST", path, body=resource, idempotent=True, accept=(400, 412, 422))
         outcome = _outcome_of(resp)
         if outcome is None:
             if resp.status_code >= 400:
