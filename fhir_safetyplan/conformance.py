@@ -51,15 +51,14 @@ def _concept(
     return out
 
 
-def _codesystem(base: str, cs_id: str, name: str, title: str, description: str, concepts: list[JSON]) -> JSON:
-    def count(cs: list[JSON]) -> int:
-        return sum(1 + count(c.get("concept", [])) for c in cs)
-
+def _metadata(rtype: str, rid: str, url: str, name: str, title: str, description: str) -> JSON:
+    """The header every conformance resource shares, in the conventional element order."""
+    out: JSON = {"resourceType": rtype, "id": rid}
+    if rtype == "CodeSystem":
+        out["language"] = "nb"  # the displays are bokmål; nn and en are designations
     return {
-        "resourceType": "CodeSystem",
-        "id": cs_id,
-        "language": "nb",
-        "url": codes.codesystem_url(base, cs_id),
+        **out,
+        "url": url,
         "version": VERSION,
         "name": name,
         "title": title,
@@ -68,6 +67,15 @@ def _codesystem(base: str, cs_id: str, name: str, title: str, description: str, 
         "date": RELEASE_DATE,
         "publisher": PUBLISHER,
         "description": description,
+    }
+
+
+def _codesystem(base: str, cs_id: str, name: str, title: str, description: str, concepts: list[JSON]) -> JSON:
+    def count(cs: list[JSON]) -> int:
+        return sum(1 + count(c.get("concept", [])) for c in cs)
+
+    return {
+        **_metadata("CodeSystem", cs_id, codes.codesystem_url(base, cs_id), name, title, description),
         "jurisdiction": [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO"}]}],
         "caseSensitive": True,
         "valueSet": codes.valueset_url(base, cs_id),
@@ -152,17 +160,7 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
 
 def _valueset(base: str, vs_id: str, name: str, title: str, description: str, include: list[JSON]) -> JSON:
     return {
-        "resourceType": "ValueSet",
-        "id": vs_id,
-        "url": codes.valueset_url(base, vs_id),
-        "version": VERSION,
-        "name": name,
-        "title": title,
-        "status": "active",
-        "experimental": False,
-        "date": RELEASE_DATE,
-        "publisher": PUBLISHER,
-        "description": description,
+        **_metadata("ValueSet", vs_id, codes.valueset_url(base, vs_id), name, title, description),
         "immutable": True,
         "compose": {"include": include},
     }
@@ -252,17 +250,7 @@ def _profile(
     )
     root = _el(rtype, short=title, constraint=[security, *[{**r, "source": url} for r in rules]])
     return {
-        "resourceType": "StructureDefinition",
-        "id": sd_id,
-        "url": url,
-        "version": VERSION,
-        "name": name,
-        "title": title,
-        "status": "active",
-        "experimental": False,
-        "date": RELEASE_DATE,
-        "publisher": PUBLISHER,
-        "description": description,
+        **_metadata("StructureDefinition", sd_id, url, name, title, description),
         "fhirVersion": "4.0.1",
         "kind": "resource",
         "abstract": False,

@@ -20,6 +20,7 @@ import pytest
 import responses
 
 from fhir_safetyplan import cli, pipeline
+from fhir_safetyplan.answers import CHECKLIST_KEYS
 from fhir_safetyplan.errors import InputError, SafetyPlanError
 from fhir_safetyplan.identifiers import synthetic_fnr
 
@@ -59,21 +60,7 @@ def canary_document(involvement: str = "yes") -> dict[str, Any]:
     if involvement == "yes":
         answers |= {
             "existingMeasures": f"{NAME} har nøkkel hos naboen; {PHRASES[1]}",
-            "checklist": {
-                k: ("no" if k in ("kode", "bag") else "yes")
-                for k in (
-                    "romningsplan",
-                    "politi",
-                    "telefonnumre",
-                    "krisesenter",
-                    "penger",
-                    "nokler",
-                    "kode",
-                    "naboer",
-                    "vapen",
-                    "bag",
-                )
-            },
+            "checklist": {k: ("no" if k in ("kode", "bag") else "yes") for k in CHECKLIST_KEYS},
             "agreedActions": [f"Avtale kodeord med {NAME}: {PHRASES[3]}"],
             "behaviourAdviceGiven": True,
         }

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_safetyplan import pipeline
+from fhir_safetyplan.answers import CHECKLIST_KEYS
 from fhir_safetyplan.errors import InputError, has_errors
 from fhir_safetyplan.identifiers import organisation_number_check_digit, synthetic_fnr
 
@@ -23,18 +24,6 @@ CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 XHTML = "{http://www.w3.org/1999/xhtml}"
 ALLOWED_TYPES = {"QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance"}
-CHECKLIST_KEYS = (
-    "romningsplan",
-    "politi",
-    "telefonnumre",
-    "krisesenter",
-    "penger",
-    "nokler",
-    "kode",
-    "naboer",
-    "vapen",
-    "bag",
-)
 WORDS = (
     "yes",
     "no",
