@@ -302,6 +302,37 @@ def journal_lines(
     return lines
 
 
+def response_lines(qr: JSON, lang: str, content: Content | None = None) -> list[str]:
+    """One line per answered question of a response: its text and the answer(s), for the narrative."""
+    c = content or load()
+    yes, no = c.text("journal", field="yes").get(lang), c.text("journal", field="no").get(lang)
+    lines: list[str] = []
+
+    def value(answer: JSON) -> str:
+        for key, v in answer.items():
+            if key == "valueBoolean":
+                return yes if v else no
+            if key == "valueCoding" and isinstance(v, dict):
+                return str(v.get("display") or v.get("code") or "")
+            if key.startswith("value"):
+                return str(v)
+        return ""
+
+    def walk(items: list[JSON]) -> None:
+        for it in items:
+            answers = it.get("answer") or []
+            if answers:
+                text = it.get("text") or it.get("linkId")
+                sep = " " if str(text).rstrip().endswith("?") else ": "
+                lines.append(f"{text}{sep}{'; '.join(value(a) for a in answers)}")
+                for a in answers:
+                    walk(a.get("item") or [])
+            walk(it.get("item") or [])
+
+    walk(qr.get("item") or [])
+    return lines
+
+
 def _display(c: Content, section: str, coding: JSON, lang: str) -> str:
     for o in c.options(section):
         if o.code == coding.get("code"):
@@ -363,7 +394,10 @@ def document(
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
     out_qr["identifier"] = ident
     out_qr["subject"] = subject
-    out_qr.pop("text", None)
+    # Our own narrative replaces any the sender gave: it is generated from the answers and escaped (dom-6).
+    out_qr["text"] = _narrative(
+        lang, c.text("neutral", field="form-title").get(lang), response_lines(qr, lang, c)
+    )
     out_qr = _ordered(out_qr)
     resources.append(out_qr)
 
@@ -492,6 +526,11 @@ def document(
         "resourceType": "Provenance",
         "id": resource_id(submission, "Provenance"),
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
+        "text": _narrative(
+            lang,
+            c.text("journal", field="provenance").get(lang),
+            [f"{c.text('journal', field='date').get(lang)}: {authored[:10]}"],
+        ),
         "target": [{"reference": urls[r["resourceType"]]} for r in resources],
         "recorded": _instant(authored),
         "activity": {"coding": [{"system": codes.DATA_OPERATION, "code": "CREATE", "display": "create"}]},

@@ -183,3 +183,23 @@ def test_a_response_without_author_is_refused_with_a_clear_message() -> None:
     with pytest.raises(InputError) as err:
         pipeline.build_bundle(qr)
     assert "author" in json.dumps(err.value.outcome)
+
+
+def test_every_written_resource_has_a_generated_narrative_with_neutral_heading() -> None:
+    # dom-6: a resource should have a narrative; HAPI warns otherwise.
+    for name in ("02-flere-mangler", "04-avslag"):
+        for e in pipeline.build_bundle(answers(name))["entry"]:
+            text = e["resource"]["text"]
+            assert text["status"] == "generated"
+            assert (
+                "vold"
+                not in ET.fromstring(text["div"]).findtext("{http://www.w3.org/1999/xhtml}h3", "").lower()
+            )
+
+
+def test_the_response_narrative_lists_the_answers_and_ignores_a_senders_narrative() -> None:
+    qr = json.loads((ROOT / "examples" / "08-skjema-fra-renderer" / "input.json").read_text(encoding="utf-8"))
+    qr["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">injected</div>'}
+    div = resources(pipeline.build_bundle(qr))["QuestionnaireResponse"]["text"]["div"]
+    assert "injected" not in div and "Utfylt skjema" in div
+    assert "tjenesteapparatet? Ja" in div
