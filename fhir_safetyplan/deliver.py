@@ -2,12 +2,22 @@
 
 :func:`deliver` sends one transaction Bundle. With an outbox the bundle is stored *before* it is sent and
 marked delivered only after the server's 2xx, so at every moment a plan is either in the outbox or
-acknowledged by the server. :func:`flush` sends what is still pending, oldest first, and stops at the first
-server that cannot take it. Resends are harmless because only idempotent bundles (PUT with ids derived from
-the submission, conditional creates) go through the outbox.
+acknowledged by the server. :func:`flush` sends what is still pending, oldest first; a server that cannot
+take a plan now stops only that server's queue. Resends are harmless because only idempotent bundles (PUT
+with ids derived from the submission, conditional creates) go through the outbox.
+
+Outcomes are recorded compare-and-set on the outbox entry's revision: a plan re-queued while an older
+version was in flight stays pending and is sent next.
+
+What is final: only the server's verdict on the *content* (400/409/412/422 with an OperationOutcome) marks a
+plan rejected. Credentials, redirects and a wrong base URL (:class:`~fhir_safetyplan.client.ServerConfigError`)
+keep it pending ("held", exit 7) until the configuration is fixed.
 
 :func:`guard_public_server` refuses to send a real-looking national identity number to a public test
-server such as hapi.fhir.org, where anyone can read everything.
+server such as hapi.fhir.org, where anyone can read everything. Caveat: NAV-style numbers (month + 40)
+count as synthetic, as DESIGN.md decides, although some hospitals give real patients H-numbers with the
+same offset; :func:`fhir_safetyplan.identifiers.is_real_looking` has ``plus40_is_synthetic=False`` for a
+stricter check.
 """
 
 from __future__ import annotations
@@ -17,12 +27,12 @@ import binascii
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fhir_safetyplan import exitcodes
+from fhir_safetyplan import codes, exitcodes
 from fhir_safetyplan.client import (
     EntryResult,
     FhirClient,
@@ -32,20 +42,25 @@ from fhir_safetyplan.client import (
     is_idempotent_transaction,
 )
 from fhir_safetyplan.errors import JSON, ConfigError, InputError, SafetyPlanError, issue, operation_outcome
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger("fhir_safetyplan.deliver")
 
 #: public servers where anything sent is readable by anyone; more via SAFETYPLAN_PUBLIC_HOSTS
 PUBLIC_HOSTS: tuple[str, ...] = ("hapi.fhir.org",)
-FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
-DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"
-_ELEVEN_DIGITS = re.compile(r"(?<!\d)(\d{6})\s?(\d{5})(?!\d)")
+# 11 digits, also written with separators: 01019010046, 010190 10046, 010190-10046, 01.01.90 100 46.
+_SEP = r"[\s.\-]?"
+_ELEVEN_DIGITS = re.compile(
+    rf"(?<!\d)(\d{{2}}){_SEP}(\d{{2}}){_SEP}(\d{{2}}){_SEP}(\d{{3}}){_SEP}(\d{{2}})(?!\d)"
+)
+_BASE64_KEYS = re.compile(r"^(data|value[A-Z]?\w*Base64Binary)$")
 
-Status = Literal["delivered", "queued", "rejected", "refused"]
+#: held: the server refused our configuration (credentials, URL); the plan stays pending (exit 7)
+Status = Literal["delivered", "queued", "rejected", "refused", "held"]
 _EXIT = {
     "delivered": exitcodes.OK,
     "queued": exitcodes.QUEUED,
+    "held": exitcodes.CONFIG,
     "rejected": exitcodes.REJECTED,
     "refused": exitcodes.REFUSED,
 }
@@ -105,28 +120,33 @@ def _is_public(server_url: str, hosts: frozenset[str]) -> str | None:
     return host if any(host == h or host.endswith("." + h) for h in hosts) else None
 
 
+def _numbers(text: str) -> Iterator[str]:
+    for m in _ELEVEN_DIGITS.finditer(text):
+        yield "".join(m.groups())
+
+
 def _walk(node: Any, path: str) -> Iterator[tuple[str, str]]:
     """(FHIRPath-like location, candidate number) for every identity-number candidate in ``node``."""
     if isinstance(node, dict):
-        if node.get("system") in (FNR_SYSTEM, DNR_SYSTEM) and isinstance(node.get("value"), str):
-            yield f"{path}.value", node["value"].strip()
-        if isinstance(node.get("data"), str) and "contentType" in node:
-            # Attachments (e.g. the journal note) are base64: look inside them too.
-            try:
-                text = base64.b64decode(node["data"], validate=False).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
-                text = ""
-            for m in _ELEVEN_DIGITS.finditer(text):
-                yield f"{path}.data", m.group(1) + m.group(2)
+        if node.get("system") in (codes.FNR, codes.DNR) and isinstance(node.get("value"), str):
+            yield f"{path}.value", re.sub(r"[\s.\-]", "", node["value"])
         for key, value in node.items():
+            if isinstance(value, str) and _BASE64_KEYS.match(key):
+                # Attachments (the journal note, any attachment, valueBase64Binary) are base64: look inside.
+                try:
+                    text = base64.b64decode(value, validate=False).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    text = ""
+                for number in _numbers(text):
+                    yield f"{path}.{key}", number
             yield from _walk(value, f"{path}.{key}")
     elif isinstance(node, list):
         for i, value in enumerate(node):
             yield from _walk(value, f"{path}[{i}]")
     elif isinstance(node, str):
         # Free text, narratives and conditional URLs (ifNoneExist, search URLs) can carry a number too.
-        for m in _ELEVEN_DIGITS.finditer(node):
-            yield path, m.group(1) + m.group(2)
+        for number in _numbers(node):
+            yield path, number
 
 
 def guard_public_server(
@@ -135,20 +155,24 @@ def guard_public_server(
     extra_public_hosts: Iterable[str] = (),
     *,
     env: Mapping[str, str] | None = None,
+    root: str = "Bundle",
 ) -> None:
     """Refuse (:class:`RefusedByPolicy`) to send a real-looking identity number to a public server.
 
-    Real-looking: a Norwegian FNR or D-number with valid check digits that is not a synthetic test number.
+    Real-looking: a Norwegian FNR or D-number with valid check digits that is not a synthetic test number
+    (Tenor month + 80 and NAV month + 40 count as synthetic; see the module note on H-numbers).
 
-    Checked: FNR / D-number identifiers, and any 11-digit number in free text, narratives, conditional URLs
-    and attachments. The message names where the number is, never the number.
+    Checked: FNR / D-number identifiers, and any 11-digit number (also with spaces, dots or dashes) in free
+    text, narratives, conditional URLs, and base64 data (``data``, ``value...Base64Binary``). ``bundle`` may
+    be any JSON value, e.g. the parameters of a search (``root`` names it in messages). The message names
+    where the number is, never the number.
     """
     host = _is_public(server_url, public_hosts(extra_public_hosts, env))
     if host is None:
         return
     from fhir_safetyplan.identifiers import is_real_looking
 
-    found = sorted({where for where, value in _walk(bundle, "Bundle") if is_real_looking(value)})
+    found = sorted({where for where, value in _walk(bundle, root) if is_real_looking(value)})
     if not found:
         return
     what = (
@@ -167,37 +191,44 @@ def guard_public_server(
 # ---- delivery -----------------------------------------------------------------------------------
 
 
-def _reason(err: SafetyPlanError) -> str:
-    # Kind and status only: server diagnostics may quote the data they complain about.
+def reason_of(err: SafetyPlanError) -> str:
+    """``Kind (HTTP n)``: what went wrong without personal data (server diagnostics may quote the data)."""
     status = getattr(err, "status", None)
     return f"{type(err).__name__}" + (f" (HTTP {status})" if status else "")
 
 
-def _send(bundle: JSON, client: FhirClient, outbox: Outbox | None, submission_id: str) -> DeliveryResult:
+def _send(
+    bundle: JSON, client: FhirClient, outbox: Outbox | None, entry: OutboxEntry | None, submission_id: str
+) -> DeliveryResult:
+    """Send once; record the outcome on ``entry`` only if it is still the revision that was sent."""
     server = client.base_url
+    key: dict[str, Any] = (
+        {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
+    )
     try:
         response = client.transaction(bundle)
     except ServerRejected as err:
-        if outbox is not None:
-            outbox.mark_rejected(submission_id, _reason(err))
+        if outbox is not None and not outbox.mark_rejected(submission_id, reason_of(err), **key):
+            log.info("submission %s: a newer revision is queued; it stays pending", submission_id)
         log.warning("submission %s rejected by the server (%s)", submission_id, err.status)
         raise
     except ConfigError as err:
-        # Credentials or server capabilities: the plan waits in the outbox until the configuration is fixed.
+        # Credentials, URL or server capabilities: the plan waits in the outbox until the configuration is fixed.
         if outbox is not None:
-            outbox.record_failure(submission_id, _reason(err))
+            outbox.record_failure(submission_id, reason_of(err), **key)
         raise
     except FhirError as err:
         # No answer, 429/5xx after retries, or an answer we could not read: it may or may not have arrived,
         # and an idempotent resend from the outbox settles it either way.
         if outbox is None:
             raise
-        outbox.record_failure(submission_id, _reason(err))
-        log.warning("submission %s queued in the outbox: %s", submission_id, _reason(err))
+        outbox.record_failure(submission_id, reason_of(err), **key)
+        log.warning("submission %s queued in the outbox: %s", submission_id, reason_of(err))
         return DeliveryResult(submission_id, "queued", server, reason=str(err), outcome=err.outcome)
     entries = tuple(entry_results(response))
-    if outbox is not None:
-        outbox.mark_delivered(submission_id, [e.as_dict() for e in entries])
+    if outbox is not None and not outbox.mark_delivered(submission_id, [e.as_dict() for e in entries], **key):
+        # The server has the revision we sent; the newer one stays pending and goes next.
+        log.info("submission %s: delivered, but a newer revision is queued and stays pending", submission_id)
     log.info("submission %s delivered: %d entries", submission_id, len(entries))
     return DeliveryResult(submission_id, "delivered", server, entries=entries)
 
@@ -209,26 +240,53 @@ def deliver(
     outbox: Outbox | None = None,
     submission_id: str,
     public_hosts: Iterable[str] = (),
+    check_capabilities: bool = False,
 ) -> DeliveryResult:
     """Send ``bundle`` as one transaction; the result says delivered or queued.
 
     Raises :class:`RefusedByPolicy` (public server guard, nothing stored or sent), :class:`ServerRejected`
-    (4xx, with the server's OperationOutcome; the outbox entry is marked rejected), and
-    :class:`~fhir_safetyplan.client.ServerUnavailable` when the server cannot take it and there is no outbox.
-    With an outbox the bundle must be idempotent (every entry PUT, or POST with ``ifNoneExist``), because a
-    later resend must not create a second copy.
+    (the server refused the content, with its OperationOutcome; the outbox entry is marked rejected),
+    :class:`~fhir_safetyplan.errors.ConfigError` (credentials, URL, capabilities: the entry stays pending),
+    and :class:`~fhir_safetyplan.client.ServerUnavailable` when the server cannot take it and there is no
+    outbox. With an outbox the bundle must be idempotent (every entry PUT, or POST with ``ifNoneExist``),
+    because a later resend must not create a second copy. With ``check_capabilities`` the server's
+    CapabilityStatement is checked first (after the plan is stored).
     """
     if not submission_id:
         raise InputError("deliver needs a submission id (stable for the same plan) to avoid duplicates.")
     guard_public_server(bundle, client.base_url, public_hosts)
+    entry = None
     if outbox is not None:
-        if not is_idempotent_transaction(bundle):
+        if not is_idempotent_transaction(bundle) or bundle.get("type") != "transaction":
             raise InputError(
-                "This bundle cannot go through the outbox: resending it could create duplicates. Every entry "
-                "must be a PUT with a stable id, or a POST with ifNoneExist (as build_bundle makes them)."
+                "This bundle cannot go through the outbox: resending it could create duplicates, or (a batch) "
+                "deliver only part of it. It must be a transaction whose every entry is a PUT with a stable "
+                "id, or a POST with ifNoneExist (as build_bundle makes them)."
             )
-        outbox.put(submission_id, bundle, client.base_url)
-    return _send(bundle, client, outbox, submission_id)
+        entry = outbox.put(submission_id, bundle, client.base_url)
+    if check_capabilities:
+        key: dict[str, Any] = (
+            {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
+        )
+        try:
+            client.check_capabilities()
+        except ConfigError as err:
+            if outbox is not None:
+                outbox.record_failure(submission_id, reason_of(err), **key)
+            raise
+        except FhirError as err:
+            # The server cannot be asked now; the plan must still not be lost.
+            if outbox is None:
+                raise
+            outbox.record_failure(submission_id, reason_of(err), **key)
+            return DeliveryResult(
+                submission_id, "queued", client.base_url, reason=str(err), outcome=err.outcome
+            )
+    return _send(bundle, client, outbox, entry, submission_id)
+
+
+#: how often flush resends one submission that was re-queued while it was being sent
+_MAX_RESENDS = 3
 
 
 def flush(
@@ -236,40 +294,74 @@ def flush(
     client_factory: Callable[[str], FhirClient],
     *,
     public_hosts: Iterable[str] = (),
+    server_url: str | None = None,
+    limit: int | None = None,
+    skip: Container[str] = (),
+    close_clients: bool = True,
 ) -> list[DeliveryResult]:
-    """Deliver pending outbox entries oldest first; stop at the first that is queued again.
+    """Deliver pending outbox entries oldest first; per server, stop at the first that is queued again.
 
-    ``client_factory(server_url)`` gives the client for an entry's server (called once per server).
-    A rejected entry (4xx) or one refused by policy is reported and leaves the queue; the next one follows.
+    ``client_factory(server_url)`` gives the client for an entry's server (called once per server; the
+    clients are closed at the end unless ``close_clients`` is False, for a factory that hands out clients it
+    keeps). ``server_url``: only that server's entries. ``limit``: at most that many
+    sends. ``skip``: submission ids to leave alone (being sent elsewhere right now).
+
+    A rejected entry (content) or one refused by policy is reported and leaves the queue; the next one
+    follows. A server that cannot take a plan now ("queued") or refuses our configuration ("held", the
+    entry stays pending) stops that server's queue; other servers' entries still go.
     """
     results: list[DeliveryResult] = []
     clients: dict[str, FhirClient] = {}
-    for entry in outbox.pending():
-        if entry.bundle is None:  # pragma: no cover - pending entries always keep their bundle
-            continue
-        try:
-            guard_public_server(entry.bundle, entry.server_url, public_hosts)
-        except RefusedByPolicy as err:
-            outbox.mark_rejected(entry.submission_id, "RefusedByPolicy")
-            results.append(
-                DeliveryResult(
-                    entry.submission_id, "refused", entry.server_url, reason=str(err), outcome=err.outcome
-                )
-            )
-            continue
-        client = clients.get(entry.server_url)
-        if client is None:
-            client = clients[entry.server_url] = client_factory(entry.server_url)
-        try:
-            result = _send(entry.bundle, client, outbox, entry.submission_id)
-        except ServerRejected as err:
-            results.append(
-                DeliveryResult(
-                    entry.submission_id, "rejected", entry.server_url, reason=str(err), outcome=err.outcome
-                )
-            )
-            continue
-        results.append(result)
-        if result.status == "queued":
-            break
+    stopped: set[str] = set()
+    sent = 0
+    try:
+        for snapshot in outbox.pending(server_url):
+            if limit is not None and sent >= limit:
+                break
+            if snapshot.server_url in stopped or snapshot.submission_id in skip:
+                continue
+            for _ in range(_MAX_RESENDS):
+                # Re-read just before sending: a newer revision may have been queued since the listing.
+                entry = outbox.get(snapshot.submission_id, snapshot.server_url)
+                if entry is None or entry.status != "pending" or entry.bundle is None:
+                    break
+                sent += 1
+                result = _flush_one(outbox, entry, clients, client_factory, public_hosts)
+                results.append(result)
+                if result.status in ("queued", "held"):
+                    stopped.add(entry.server_url)
+                    break
+                latest = outbox.get(entry.submission_id, entry.server_url)
+                if latest is None or latest.revision == entry.revision or latest.status != "pending":
+                    break
+    finally:
+        if close_clients:
+            for client in clients.values():
+                client.close()
     return results
+
+
+def _flush_one(
+    outbox: Outbox,
+    entry: OutboxEntry,
+    clients: dict[str, FhirClient],
+    client_factory: Callable[[str], FhirClient],
+    public_hosts: Iterable[str],
+) -> DeliveryResult:
+    assert entry.bundle is not None
+    sid, server = entry.submission_id, entry.server_url
+    try:
+        guard_public_server(entry.bundle, server, public_hosts)
+    except RefusedByPolicy as err:
+        outbox.mark_rejected(sid, "RefusedByPolicy", server_url=server, revision=entry.revision)
+        return DeliveryResult(sid, "refused", server, reason=str(err), outcome=err.outcome)
+    try:
+        client = clients.get(server)
+        if client is None:
+            client = clients[server] = client_factory(server)
+        return _send(entry.bundle, client, outbox, entry, sid)
+    except ServerRejected as err:
+        return DeliveryResult(sid, "rejected", server, reason=str(err), outcome=err.outcome)
+    except ConfigError as err:
+        log.warning("submission %s held: the server refused the configuration (%s)", sid, reason_of(err))
+        return DeliveryResult(sid, "held", server, reason=str(err), outcome=err.outcome)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,7 @@ class SafetyPlan:
         """The form's language (nb, nn or en): the journal note's, else the response's, else nb."""
         for resource in (self.document_reference, self.questionnaire_response):
             lang = (resource or {}).get("language")
-            if lang in codes.LANGUAGES:
+            if isinstance(lang, str) and lang in codes.LANGUAGES:
                 return str(lang)
         questionnaire = str((self.questionnaire_response or {}).get("questionnaire", "")).split("|")[0]
         for lang in codes.TRANSLATED:
@@ -86,8 +87,8 @@ class SafetyPlan:
     @property
     def note_text(self) -> str | None:
         """The journal note (the DocumentReference's attachment, decoded), or None."""
-        for content in (self.document_reference or {}).get("content") or []:
-            attachment = content.get("attachment") or {}
+        for content in _objs((self.document_reference or {}).get("content")):
+            attachment = _obj(content.get("attachment"))
             data = attachment.get("data")
             if isinstance(data, str):
                 try:
@@ -131,11 +132,20 @@ def parse_token(text: str) -> tuple[str, str]:
     return system.strip(), value.strip()
 
 
-def resolve_patient(client: FhirClient, identifier: str) -> str:
-    """``Patient/<id>`` of the one Patient with ``identifier`` (SYSTEM|VALUE); PlanNotFound if not exactly one."""
+def resolve_patient(client: FhirClient, identifier: str, *, public_hosts: Iterable[str] = ()) -> str:
+    """``Patient/<id>`` of the one Patient with ``identifier`` (SYSTEM|VALUE); PlanNotFound if not exactly one.
+
+    A real-looking identity number is never sent in a search to a public test server
+    (:class:`~fhir_safetyplan.deliver.RefusedByPolicy`, exit 6).
+    """
+    from fhir_safetyplan.deliver import guard_public_server
+
     system, value = parse_token(identifier)
+    guard_public_server(
+        {"identifier": {"system": system, "value": value}}, client.base_url, public_hosts, root="search"
+    )
     found = client.search("Patient", {"identifier": f"{system}|{value}", "_elements": "id"})
-    patients = [p for p in found if p.get("resourceType") == "Patient" and p.get("id")]
+    patients = [p for p in found if p.get("resourceType") == "Patient" and isinstance(p.get("id"), str)]
     if len(patients) != 1:
         what = "no Patient has" if not patients else f"{len(patients)} Patients have"
         raise PlanNotFound(
@@ -194,7 +204,34 @@ def _submission_of(resource: JSON) -> JSON | None:
 
 
 def _last_updated(resource: JSON) -> str:
-    return str((resource.get("meta") or {}).get("lastUpdated", ""))
+    return str(_obj(resource.get("meta")).get("lastUpdated", ""))
+
+
+# Resources come from a server as they are: every field is checked before use, so an odd resource
+# renders as "(none)" for that part rather than failing.
+def _obj(value: Any) -> JSON:
+    return value if isinstance(value, dict) else {}
+
+
+def _objs(value: Any) -> list[JSON]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _clean_items(items: Any) -> list[JSON]:
+    """QuestionnaireResponse items with list-shaped ``item``/``answer`` and a string ``linkId`` only."""
+    out = []
+    for it in _objs(items):
+        if not isinstance(it.get("linkId"), str):
+            continue
+        clean = dict(it)
+        if "item" in it:
+            clean["item"] = _clean_items(it["item"])
+        if "answer" in it:
+            clean["answer"] = [
+                {**a, "item": _clean_items(a["item"])} if "item" in a else a for a in _objs(it["answer"])
+            ]
+        out.append(clean)
+    return out
 
 
 def read_plan(client: FhirClient, patient: str, submission: str | None = None) -> SafetyPlan:
@@ -240,7 +277,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
         flag=pick("Flag"),
         document_reference=pick("DocumentReference"),
     )
-    targets = [f"{r['resourceType']}/{r['id']}" for r in plan.resources() if r.get("id")]
+    targets = [f"{r['resourceType']}/{r['id']}" for r in plan.resources() if isinstance(r.get("id"), str)]
     provenance: list[JSON] = []
     if targets:
         found = client.search("Provenance", {"target": ",".join(targets), "_count": PAGE_SIZE})
@@ -257,7 +294,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
 def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
     from fhir_safetyplan.document import answers_by_link
 
-    return answers_by_link(qr) if qr else {}
+    return answers_by_link({**qr, "item": _clean_items(qr.get("item"))}) if qr else {}
 
 
 def in_place(plan: SafetyPlan, lang: str) -> list[str]:
@@ -269,7 +306,7 @@ def in_place(plan: SafetyPlan, lang: str) -> list[str]:
     out = []
     for item in load().checklist:
         for answer in answers.get(Link.checklist_item(item.key), []):
-            coding = answer.get("valueCoding") or {}
+            coding = _obj(answer.get("valueCoding"))
             if (coding.get("system"), coding.get("code")) == (codes.YES_NO, "Y"):
                 out.append(item.text.get(lang))
     return out
@@ -281,9 +318,9 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
 
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
-    for activity in (plan.care_plan or {}).get("activity") or []:
-        detail = activity.get("detail") or {}
-        code = next((c.get("code") for c in (detail.get("code") or {}).get("coding") or []), None)
+    for activity in _objs((plan.care_plan or {}).get("activity")):
+        detail = _obj(activity.get("detail"))
+        code = next((c.get("code") for c in _objs(_obj(detail.get("code")).get("coding"))), None)
         text = helps.get(str(code)) or detail.get("description")
         if text:
             out.append(str(text))
@@ -299,10 +336,10 @@ def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
         return None
     qr = plan.questionnaire_response
     if qr is not None:
-        text = safe_contact_text(qr, lang)
+        text = safe_contact_text({**qr, "item": _clean_items(qr.get("item"))}, lang)
         if text:
             return f"{load().text('safe-contact', 'flag').get(lang)} {text}"
-    code_text = (plan.flag.get("code") or {}).get("text")
+    code_text = _obj(plan.flag.get("code")).get("text")
     return str(code_text) if code_text else None
 
 

@@ -25,7 +25,7 @@ from fhir_safetyplan.client import (
     BasicAuth,
     BearerAuth,
     FhirClient,
-    ServerRejected,
+    ServerConfigError,
     ServerUnavailable,
     SmartBackendAuth,
     auth_from_env,
@@ -199,9 +199,10 @@ def test_smart_resends_only_once_when_the_new_token_is_refused_too(rsps, rsa_key
     rsps.post(TOKEN_URL, json=token_reply("t2", expires_in=3600))
     rsps.put(f"{BASE}/CarePlan/sp-1", status=401)
     client = FhirClient(BASE, auth=smart(rsa_key))
-    with pytest.raises(ServerRejected) as info:
+    with pytest.raises(ServerConfigError) as info:
         client.update({"resourceType": "CarePlan", "id": "sp-1"})
     assert info.value.status == 401
+    assert info.value.exit_code == exitcodes.CONFIG  # credentials, not the content: the plan stays pending
     assert "credentials" in str(info.value)
     assert sum(c.request.url.startswith(BASE) for c in rsps.calls) == 2
 

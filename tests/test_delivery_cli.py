@@ -302,7 +302,7 @@ def test_bearer_token_comes_from_the_environment_and_is_never_printed(
     responses.get(f"{BASE}/metadata", json=capabilities())
     responses.post(BASE, status=401, json=server_outcome("no"))
     code, out, err = run(capsys, "push", write(example()), "--server", BASE, "--auth", "bearer")
-    assert code == exitcodes.REJECTED
+    assert code == exitcodes.CONFIG  # refused credentials: configuration, the plan stays pending
     assert responses.calls[-1].request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert TOKEN not in out + err
 

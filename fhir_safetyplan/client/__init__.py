@@ -5,12 +5,14 @@ This module states the whole public API; everything in ``_*`` modules is private
 - :class:`FhirClient` — one configured ``requests.Session`` for one server base URL:
   ``capabilities()``, ``check_capabilities()``, ``transaction()``, ``read()``, ``search()``,
   ``create()``, ``update()``, ``validate()``
+- :func:`check_base_url` — the one check of a server base URL (http(s), host, no query, no userinfo)
 - :func:`is_idempotent_transaction`, :func:`entry_results` / :class:`EntryResult` — pure Bundle helpers
 - auth (``requests.auth.AuthBase``): :class:`BearerAuth`, :class:`BasicAuth`, :class:`SmartBackendAuth`,
   :func:`auth_from_env`
 - retry policy: :class:`RetryPolicy`, :func:`default_policy`, :data:`NO_RETRY`
-- errors: :class:`FhirError` → :class:`FhirHttpError` → :class:`ServerRejected` (exit 3) /
-  :class:`ServerUnavailable` (exit 5); :class:`ServerIncompatible`, :class:`AuthError` (exit 7)
+- errors: :class:`FhirError` → :class:`FhirHttpError` → :class:`ServerRejected` (exit 3, the content) /
+  :class:`ServerUnavailable` (exit 5) / :class:`ServerConfigError` (exit 7: credentials, redirects, not a
+  FHIR base); :class:`ServerIncompatible`, :class:`AuthError` (exit 7)
 
 Importing this package imports ``requests``: the CLI imports it only in commands that talk to a server.
 """
@@ -27,12 +29,13 @@ from fhir_safetyplan.client._errors import (
     AuthError,
     FhirError,
     FhirHttpError,
+    ServerConfigError,
     ServerIncompatible,
     ServerRejected,
     ServerUnavailable,
 )
 from fhir_safetyplan.client._retry import NO_RETRY, RetryPolicy, default_policy
-from fhir_safetyplan.client._session import DELIVERY_REQUIREMENTS, FHIR_JSON, FhirClient
+from fhir_safetyplan.client._session import DELIVERY_REQUIREMENTS, FHIR_JSON, FhirClient, check_base_url
 from fhir_safetyplan.client._transaction import EntryResult, entry_results, is_idempotent_transaction
 
 __all__ = [
@@ -49,11 +52,13 @@ __all__ = [
     "FhirError",
     "FhirHttpError",
     "RetryPolicy",
+    "ServerConfigError",
     "ServerIncompatible",
     "ServerRejected",
     "ServerUnavailable",
     "SmartBackendAuth",
     "auth_from_env",
+    "check_base_url",
     "default_policy",
     "entry_results",
     "is_idempotent_transaction",

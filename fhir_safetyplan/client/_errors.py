@@ -36,7 +36,7 @@ class FhirHttpError(FhirError):
 
 
 class ServerRejected(FhirHttpError):
-    """The server answered 4xx: it will not take this request as it is; retrying will not help."""
+    """The server refused the *content* (400/409/412/422, or e.g. 404 on a read): retrying will not help."""
 
     exit_code = exitcodes.REJECTED
 
@@ -45,6 +45,16 @@ class ServerUnavailable(FhirHttpError):
     """No usable answer: connection refused or reset, timeout, 429 or 5xx after the retries ran out."""
 
     exit_code = exitcodes.UNAVAILABLE
+
+
+class ServerConfigError(FhirHttpError, ConfigError):
+    """The server's answer says our configuration is wrong, not the content: credentials (401/403/407),
+    a redirect (3xx), or a base URL that is not a FHIR base (404/405/413/415 at the base or /metadata).
+
+    A plan meeting this stays pending in the outbox: once the URL or credentials are fixed it is sent.
+    """
+
+    exit_code = exitcodes.CONFIG
 
 
 class ServerIncompatible(ConfigError, FhirError):

@@ -25,13 +25,18 @@ from urllib3.util.retry import Retry
 from fhir_safetyplan import __version__
 from fhir_safetyplan.client._errors import (
     FhirError,
+    ServerConfigError,
     ServerIncompatible,
     ServerRejected,
     ServerUnavailable,
     synthesised_outcome,
 )
 from fhir_safetyplan.client._retry import Attempt, RetryPolicy, default_policy
-from fhir_safetyplan.client._transaction import entry_results, is_idempotent_transaction
+from fhir_safetyplan.client._transaction import (
+    check_transaction_response,
+    entry_results,
+    is_idempotent_transaction,
+)
 from fhir_safetyplan.errors import JSON, ConfigError, InputError, issue, operation_outcome
 
 log = logging.getLogger("fhir_safetyplan.client")
@@ -101,10 +106,39 @@ def _describe_failure(exc: BaseException) -> str:
     return "the connection was lost (reset or closed)"
 
 
+def check_base_url(base_url: str) -> str:
+    """``base_url`` normalised (no trailing slash); ConfigError unless http(s), a host, no query, no userinfo."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            "The FHIR server URL must start with http:// or https:// and name a host, "
+            "e.g. http://127.0.0.1:8080/fhir."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("The FHIR server URL is the base URL only: no '?' query and no '#' part.")
+    if "@" in parts.netloc:
+        # It would show up in messages, logs and outbox listings; secrets come from the environment.
+        raise ConfigError(
+            "The FHIR server URL must not hold a user name or password (user:password@host): give the "
+            "URL without them and the credentials with --auth basic and SAFETYPLAN_BASIC_USER / "
+            "SAFETYPLAN_BASIC_PASSWORD[_FILE]."
+        )
+    return base_url.strip().rstrip("/")
+
+
+def _dicts(value: Any) -> list[JSON]:
+    """The objects of a JSON array from a server; FhirError when it is not an array of objects."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise FhirError("The server's answer has an unexpected shape (a list of objects was expected).")
+    return value
+
+
 def _outcome_of(resp: requests.Response) -> JSON | None:
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
         return body
@@ -131,15 +165,7 @@ class FhirClient:
         verify: bool | str = True,
         max_pages: int = 50,
     ) -> None:
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                "The FHIR server URL must start with http:// or https:// and name a host, "
-                "e.g. http://127.0.0.1:8080/fhir."
-            )
-        if parts.query or parts.fragment:
-            raise ConfigError("The FHIR server URL is the base URL only: no '?' query and no '#' part.")
-        self.base_url = base_url.strip().rstrip("/")
+        self.base_url = check_base_url(base_url)
         self._base = urlsplit(self.base_url)
         self.timeout = timeout
         self.policy = retries if isinstance(retries, RetryPolicy) else default_policy(retries)
@@ -211,8 +237,8 @@ class FhirClient:
                     "CapabilityStatement.fhirVersion",
                 )
             )
-        rest = next((r for r in cs.get("rest") or [] if r.get("mode") == "server"), None) or {}
-        resources = {r.get("type"): r for r in rest.get("resource") or []}
+        rest = next((r for r in _dicts(cs.get("rest")) if r.get("mode") == "server"), None) or {}
+        resources = {r.get("type"): r for r in _dicts(rest.get("resource"))}
         for rtype, interactions in required.items():
             entry = resources.get(rtype)
             if entry is None:
@@ -225,7 +251,7 @@ class FhirClient:
                     )
                 )
                 continue
-            have = {i.get("code") for i in entry.get("interaction") or []}
+            have = {i.get("code") for i in _dicts(entry.get("interaction"))}
             missing = sorted(set(interactions) - have)
             if missing:
                 problems.append(
@@ -245,7 +271,7 @@ class FhirClient:
                         f"CapabilityStatement.rest.resource.where(type='{rtype}').updateCreate",
                     )
                 )
-        have_system = {i.get("code") for i in rest.get("interaction") or []}
+        have_system = {i.get("code") for i in _dicts(rest.get("interaction"))}
         missing_system = sorted(set(system_interactions) - have_system)
         if missing_system:
             problems.append(
@@ -282,6 +308,7 @@ class FhirClient:
             raise FhirError(
                 "The server accepted the transaction but did not answer with a transaction-response Bundle."
             )
+        check_transaction_response(bundle, body)
         return body
 
     def read(self, resource_type: str, resource_id: str) -> JSON:
@@ -312,11 +339,15 @@ class FhirClient:
             if bundle.get("resourceType") != "Bundle":
                 raise FhirError(f"The search for {resource_type} did not return a Bundle.")
             out.extend(
-                e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)
+                e["resource"] for e in _dicts(bundle.get("entry")) if isinstance(e.get("resource"), dict)
             )
             nxt = next(
-                (lk.get("url") for lk in bundle.get("link") or [] if lk.get("relation") == "next"), None
+                (lk.get("url") for lk in _dicts(bundle.get("link")) if lk.get("relation") == "next"), None
             )
+            if nxt is not None and not isinstance(nxt, str):
+                raise FhirError(
+                    f"The search for {resource_type} returned a next-page link that is not a URL."
+                )
             if not nxt:
                 return out
             if page == cap:
@@ -469,7 +500,7 @@ class FhirClient:
             retry_after = self._retry_after(resp)
             wait = self.policy.next_wait(Attempt(number, safe, status=status, retry_after=retry_after))
             if wait is None:
-                raise self._http_error(method, where, resp)
+                raise self._http_error(method, where, resp, path=path, attempt=number)
             log.warning(
                 "%s %s answered %d; retrying in %.1f s (attempt %d)", method, where, status, wait, number
             )
@@ -487,8 +518,8 @@ class FhirClient:
             return None
 
     def _http_error(
-        self, method: str, where: str, resp: requests.Response
-    ) -> ServerRejected | ServerUnavailable:
+        self, method: str, where: str, resp: requests.Response, *, path: str | None = None, attempt: int = 1
+    ) -> ServerRejected | ServerUnavailable | ServerConfigError:
         status = resp.status_code
         outcome = _outcome_of(resp)
         # HAPI's message codes (e.g. HAPI-0450) identify the cause without quoting the data.
@@ -500,9 +531,31 @@ class FhirClient:
             }
         )
         tag = f" [{', '.join(codes)}]" if codes else ""
+        at_base = path in ("", "metadata")
         if 300 <= status < 400:
             msg = f"{method} {where}: the server redirected ({status}); use the final FHIR base URL instead."
-            return ServerRejected(msg, status, outcome or synthesised_outcome("processing", msg))
+            return ServerConfigError(msg, status, outcome or synthesised_outcome("processing", msg))
+        if status in (401, 403, 407) or (at_base and status in (404, 405, 413, 415)):
+            # Our URL or credentials, not the plan: keep it pending until the configuration is fixed.
+            hint = _HINTS.get(status, "check the proxy settings")
+            if at_base and status == 404:
+                hint = f"is {self.base_url} the FHIR base URL?"
+            msg = f"{method} {where}: the server refused the request ({status} {resp.reason}){tag}: {hint}."
+            return ServerConfigError(msg, status, outcome or synthesised_outcome("security", msg))
+        if status == 409 and attempt > 1:
+            # A conflict answered to a resend can be the first attempt still being processed: try again later.
+            msg = (
+                f"{method} {where}: the server answered a resend with a conflict ({status}); try again later."
+            )
+            return ServerUnavailable(msg, status, outcome or synthesised_outcome("transient", msg))
+        if path == "" and method == "POST" and (status not in (400, 409, 412, 422) or outcome is None):
+            # A verdict on the plan comes with an OperationOutcome; anything else (a proxy's 400 page, 410)
+            # does not say the content is wrong, so the plan stays pending.
+            msg = (
+                f"{method} {where}: the server answered {status} {resp.reason} without saying what is wrong "
+                "with the content; try again later."
+            )
+            return ServerUnavailable(msg, status, outcome or synthesised_outcome("transient", msg))
         if 400 <= status < 500 and status not in (408, 429):
             hint = _HINTS.get(status, "see the OperationOutcome")
             msg = f"{method} {where}: the server rejected the request ({status} {resp.reason}){tag}: {hint}."
@@ -518,6 +571,10 @@ class FhirClient:
             body = resp.json()
         except ValueError:
             raise FhirError(f"{what}: the server's answer ({resp.status_code}) is not JSON.") from None
+        except RecursionError:
+            raise FhirError(
+                f"{what}: the server's answer ({resp.status_code}) is nested too deeply."
+            ) from None
         if not isinstance(body, dict):
             raise FhirError(f"{what}: the server's answer ({resp.status_code}) is not a FHIR resource.")
         return body

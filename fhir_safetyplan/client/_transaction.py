@@ -54,11 +54,41 @@ class EntryResult:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def check_transaction_response(request: JSON, response: JSON) -> None:
+    """FhirError unless ``response`` answers every entry of ``request`` with a 2xx status.
+
+    A transaction is all or nothing, but a batch is not, and a misbehaving proxy may cut entries: only a
+    complete, all-2xx answer counts as delivered.
+    """
+    from fhir_safetyplan.client._errors import FhirError
+
+    entries = response.get("entry") or []
+    asked = request.get("entry") or []
+    if not isinstance(entries, list) or len(entries) != len(asked):
+        raise FhirError(
+            f"The server's transaction-response has {len(entries) if isinstance(entries, list) else 'no'} "
+            f"entries for {len(asked)} requested; not counted as delivered."
+        )
+    for i, entry in enumerate(entries):
+        answer = entry.get("response") if isinstance(entry, dict) else None
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if not isinstance(status, str) or not status.strip()[:1] == "2":
+            raise FhirError(
+                f"The server's transaction-response entry {i} has no 2xx status; not counted as delivered."
+            )
+
+
 def entry_results(response_bundle: JSON) -> list[EntryResult]:
-    """The per-entry results of a transaction-response Bundle, in the order of the request's entries."""
+    """The per-entry results of a transaction-response Bundle, in the order of the request's entries.
+
+    Entries that are not objects give an empty result rather than an error (see
+    :func:`check_transaction_response` for the strict check).
+    """
     results = []
-    for entry in response_bundle.get("entry") or []:
-        response = entry.get("response") or {}
+    entries = response_bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        response = entry.get("response") if isinstance(entry, dict) else None
+        response = response if isinstance(response, dict) else {}
         location = response.get("location")
         rtype = rid = version = None
         if isinstance(location, str):
@@ -73,7 +103,7 @@ def entry_results(response_bundle: JSON) -> list[EntryResult]:
                 resource_type=rtype,
                 id=rid,
                 version_id=version,
-                etag=response.get("etag"),
+                etag=response.get("etag") if isinstance(response.get("etag"), str) else None,
             )
         )
     return results

@@ -4,14 +4,18 @@ Credentials never come from the command line (argv is visible to every user of t
 the kind, and the secrets come from ``SAFETYPLAN_*`` environment variables or files they name (see
 :func:`fhir_safetyplan.client.auth_from_env`).
 
+Credentials are scoped to one server: ``outbox flush --auth`` needs ``--server`` (unless every pending plan
+is for one server) and then sends only that server's plans.
+
 ``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
 (its OperationOutcome on stdout), 4 queued in the outbox, 5 unavailable and no outbox, 6 refused by policy
-(public sandbox guard), 7 configuration.
+(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -96,7 +100,7 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_push)
 
-    outbox = sub.add_parser("outbox", help="plans waiting for delivery: list | flush")
+    outbox = sub.add_parser("outbox", help="plans waiting for delivery: list | flush | requeue | purge")
     actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=type(outbox))
     outbox.set_defaults(handler=lambda args: _usage(outbox))
 
@@ -109,12 +113,30 @@ def register(sub: Any) -> None:
 
     p = actions.add_parser(
         "flush",
-        help="deliver pending plans, oldest first; exit 0 all delivered, 4 some still queued, 3 some rejected",
+        help="deliver pending plans, oldest first; exit 0 all delivered, 4 some still queued, 3 some rejected, "
+        "7 the server refused the configuration (credentials, URL: the plans stay pending)",
     )
     _add_outbox(p)
+    _add_server(p, required=False)
     _add_auth(p)
     _add_public_hosts(p)
     p.set_defaults(handler=_outbox_flush)
+
+    p = actions.add_parser("requeue", help="make a rejected plan pending again (after fixing the cause)")
+    _add_outbox(p)
+    p.add_argument("submission", metavar="SUBMISSION", help="the submission id (see 'outbox list')")
+    _add_server(p, required=False)
+    p.set_defaults(handler=_outbox_requeue)
+
+    p = actions.add_parser(
+        "purge", help="delete rejected or delivered entries (rejected ones hold personal data); never pending"
+    )
+    _add_outbox(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rejected", action="store_const", const="rejected", dest="purge_status")
+    which.add_argument("--delivered", action="store_const", const="delivered", dest="purge_status")
+    p.add_argument("--older-than", metavar="DAYS", type=float, help="only entries last changed before that")
+    p.set_defaults(handler=_outbox_purge)
 
     p = sub.add_parser(
         "show",
@@ -137,6 +159,7 @@ def register(sub: Any) -> None:
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="language (default: the form's)")
     p.add_argument("--json", action="store_true", help="print the plan's resources as a JSON Bundle")
     _add_auth(p)
+    _add_public_hosts(p)
     p.set_defaults(handler=_show)
 
 
@@ -154,11 +177,12 @@ def outbox_path(args: argparse.Namespace) -> Path:
     return Path(env) if env else DEFAULT_OUTBOX
 
 
-def make_client(server_url: str, auth_kind: str) -> Any:
-    """A FhirClient for ``server_url`` with auth from the environment (ConfigError, exit 7, when incomplete)."""
+def make_client(server_url: str, auth: Any = "none") -> Any:
+    """The one place the CLI builds a FhirClient: for ``server_url``, with ``auth`` an auth object or a kind
+    (``--auth``) whose secrets come from the environment (ConfigError, exit 7, when incomplete)."""
     from fhir_safetyplan.client import FhirClient, auth_from_env
 
-    return FhirClient(server_url, auth=auth_from_env(auth_kind))
+    return FhirClient(server_url, auth=auth_from_env(auth) if isinstance(auth, str) else auth)
 
 
 def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
@@ -189,15 +213,10 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
     return out
 
 
-def _print(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
 def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.client import FhirError, ServerRejected, ServerUnavailable
-    from fhir_safetyplan.deliver import DeliveryResult, deliver, guard_public_server
-    from fhir_safetyplan.errors import ConfigError
+    from fhir_safetyplan.client import ServerRejected, ServerUnavailable
+    from fhir_safetyplan.deliver import deliver, guard_public_server
     from fhir_safetyplan.outbox import Outbox
     from fhir_safetyplan.pipeline import build_bundle
 
@@ -205,45 +224,33 @@ def _push(args: argparse.Namespace) -> int:
     bundle = build_bundle(read_input(args.file), context_from(args))
     submission = submission_of(bundle)
     assert submission, "build_bundle always sets the submission identifier"
-    client = make_client(args.server, args.auth)
-    guard_public_server(bundle, client.base_url, args.public_host)
-    path = None if args.no_outbox else outbox_path(args)
-    outbox = None if path is None else Outbox(path)
-    try:
-        if not args.no_check:
+    with make_client(args.server, args.auth) as client:
+        guard_public_server(bundle, client.base_url, args.public_host)
+        path = None if args.no_outbox else outbox_path(args)
+        with contextlib.ExitStack() as stack:
+            outbox = None if path is None else stack.enter_context(Outbox(path))
             try:
-                client.check_capabilities()
-            except ConfigError:
-                raise
-            except FhirError as err:
-                # The server cannot be asked now; the plan must still not be lost.
-                if outbox is None:
-                    raise
-                outbox.put(submission, bundle, client.base_url)
-                outbox.record_failure(submission, type(err).__name__)
-                result = DeliveryResult(submission, "queued", client.base_url, reason=str(err))
-                return _report(result, path)
-        try:
-            result = deliver(
-                bundle, client, outbox=outbox, submission_id=submission, public_hosts=args.public_host
-            )
-        except ServerRejected as err:
-            emit(err.outcome)
-            sys.stderr.write(f"safetyplan: rejected by the server: {err}\n")
-            return exitcodes.REJECTED
-        except ServerUnavailable as err:
-            emit(err.outcome)
-            sys.stderr.write(f"safetyplan: {err} Nothing was kept (--no-outbox).\n")
-            return exitcodes.UNAVAILABLE
-        return _report(result, path)
-    finally:
-        client.close()
-        if outbox is not None:
-            outbox.close()
+                result = deliver(
+                    bundle,
+                    client,
+                    outbox=outbox,
+                    submission_id=submission,
+                    public_hosts=args.public_host,
+                    check_capabilities=not args.no_check,
+                )
+            except ServerRejected as err:
+                emit(err.outcome)
+                sys.stderr.write(f"safetyplan: rejected by the server: {err}\n")
+                return exitcodes.REJECTED
+            except ServerUnavailable as err:
+                emit(err.outcome)
+                sys.stderr.write(f"safetyplan: {err} Nothing was kept (--no-outbox).\n")
+                return exitcodes.UNAVAILABLE
+            return _report(result, path)
 
 
 def _report(result: Any, path: Path | None) -> int:
-    _print(summary(result, path))
+    emit(summary(result, path))
     if result.status == "queued":
         sys.stderr.write(
             f"safetyplan: the server could not take the plan now ({result.reason}); it is safe in the outbox "
@@ -266,7 +273,28 @@ def _outbox_list(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
+    """The one server this flush may send to, or None for all (only without credentials)."""
+    if args.server:
+        from fhir_safetyplan.client import FhirClient
+
+        with FhirClient(args.server) as probe:  # the same normalisation as the entries' server_url
+            return str(probe.base_url)
+    if args.auth == "none":
+        return None
+    servers = outbox.pending_servers()
+    if len(servers) > 1:
+        from fhir_safetyplan.errors import ConfigError
+
+        raise ConfigError(
+            f"The outbox holds plans for {len(servers)} servers; --auth {args.auth} credentials belong to one. "
+            "Name it with --server URL (plans for other servers are left for their own flush)."
+        )
+    return servers[0] if servers else None
+
+
 def _outbox_flush(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.client import auth_from_env
     from fhir_safetyplan.deliver import flush
     from fhir_safetyplan.outbox import Outbox
 
@@ -274,27 +302,29 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     if not path.exists():
         sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to deliver\n")
         return exitcodes.OK
-    from fhir_safetyplan.client import auth_from_env
-
     auth = auth_from_env(args.auth)  # checked once, before anything is sent
-
-    def client_for(server_url: str) -> Any:
-        from fhir_safetyplan.client import FhirClient
-
-        return FhirClient(server_url, auth=auth)
-
     with Outbox(path) as outbox:
-        results = flush(outbox, client_for, public_hosts=args.public_host)
+        server = _flush_server(args, outbox)
+        results = flush(
+            outbox, lambda url: make_client(url, auth), public_hosts=args.public_host, server_url=server
+        )
     for result in results:
         line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
     statuses = {r.status for r in results}
     sys.stderr.write(
         f"safetyplan: {sum(r.status == 'delivered' for r in results)} delivered, "
-        f"{sum(r.status == 'queued' for r in results)} still queued, "
+        f"{sum(r.status in ('queued', 'held') for r in results)} still queued, "
         f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected\n"
     )
+    for result in results:
+        if result.status == "held":
+            sys.stderr.write(
+                f"safetyplan: {result.server_url} refused the configuration: {result.reason} The plans stay "
+                "pending; fix the URL or credentials and flush again.\n"
+            )
     for status, code in (
+        ("held", exitcodes.CONFIG),
         ("queued", exitcodes.QUEUED),
         ("rejected", exitcodes.REJECTED),
         ("refused", exitcodes.REFUSED),
@@ -304,18 +334,47 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _outbox_requeue(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.outbox import Outbox
+
+    path = outbox_path(args)
+    if not path.exists():
+        sys.stderr.write(f"safetyplan: no outbox at {path}\n")
+        return exitcodes.INVALID
+    with Outbox(path) as outbox:
+        server = args.server.strip().rstrip("/") if args.server else None
+        n = outbox.requeue(args.submission, server)
+    if n == 0:
+        sys.stderr.write(
+            "safetyplan: no rejected entry with that submission id (see 'safetyplan outbox list')\n"
+        )
+        return exitcodes.INVALID
+    sys.stderr.write(f"safetyplan: {n} entry(ies) pending again; deliver with 'safetyplan outbox flush'\n")
+    return exitcodes.OK
+
+
+def _outbox_purge(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.outbox import Outbox
+
+    path = outbox_path(args)
+    if not path.exists():
+        sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to purge\n")
+        return exitcodes.OK
+    with Outbox(path) as outbox:
+        n = outbox.purge(args.purge_status, args.older_than)
+    sys.stderr.write(f"safetyplan: {n} {args.purge_status} entry(ies) deleted\n")
+    return exitcodes.OK
+
+
 def _show(args: argparse.Namespace) -> int:
     from fhir_safetyplan import show
 
-    client = make_client(args.server, args.auth)
-    try:
+    with make_client(args.server, args.auth) as client:
         if args.patient_identifier:
-            patient = show.resolve_patient(client, args.patient_identifier)
+            patient = show.resolve_patient(client, args.patient_identifier, public_hosts=args.public_host)
         else:
             patient = show.normalise_patient(args.patient)
         plan = show.read_plan(client, patient, args.submission)
-    finally:
-        client.close()
     if args.json:
         emit(
             {

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.service.settings import ServiceSettings
@@ -21,29 +21,9 @@ from fhir_safetyplan.service.settings import ServiceSettings
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
     from fhir_safetyplan.deliver import DeliveryResult
-    from fhir_safetyplan.outbox import Outbox, OutboxEntry
+    from fhir_safetyplan.outbox import Outbox
 
 log = logging.getLogger("fhir_safetyplan.service.delivery")
-
-
-class _Round:
-    """The outbox as one flusher round sees it: at most ``limit`` pending plans, none being sent right now.
-
-    :func:`fhir_safetyplan.deliver.flush` reads ``pending()`` and records results through the outbox's
-    other methods; only ``pending()`` differs, which is what keeps a round bounded and out of the way of
-    requests in flight.
-    """
-
-    def __init__(self, outbox: Outbox, limit: int, busy: frozenset[str]) -> None:
-        self._outbox = outbox
-        self._limit = limit
-        self._busy = busy
-
-    def pending(self) -> list[OutboxEntry]:
-        return [e for e in self._outbox.pending() if e.submission_id not in self._busy][: self._limit]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._outbox, name)
 
 
 class Delivery:
@@ -76,18 +56,6 @@ class Delivery:
 
     # ---- clients ---------------------------------------------------------------------------------
 
-    def _new_client(self, base_url: str) -> FhirClient:
-        if self.settings.client_factory is not None:
-            return self.settings.client_factory(base_url)
-        from fhir_safetyplan.client import FhirClient
-
-        return FhirClient(
-            base_url,
-            auth=self.settings.upstream_auth,
-            timeout=self.settings.upstream_timeout,
-            retries=self.settings.upstream_retries,
-        )
-
     def client(self, base_url: str) -> FhirClient:
         """This thread's client for ``base_url`` (a requests.Session is not meant to be shared by threads)."""
         clients: dict[str, FhirClient] | None = getattr(self._local, "clients", None)
@@ -95,7 +63,7 @@ class Delivery:
             clients = self._local.clients = {}
         found = clients.get(base_url)
         if found is None:
-            found = clients[base_url] = self._new_client(base_url)
+            found = clients[base_url] = self.settings.new_client(base_url)
             with self._clients_lock:
                 self._clients.append(found)
         return found
@@ -128,19 +96,27 @@ class Delivery:
             )
 
     def flush_once(self) -> list[DeliveryResult]:
-        """One bounded round: send up to ``flush_batch`` queued plans, oldest first; skip if one is running."""
+        """One bounded round: send up to ``flush_batch`` of the upstream's queued plans, oldest first, leaving
+        alone those a request is sending; skip the round if one is running."""
         outbox = self.outbox
         if outbox is None or not self._flush_lock.acquire(blocking=False):
             return []
         try:
             from fhir_safetyplan.deliver import flush
-            from fhir_safetyplan.outbox import Outbox
 
             with self._busy_lock:
                 busy = frozenset(self._busy)
-            view = _Round(outbox, self.settings.flush_batch, busy)
             started = time.monotonic()
-            results = flush(cast(Outbox, view), self.client, public_hosts=self.settings.public_hosts)
+            # Only the upstream's plans: its credentials must never go to another server in the outbox.
+            results = flush(
+                outbox,
+                self.client,
+                public_hosts=self.settings.public_hosts,
+                server_url=self.settings.upstream,
+                limit=self.settings.flush_batch,
+                skip=busy,
+                close_clients=False,
+            )
             if results:
                 counts: dict[str, int] = {}
                 for r in results:
@@ -159,10 +135,7 @@ class Delivery:
         outbox = self.outbox
         if outbox is None:
             return {}
-        counts = {"pending": 0, "rejected": 0, "delivered": 0}
-        for entry in outbox.list():
-            counts[entry.status] = counts.get(entry.status, 0) + 1
-        return counts
+        return outbox.counts()
 
     # ---- the background flusher -----------------------------------------------------------------
 

@@ -7,9 +7,11 @@ Handlers read and answer HTTP; the work is done by the same pure functions the c
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -364,7 +366,7 @@ def _transaction_response(result: Any) -> JSON:
 )
 async def create_response(request: Request, format_: str | None = _FORMAT) -> Response:
     """Validate, document and deliver: 201 delivered, 202 queued in the outbox, 4xx refused (OperationOutcome)."""
-    from fhir_safetyplan.client import ServerRejected, ServerUnavailable
+    from fhir_safetyplan.client import ServerConfigError, ServerRejected, ServerUnavailable
     from fhir_safetyplan.deliver import RefusedByPolicy
     from fhir_safetyplan.errors import ConfigError
 
@@ -391,6 +393,15 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
         result = await _work(delivery.deliver, bundle, submission)
     except RefusedByPolicy as err:
         raise HttpError(403, str(err), err.outcome) from None
+    except ServerConfigError as err:
+        # The upstream refused the service itself (credentials, URL); the plan stays pending in the outbox.
+        log.error("upstream refused the service (HTTP %s): check its URL and credentials", err.status)
+        raise HttpError(
+            502,
+            f"The upstream FHIR server refused this service's request (HTTP {err.status}); the operator must "
+            f"check the upstream URL and credentials.{_held(delivery, submission)}",
+            code="transient",
+        ) from None
     except ServerRejected as err:
         if err.status in (400, 409, 412, 422):
             outcome = operation_outcome(
@@ -412,12 +423,7 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
             code="transient",
         ) from None
     except ConfigError:
-        entry = delivery.outbox.get(submission) if delivery.outbox is not None else None
-        held = (
-            " The plan is held in the outbox and is sent once this is fixed."
-            if entry is not None and entry.status == "pending"
-            else ""
-        )
+        held = _held(delivery, submission)
         log.error("upstream configuration problem; see the service's configuration")
         raise HttpError(
             503,
@@ -536,42 +542,54 @@ async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
     return fhir_response(capability_statement(_settings(request), _base_url(request)), media_type=media)
 
 
+_health_lock = threading.Lock()
+
+
+def _held(delivery: Any, submission: str) -> str:
+    """A sentence for the caller when the plan waits in the outbox, else ''."""
+    outbox = delivery.outbox
+    entry = outbox.get(submission, delivery.settings.upstream) if outbox is not None else None
+    if entry is not None and entry.status == "pending":
+        return " The plan is held in the outbox and is sent once this is fixed."
+    return ""
+
+
 def _upstream_health(request: Request) -> JSON:
+    """The upstream's reachability, looked at most every ``health_cache_seconds`` (``/healthz`` needs no token,
+    so it must not be a way to make the service hit the upstream). Only scheme and host are shown."""
     settings = _settings(request)
     if settings.upstream is None:
         return {"configured": False}
-    from fhir_safetyplan.client import NO_RETRY, FhirClient
+    from fhir_safetyplan.deliver import reason_of
     from fhir_safetyplan.errors import SafetyPlanError
 
-    started = time.monotonic()
-    client = (
-        settings.client_factory(settings.upstream)
-        if settings.client_factory is not None
-        else FhirClient(
-            settings.upstream,
-            auth=settings.upstream_auth,
-            timeout=(settings.health_timeout, settings.health_timeout),
-            retries=NO_RETRY,
-        )
-    )
-    try:
-        client.capabilities()
-        reachable, problem = True, None
-    except SafetyPlanError as err:
-        status = getattr(err, "status", None)
-        reachable, problem = False, type(err).__name__ + (f" (HTTP {status})" if status else "")
-    finally:
-        if settings.client_factory is None:
-            client.close()
-    out: JSON = {
-        "configured": True,
-        "url": settings.upstream,
-        "reachable": reachable,
-        "latencyMs": round(1000 * (time.monotonic() - started), 1),
-    }
-    if problem:
-        out["problem"] = problem
-    return out
+    state = request.app.state
+    with _health_lock:
+        cached: tuple[float, JSON] | None = getattr(state, "upstream_health", None)
+        if cached is not None and time.monotonic() - cached[0] < settings.health_cache_seconds:
+            return cached[1]
+        started = time.monotonic()
+        try:
+            client = settings.new_client(settings.upstream, probe=True)
+            try:
+                client.capabilities()
+            finally:
+                if settings.client_factory is None:  # a factory's clients belong to the factory
+                    client.close()
+            reachable, problem = True, None
+        except SafetyPlanError as err:
+            reachable, problem = False, reason_of(err)
+        parts = urlsplit(settings.upstream)
+        out: JSON = {
+            "configured": True,
+            "host": f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else ""),
+            "reachable": reachable,
+            "latencyMs": round(1000 * (time.monotonic() - started), 1),
+        }
+        if problem:
+            out["problem"] = problem
+        state.upstream_health = (time.monotonic(), out)
+        return out
 
 
 @router.get(

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
 
 from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.pipeline import MAX_INPUT_BYTES
@@ -98,6 +97,22 @@ class ServiceSettings:
     health_timeout: float = 2.0
     #: builds the FHIR client for a server URL (tests replace it); default: :class:`FhirClient` as configured
     client_factory: Callable[[str], FhirClient] | None = field(default=None, repr=False)
+    #: seconds /healthz reuses its last look at the upstream (so /healthz cannot be used to hammer it)
+    health_cache_seconds: float = 5.0
+
+    def new_client(self, base_url: str, *, probe: bool = False) -> FhirClient:
+        """The one place the service builds a FhirClient: ``client_factory`` if set, else one with the upstream
+        auth, timeouts and retries (``probe``: the short health timeout and no retries)."""
+        if self.client_factory is not None:
+            return self.client_factory(base_url)
+        from fhir_safetyplan.client import NO_RETRY, FhirClient
+
+        if probe:
+            timeout = (self.health_timeout, self.health_timeout)
+            return FhirClient(base_url, auth=self.upstream_auth, timeout=timeout, retries=NO_RETRY)
+        return FhirClient(
+            base_url, auth=self.upstream_auth, timeout=self.upstream_timeout, retries=self.upstream_retries
+        )
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -153,16 +168,14 @@ def settings_from_env(
     confidentiality = env.get("SAFETYPLAN_CONFIDENTIALITY", "R").strip().upper() or "R"
     if confidentiality not in ("R", "V"):
         raise ConfigError("SAFETYPLAN_CONFIDENTIALITY must be R (restricted) or V (very restricted).")
-    if upstream:
-        parts = urlsplit(upstream.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ConfigError(
-                "The upstream must be a FHIR base URL such as https://fhir.hospital.example/fhir "
-                "(http or https, a host, no query): check --upstream / SAFETYPLAN_UPSTREAM."
-            )
     auth: AuthBase | None = None
     if upstream:
-        from fhir_safetyplan.client import auth_from_env
+        from fhir_safetyplan.client import auth_from_env, check_base_url
+
+        try:
+            upstream = check_base_url(upstream)
+        except ConfigError as err:
+            raise ConfigError(f"{err} Check --upstream / SAFETYPLAN_UPSTREAM.") from None
 
         auth = auth_from_env(env.get("SAFETYPLAN_UPSTREAM_AUTH", "none") or "none", env)
     return ServiceSettings(
