@@ -16,7 +16,7 @@ import responses
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient, ServerRejected, ServerUnavailable
 from fhir_safetyplan.deliver import DeliveryResult, RefusedByPolicy, deliver, flush, guard_public_server
-from fhir_safetyplan.errors import InputError
+from fhir_safetyplan.errors import ConfigError, InputError
 from fhir_safetyplan.outbox import Outbox
 
 BASE = "http://127.0.0.1:8080/fhir"
@@ -409,3 +409,172 @@ def test_delivery_result_exit_codes():
         s: DeliveryResult("s", s, BASE).exit_code for s in ("delivered", "queued", "rejected", "refused")
     }
     assert codes == {"delivered": 0, "queued": 4, "rejected": 3, "refused": 6}
+
+
+# ---- compare-and-set, configuration problems, per-server queues ----------------------------------------
+
+OTHER = "http://127.0.0.2:8080/fhir"
+
+
+def test_a_plan_requeued_while_its_older_version_is_in_flight_is_sent_next(box):
+    fake = FakeHapi()
+    v1, v2 = journal_bundle("s1"), journal_bundle("s1")
+    v2["entry"][1]["resource"]["status"] = "amended"
+    sent: list[Any] = []
+
+    def server(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        sent.append(json.loads(request.body or b"{}"))
+        if len(sent) == 1:
+            box.put("s1", v2, BASE)  # a corrected plan arrives while v1 is being sent
+        return fake(request)
+
+    box.put("s1", v1, BASE)
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.POST, BASE, callback=server)
+        results = flush(box, lambda url: FhirClient(url))
+    assert sent == [v1, v2]
+    assert [r.status for r in results] == ["delivered", "delivered"]
+    entry = box.get("s1", BASE)
+    assert entry is not None and entry.status == "delivered" and entry.revision == 2
+    assert fake.store["QuestionnaireResponse/questionnaireresponse-s1"]["status"] == "amended"
+
+
+def test_refused_credentials_keep_the_plan_pending_and_flush_says_held(box):
+    box.put("s1", journal_bundle("s1"), BASE)
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, status=401, json={"resourceType": "OperationOutcome", "issue": []})
+        results = flush(box, lambda url: FhirClient(url))
+    assert [(r.status, r.exit_code) for r in results] == [("held", exitcodes.CONFIG)]
+    entry = box.get("s1")
+    assert (
+        entry is not None and entry.status == "pending" and entry.last_error == "ServerConfigError (HTTP 401)"
+    )
+
+
+@pytest.mark.parametrize("status", [301, 403, 404, 405, 503])
+def test_answers_that_are_not_a_verdict_on_the_content_never_reject(box, status):
+    box.put("s1", journal_bundle("s1"), BASE)
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, status=status, json={"resourceType": "OperationOutcome", "issue": []})
+        flush(box, lambda url: FhirClient(url, retries=0))
+    assert [e.submission_id for e in box.pending()] == ["s1"]
+
+
+def test_a_content_status_without_an_operation_outcome_is_not_a_rejection(box):
+    box.put("s1", journal_bundle("s1"), BASE)
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, status=400, body="<html>bad request</html>")
+        results = flush(box, lambda url: FhirClient(url))
+    assert [r.status for r in results] == ["queued"]
+    assert box.list("rejected") == []
+
+
+def test_flush_goes_on_with_other_servers_when_one_is_down(box):
+    fake = FakeHapi()
+    box.put("s1", journal_bundle("s1"), OTHER)
+    box.put("s2", journal_bundle("s2"), BASE)
+    with responses.RequestsMock() as rsps:
+        rsps.post(OTHER, body=requests.ConnectionError("refused"))
+        rsps.add_callback(responses.POST, BASE, callback=fake)
+        results = flush(box, lambda url: FhirClient(url, retries=0))
+    assert [(r.server_url, r.status) for r in results] == [(OTHER, "queued"), (BASE, "delivered")]
+
+
+def test_flush_for_one_server_leaves_the_others_entries_alone(server, box):
+    box.put("s1", journal_bundle("s1"), OTHER)
+    box.put("s2", journal_bundle("s2"), BASE)
+    made: list[str] = []
+    results = flush(box, lambda url: made.append(url) or FhirClient(url), server_url=BASE)
+    assert made == [BASE] and [r.submission_id for r in results] == ["s2"]
+    assert [e.server_url for e in box.pending()] == [OTHER]
+
+
+def test_flush_closes_the_clients_it_made(server, box):
+    box.put("s1", journal_bundle("s1"), BASE)
+    closed: list[str] = []
+
+    class Closing(FhirClient):
+        def close(self) -> None:
+            closed.append(self.base_url)
+            super().close()
+
+    flush(box, lambda url: Closing(url))
+    assert closed == [BASE]
+
+
+def test_an_entry_answered_without_2xx_is_not_delivered(box):
+    box.put("s1", journal_bundle("s1"), BASE)
+    answer = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [{"response": {"status": "201 Created"}}] * 3 + [{"response": {"status": "400 Bad"}}],
+    }
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, json=answer)
+        result = deliver(journal_bundle("s1"), FhirClient(BASE, retries=0), outbox=box, submission_id="s1")
+    assert result.status == "queued"
+    assert [e.submission_id for e in box.pending()] == ["s1"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": ["x", None, 1, 2]},
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": [{"response": "x"}] * 4},
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": []},
+    ],
+)
+def test_a_malformed_transaction_response_keeps_the_plan_queued(box, answer):
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, json=answer)
+        result = deliver(journal_bundle("s1"), FhirClient(BASE, retries=0), outbox=box, submission_id="s1")
+    assert result.status == "queued"
+    entry = box.get("s1")
+    assert entry is not None and entry.attempts == 1
+
+
+def test_a_batch_does_not_go_through_the_outbox(box, client):
+    bundle = journal_bundle("s1")
+    bundle["type"] = "batch"
+    with pytest.raises(InputError, match="transaction"):
+        deliver(bundle, client, outbox=box, submission_id="s1")
+
+
+@pytest.mark.parametrize("written", ["{n}", "{a}-{b}", "{a} {b}", "{d}.{m}.{y} {b}", "{a} {b3} {b2}"])
+def test_the_guard_finds_numbers_written_with_separators(identifiers, written):
+    number = real_looking()
+    parts = {
+        "n": number, "a": number[:6], "b": number[6:], "d": number[:2], "m": number[2:4], "y": number[4:6],
+        "b3": number[6:9], "b2": number[9:],
+    }  # fmt: skip
+    bundle = journal_bundle("s1")
+    bundle["entry"][1]["resource"]["text"] = {"div": f"<div>FNR {written.format(**parts)}</div>"}
+    with pytest.raises(RefusedByPolicy):
+        guard_public_server(bundle, SANDBOX)
+
+
+@pytest.mark.parametrize("where", ["valueBase64Binary", "attachment-without-content-type"])
+def test_the_guard_decodes_any_base64_data(identifiers, where):
+    data = base64.b64encode(f"Pasient {real_looking()}".encode()).decode()
+    bundle = journal_bundle("s1")
+    resource = bundle["entry"][1]["resource"]
+    if where == "valueBase64Binary":
+        resource["extension"] = [{"url": "urn:x", "valueBase64Binary": data}]
+    else:
+        resource["extension"] = [{"url": "urn:x", "valueAttachment": {"data": data}}]
+    with pytest.raises(RefusedByPolicy):
+        guard_public_server(bundle, SANDBOX)
+
+
+def test_deliver_checks_capabilities_after_storing_and_a_wrong_base_is_config(box):
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/metadata", status=404)
+        with pytest.raises(ConfigError, match="FHIR base URL"):
+            deliver(
+                journal_bundle("s1"),
+                FhirClient(BASE),
+                outbox=box,
+                submission_id="s1",
+                check_capabilities=True,
+            )
+    assert [e.submission_id for e in box.pending()] == ["s1"]  # kept, sent once the URL is fixed

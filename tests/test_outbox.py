@@ -181,3 +181,88 @@ def test_every_acknowledged_put_survives_a_kill_mid_write(tmp_path: Path):
     with Outbox(path) as box:
         stored = {e.submission_id for e in box.pending()}
     assert set(acknowledged) <= stored
+
+
+# ---- keyed on (server, submission), compare-and-set revisions, retention -------------------------------
+
+OTHER = "https://fhir.hospital.example/fhir"
+
+
+def test_the_same_submission_for_two_servers_is_two_entries(box: Outbox):
+    box.put("s1", bundle("a"), SERVER)
+    box.put("s1", bundle("b"), OTHER)
+    assert sorted(e.server_url for e in box.pending()) == sorted([SERVER, OTHER])
+    assert [e.server_url for e in box.pending(OTHER)] == [OTHER]
+    assert box.pending_servers() == [SERVER, OTHER]
+
+
+def test_put_raises_the_revision_and_a_stale_result_changes_nothing(box: Outbox):
+    first = box.put("s1", bundle("v1"), SERVER)
+    second = box.put("s1", bundle("v2"), SERVER)
+    assert second.revision == first.revision + 1
+    assert box.mark_delivered("s1", [], server_url=SERVER, revision=first.revision) is False
+    assert box.mark_rejected("s1", "ServerRejected", server_url=SERVER, revision=first.revision) is False
+    entry = box.get("s1", SERVER)
+    assert entry is not None and entry.status == "pending" and entry.bundle == bundle("v2")
+    assert box.mark_delivered("s1", [], server_url=SERVER, revision=second.revision) is True
+
+
+def test_requeue_makes_a_rejected_plan_pending_again(box: Outbox):
+    box.put("s1", bundle("1"), SERVER)
+    box.mark_rejected("s1", "ServerRejected (HTTP 422)")
+    assert box.requeue("s1") == 1
+    assert [e.submission_id for e in box.pending()] == ["s1"]
+    assert box.requeue("s1") == 0  # only rejected entries
+
+
+def test_purge_deletes_rejected_or_delivered_entries_never_pending(box: Outbox):
+    for sid in ("p", "r", "d"):
+        box.put(sid, bundle(sid), SERVER)
+    box.mark_rejected("r", "ServerRejected (HTTP 422)")
+    box.mark_delivered("d", [])
+    assert box.purge("rejected", older_than_days=1) == 0  # changed just now
+    assert box.purge("rejected") == 1
+    assert box.purge("delivered") == 1
+    assert [e.submission_id for e in box.list()] == ["p"]
+    with pytest.raises(InputError):
+        box.purge("pending")  # type: ignore[arg-type]
+
+
+def test_counts_by_status(box: Outbox):
+    box.put("a", bundle("a"), SERVER)
+    box.put("b", bundle("b"), SERVER)
+    box.mark_rejected("b", "x")
+    assert box.counts() == {"pending": 1, "rejected": 1, "delivered": 0}
+
+
+def test_an_outbox_of_the_old_schema_is_migrated_in_place(tmp_path: Path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL UNIQUE,
+            server_url TEXT NOT NULL, status TEXT NOT NULL, bundle TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT,
+            response_summary TEXT);
+        INSERT INTO outbox (submission_id, server_url, status, bundle, created_at, updated_at)
+            VALUES ('s1', 'http://127.0.0.1:8080/fhir', 'pending', '{"resourceType":"Bundle"}', 't', 't');
+        """
+    )
+    conn.close()
+    os.chmod(path, 0o600)
+    with Outbox(path) as ob:
+        entry = ob.get("s1")
+        assert entry is not None and entry.revision == 1 and entry.bundle == {"resourceType": "Bundle"}
+        ob.put("s1", bundle("x"), OTHER)  # the new key: a second entry, not a replacement
+        assert len(ob.list()) == 2
+
+
+def test_an_outbox_from_a_newer_version_is_a_config_error(tmp_path: Path):
+    path = tmp_path / "new.sqlite"
+    Outbox(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(ConfigError, match="newer"):
+        Outbox(path)
