@@ -357,3 +357,93 @@ def test_a_plan_rejected_then_fixed_is_queued_again_under_the_same_submission(
     assert code == exitcodes.OK
     _, listed, _ = run(capsys, "outbox", "list")
     assert [json.loads(x)["status"] for x in listed.splitlines()] == ["delivered"]
+
+
+# ---- configuration problems are exit 7, credentials stay with one server, requeue and purge -------------
+
+OTHER = "http://other.test/fhir"
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "words"), [(401, "credentials"), (403, "permission"), (404, "FHIR base URL")]
+)
+def test_push_with_metadata_refused_or_not_found_is_a_configuration_error(
+    capsys: pytest.CaptureFixture[str], status: int, words: str
+) -> None:
+    responses.get(f"{BASE}/metadata", status=status)
+    code, out, err = run(capsys, "push", write(example()), "--server", BASE)
+    assert code == exitcodes.CONFIG
+    assert words in out + err
+    assert not any(c.request.method == "POST" for c in responses.calls)
+
+
+@responses.activate
+def test_flush_after_refused_credentials_keeps_the_plan_pending_and_exits_7(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    responses.post(BASE, status=503)
+    run(capsys, "push", write(example()), "--server", BASE, "--no-check")
+    responses.replace(responses.POST, BASE, status=401)
+    code, _, err = run(capsys, "outbox", "flush")
+    assert code == exitcodes.CONFIG and "credentials" in err
+    code, _, _ = run(capsys, "outbox", "flush")
+    assert code == exitcodes.CONFIG  # still pending: tried again, not dropped
+    _, listed, _ = run(capsys, "outbox", "list", "--status", "pending")
+    assert json.loads(listed)["submissionId"] == "example-01-alt-pa-plass"
+
+
+def _queue_for(capsys: pytest.CaptureFixture[str], server: str) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.post(server, status=503)
+        assert run(capsys, "push", write(example()), "--server", server, "--no-check")[0] == exitcodes.QUEUED
+
+
+def test_flush_with_credentials_needs_the_server_when_the_outbox_holds_several(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _queue_for(capsys, BASE)
+    _queue_for(capsys, OTHER)
+    monkeypatch.setenv("SAFETYPLAN_BEARER_TOKEN", TOKEN)
+    with responses.RequestsMock() as rsps:  # no request may leave
+        code, _, err = run(capsys, "outbox", "flush", "--auth", "bearer")
+        assert len(rsps.calls) == 0
+    assert code == exitcodes.CONFIG and "--server" in err
+
+
+def test_flush_with_credentials_sends_them_only_to_the_named_server(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _queue_for(capsys, BASE)
+    _queue_for(capsys, OTHER)
+    monkeypatch.setenv("SAFETYPLAN_BEARER_TOKEN", TOKEN)
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.POST, BASE, callback=answered)
+        code, _, _ = run(capsys, "outbox", "flush", "--auth", "bearer", "--server", BASE)
+        assert {c.request.url.rstrip("/") for c in rsps.calls} == {BASE}
+    assert code == exitcodes.OK
+    _, listed, _ = run(capsys, "outbox", "list", "--status", "pending")
+    assert json.loads(listed)["server"] == OTHER
+
+
+def test_a_rejected_plan_can_be_requeued_and_purged(capsys: pytest.CaptureFixture[str]) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, status=422, json=server_outcome("HAPI-0931: Invalid reference"))
+        assert run(capsys, "push", write(example()), "--server", BASE, "--no-check")[0] == exitcodes.REJECTED
+    sid = "example-01-alt-pa-plass"
+    assert run(capsys, "outbox", "requeue", sid)[0] == exitcodes.OK
+    _, listed, _ = run(capsys, "outbox", "list", "--status", "pending")
+    assert json.loads(listed)["submissionId"] == sid
+    assert run(capsys, "outbox", "requeue", sid)[0] == exitcodes.INVALID  # nothing rejected any more
+    with responses.RequestsMock() as rsps:
+        rsps.post(BASE, status=422, json=server_outcome("HAPI-0931: Invalid reference"))
+        run(capsys, "outbox", "flush")
+    assert run(capsys, "outbox", "purge", "--rejected")[0] == exitcodes.OK
+    _, listed, _ = run(capsys, "outbox", "list")
+    assert listed == ""
+
+
+def test_a_server_url_with_a_password_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "push", write(example()), "--server", "https://user:pw@fhir.test/fhir")
+    assert code == exitcodes.CONFIG
+    assert "user name or password" in out + err and ":pw@" not in out + err

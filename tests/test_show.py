@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from fhir_safetyplan import show
+from fhir_safetyplan import codes, show
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.client import FhirClient
 from fhir_safetyplan.errors import InputError
@@ -114,7 +114,10 @@ def _search_callback(resources: list[JSON]) -> Any:
             found = [r for r in found if targets & {t["reference"] for t in r["target"]}]
         if "identifier" in params:
             found = [r for r in found if r["resourceType"] == "Patient"]
-        found.sort(key=lambda r: r.get("meta", {}).get("lastUpdated", ""), reverse=True)
+        found.sort(
+            key=lambda r: str(r["meta"].get("lastUpdated", "")) if isinstance(r.get("meta"), dict) else "",
+            reverse=True,
+        )
         body = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
         return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
 
@@ -203,3 +206,57 @@ def test_show_command_without_plan_exits_1_with_an_outcome(capsys: pytest.Captur
     out, err = capsys.readouterr()
     assert json.loads(out)["resourceType"] == "OperationOutcome"
     assert "Traceback" not in err
+
+
+SUB = {"system": "https://safetyplan.example/fhir/NamingSystem/submission", "value": "s1"}
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"resourceType": "QuestionnaireResponse", "id": "q", "identifier": SUB, "item": {"linkId": "x"}},
+        {"resourceType": "QuestionnaireResponse", "id": "q", "identifier": SUB, "item": [{"linkId": "x", "answer": "y"}]},
+        {"resourceType": "QuestionnaireResponse", "id": "q", "identifier": SUB, "item": [{"answer": [{"valueBoolean": True}]}]},
+        {"resourceType": "CarePlan", "id": "c", "identifier": [SUB], "activity": ["x"]},
+        {"resourceType": "CarePlan", "id": "c", "identifier": [SUB], "meta": "x"},
+        {"resourceType": "Flag", "id": "f", "identifier": [SUB], "code": "x"},
+        {"resourceType": "DocumentReference", "id": "d", "identifier": [SUB], "content": [{"attachment": "x"}]},
+    ],
+)  # fmt: skip
+@responses.activate
+def test_show_renders_odd_resources_from_the_server_without_failing(
+    odd: JSON, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _serve([{**odd, "subject": {"reference": PATIENT}}])
+    assert main(["show", "--server", BASE, "--patient", PATIENT]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@responses.activate
+def test_a_searchset_with_entries_that_are_not_objects_is_a_server_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    responses.get(
+        re.compile(rf"{BASE}/\w+"), json={"resourceType": "Bundle", "type": "searchset", "entry": ["x"]}
+    )
+    assert main(["show", "--server", BASE, "--patient", PATIENT]) == 5
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_show_never_sends_a_real_looking_identity_number_to_a_public_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real = "01019010046"  # valid check digits, not a synthetic series
+    with responses.RequestsMock() as rsps:  # any request would fail the test
+        code = main(
+            [
+                "show",
+                "--server",
+                "https://hapi.fhir.org/baseR4",
+                "--patient-identifier",
+                f"{codes.FNR}|{real}",
+            ]
+        )
+        assert len(rsps.calls) == 0
+    assert code == 6
+    assert real not in capsys.readouterr().out
