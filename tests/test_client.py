@@ -519,3 +519,59 @@ def test_a_really_refused_connection_counts_as_never_sent(waits):
         client.transaction(post_bundle())
     assert len(waits) == 2  # retried although the bundle is not idempotent: nothing had been sent
     assert info.value.status is None
+
+
+# ---- malformed answers are FhirErrors; configuration problems are not rejections -----------------------
+
+
+@responses.activate
+def test_a_deeply_nested_answer_is_a_fhir_error() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    responses.get(f"{BASE}/CarePlan/x", body='{"resourceType":"CarePlan","x":' + deep + "}")
+    with pytest.raises(FhirError, match="nested"):
+        FhirClient(BASE).read("CarePlan", "x")
+
+
+@responses.activate
+def test_a_capability_statement_of_the_wrong_shape_is_a_fhir_error() -> None:
+    responses.get(
+        f"{BASE}/metadata",
+        json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": ["x"]},
+    )
+    with pytest.raises(FhirError, match="shape"):
+        FhirClient(BASE).check_capabilities()
+
+
+@responses.activate
+def test_a_searchset_entry_that_is_not_an_object_is_a_fhir_error() -> None:
+    responses.get(f"{BASE}/CarePlan", json={"resourceType": "Bundle", "type": "searchset", "entry": ["x"]})
+    with pytest.raises(FhirError):
+        FhirClient(BASE).search("CarePlan")
+
+
+@responses.activate
+def test_a_conflict_answered_to_a_resend_is_transient() -> None:
+    responses.post(BASE, status=503)
+    responses.post(BASE, status=409, json=hapi_outcome("HAPI-0550", "conflict"))
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "CarePlan", "id": "a"}, "request": {"method": "PUT", "url": "CarePlan/a"}}
+    ]}  # fmt: skip
+    with pytest.raises(ServerUnavailable):
+        FhirClient(
+            BASE,
+            retries=1,
+        ).transaction(bundle)
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 401, 403, 407])
+def test_redirects_and_refused_credentials_are_configuration_errors(status: int) -> None:
+    responses.get(f"{BASE}/CarePlan/x", status=status)
+    with pytest.raises(ConfigError) as info:
+        FhirClient(BASE).read("CarePlan", "x")
+    assert info.value.exit_code == exitcodes.CONFIG
+
+
+def test_a_base_url_with_user_and_password_is_refused() -> None:
+    with pytest.raises(ConfigError, match="user name or password"):
+        FhirClient("https://user:secret@fhir.test/fhir")

@@ -815,3 +815,35 @@ def test_serve_is_a_command_with_the_documented_options() -> None:
         "o.sqlite",
         2.0,
     )
+
+
+def test_healthz_shows_only_scheme_and_host_and_caches_the_upstream_probe(
+    delivering: TestClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.add(
+        responses.GET,
+        f"{UPSTREAM}/metadata",
+        json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"},
+        content_type=FHIR,
+    )
+    first = delivering.get("/healthz").json()
+    delivering.get("/healthz")
+    delivering.get("/healthz")
+    assert sum(c.request.url.endswith("/metadata") for c in upstream.calls) == 1
+    assert first["upstream"]["host"] == "http://upstream.test"
+    assert "/fhir" not in json.dumps(first)
+
+
+def test_the_flusher_sends_only_its_own_upstreams_plans(
+    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
+) -> None:
+    from fhir_safetyplan.outbox import Outbox
+
+    other = "https://public.example/fhir"
+    with Outbox(outbox_path) as box:
+        box.put("from-a-push", {"resourceType": "Bundle", "type": "transaction", "entry": []}, other)
+    accept_transactions(upstream)
+    assert delivering.app.state.delivery.flush_once() == []  # type: ignore[attr-defined]
+    assert not any(c.request.url.startswith(other) for c in upstream.calls)
+    with Outbox(outbox_path) as box:
+        assert [e.server_url for e in box.pending()] == [other]
