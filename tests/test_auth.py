@@ -340,3 +340,11 @@ def test_auth_from_env_says_which_setting_is_missing_without_showing_values(kind
     assert names in str(info.value)
     assert SECRET_TOKEN not in str(info.value)
     assert info.value.exit_code == exitcodes.CONFIG
+
+
+def test_closing_the_client_closes_the_smart_token_session(rsa_key):
+    auth = smart(rsa_key)
+    closed: list[bool] = []
+    auth._session.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    FhirClient(BASE, auth=auth).close()
+    assert closed == [True]

@@ -847,3 +847,12 @@ def test_the_flusher_sends_only_its_own_upstreams_plans(
     assert not any(c.request.url.startswith(other) for c in upstream.calls)
     with Outbox(outbox_path) as box:
         assert [e.server_url for e in box.pending()] == [other]
+
+
+def test_without_an_outbox_an_unreadable_upstream_answer_is_503_not_500(
+    upstream: responses.RequestsMock,
+) -> None:
+    upstream.add(responses.POST, UPSTREAM, body="<html>proxy</html>", status=200, content_type="text/html")
+    for client in make_client(upstream=UPSTREAM):
+        r = post(client, "/QuestionnaireResponse", answers(submission="svc-html"))
+        assert r.status_code == 503 and is_outcome(r)

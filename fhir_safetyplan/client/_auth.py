@@ -133,12 +133,19 @@ class SmartBackendAuth(AuthBase):
         self._key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = key
         self.kid = kid or _thumbprint(public_jwk)
         self._timeout = timeout
+        # Our own session is ours to close; a session handed in belongs to the caller.
+        self._own_session = session is None
         self._session = session or requests.Session()
         self._clock = clock
         self._margin = refresh_margin
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+
+    def close(self) -> None:
+        """Close the token endpoint session (when this object made it)."""
+        if self._own_session:
+            self._session.close()
 
     def __repr__(self) -> str:
         return (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,6 @@ class RetryPolicy:
         if not self.retry_if(attempt) or self.stop(attempt):
             return None
         return max(0.0, self.wait(attempt))
-
-    def with_sleep(self, sleep: Callable[[float], None]) -> RetryPolicy:
-        """The same policy with another sleep function (tests record waits instead of waiting)."""
-        return replace(self, sleep=sleep)
 
 
 def default_policy(retries: int = 3, *, max_retry_after: float = 120.0) -> RetryPolicy:

@@ -191,8 +191,11 @@ class FhirClient:
         return f"FhirClient({self.base_url!r}, auth={self.auth!r}, timeout={self.timeout!r})"
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections (and the auth's own, e.g. SMART's token endpoint session)."""
         self._session.close()
+        close_auth = getattr(self.auth, "close", None)
+        if callable(close_auth):
+            close_auth()
 
     def __enter__(self) -> FhirClient:
         return self

@@ -110,9 +110,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, base_url: str) -> int:
     from fhir_safetyplan import show
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.client import FhirClient, entry_results
+    from fhir_safetyplan.commands.delivery import make_client
     from fhir_safetyplan.commands.pipeline import read_input
-    from fhir_safetyplan.deliver import guard_public_server
+    from fhir_safetyplan.deliver import deliver
     from fhir_safetyplan.document import CrisisCentre, DocumentContext
     from fhir_safetyplan.pipeline import build_bundle
 
@@ -123,13 +123,10 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
     )
     submission = submission_of(bundle)
     assert submission
-    with FhirClient(base_url) as client:
-        guard_public_server(bundle, client.base_url)
-        client.check_capabilities()
+    with make_client(base_url) as client:
         _say(f"delivering {len(bundle['entry'])} resources to {client.base_url} as one transaction")
         # No outbox: the demo's plan is synthetic and re-creatable; a failure should be seen, not queued.
-        response = client.transaction(bundle)
-        results = entry_results(response)
+        results = deliver(bundle, client, submission_id=submission, check_capabilities=True).entries
         for r in results:
             _say(f"  {r.status:<12} {r.resource_type}/{r.id} (version {r.version_id})")
         patient = next(

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -366,7 +366,7 @@ def _transaction_response(result: Any) -> JSON:
 )
 async def create_response(request: Request, format_: str | None = _FORMAT) -> Response:
     """Validate, document and deliver: 201 delivered, 202 queued in the outbox, 4xx refused (OperationOutcome)."""
-    from fhir_safetyplan.client import ServerConfigError, ServerRejected, ServerUnavailable
+    from fhir_safetyplan.client import FhirError, ServerConfigError, ServerRejected
     from fhir_safetyplan.deliver import RefusedByPolicy
     from fhir_safetyplan.errors import ConfigError
 
@@ -432,7 +432,8 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
             code="transient",
             headers={"Retry-After": "60"},
         ) from None
-    except ServerUnavailable:
+    except FhirError:
+        # No answer, or one we could not read (e.g. HTML with 200), and no outbox to keep the plan.
         raise HttpError(
             503,
             "The upstream FHIR server cannot be reached now and this service has no outbox to keep the plan; "
@@ -440,7 +441,8 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
             code="transient",
             headers={"Retry-After": "30"},
         ) from None
-    headers = {"X-Submission-Id": submission}
+    # Percent-encoded: a header must be Latin-1 and one line, whatever the sender chose as identifier.
+    headers = {"X-Submission-Id": quote(submission, safe="-._:")}
     if result.status == "queued":
         outcome = operation_outcome(
             [
