@@ -51,7 +51,15 @@ LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")]
 Channel = Literal[
-    "telefonsamtale", "sms", "brev", "helsenorge", "e-post", "oppmote", "kontaktperson", "hjemmebesok"
+    "telefonsamtale",
+    "talemelding",
+    "sms",
+    "brev",
+    "helsenorge",
+    "e-post",
+    "oppmote",
+    "kontaktperson",
+    "hjemmebesok",
 ]
 CHECKLIST_KEYS = (
     "romningsplan",
@@ -128,7 +136,10 @@ class Dependants(_Model):
     present: YesNoDeclined
     children_count: StrictInt | None = Field(None, alias="childrenCount", ge=0, le=30)
     plan: LongText | None = None
-    duty: Literal["sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag"] | None = None
+    duty: Literal["sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag", "ingen-barn"] | None = (
+        None
+    )
+    duty_note: LongText | None = Field(None, alias="dutyNote", description="reasoning / what was done")
 
 
 class Mental(_Model):
@@ -140,7 +151,7 @@ class Risk(_Model):
     done: StrictBool
     instrument: Literal["danger-assessment", "sara-sv", "patriark", "annet"] | None = None
     date: dt.date | None = None
-    level: Literal["lav", "moderat", "hoy"] | None = None
+    level: Literal["lav", "moderat", "hoy", "svaert-hoy"] | None = None
 
 
 class Answers(_Model):
@@ -149,6 +160,11 @@ class Answers(_Model):
     informed: StrictBool
     involvement: YesNo
     refusal_note: LongText | None = Field(None, alias="refusalNote")
+    refusal_informed: StrictBool | None = Field(
+        None,
+        alias="refusalInformed",
+        description="on a refusal: told where to find help later, and about 112/113",
+    )
     safe_contact: SafeContact | None = Field(None, alias="safeContact")
     existing_measures: LongText | None = Field(None, alias="existingMeasures")
     checklist: dict[Literal[CHECKLIST_KEYS], Word] | None = None  # type: ignore[valid-type]
@@ -164,13 +180,12 @@ class Answers(_Model):
         was recorded."""
         problems = []
         wants = self.involvement in ("yes", "ja")
-        if wants and self.refusal_note:
-            problems.append("refusalNote is only for a refusal (involvement no)")
+        if wants and (self.refusal_note or self.refusal_informed is not None):
+            problems.append("refusalNote and refusalInformed are only for a refusal (involvement no)")
         if not wants:
             given = [
                 name
                 for name, value in (
-                    ("existingMeasures", self.existing_measures),
                     ("checklist", self.checklist),
                     ("agreedActions", self.agreed_actions),
                     ("behaviourAdviceGiven", self.behaviour_advice_given),
@@ -184,15 +199,15 @@ class Answers(_Model):
                 )
         d = self.dependants
         if d.present not in ("yes", "ja"):
-            given = [
-                n
-                for n, v in (("childrenCount", d.children_count), ("plan", d.plan), ("duty", d.duty))
-                if v is not None
-            ]
+            given = [n for n, v in (("childrenCount", d.children_count), ("plan", d.plan)) if v is not None]
             if given:
                 problems.append(
                     f"dependants.{', dependants.'.join(given)} only apply when dependants.present is yes"
                 )
+        if d.present in ("no", "nei") and (d.duty or d.duty_note):
+            problems.append(
+                "dependants.duty and dutyNote apply when dependants.present is yes or declined, not no"
+            )
         if self.mental and self.mental.present not in ("yes", "ja") and self.mental.adaptation:
             problems.append("mental.adaptation only applies when mental.present is yes")
         if self.risk and not self.risk.done and (self.risk.instrument or self.risk.date or self.risk.level):
@@ -212,9 +227,14 @@ class AnswersDocument(_Model):
         "Default: derived from the document's content.",
     )
     language: Literal["nb", "nn", "en"] = "nb"
-    status: Literal["completed", "amended", "in-progress"] = "completed"
+    # Only a finished conversation is documented in the record; a draft stays in the form.
+    status: Literal["completed", "amended"] = "completed"
     authored: dt.datetime = Field(description="when the conversation was documented, with time zone")
-    confidentiality: Literal["R", "V"] = "R"
+    confidentiality: Literal["R", "V"] | None = Field(
+        None,
+        description="R (restricted, the default) or V (very restricted); the stricter of this and the "
+        "caller's setting applies",
+    )
     patient: Patient
     clinician: Clinician
     organization: Organization | None = None
@@ -323,6 +343,10 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
     wants = ANSWER_WORDS[a.involvement][1] == "Y"
     if not wants and a.refusal_note:
         answers[Link.REFUSAL_NOTE] = [{"valueString": a.refusal_note}]
+    if not wants and a.refusal_informed is not None:
+        answers[Link.REFUSAL_INFORMED] = [{"valueBoolean": a.refusal_informed}]
+    if a.existing_measures:
+        answers[Link.EXISTING] = [{"valueString": a.existing_measures}]
     if a.safe_contact:
         sc = a.safe_contact
         if sc.safe:
@@ -334,8 +358,6 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
         if sc.note:
             answers[Link.SAFE_NOTE] = [{"valueString": sc.note}]
     if wants:
-        if a.existing_measures:
-            answers[Link.EXISTING] = [{"valueString": a.existing_measures}]
         for key, word in (a.checklist or {}).items():
             answers[Link.checklist_item(key)] = [coded(Link.checklist_item(key), word)]
         if a.agreed_actions:
@@ -349,8 +371,11 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
             answers[Link.CHILDREN_COUNT] = [{"valueInteger": d.children_count}]
         if d.plan:
             answers[Link.DEPENDANTS_PLAN] = [{"valueString": d.plan}]
+    if ANSWER_WORDS[d.present][1] != "N":
         if d.duty:
             answers[Link.DUTY] = [own(Link.DUTY, d.duty)]
+        if d.duty_note:
+            answers[Link.DUTY_NOTE] = [{"valueString": d.duty_note}]
     if a.mental:
         answers[Link.MENTAL_PRESENT] = [coded(Link.MENTAL_PRESENT, a.mental.present)]
         if ANSWER_WORDS[a.mental.present][1] == "Y" and a.mental.adaptation:
@@ -383,16 +408,18 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
     return qr
 
 
-def context_of(doc: AnswersDocument) -> DocumentContext:
-    """What the journal documentation needs beyond the response: organisation and confidentiality."""
-    from fhir_safetyplan.document import DocumentContext
+def context_of(doc: AnswersDocument, base: DocumentContext) -> DocumentContext:
+    """``base`` with what the answers document adds: its organisation, and its confidentiality when that is
+    stricter (a label is never lowered: V from either side wins)."""
+    from dataclasses import replace
 
-    org: JSON | None = None
+    org: JSON | None = base.organization
     if doc.organization:
         org = {"identifier": {"system": codes.ORGNR, "value": doc.organization.orgnr}}
         if doc.organization.reference:
             org = {"reference": doc.organization.reference, **org}
-    return DocumentContext(organization=org, confidentiality=doc.confidentiality)
+    strict: Literal["R", "V"] = "V" if "V" in (doc.confidentiality, base.confidentiality) else "R"
+    return replace(base, organization=org, confidentiality=strict)
 
 
 _INDEX: dict[str, dict[str, JSON]] = {}

@@ -75,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # urllib3 logs whole URLs at DEBUG, query included (a search by identity number would be printed). Our
+    # client logs requests itself without query values, so the HTTP stack stays at WARNING even with -vv.
+    for noisy in ("urllib3", "requests", "charset_normalizer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

@@ -90,7 +90,8 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
     """Our own CodeSystems (measures, contact channels, duty status, risk instrument and level)."""
     c = content or load()
     t = c.text
-    checklist = [_concept(ci.key, ci.text, f"Tiltak i sikkerhetsplanen: {ci.text.nb}") for ci in c.checklist]
+    # Display = the short label (what a CarePlan activity shows); definition = the item as the guidance puts it.
+    checklist = [_concept(ci.key, ci.label, f"Tiltak i sikkerhetsplanen: {ci.text.nb}") for ci in c.checklist]
     plan = [
         _concept(
             "sikkerhetsplan",
@@ -104,7 +105,9 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
         ),
         _concept("trygg-kontakt", t("safe-contact"), "Avtale om hvordan personen trygt kan kontaktes."),
         _concept(
-            "avtalt-tiltak", t("plan", "agreed-actions"), "Konkret handling eller tiltak avtalt framover."
+            "avtalt-tiltak",
+            c.text("journal", field="agreed"),
+            "Konkret handling eller tiltak avtalt framover.",
         ),
         _concept("sjekkliste", t("plan", "checklist"), "Punktene i sikkerhetsplanen (NKVTS).", checklist),
     ]

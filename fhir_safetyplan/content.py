@@ -43,6 +43,8 @@ class ChecklistItem:
     """One of the ten points of the guidance, and the help offered when it is not in place."""
 
     key: str
+    #: the short name used in the CarePlan and the journal note
+    label: Text
     text: Text
     help: Text
 
@@ -103,6 +105,7 @@ def load() -> Content:
         items.append(
             ChecklistItem(
                 key=key,
+                label=_text(entry["label"], f"checklist.{key}.label"),
                 text=_text(entry["text"], f"checklist.{key}.text"),
                 help=_text(entry["help"], f"checklist.{key}.help"),
             )

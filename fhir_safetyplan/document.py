@@ -15,7 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from html import escape
-from typing import Literal
+from typing import Any, Literal
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, DATA_ABSENT, YES_NO
@@ -102,15 +102,21 @@ def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
     """Every answer list in a QuestionnaireResponse, by linkId (nested items included)."""
     out: dict[str, list[JSON]] = {}
 
-    def walk(items: list[JSON]) -> None:
+    # Defensive: also used to check responses that have not passed validation yet.
+    def walk(items: Any, depth: int) -> None:
+        if not isinstance(items, list) or depth > 50:
+            return
         for it in items:
-            if "answer" in it:
-                out[it["linkId"]] = it["answer"]
-                for a in it["answer"]:
-                    walk(a.get("item", []))
-            walk(it.get("item", []))
+            if not isinstance(it, dict):
+                continue
+            answers = it.get("answer")
+            if isinstance(answers, list) and isinstance(it.get("linkId"), str):
+                out[it["linkId"]] = [a for a in answers if isinstance(a, dict)]
+                for a in out[it["linkId"]]:
+                    walk(a.get("item"), depth + 1)
+            walk(it.get("item"), depth + 1)
 
-    walk(qr.get("item", []))
+    walk(qr.get("item"), 0)
     return out
 
 
@@ -225,35 +231,49 @@ def _meta(ctx: DocumentContext, base: str, profile: str) -> JSON:
     return {"profile": [codes.profile_url(base, profile)], "security": security_labels(ctx.confidentiality)}
 
 
+def format_date(value: str, lang: str) -> str:
+    """A FHIR date(Time) as the record writes it: 20.11.2026 in Norwegian, ISO 2026-11-20 in English."""
+    day = str(value)[:10]
+    if lang in ("nb", "nn") and len(day) == 10 and day[4] == "-" and day[7] == "-":
+        return f"{day[8:10]}.{day[5:7]}.{day[0:4]}"
+    return day
+
+
+def _sentence(text: str) -> str:
+    """Free text as a sentence of the note: trimmed, ending with a full stop unless it ends with punctuation."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
 def journal_lines(
     qr: JSON, lang: str, content: Content | None = None, crisis_centre: CrisisCentre | None = None
 ) -> list[str]:
-    """The human-readable journal note, line by line, in ``lang`` (what was discussed, what is in place, the help
-    agreed, the advice given — or the refusal)."""
+    """The human-readable journal note, line by line, in ``lang``: statements of what was discussed, what is in
+    place, the help offered, the advice given — or the refusal. Its first line is neutral (a preview in lists)."""
     c = content or load()
 
     def j(key: str) -> str:
         return c.text("journal", field=key).get(lang)
 
-    def t(*path: str, f: str = "text") -> str:
-        return c.text(*path, field=f).get(lang)
-
     a = answers_by_link(qr)
-    lines = [f"{j('heading')}. {j('date')}: {str(qr.get('authored', ''))[:10]}"]
+    lines = [f"{j('heading')} {format_date(str(qr.get('authored', '')), lang)}"]
     informed = _yes(a, Link.INFORMED)
     if informed is not None:
-        lines.append(f"{t('conversation', 'informed')}: {j('yes') if informed else j('no')}.")
+        lines.append(j("informed") if informed else j("not-informed"))
     wants = _yes(a, Link.INVOLVEMENT)
     if wants is False:
         lines.append(j("refusal"))
-        lines += [f"{t('conversation', 'refusal-note')}: {s}" for s in _strings(a, Link.REFUSAL_NOTE)]
+        lines += [f"{j('refusal-note')}: {_sentence(s)}" for s in _strings(a, Link.REFUSAL_NOTE)]
+        if _yes(a, Link.REFUSAL_INFORMED):
+            lines.append(j("refusal-informed"))
     elif wants:
         lines.append(j("involvement"))
-    contact = safe_contact_text(qr, lang, c)
+    lines += [f"{j('existing')}: {_sentence(s)}" for s in _strings(a, Link.EXISTING)]
+    contact = safe_contact_parts(qr, lang, c)
     if contact:
-        lines.append(f"{t('safe-contact')}: {contact}")
+        lines.append(f"{j('contact')}:")
+        lines += [f"• {part}" for part in contact]
     if wants:
-        lines += [f"{t('plan', 'existing-measures')}: {s}" for s in _strings(a, Link.EXISTING)]
         groups: dict[str, list[str]] = {"in-place": [], "missing": [], "not-relevant": [], "declined": []}
         for ci in c.checklist:
             for coding in _coding(a, Link.checklist_item(ci.key)):
@@ -268,38 +288,70 @@ def journal_lines(
                     if ci.key == "krisesenter" and crisis_centre:
                         phone = f", {crisis_centre.phone}" if crisis_centre.phone else ""
                         help_text += f" {j('crisis-centre')}: {crisis_centre.name}{phone}."
-                    groups[key].append(f"{ci.text.get(lang)} – {help_text}")
+                    groups[key].append(f"{ci.label.get(lang)}: {_lower_first(help_text)}")
                 elif key:
-                    groups[key].append(ci.text.get(lang))
-        for key, items in groups.items():
-            if items:
-                lines.append(f"{j(key)}:")
-                lines += [f"– {s}" for s in items]
+                    groups[key].append(ci.label.get(lang))
+        for key in ("in-place", "not-relevant", "declined"):
+            if groups[key]:
+                lines.append(f"{j(key)}: {', '.join(groups[key])}.")
+        if groups["missing"]:
+            lines.append(f"{j('missing')}:")
+            lines += [f"• {s}" for s in groups["missing"]]
         agreed = _strings(a, Link.AGREED)
         if agreed:
-            lines.append(f"{t('plan', 'agreed-actions')}:")
-            lines += [f"– {s}" for s in agreed]
+            lines.append(f"{j('agreed')}:")
+            lines += [f"• {_sentence(s)}" for s in agreed]
         if _yes(a, Link.ADVICE_GIVEN):
             lines.append(j("advice-given"))
-    dependants = _yes(a, Link.DEPENDANTS_PRESENT)
-    if dependants is not None or _coding(a, Link.DEPENDANTS_PRESENT):
-        lines.append(f"{t('dependants', 'present')} {_word(a, Link.DEPENDANTS_PRESENT, lang, c)}.")
-        for n in a.get(Link.CHILDREN_COUNT, []):
-            lines.append(f"{t('dependants', 'children-count')}: {n.get('valueInteger')}.")
-        lines += [f"{t('dependants', 'plan')}: {s}" for s in _strings(a, Link.DEPENDANTS_PLAN)]
-        for coding in _coding(a, Link.DUTY):
-            lines.append(f"{t('dependants', 'duty')}: {_display(c, 'duty-status', coding, lang)}.")
-    if _coding(a, Link.MENTAL_PRESENT):
-        lines.append(f"{t('mental', 'present')} {_word(a, Link.MENTAL_PRESENT, lang, c)}.")
-        lines += [f"{t('mental', 'adaptation')}: {s}" for s in _strings(a, Link.MENTAL_ADAPTATION)]
+    lines += _dependants_lines(a, lang, c)
+    mental = _answer_key(a, Link.MENTAL_PRESENT)
+    if mental:
+        lines.append(j(f"mental-{mental}"))
+        lines += [f"{j('mental-adaptation')}: {_sentence(s)}" for s in _strings(a, Link.MENTAL_ADAPTATION)]
     if _yes(a, Link.RISK_DONE):
         parts = [_display(c, "instruments", x, lang) for x in _coding(a, Link.RISK_INSTRUMENT)]
-        parts += [str(x.get("valueDate")) for x in a.get(Link.RISK_DATE, [])]
-        parts += [
-            f"{t('risk', 'level')}: {_display(c, 'levels', x, lang)}" for x in _coding(a, Link.RISK_LEVEL)
-        ]
-        lines.append(f"{t('risk')}: {', '.join(parts)}.")
+        parts += [format_date(str(x.get("valueDate")), lang) for x in a.get(Link.RISK_DATE, [])]
+        parts.append(j("risk-by"))
+        line = f"{j('risk')}: {', '.join(parts)}."
+        for x in _coding(a, Link.RISK_LEVEL):
+            line += f" {j('risk-level')}: {_lower_first(_display(c, 'levels', x, lang))}."
+        lines.append(line)
     return lines
+
+
+def _dependants_lines(a: dict[str, list[JSON]], lang: str, c: Content) -> list[str]:
+    def j(key: str) -> str:
+        return c.text("journal", field=key).get(lang)
+
+    present = _answer_key(a, Link.DEPENDANTS_PRESENT)
+    if not present:
+        return []
+    lines = [j(f"dependants-{present}")]
+    lines += [f"{j('children-count')}: {n.get('valueInteger')}." for n in a.get(Link.CHILDREN_COUNT, [])]
+    lines += [f"{j('dependants-plan')}: {_sentence(s)}" for s in _strings(a, Link.DEPENDANTS_PLAN)]
+    for coding in _coding(a, Link.DUTY):
+        lines.append(f"{j('duty')}: {_lower_first(_display(c, 'duty-status', coding, lang))}.")
+    lines += [f"{j('duty-note')}: {_sentence(s)}" for s in _strings(a, Link.DUTY_NOTE)]
+    return lines
+
+
+def _answer_key(a: dict[str, list[JSON]], link: str) -> str | None:
+    """``yes`` / ``no`` / ``declined`` for a coded yes-no-declined answer, None when unanswered."""
+    for coding in _coding(a, link):
+        key = {(YES_NO, "Y"): "yes", (YES_NO, "N"): "no", (DATA_ABSENT, "asked-declined"): "declined"}.get(
+            (str(coding.get("system")), str(coding.get("code")))
+        )
+        if key:
+            return key
+    return None
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case the first letter when it continues a sentence ("… tilbys hjelp med: lage …"), but keep
+    abbreviations and names (SMS, SARA:SV) as they are."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
 
 
 def response_lines(qr: JSON, lang: str, content: Content | None = None) -> list[str]:
@@ -340,30 +392,30 @@ def _display(c: Content, section: str, coding: JSON, lang: str) -> str:
     return str(coding.get("display") or coding.get("code"))
 
 
-def _word(a: dict[str, list[JSON]], link: str, lang: str, c: Content) -> str:
-    for coding in _coding(a, link):
-        for o in c.options("answers"):
-            if (o.system, o.code) == (coding.get("system"), coding.get("code")):
-                return o.display.get(lang)
-    return "–"
+def safe_contact_parts(qr: JSON, lang: str, content: Content | None = None) -> list[str]:
+    """The agreed contact arrangement as sentences (empty when nothing was agreed): how the patient may and must
+    not be contacted, when, and anything else agreed."""
+    c = content or load()
+
+    def j(key: str) -> str:
+        return c.text("journal", field=key).get(lang)
+
+    a = answers_by_link(qr)
+    parts = []
+    safe = [_lower_first(_display(c, "channels", x, lang)) for x in _coding(a, Link.SAFE_CHANNELS)]
+    unsafe = [_lower_first(_display(c, "channels", x, lang)) for x in _coding(a, Link.UNSAFE_CHANNELS)]
+    if safe:
+        parts.append(f"{j('contact-safe')}: {'; '.join(safe)}.")
+    if unsafe:
+        parts.append(f"{j('contact-unsafe')}: {'; '.join(unsafe)}.")
+    parts += [f"{j('contact-times')}: {_sentence(s)}" for s in _strings(a, Link.SAFE_TIMES)]
+    parts += [f"{j('contact-note')}: {_sentence(s)}" for s in _strings(a, Link.SAFE_NOTE)]
+    return parts
 
 
 def safe_contact_text(qr: JSON, lang: str, content: Content | None = None) -> str:
-    """The safe-contact instructions as one text ('' when nothing was agreed)."""
-    c = content or load()
-    a = answers_by_link(qr)
-    parts = []
-    safe = [_display(c, "channels", x, lang) for x in _coding(a, Link.SAFE_CHANNELS)]
-    unsafe = [_display(c, "channels", x, lang) for x in _coding(a, Link.UNSAFE_CHANNELS)]
-    if safe:
-        parts.append(f"{c.text('safe-contact', 'safe-channels').get(lang)}: {'; '.join(safe)}.")
-    if unsafe:
-        parts.append(f"{c.text('safe-contact', 'unsafe-channels').get(lang)}: {'; '.join(unsafe)}.")
-    for s in _strings(a, Link.SAFE_TIMES):
-        parts.append(f"{c.text('safe-contact', 'times').get(lang)}: {s}.")
-    for s in _strings(a, Link.SAFE_NOTE):
-        parts.append(f"{c.text('safe-contact', 'note').get(lang)}: {s}")
-    return " ".join(parts)
+    """:func:`safe_contact_parts` as one text ('' when nothing was agreed)."""
+    return " ".join(safe_contact_parts(qr, lang, content))
 
 
 def document(
@@ -389,7 +441,7 @@ def document(
     resources: list[JSON] = []
     answers = answers_by_link(qr)
 
-    out_qr = copy.deepcopy(qr)
+    out_qr = sanitized_response(qr)
     out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
     out_qr["identifier"] = ident
@@ -424,7 +476,12 @@ def document(
         cp["created"] = authored
         title = c.text("neutral", field="careplan-title").get(lang)
         cp["title"] = title
-        lines = [f"{a['detail'].get('description', '')}" for a in cp.get("activity", [])]
+        lines = []
+        for activity in cp.get("activity", []):
+            detail = activity.get("detail", {})
+            label = next((x.get("display") for x in detail.get("code", {}).get("coding", [])), None)
+            description = str(detail.get("description", ""))
+            lines.append(f"{label}: {description}" if label else description)
         cp["text"] = _narrative(lang, title, lines)
         resources.append(_ordered(cp))
 
@@ -479,21 +536,11 @@ def document(
         "text": _narrative(lang, note_title, lines),
         "masterIdentifier": ident,
         "status": "current",
-        "docStatus": "final" if qr.get("status") in ("completed", "amended") else "preliminary",
+        "docStatus": "amended" if qr.get("status") == "amended" else "final",
         "type": {
             "coding": [{"system": codes.VOLVEN_DOCUMENT_TYPE, "code": "B02-2", "display": "Journalnotat"}]
         },
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": codes.codesystem_url(base, CS_PLAN),
-                        "code": "sikkerhetsplan",
-                        "display": c.text("form", field="title").get("nb"),
-                    }
-                ]
-            }
-        ],
+        # No category: the type (Journalnotat) is enough, and record systems list category beside the title.
         "subject": subject,
         "date": _instant(authored),
         "author": [author],
@@ -528,8 +575,8 @@ def document(
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
         "text": _narrative(
             lang,
-            c.text("journal", field="provenance").get(lang),
-            [f"{c.text('journal', field='date').get(lang)}: {authored[:10]}"],
+            c.text("neutral", field="provenance-title").get(lang),
+            [f"{c.text('journal', field='date').get(lang)}: {format_date(authored, lang)}"],
         ),
         "target": [{"reference": urls[r["resourceType"]]} for r in resources],
         "recorded": _instant(authored),
@@ -541,6 +588,49 @@ def document(
     return Documentation(
         submission=submission, resources=resources, full_urls=urls, patient_entry=patient_entry
     )
+
+
+#: The elements of a QuestionnaireResponse that are written to the record; anything else a sender included
+#: (contained resources, extensions, source, basedOn, …) is left out: it could carry data we must never write,
+#: such as an address or a phone number in a contained Patient.
+_QR_ELEMENTS = (
+    "resourceType",
+    "id",
+    "language",
+    "identifier",
+    "questionnaire",
+    "status",
+    "subject",
+    "encounter",
+    "authored",
+    "author",
+    "item",
+)
+
+
+def sanitized_response(qr: JSON) -> JSON:
+    """A copy of a QuestionnaireResponse with only the elements this module writes, items and answers included."""
+
+    def items(raw: list[JSON]) -> list[JSON]:
+        out = []
+        for it in raw:
+            item: JSON = {k: copy.deepcopy(it[k]) for k in ("linkId", "text") if k in it}
+            if it.get("answer"):
+                item["answer"] = [
+                    {
+                        **{k: copy.deepcopy(v) for k, v in ans.items() if k.startswith("value")},
+                        **({"item": items(ans["item"])} if ans.get("item") else {}),
+                    }
+                    for ans in it["answer"]
+                ]
+            if it.get("item"):
+                item["item"] = items(it["item"])
+            out.append(item)
+        return out
+
+    out: JSON = {k: copy.deepcopy(qr[k]) for k in _QR_ELEMENTS if k in qr and k != "item"}
+    out["item"] = items(qr.get("item") or [])
+    return out
 
 
 def _instant(value: str) -> str:

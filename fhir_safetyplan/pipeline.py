@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from fhir_safetyplan import codes
@@ -262,14 +263,59 @@ def structure_issues(response: JSON) -> list[JSON]:
                     f"QuestionnaireResponse.{element}",
                 )
             )
-    if not isinstance(response.get("authored"), str):
+    authored = response.get("authored")
+    if not isinstance(authored, str) or not _DATETIME_TZ.fullmatch(authored):
         issues.append(
             issue(
                 "error",
-                "required",
-                "QuestionnaireResponse.authored is missing: the journal documentation needs the date and time "
-                "of the conversation (e.g. 2026-11-27T10:15:00+01:00)",
+                "required" if authored is None else "value",
+                "QuestionnaireResponse.authored must be the date and time of the conversation with a time zone "
+                "(e.g. 2026-11-27T10:15:00+01:00): the journal note and the Provenance need it",
                 "QuestionnaireResponse.authored",
+            )
+        )
+    return issues
+
+
+_DATETIME_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def documentation_issues(response: JSON) -> list[JSON]:
+    """What this form's documentation needs beyond the Questionnaire's own rules (any input kind):
+    only a finished conversation is documented, and a channel cannot be both safe and forbidden."""
+    from fhir_safetyplan.document import answers_by_link
+    from fhir_safetyplan.questionnaire import Link
+
+    issues: list[JSON] = []
+    status = response.get("status")
+    if isinstance(status, str) and status not in ("completed", "amended"):
+        issues.append(
+            issue(
+                "error",
+                "business-rule",
+                f"QuestionnaireResponse.status is {status[:20]!r}: only a completed or amended response is "
+                "documented in the record; finish the form first (a response entered in error is not sent)",
+                "QuestionnaireResponse.status",
+            )
+        )
+    answers = answers_by_link(response)
+
+    def codes_of(link: str) -> set[str]:
+        return {
+            str(a["valueCoding"].get("code"))
+            for a in answers.get(link, [])
+            if isinstance(a, dict) and isinstance(a.get("valueCoding"), dict)
+        }
+
+    both = sorted(codes_of(Link.SAFE_CHANNELS) & codes_of(Link.UNSAFE_CHANNELS))
+    if both:
+        issues.append(
+            issue(
+                "error",
+                "business-rule",
+                f"Item {Link.UNSAFE_CHANNELS}: the channel(s) {', '.join(both)} are also given as safe in "
+                f"{Link.SAFE_CHANNELS}; a contact agreement cannot say both — correct one of them",
+                f"QuestionnaireResponse.item.where(linkId='{Link.SAFE_CONTACT}')",
             )
         )
     return issues
@@ -296,7 +342,8 @@ def validate(data: Any, canonical_base: str | None = None) -> JSON:
     except InputError as exc:
         return exc.outcome
     checked = validate_response(response, questionnaire)
-    return _combine(structure_issues(response), checked["issue"]) if external else checked
+    own = documentation_issues(response)
+    return _combine(structure_issues(response) if external else [], checked["issue"], own)
 
 
 def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
@@ -310,20 +357,15 @@ def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
 
         doc = parse_answers(data)
         response = to_response(doc, base)
-        answers_ctx = context_of(doc)
-        context = replace(
-            context,
-            organization=answers_ctx.organization or context.organization,
-            confidentiality=answers_ctx.confidentiality,
-        )
+        context = context_of(doc, context)
         submission = submission_id(doc)
     else:
         response = data
         submission = _submission_of_response(response)
     questionnaire = questionnaire_of(response, base)
     outcome = validate_response(response, questionnaire)
-    if kind_of(data) == "QuestionnaireResponse":
-        outcome = _combine(structure_issues(response), outcome["issue"])
+    external = structure_issues(response) if kind_of(data) == "QuestionnaireResponse" else []
+    outcome = _combine(external, outcome["issue"], documentation_issues(response))
     if has_errors(outcome):
         n = sum(1 for i in outcome["issue"] if i.get("severity") in ("error", "fatal"))
         raise ValidationFailed(f"the QuestionnaireResponse is not valid ({n} error(s))", outcome)
@@ -331,15 +373,22 @@ def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
 
 
 def _submission_of_response(response: JSON) -> str:
-    """The submission id of a QuestionnaireResponse: its identifier value, else derived from its content."""
-    ident = response.get("identifier")
-    if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
-        return str(ident["value"])
+    """The submission id of a QuestionnaireResponse, derived (never copied) from its identifier system and value,
+    or from its content when it has none.
+
+    Derived, so that two senders' responses numbered alike never share ids (the system is part of it), and so
+    that whatever a sender put in its identifier (it could be an identity number) never appears in ids, logs or
+    headers.
+    """
     import hashlib
     import uuid
 
-    canonical = json.dumps(response, sort_keys=True, ensure_ascii=False)
-    return str(uuid.UUID(hashlib.sha256(canonical.encode()).hexdigest()[:32]))
+    ident = response.get("identifier")
+    if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
+        key = f"{ident.get('system') or ''}|{ident['value']}"
+    else:
+        key = json.dumps(response, sort_keys=True, ensure_ascii=False)
+    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
 
 
 def extract(data: Any, context: DocumentContext | None = None) -> JSON:

@@ -56,13 +56,14 @@ class Link:
     INVOLVEMENT = "samtale.involvering"
     REFUSAL_INFO = "samtale.avslag-info"
     REFUSAL_NOTE = "samtale.avslag"
+    REFUSAL_INFORMED = "samtale.avslag-informert"
+    EXISTING = "samtale.eksisterende-tiltak"
     SAFE_CONTACT = "trygg-kontakt"
     SAFE_CHANNELS = "trygg-kontakt.trygge"
     UNSAFE_CHANNELS = "trygg-kontakt.utrygge"
     SAFE_TIMES = "trygg-kontakt.tidspunkt"
     SAFE_NOTE = "trygg-kontakt.merknad"
     PLAN = "plan"
-    EXISTING = "plan.eksisterende-tiltak"
     CHECKLIST = "plan.sjekkliste"
     AGREED = "plan.avtalte-tiltak"
     ADVICE_INFO = "plan.atferd-info"
@@ -73,6 +74,7 @@ class Link:
     DEPENDANTS_PLAN = "sarbare.plan"
     DUTY_INFO = "sarbare.opplysningsplikt-info"
     DUTY = "sarbare.opplysningsplikt"
+    DUTY_NOTE = "sarbare.opplysningsplikt-merknad"
     MENTAL = "psykisk"
     MENTAL_PRESENT = "psykisk.funksjonsnedsettelse"
     MENTAL_ADAPTATION = "psykisk.tilpasning"
@@ -207,6 +209,14 @@ class _Builder:
                     enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
                     maxLength=TEXT_MAX,
                 ),
+                self.item(
+                    Link.REFUSAL_INFORMED,
+                    "boolean",
+                    t("conversation", "refusal-informed"),
+                    enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
+                ),
+                # The guidance asks for this in the first conversation, so it is recorded on a refusal too.
+                self.item(Link.EXISTING, "text", t("conversation", "existing-measures"), maxLength=TEXT_MAX),
             ],
         )
         safe = self.item(
@@ -237,7 +247,7 @@ class _Builder:
                 ci.text,
                 self.answers("yes", "no", "not-relevant", "declined"),
                 required=True,
-                code=[self.plan_code(ci.key, ci.text)],
+                code=[self.plan_code(ci.key, ci.label)],
             )
             for ci in c.checklist
         ]
@@ -247,7 +257,6 @@ class _Builder:
             t("plan"),
             enableWhen=when(Link.INVOLVEMENT, answerCoding=yes),
             item=[
-                self.item(Link.EXISTING, "text", t("plan", "existing-measures"), maxLength=TEXT_MAX),
                 self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
                 self.item(
                     Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
@@ -266,6 +275,16 @@ class _Builder:
             **plan,
         }
         dependants_yes = when(Link.DEPENDANTS_PRESENT, answerCoding=yes)
+        # The duty to inform rests on what the health professional knows, not on the patient's answer: it is
+        # asked also when the patient declined to say whether children are affected.
+        declined = {"system": DATA_ABSENT, "code": "asked-declined"}
+        duty_when: JSON = {
+            "enableWhen": [
+                {"question": Link.DEPENDANTS_PRESENT, "operator": "=", "answerCoding": yes},
+                {"question": Link.DEPENDANTS_PRESENT, "operator": "=", "answerCoding": declined},
+            ],
+            "enableBehavior": "any",
+        }
         dependants = self.item(
             Link.DEPENDANTS,
             "group",
@@ -297,13 +316,16 @@ class _Builder:
                     enableWhen=dependants_yes,
                     maxLength=TEXT_MAX,
                 ),
-                self.item(Link.DUTY_INFO, "display", t("dependants", "duty-info"), enableWhen=dependants_yes),
+                self.item(Link.DUTY_INFO, "display", t("dependants", "duty-info"), **duty_when),
                 self.choice(
                     Link.DUTY,
                     t("dependants", "duty"),
                     self.options("duty-status", CS_DUTY),
                     required=True,
-                    enableWhen=dependants_yes,
+                    **duty_when,
+                ),
+                self.item(
+                    Link.DUTY_NOTE, "text", t("dependants", "duty-note"), maxLength=TEXT_MAX, **duty_when
                 ),
             ],
         )
@@ -406,8 +428,9 @@ class _Builder:
         lang = self.primary
         cs = codes.codesystem_url(self.base, CS_PLAN)
 
-        def coding(code: str, display: str) -> JSON:
-            return {"_system": _tev(_lit(cs)), "_code": _tev(_lit(code)), "_display": _tev(_lit(display))}
+        def coding(code: str, display: str | None) -> JSON:
+            out = {"_system": _tev(_lit(cs)), "_code": _tev(_lit(code))}
+            return {**out, "_display": _tev(_lit(display))} if display else out
 
         def activity(context: str, code: str, display: str, description: str, literal: bool) -> JSON:
             return {
@@ -427,22 +450,22 @@ class _Builder:
                 f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}')"
                 f".where(answer.valueCoding.where(system='{YES_NO}' and code='N').exists())"
             )
-            activities.append(activity(context, ci.key, ci.text.get(lang), ci.help.get(lang), literal=True))
-        agreed = c.text("plan", "agreed-actions").get(lang)
+            activities.append(activity(context, ci.key, ci.label.get(lang), ci.help.get(lang), literal=True))
+        agreed = c.text("journal", field="agreed").get(lang)
         activities.append(
             activity(
                 f"item.where(linkId='{Link.AGREED}').answer", "avtalt-tiltak", agreed, "value", literal=False
             )
         )
         title = c.text("neutral", field="careplan-title").get(lang)
-        category = c.text("form", field="title").get(lang)
         return {
             "resourceType": "CarePlan",
             "id": TEMPLATE_ID,
             # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
             "_status": _tev("'active'"),
             "_intent": _tev("'plan'"),
-            "category": [{"coding": [coding("sikkerhetsplan", category)]}],
+            # The category is coded without a display: lists in record systems show it next to the neutral title.
+            "category": [{"coding": [coding("sikkerhetsplan", None)]}],
             "_title": _tev(_lit(title)),
             "subject": {"_reference": _tev("%resource.subject.reference")},
             "_created": _tev("%resource.authored"),

@@ -139,7 +139,9 @@ _DATETIME_RE = re.compile(
 _TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?")
 # Control characters a journal must never store (C0 except tab/newline/return, DEL, C1) and lone surrogates,
 # which cannot even be encoded as UTF-8 and would break serialisation further down the pipeline.
-_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Control characters, lone surrogates and the noncharacters U+FFFE/U+FFFF (not allowed in XML, so they would make
+# the XHTML narrative ill-formed and the server refuse the plan).
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # A tag or comment opener as an HTML parser sees it ("<b", "</", "<!", "<?"); "a < b" and "<3" do not match.
 _MARKUP_RE = re.compile(r"<[A-Za-z!/?]")
 # Bidirectional embedding/override/isolate controls: they make text display in another order than it is stored

@@ -46,6 +46,7 @@ CHANNELS = (
     "oppmote",
     "kontaktperson",
     "hjemmebesok",
+    "talemelding",
 )
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -129,25 +130,34 @@ def answers_documents(draw: st.DrawFn) -> dict[str, Any]:
     """A valid answers document: any combination the schema and the Questionnaire allow."""
     involvement = draw(st.sampled_from(("yes", "no", "ja", "nei")))
     answers: dict[str, Any] = {"informed": draw(st.booleans()), "involvement": involvement}
+    if draw(st.booleans()):
+        answers["existingMeasures"] = draw(long_text)
     if involvement in ("yes", "ja"):
         answers["checklist"] = {k: draw(st.sampled_from(WORDS)) for k in CHECKLIST_KEYS}
         answers["agreedActions"] = draw(st.lists(short_text, max_size=4))
         if draw(st.booleans()):
-            answers["existingMeasures"] = draw(long_text)
-        if draw(st.booleans()):
             answers["behaviourAdviceGiven"] = draw(st.booleans())
-    elif draw(st.booleans()):
-        answers["refusalNote"] = draw(long_text)
+    else:
+        if draw(st.booleans()):
+            answers["refusalNote"] = draw(long_text)
+        if draw(st.booleans()):
+            answers["refusalInformed"] = draw(st.booleans())
     if draw(st.booleans()):
         answers["safeContact"] = draw(channels())
     present = draw(
         st.sampled_from(("yes", "no", "declined", "ja", "nei", "vil-ikke-svare", "asked-declined"))
     )
     dependants: dict[str, Any] = {"present": present}
-    if present in ("yes", "ja"):
+    if present not in ("no", "nei"):
+        # The duty to inform is asked whenever children may be affected: also when the patient declined.
         dependants["duty"] = draw(
-            st.sampled_from(("sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag"))
+            st.sampled_from(
+                ("sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag", "ingen-barn")
+            )
         )
+        if draw(st.booleans()):
+            dependants["dutyNote"] = draw(long_text)
+    if present in ("yes", "ja"):
         if draw(st.booleans()):
             dependants["childrenCount"] = draw(st.integers(0, 30))
         if draw(st.booleans()):
@@ -164,7 +174,7 @@ def answers_documents(draw: st.DrawFn) -> dict[str, Any]:
         if done:
             risk["instrument"] = draw(st.sampled_from(("danger-assessment", "sara-sv", "patriark", "annet")))
             risk["date"] = draw(st.dates(date(2020, 1, 1), date(2026, 11, 1))).isoformat()
-            risk["level"] = draw(st.sampled_from(("lav", "moderat", "hoy")))
+            risk["level"] = draw(st.sampled_from(("lav", "moderat", "hoy", "svaert-hoy")))
         answers["risk"] = risk
 
     offset = timedelta(hours=draw(st.sampled_from((0, 1, 2, -5))))
@@ -173,7 +183,7 @@ def answers_documents(draw: st.DrawFn) -> dict[str, Any]:
     )
     doc: dict[str, Any] = {
         "language": draw(st.sampled_from(("nb", "nn", "en"))),
-        "status": draw(st.sampled_from(("completed", "amended", "in-progress"))),
+        "status": draw(st.sampled_from(("completed", "amended"))),
         "authored": authored.isoformat(),
         "confidentiality": draw(st.sampled_from(("R", "V"))),
         "patient": draw(identity_numbers()),
