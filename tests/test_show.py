@@ -14,6 +14,7 @@ import responses
 from fhir_safetyplan import codes, show
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.client import FhirClient
+from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import InputError
 
 JSON = dict[str, Any]
@@ -60,7 +61,8 @@ def test_render_shows_in_place_agreed_help_safe_contact_and_the_note_in_bokmal()
     positions = [text.index(s) for s in sections]
     assert positions == sorted(positions)
     assert "Lage en rømningsplan sammen" in text  # help for a point not in place
-    assert "Trygg kontakt: følg avtalen om kontaktmåte før pasienten kontaktes." in text
+    flag_text = load().text("safe-contact", "flag").get("nb")  # the wording comes from content.toml
+    assert f"Trygg kontakt:\n  {flag_text} Kan kontaktes:" in text
     note = plan_of("02-flere-mangler").note_text
     assert note and all(line in text for line in note.splitlines())
 

@@ -168,7 +168,11 @@ def test_show_prints_the_plan_in_the_form_language_and_json_gives_the_stored_res
     assert text.startswith("Tryggleiksplan – 2026-11-20")
     assert "På plass:" in text and "Har tilgang på andre viktige telefonnummer" in text
     assert "Ny time om to veker" in text  # an agreed action, as written
-    assert "Trygg kontakt: følg avtalen om kontaktmåte før pasienten vert kontakta." in text
+    from fhir_safetyplan.content import load
+
+    assert (
+        f"Trygg kontakt:\n  {load().text('safe-contact', 'flag').get('nn')}" in text
+    )  # wording: content.toml
     assert data["patient"]["fnr"] not in text  # the identity number is not printed
 
     patient = next(
