@@ -13,9 +13,11 @@ def test_demo_delivers_the_example_and_prints_it_as_read_back(
     assert main(["demo", "--server", hapi_base_url]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("Sikkerhetsplan – 2026-11-20")
-    assert "Har en rømningsplan eller har tenkt gjennom hvordan komme seg i sikkerhet" in out
+    from fhir_safetyplan import content
+
+    assert content.load().checklist[0].text.nb in out  # in place: the escape plan
     assert "Ny samtale om fire uker" in out  # agreed help
-    assert "Trygge måter å kontakte pasienten på: Telefonsamtale til pasientens eget nummer" in out
+    assert "Kan kontaktes: telefonsamtale til pasientens eget nummer" in out
     assert "Pasienten er rådet til ikke å endre atferd før det praktiske er på plass." in out  # the note
     assert "read back 5 resources" in err and "Traceback" not in err
     assert "15838540063" not in out  # the (synthetic) identity number is not printed
