@@ -10,13 +10,13 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_safetyplan import pipeline
-from fhir_safetyplan.answers import CHECKLIST_KEYS
+from fhir_safetyplan.answers import CHECKLIST_KEYS, Channel, Word
 from fhir_safetyplan.errors import InputError, has_errors
 from fhir_safetyplan.identifiers import organisation_number_check_digit, synthetic_fnr
 
@@ -24,30 +24,9 @@ CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 XHTML = "{http://www.w3.org/1999/xhtml}"
 ALLOWED_TYPES = {"QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance"}
-WORDS = (
-    "yes",
-    "no",
-    "not-relevant",
-    "declined",
-    "ja",
-    "nei",
-    "ikke-aktuelt",
-    "vil-ikke-svare",
-    "na",
-    "asked-declined",
-)
+WORDS = get_args(Word)  # every word the answers schema accepts
 NO_WORDS = ("no", "nei")
-CHANNELS = (
-    "telefonsamtale",
-    "sms",
-    "brev",
-    "helsenorge",
-    "e-post",
-    "oppmote",
-    "kontaktperson",
-    "hjemmebesok",
-    "talemelding",
-)
+CHANNELS = get_args(Channel)
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
