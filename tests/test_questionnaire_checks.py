@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from _mutate import slots
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -486,20 +487,7 @@ def test_arbitrary_items_never_raise(items: list[Any]) -> None:
 @given(st.data())
 def test_replacing_any_value_never_raises(data: st.DataObject) -> None:
     q = make_q()
-    nodes: list[tuple[Any, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                nodes.append((node, k))
-                walk(v)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                nodes.append((node, i))
-                walk(v)
-
-    walk(q)
-    container, key = data.draw(st.sampled_from(nodes))
+    container, key = data.draw(st.sampled_from(slots(q)))
     container[key] = data.draw(json_values)
     assert isinstance(check(copy.deepcopy(q)), list)
 
