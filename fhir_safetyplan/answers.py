@@ -9,9 +9,7 @@ Words for coded answers: ``yes`` / ``no`` / ``not-relevant`` / ``declined`` (als
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -275,8 +273,11 @@ def submission_id(doc: AnswersDocument) -> str:
     """The stable submission id: given, or derived from the document's content (same content → same id)."""
     if doc.submission_id:
         return doc.submission_id
-    canonical = json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
-    return str(uuid.UUID(hashlib.sha256(canonical.encode()).hexdigest()[:32]))
+    from fhir_safetyplan.document import derived_id
+
+    return derived_id(
+        json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
+    )
 
 
 def submission_identifier(base: str, value: str) -> JSON:

@@ -34,6 +34,9 @@ DNR = "urn:oid:2.16.578.1.12.4.1.4.2"
 HPR = "urn:oid:2.16.578.1.12.4.1.4.4"
 ORGNR = "urn:oid:2.16.578.1.12.4.1.4.101"
 
+#: The only resource types this module writes (plus, on request, a conditional create of a test Patient).
+WRITTEN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance")
+
 LANGUAGES = ("nb", "nn", "en")
 TRANSLATED = ("nn", "en")
 

@@ -333,22 +333,28 @@ def _combine(*issue_lists: list[JSON]) -> JSON:
 
 def validate(data: Any, canonical_base: str | None = None) -> JSON:
     """The OperationOutcome of validating an input (answers document or QuestionnaireResponse)."""
-    from fhir_safetyplan.validate import validate_response
-
     try:
         external = kind_of(data) == "QuestionnaireResponse"
         response = respond(data, canonical_base)
         questionnaire = questionnaire_of(response, canonical_base)
     except InputError as exc:
         return exc.outcome
+    return _check(response, questionnaire, external)
+
+
+def _check(response: JSON, questionnaire: JSON, external: bool) -> JSON:
+    """Every rule an input must pass: the Questionnaire's, this form's documentation rules, and for a response
+    received from elsewhere its R4 structure and what may be written of it."""
+    from fhir_safetyplan.validate import validate_response
+
     checked = validate_response(response, questionnaire)
-    own = documentation_issues(response)
-    return _combine(structure_issues(response) if external else [], checked["issue"], own)
+    return _combine(
+        structure_issues(response) if external else [], checked["issue"], documentation_issues(response)
+    )
 
 
 def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
     """Turn an input into a validated response with its Questionnaire, context and submission id."""
-    from fhir_safetyplan.validate import validate_response
 
     context = context or DocumentContext()
     base = context.canonical_base
@@ -363,9 +369,7 @@ def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
         response = data
         submission = _submission_of_response(response)
     questionnaire = questionnaire_of(response, base)
-    outcome = validate_response(response, questionnaire)
-    external = structure_issues(response) if kind_of(data) == "QuestionnaireResponse" else []
-    outcome = _combine(external, outcome["issue"], documentation_issues(response))
+    outcome = _check(response, questionnaire, kind_of(data) == "QuestionnaireResponse")
     if has_errors(outcome):
         n = sum(1 for i in outcome["issue"] if i.get("severity") in ("error", "fatal"))
         raise ValidationFailed(f"the QuestionnaireResponse is not valid ({n} error(s))", outcome)
@@ -380,15 +384,14 @@ def _submission_of_response(response: JSON) -> str:
     that whatever a sender put in its identifier (it could be an identity number) never appears in ids, logs or
     headers.
     """
-    import hashlib
-    import uuid
+    from fhir_safetyplan.document import derived_id
 
     ident = response.get("identifier")
     if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
         key = f"{ident.get('system') or ''}|{ident['value']}"
     else:
         key = json.dumps(response, sort_keys=True, ensure_ascii=False)
-    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
+    return derived_id(key)
 
 
 def extract(data: Any, context: DocumentContext | None = None) -> JSON:

@@ -23,16 +23,13 @@ import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from fhir_safetyplan.client._errors import AuthError, ServerUnavailable, synthesised_outcome
+from fhir_safetyplan.codes import WRITTEN_TYPES
 from fhir_safetyplan.errors import ConfigError
 
 log = logging.getLogger("fhir_safetyplan.client.auth")
 
 #: the scopes a journal delivery and a read-back need (SMART v1 syntax, which v2 servers also accept)
-DEFAULT_SMART_SCOPE = " ".join(
-    f"system/{t}.{access}"
-    for t in ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance")
-    for access in ("read", "write")
-)
+DEFAULT_SMART_SCOPE = " ".join(f"system/{t}.{access}" for t in WRITTEN_TYPES for access in ("read", "write"))
 #: assertion lifetime: under SMART's 5-minute ceiling, with room for a server clock running behind ours
 _ASSERTION_SECONDS = 240
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

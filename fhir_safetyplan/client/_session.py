@@ -37,6 +37,7 @@ from fhir_safetyplan.client._transaction import (
     entry_results,
     is_idempotent_transaction,
 )
+from fhir_safetyplan.codes import WRITTEN_TYPES
 from fhir_safetyplan.errors import JSON, ConfigError, InputError, issue, operation_outcome
 
 log = logging.getLogger("fhir_safetyplan.client")
@@ -49,8 +50,7 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 #: what a journal delivery needs from the server: resource type -> interactions
 DELIVERY_REQUIREMENTS: dict[str, frozenset[str]] = {
-    t: frozenset({"read", "update", "search-type"})
-    for t in ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance")
+    t: frozenset({"read", "update", "search-type"}) for t in WRITTEN_TYPES
 }
 
 _HINTS = {
