@@ -107,7 +107,9 @@ def test_rejected_entries_leave_the_queue_until_resubmitted(box: Outbox):
     box.put("s1", bundle("1"), SERVER)
     box.mark_rejected("s1", "ServerRejected (HTTP 422)")
     assert box.pending() == []
-    assert box.list("rejected")[0].bundle is not None  # kept for review, not lost
+    assert box.list("rejected")[0].bundle is None  # a listing never reads bundles
+    rejected = box.get("s1")
+    assert rejected is not None and rejected.bundle is not None  # kept for review, not lost
     box.put("s1", bundle("fixed"), SERVER)
     (entry,) = box.pending()
     assert entry.attempts == 0 and entry.last_error is None
@@ -232,7 +234,7 @@ def test_counts_by_status(box: Outbox):
     box.put("a", bundle("a"), SERVER)
     box.put("b", bundle("b"), SERVER)
     box.mark_rejected("b", "x")
-    assert box.counts() == {"pending": 1, "rejected": 1, "delivered": 0}
+    assert box.counts() == {"pending": 1, "rejected": 1, "delivered": 0, "damaged": 0}
 
 
 def test_an_outbox_of_the_old_schema_is_migrated_in_place(tmp_path: Path):

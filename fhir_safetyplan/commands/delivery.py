@@ -100,7 +100,9 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_push)
 
-    outbox = sub.add_parser("outbox", help="plans waiting for delivery: list | flush | requeue | purge")
+    outbox = sub.add_parser(
+        "outbox", help="plans waiting for delivery: list | flush | requeue | purge | check | export"
+    )
     actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=type(outbox))
     outbox.set_defaults(handler=lambda args: _usage(outbox))
 
@@ -108,13 +110,16 @@ def register(sub: Any) -> None:
         "list", help="one JSON line per submission (ids, server, status, attempts, times; no personal data)"
     )
     _add_outbox(p)
-    p.add_argument("--status", choices=("pending", "delivered", "rejected"), help="only this status")
+    p.add_argument(
+        "--status", choices=("pending", "delivered", "rejected", "damaged"), help="only this status"
+    )
     p.set_defaults(handler=_outbox_list)
 
     p = actions.add_parser(
         "flush",
         help="deliver pending plans, oldest first; exit 0 all delivered, 4 some still queued, 3 some rejected, "
-        "7 the server refused the configuration (credentials, URL: the plans stay pending)",
+        "7 the server refused the configuration (credentials, URL: the plans stay pending) or a damaged "
+        "entry was set aside",
     )
     _add_outbox(p)
     _add_server(p, required=False)
@@ -137,6 +142,10 @@ def register(sub: Any) -> None:
     which.add_argument("--delivered", action="store_const", const="delivered", dest="purge_status")
     p.add_argument("--older-than", metavar="DAYS", type=float, help="only entries last changed before that")
     p.set_defaults(handler=_outbox_purge)
+
+    from fhir_safetyplan.commands.outbox_tools import register_repair
+
+    register_repair(actions, _add_outbox)
 
     p = sub.add_parser(
         "show",
@@ -215,8 +224,7 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
 
 def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.client import ServerRejected, ServerUnavailable
-    from fhir_safetyplan.deliver import deliver, guard_public_server
+    from fhir_safetyplan.deliver import attempt, guard_public_server
     from fhir_safetyplan.outbox import Outbox
     from fhir_safetyplan.pipeline import build_bundle
 
@@ -229,43 +237,56 @@ def _push(args: argparse.Namespace) -> int:
         path = None if args.no_outbox else outbox_path(args)
         with contextlib.ExitStack() as stack:
             outbox = None if path is None else stack.enter_context(Outbox(path))
-            try:
-                result = deliver(
-                    bundle,
-                    client,
-                    outbox=outbox,
-                    submission_id=submission,
-                    public_hosts=args.public_host,
-                    check_capabilities=not args.no_check,
-                )
-            except ServerRejected as err:
-                emit(err.outcome)
-                sys.stderr.write(f"safetyplan: rejected by the server: {err}\n")
-                return exitcodes.REJECTED
-            except ServerUnavailable as err:
-                emit(err.outcome)
-                sys.stderr.write(f"safetyplan: {err} Nothing was kept (--no-outbox).\n")
-                return exitcodes.UNAVAILABLE
+            result = attempt(
+                bundle,
+                client,
+                outbox=outbox,
+                submission_id=submission,
+                public_hosts=args.public_host,
+                check_capabilities=not args.no_check,
+            )
             return _report(result, path)
 
 
+#: what ``push`` adds on stderr for an outcome (``{reason}``, ``{path}``); the exit code is the outcome's
+_PUSH_NOTES = {
+    "queued": "the server could not take the plan now ({reason}); it is safe in the outbox {path}. "
+    "Deliver it later with: safetyplan outbox flush --outbox {path}",
+    "unavailable": "{reason} Nothing was kept (--no-outbox).",
+    "rejected": "rejected by the server: {reason}",
+    "held": "configuration: {reason}",
+    "refused": "{reason}",
+}
+
+
 def _report(result: Any, path: Path | None) -> int:
-    emit(summary(result, path))
-    if result.status == "queued":
-        sys.stderr.write(
-            f"safetyplan: the server could not take the plan now ({result.reason}); it is safe in the outbox "
-            f"{path}. Deliver it later with: safetyplan outbox flush --outbox {path}\n"
-        )
+    if result.status in ("delivered", "queued"):
+        emit(summary(result, path))
+    elif result.outcome is not None:
+        emit(result.outcome)
+    note = _PUSH_NOTES.get(str(result.status))
+    if note:
+        sys.stderr.write("safetyplan: " + note.format(reason=result.reason, path=path) + "\n")
+    if result.status == "held" and path is not None:
+        sys.stderr.write(f"safetyplan: the plan stays pending in the outbox {path} until this is fixed.\n")
     code: int = result.exit_code
     return code
+
+
+def existing_outbox(args: argparse.Namespace, missing: str) -> Path | None:
+    """The outbox path of this command, or None (having said ``no outbox at PATH{missing}``) when absent."""
+    path = outbox_path(args)
+    if path.exists():
+        return path
+    sys.stderr.write(f"safetyplan: no outbox at {path}{missing}\n")
+    return None
 
 
 def _outbox_list(args: argparse.Namespace) -> int:
     from fhir_safetyplan.outbox import Outbox
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path} (nothing was ever queued there)\n")
+    path = existing_outbox(args, " (nothing was ever queued there)")
+    if path is None:
         return exitcodes.OK
     with Outbox(path) as outbox:
         for entry in outbox.list(args.status):
@@ -295,12 +316,13 @@ def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
 
 def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import auth_from_env
+    from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.deliver import flush
     from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.outcomes import exit_code
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to deliver\n")
+    path = existing_outbox(args, "; nothing to deliver")
+    if path is None:
         return exitcodes.OK
     auth = auth_from_env(args.auth)  # checked once, before anything is sent
     with Outbox(path) as outbox:
@@ -308,47 +330,27 @@ def _outbox_flush(args: argparse.Namespace) -> int:
         results = flush(
             outbox, lambda url: make_client(url, auth), public_hosts=args.public_host, server_url=server
         )
-    for result in results:
-        line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-    statuses = {r.status for r in results}
-    sys.stderr.write(
-        f"safetyplan: {sum(r.status == 'delivered' for r in results)} delivered, "
-        f"{sum(r.status in ('queued', 'held') for r in results)} still queued, "
-        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected\n"
-    )
-    for result in results:
-        if result.status == "held":
-            sys.stderr.write(
-                f"safetyplan: {result.server_url} refused the configuration: {result.reason} The plans stay "
-                "pending; fix the URL or credentials and flush again.\n"
-            )
-    for status, code in (
-        ("held", exitcodes.CONFIG),
-        ("queued", exitcodes.QUEUED),
-        ("rejected", exitcodes.REJECTED),
-        ("refused", exitcodes.REFUSED),
-    ):
-        if status in statuses:
-            return code
-    return exitcodes.OK
+        for result in results:
+            line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        sys.stderr.write(flush_summary(results, outbox, server))
+    return exit_code(r.status for r in results)
 
 
 def _outbox_requeue(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.client import check_base_url
+    from fhir_safetyplan.commands.outbox_tools import why_not_requeued
     from fhir_safetyplan.outbox import Outbox
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path}\n")
+    path = existing_outbox(args, "")
+    if path is None:
         return exitcodes.INVALID
     with Outbox(path) as outbox:
-        server = args.server.strip().rstrip("/") if args.server else None
+        server = check_base_url(args.server) if args.server else None  # as the entries' server was kept
         n = outbox.requeue(args.submission, server)
-    if n == 0:
-        sys.stderr.write(
-            "safetyplan: no rejected entry with that submission id (see 'safetyplan outbox list')\n"
-        )
-        return exitcodes.INVALID
+        if n == 0:
+            sys.stderr.write(f"safetyplan: {why_not_requeued(outbox, args.submission, server)}\n")
+            return exitcodes.INVALID
     sys.stderr.write(f"safetyplan: {n} entry(ies) pending again; deliver with 'safetyplan outbox flush'\n")
     return exitcodes.OK
 
@@ -356,9 +358,8 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
 def _outbox_purge(args: argparse.Namespace) -> int:
     from fhir_safetyplan.outbox import Outbox
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to purge\n")
+    path = existing_outbox(args, "; nothing to purge")
+    if path is None:
         return exitcodes.OK
     with Outbox(path) as outbox:
         n = outbox.purge(args.purge_status, args.older_than)

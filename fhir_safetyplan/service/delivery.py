@@ -82,12 +82,12 @@ class Delivery:
                 self._busy.discard(submission_id)
 
     def deliver(self, bundle: JSON, submission_id: str) -> DeliveryResult:
-        """Deliver one bundle to the upstream (through the outbox when there is one)."""
-        from fhir_safetyplan.deliver import deliver
+        """Deliver one bundle to the upstream (through the outbox when there is one): what became of it."""
+        from fhir_safetyplan.deliver import attempt
 
         assert self.settings.upstream is not None
         with self.sending(submission_id):
-            return deliver(
+            return attempt(
                 bundle,
                 self.client(self.settings.upstream),
                 outbox=self.outbox,
