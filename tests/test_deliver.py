@@ -16,7 +16,7 @@ import responses
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient, ServerConfigError, ServerRejected, ServerUnavailable
 from fhir_safetyplan.deliver import DeliveryResult, RefusedByPolicy, deliver, flush, guard_public_server
-from fhir_safetyplan.errors import ConfigError, InputError
+from fhir_safetyplan.errors import InputError
 from fhir_safetyplan.outbox import Outbox
 
 BASE = "http://127.0.0.1:8080/fhir"
