@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,25 +151,6 @@ class FaultProxy:
                 conn.close()
         except OSError:
             conn.close()
-
-
-@pytest.fixture(scope="module")
-def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) -> Iterator[JSON]:
-    """A dedicated HAPI server with an H2 file database, and a proxy in front of it."""
-    from fhir_safetyplan import server
-
-    del hapi_base_url  # only to share the session fixture's checks (tools present, jar built)
-    root = tmp_path_factory.mktemp("faulty-hapi")
-    state = root / "state"
-    args = [f"--safetyplan.jdbc-url=jdbc:h2:file:{root / 'db'}"]
-    info = server.start(state_dir=state, server_args=args, timeout=300)
-    proxy = FaultProxy(info.port)
-    ctx: JSON = {"state": state, "args": args, "port": info.port, "proxy": proxy}
-    try:
-        yield ctx
-    finally:
-        proxy.close()
-        server.stop(state)
 
 
 def _kill(state: Path) -> Callable[[], None]:
