@@ -300,3 +300,49 @@ def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
         client.search("Patient", {"identifier": f"urn:oid:2.16.578.1.12.4.1.4.1|{FNR}"})
     assert debug_logs.records
     assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def test_unknown_patient_conflict_damaged_row_and_outbox_repair_say_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from fhir_safetyplan.client import FhirClient, check_base_url
+    from fhir_safetyplan.deliver import attempt
+    from fhir_safetyplan.outbox import Outbox
+
+    unknown = {  # HAPI quotes the whole conditional reference, number included
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": (
+            f'HAPI-1091: Invalid match URL "Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.1|{FNR}" - No resources'
+        )}],
+    }  # fmt: skip
+    conflict = _outcome_quoting_the_canary()
+    conflict["issue"][0]["diagnostics"] = f"HAPI-0550: version constraint failure for {NAME} ({FNR})"
+    bundle = pipeline.build_bundle(canary_document())
+    path = tmp_path / "outbox.sqlite"
+    client = FhirClient(BASE, retries=0)
+    with responses.RequestsMock() as rsps, Outbox(path) as outbox:
+        rsps.add(responses.POST, BASE, json=unknown, status=404)
+        rejected = attempt(bundle, client, outbox=outbox, submission_id="kanari-unknown")
+        rsps.replace(responses.POST, BASE, json=conflict, status=409)
+        queued = attempt(bundle, client, outbox=outbox, submission_id="kanari-conflict")
+        outbox.put("kanari-damaged", bundle, check_base_url(BASE))
+    assert (rejected.status, queued.status) == ("rejected", "queued")
+    for result in (rejected, queued):
+        assert_no_canary(f"{result.reason} {json.dumps(result.outcome, ensure_ascii=False)}", "the result")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE outbox SET bundle = ? WHERE submission_id = 'kanari-damaged'", (f'{{"broken": "{NAME}',)
+        )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add(responses.POST, BASE, json=_transaction_response(bundle), status=200)
+        assert cli.main(["-vv", "outbox", "flush", "--outbox", str(path)]) == 7
+    assert cli.main(["-vv", "outbox", "check", "--outbox", str(path)]) == 7
+    assert (
+        cli.main(["-vv", "outbox", "export", "--outbox", str(path), "--to", str(tmp_path / "new.sqlite")])
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert_no_canary(captured.out + captured.err, "the output of outbox flush / check / export")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
