@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from fhir_safetyplan import codes, outcomes
@@ -286,28 +286,23 @@ def attempt(
     return _send(bundle, client, outbox, entry, submission_id, check_capabilities)
 
 
+class Options(TypedDict, total=False):
+    """The keyword options of :func:`attempt` and :func:`deliver` besides ``submission_id``."""
+
+    outbox: Outbox | None
+    public_hosts: Iterable[str]
+    check_capabilities: bool
+
+
 def deliver(
-    bundle: JSON,
-    client: FhirClient,
-    *,
-    outbox: Outbox | None = None,
-    submission_id: str,
-    public_hosts: Iterable[str] = (),
-    check_capabilities: bool = False,
+    bundle: JSON, client: FhirClient, *, submission_id: str, **options: Unpack[Options]
 ) -> DeliveryResult:
     """Like :func:`attempt`, for library callers who catch errors: returns a delivered or queued result, and
     raises the error of any other outcome (its ``kind`` says what it means): :class:`RefusedByPolicy`,
     :class:`~fhir_safetyplan.client.ServerRejected` (the entry is kept as rejected), a configuration error
     (the entry stays pending), :class:`~fhir_safetyplan.client.ServerUnavailable` without an outbox.
     """
-    result = attempt(
-        bundle,
-        client,
-        outbox=outbox,
-        submission_id=submission_id,
-        public_hosts=public_hosts,
-        check_capabilities=check_capabilities,
-    )
+    result = attempt(bundle, client, submission_id=submission_id, **options)
     if result.error is not None and result.status is not Outcome.QUEUED:
         raise result.error
     return result
@@ -339,7 +334,7 @@ def flush(
     (:meth:`Outbox.claim`) before it is sent: an entry another flusher holds is left to it.
     """
     results: list[DeliveryResult] = []
-    clients: dict[str, FhirClient] = {}
+    run = _Round(outbox, client_factory, tuple(public_hosts), lease_seconds)
     stopped: set[str] = set()
     try:
         for snapshot in outbox.queue(server_url):
@@ -347,60 +342,53 @@ def flush(
                 break
             if snapshot.server_url in stopped or snapshot.submission_id in skip:
                 continue
-            for result in _flush_entry(
-                outbox, snapshot, clients, client_factory, public_hosts, lease_seconds
-            ):
+            for result in run.send(snapshot):
                 results.append(result)
                 if result.stops_queue:
                     stopped.add(snapshot.server_url)
     finally:
         if close_clients:
-            for client in clients.values():
+            for client in run.clients.values():
                 client.close()
     return results
 
 
-def _flush_entry(
-    outbox: Outbox,
-    snapshot: OutboxEntry,
-    clients: dict[str, FhirClient],
-    client_factory: Callable[[str], FhirClient],
-    public_hosts: Iterable[str],
-    lease_seconds: float,
-) -> Iterator[DeliveryResult]:
-    """Send one entry (again, up to :data:`_MAX_RESENDS`, when a newer revision was queued meanwhile)."""
-    sid, server = snapshot.submission_id, snapshot.server_url
-    for _ in range(_MAX_RESENDS):
+@dataclass
+class _Round:
+    """One flush: the outbox, a client per server, and how each entry is claimed and sent."""
+
+    outbox: Outbox
+    client_factory: Callable[[str], FhirClient]
+    public_hosts: tuple[str, ...]
+    lease_seconds: float
+    clients: dict[str, FhirClient] = field(default_factory=dict)
+
+    def send(self, snapshot: OutboxEntry) -> Iterator[DeliveryResult]:
+        """Send one entry (again, up to :data:`_MAX_RESENDS`, when a newer revision was queued meanwhile)."""
+        sid, server = snapshot.submission_id, snapshot.server_url
+        for _ in range(_MAX_RESENDS):
+            try:
+                entry = self.outbox.claim(sid, server, self.lease_seconds)
+            except OutboxDamaged as err:
+                yield settle(err, server, sid, self.outbox, snapshot)
+                return
+            if entry is None or entry.bundle is None:
+                return  # settled meanwhile, or another flusher holds it
+            result = self._send_claimed(entry, entry.bundle)
+            yield result
+            if result.stops_queue or result.status is not Outcome.DELIVERED:
+                return
+            latest = self.outbox.get(sid, server)
+            if latest is None or latest.revision == entry.revision or latest.status != "pending":
+                return
+
+    def _send_claimed(self, entry: OutboxEntry, bundle: JSON) -> DeliveryResult:
+        sid, server = entry.submission_id, entry.server_url
         try:
-            entry = outbox.claim(sid, server, lease_seconds)
-        except OutboxDamaged as err:
-            yield settle(err, server, sid, outbox, snapshot)
-            return
-        if entry is None or entry.bundle is None:
-            return  # settled meanwhile, or another flusher holds it
-        result = _flush_one(outbox, entry, clients, client_factory, public_hosts)
-        yield result
-        if result.stops_queue or result.status is not Outcome.DELIVERED:
-            return
-        latest = outbox.get(sid, server)
-        if latest is None or latest.revision == entry.revision or latest.status != "pending":
-            return
-
-
-def _flush_one(
-    outbox: Outbox,
-    entry: OutboxEntry,
-    clients: dict[str, FhirClient],
-    client_factory: Callable[[str], FhirClient],
-    public_hosts: Iterable[str],
-) -> DeliveryResult:
-    assert entry.bundle is not None
-    sid, server = entry.submission_id, entry.server_url
-    try:
-        guard_public_server(entry.bundle, server, public_hosts)
-        client = clients.get(server)
-        if client is None:
-            client = clients[server] = client_factory(server)
-    except SafetyPlanError as err:
-        return settle(err, server, sid, outbox, entry)
-    return _send(entry.bundle, client, outbox, entry, sid)
+            guard_public_server(bundle, server, self.public_hosts)
+            client = self.clients.get(server)
+            if client is None:
+                client = self.clients[server] = self.client_factory(server)
+        except SafetyPlanError as err:
+            return settle(err, server, sid, self.outbox, entry)
+        return _send(bundle, client, self.outbox, entry, sid)

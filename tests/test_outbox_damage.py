@@ -8,29 +8,14 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
+from test_outbox import SERVER, bundle
 
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.outbox import Outbox, OutboxDamaged
 from fhir_safetyplan.outbox_repair import check, export
-
-SERVER = "http://127.0.0.1:8080/fhir"
-
-
-def bundle(tag: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "resource": {"resourceType": "Flag", "id": tag},
-                "request": {"method": "PUT", "url": f"Flag/{tag}"},
-            }
-        ],
-    }
 
 
 def outbox_with(path: Path, n: int) -> None:

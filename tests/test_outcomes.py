@@ -9,17 +9,7 @@ from typing import Any
 
 import pytest
 
-from fhir_safetyplan import exitcodes, outcomes
-from fhir_safetyplan.client import (
-    AuthError,
-    FhirError,
-    ServerConfigError,
-    ServerIncompatible,
-    ServerRejected,
-    ServerUnavailable,
-    UnknownPatient,
-    WriteConflict,
-)
+from fhir_safetyplan import client, exitcodes, outcomes
 from fhir_safetyplan.deliver import RefusedByPolicy
 from fhir_safetyplan.errors import ConfigError, InputError
 from fhir_safetyplan.outbox import Outbox, OutboxDamaged
@@ -39,14 +29,14 @@ def test_every_kind_has_a_treatment_and_every_outcome_an_exit_code_and_an_http_s
     [
         (InputError("x"), Kind.INPUT),
         (ConfigError("x"), Kind.CONFIG),
-        (AuthError("x"), Kind.CONFIG),
-        (ServerIncompatible("x"), Kind.CONFIG),
-        (ServerConfigError("x", 401), Kind.CONFIG),
-        (ServerRejected("x", 422), Kind.CONTENT),
-        (UnknownPatient("x", 404, None), Kind.CONTENT),
-        (ServerUnavailable("x", 503), Kind.UNAVAILABLE),
-        (FhirError("x"), Kind.UNAVAILABLE),
-        (WriteConflict("x", 409), Kind.CONFLICT),
+        (client.AuthError("x"), Kind.CONFIG),
+        (client.ServerIncompatible("x"), Kind.CONFIG),
+        (client.ServerConfigError("x", 401), Kind.CONFIG),
+        (client.ServerRejected("x", 422), Kind.CONTENT),
+        (client.UnknownPatient("x", 404, None), Kind.CONTENT),
+        (client.ServerUnavailable("x", 503), Kind.UNAVAILABLE),
+        (client.FhirError("x"), Kind.UNAVAILABLE),
+        (client.WriteConflict("x", 409), Kind.CONFLICT),
         (RefusedByPolicy("x"), Kind.POLICY),
         (OutboxDamaged("x"), Kind.DAMAGED),
     ],

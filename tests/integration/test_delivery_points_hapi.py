@@ -39,24 +39,34 @@ def _flush(capsys: pytest.CaptureFixture[str], outbox: Path, *extra: str) -> tup
     return code, [json.loads(line) for line in out.splitlines()], err
 
 
-def _queue(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: str, plans: list[JSON], outbox: Path
-) -> None:
+def _queue(server: str, plans: list[tuple[JSON, bool]], outbox: Path) -> None:
     """Store each plan in the outbox as pending, as a push to an unreachable server would (nothing sent)."""
     from fhir_safetyplan.bundle import submission_of
     from fhir_safetyplan.client import check_base_url
     from fhir_safetyplan.document import DocumentContext
     from fhir_safetyplan.pipeline import build_bundle
 
-    del tmp_path, capsys
     with Outbox(outbox) as box:
         for data, create in plans:
             bundle = build_bundle(data, DocumentContext(create_patient=create))
             box.put(submission_of(bundle), bundle, check_base_url(server))
 
 
+def _queued(base_url: str, tmp_path: Path, n: int) -> tuple[Path, list[JSON]]:
+    """An outbox holding ``n`` fresh pending plans for ``base_url`` (with --create-patient)."""
+    outbox = tmp_path / "outbox.sqlite"
+    plans = [fresh_plan("02-flere-mangler") for _ in range(n)]
+    _queue(base_url, [(p, True) for p in plans], outbox)
+    return outbox, plans
+
+
 def _count(fhir: Fhir, rtype: str, submission: str) -> int:
     return len(fhir.search(rtype, identifier=f"{SUBMISSION_SYSTEM}|{submission}"))
+
+
+def _each_on_the_server_once(base_url: str, plans: list[JSON]) -> None:
+    fhir = Fhir(base_url)
+    assert [_count(fhir, "CarePlan", p["submissionId"]) for p in plans] == [1] * len(plans)
 
 
 # ---- 9.1 a plan for a patient the server does not know ------------------------------------------------
@@ -105,15 +115,13 @@ def test_a_plan_for_an_unknown_patient_first_in_the_outbox_does_not_block_the_pl
     outbox = tmp_path / "outbox.sqlite"
     unknown = fresh_plan("01-alt-pa-plass")
     good = [fresh_plan("02-flere-mangler") for _ in range(3)]
-    _queue(tmp_path, capsys, hapi_base_url, [(unknown, False), *[(g, True) for g in good]], outbox)
+    _queue(hapi_base_url, [(unknown, False), *[(g, True) for g in good]], outbox)
 
     code, results, err = _flush(capsys, outbox)
     assert [r["status"] for r in results] == ["rejected", "delivered", "delivered", "delivered"]
     assert code == 3, err
     assert "3 delivered, 0 still queued, 0 held, 1 rejected" in err
-    fhir = Fhir(hapi_base_url)
-    for g in good:
-        assert _count(fhir, "CarePlan", g["submissionId"]) == 1
+    _each_on_the_server_once(hapi_base_url, good)
 
 
 def test_the_services_background_flusher_is_not_blocked_by_a_plan_for_an_unknown_patient(
@@ -123,7 +131,7 @@ def test_the_services_background_flusher_is_not_blocked_by_a_plan_for_an_unknown
 
     outbox = tmp_path / "svc.sqlite"
     unknown, good = fresh_plan("01-alt-pa-plass"), fresh_plan("05-streng-kontakt")
-    _queue(tmp_path, capsys, hapi_base_url, [(unknown, False), (good, True)], outbox)
+    _queue(hapi_base_url, [(unknown, False), (good, True)], outbox)
     delivery = Delivery(settings(hapi_base_url, outbox=outbox, flush_interval=0))
     results = delivery.flush_once()
     assert [r.status for r in results] == ["rejected", "delivered"]
@@ -148,9 +156,7 @@ def _cli(*args: str) -> subprocess.Popen[str]:
 def test_two_flushes_at_once_deliver_every_plan_once_and_record_every_one_delivered(
     hapi_base_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outbox = tmp_path / "outbox.sqlite"
-    plans = [fresh_plan("02-flere-mangler") for _ in range(8)]
-    _queue(tmp_path, capsys, hapi_base_url, [(p, True) for p in plans], outbox)
+    outbox, plans = _queued(hapi_base_url, tmp_path, 8)
 
     flushers = [_cli("outbox", "flush", "--outbox", str(outbox)) for _ in range(2)]
     finished = [(f.wait(timeout=240), *f.communicate()) for f in flushers]
@@ -159,9 +165,7 @@ def test_two_flushes_at_once_deliver_every_plan_once_and_record_every_one_delive
     assert sorted(delivered) == sorted(p["submissionId"] for p in plans)  # each sent by exactly one
     with Outbox(outbox) as box:
         assert {e.status for e in box.list()} == {"delivered"}
-    fhir = Fhir(hapi_base_url)
-    for p in plans:
-        assert _count(fhir, "CarePlan", p["submissionId"]) == 1
+    _each_on_the_server_once(hapi_base_url, plans)
 
 
 def test_an_entry_never_leaves_delivered_and_requeue_agrees_with_list(
@@ -191,9 +195,7 @@ def test_an_entry_never_leaves_delivered_and_requeue_agrees_with_list(
 def test_one_unreadable_row_is_set_aside_and_the_healthy_plans_are_delivered(
     hapi_base_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outbox = tmp_path / "outbox.sqlite"
-    plans = [fresh_plan("02-flere-mangler") for _ in range(3)]
-    _queue(tmp_path, capsys, hapi_base_url, [(p, True) for p in plans], outbox)
+    outbox, plans = _queued(hapi_base_url, tmp_path, 3)
     with sqlite3.connect(outbox) as conn:
         conn.execute(
             "UPDATE outbox SET bundle = '{not json' WHERE submission_id = ?", (plans[0]["submissionId"],)
@@ -224,9 +226,7 @@ def test_the_summary_after_a_flush_cut_short_by_the_server_going_down_counts_wha
     via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
     outbox = tmp_path / "outbox.sqlite"
     try:
-        _queue(
-            tmp_path, capsys, via_proxy, [(fresh_plan("02-flere-mangler"), True) for _ in range(8)], outbox
-        )
+        _queue(via_proxy, [(fresh_plan("02-flere-mangler"), True) for _ in range(8)], outbox)
         code, results, err = _flush(capsys, outbox)
     finally:
         proxy.close()

@@ -86,6 +86,14 @@ class Matrix:
         with self.lock:
             return self.rng.uniform(a, b)
 
+    def maybe_kill(self, proc: subprocess.Popen[str], p: float, within: float) -> None:
+        """With probability ``p``, SIGKILL the client process at a random moment in its first ``within`` s."""
+        if self.chance(p):
+            time.sleep(self.uniform(0.05, within))
+            proc.send_signal(signal.SIGKILL)
+            with self.lock:
+                self.clients_killed += 1
+
     def push(self, data: JSON) -> None:
         """``safetyplan push`` until the engine hears an answer (a killed push is sent again)."""
         path = write(self.tmp, data, f"{data['submissionId']}.json")
@@ -130,11 +138,7 @@ class Matrix:
 
     def flush(self) -> None:
         proc = _cli("outbox", "flush", "--outbox", str(self.outbox))
-        if self.chance(0.3):
-            time.sleep(self.uniform(0.1, 1.5))
-            proc.send_signal(signal.SIGKILL)
-            with self.lock:
-                self.clients_killed += 1
+        self.maybe_kill(proc, 0.3, 1.5)
         _, err = proc.communicate(timeout=180)
         if proc.returncode not in (0, 4, -signal.SIGKILL):
             self.unexpected.append(f"flush exit {proc.returncode}: {err[-300:]}")
