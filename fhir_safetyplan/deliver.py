@@ -282,7 +282,10 @@ def attempt(
                 "deliver only part of it. It must be a transaction whose every entry is a PUT with a stable "
                 "id, or a POST with ifNoneExist (as build_bundle makes them)."
             )
-        entry = outbox.put(submission_id, bundle, client.base_url, lease_seconds=LEASE_SECONDS)
+        try:
+            entry = outbox.put(submission_id, bundle, client.base_url, lease_seconds=LEASE_SECONDS)
+        except OutboxDamaged as err:  # nothing sent: a plan that cannot be stored is not sent either
+            return settle(err, client.base_url, submission_id, None, None)
     return _send(bundle, client, outbox, entry, submission_id, check_capabilities)
 
 

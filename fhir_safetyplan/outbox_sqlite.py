@@ -101,7 +101,11 @@ def damaged(path: Path, exc: BaseException) -> OutboxDamaged:
     from fhir_safetyplan.outbox_repair import readable_count
 
     held = readable_count(path)
-    plans = f"about {held} plan(s) can still be read from it" if held is not None else "its plans"
+    plans = (
+        f"{held} plan(s) not yet delivered can still be read from it"
+        if held is not None
+        else "how many plans it holds cannot be read"
+    )
     message = (
         f"The outbox {path} is damaged ({type(exc).__name__}: {exc}); {plans}. Nothing was sent from it. "
         f"See what is readable with 'safetyplan outbox check --outbox {path}', copy every readable plan into "

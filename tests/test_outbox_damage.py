@@ -126,3 +126,18 @@ def test_a_row_with_an_unreadable_bundle_is_named_when_read_and_skipped_by_listi
             box.claim("s0", SERVER)
         assert box.mark_damaged("s0", SERVER)
         assert box.counts() == {"pending": 1, "delivered": 0, "rejected": 0, "damaged": 1}
+
+
+def test_push_into_a_damaged_outbox_sends_nothing_and_exits_7(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import responses
+
+    path = tmp_path / "outbox.sqlite"
+    outbox_with(path, 6)
+    _damage_page(path, 2)
+    plan = Path(__file__).resolve().parents[1] / "examples" / "01-alt-pa-plass" / "answers.json"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        code, _, err = run(capsys, "push", str(plan), "--server", SERVER, "--outbox", str(path), "--no-check")
+        assert len(rsps.calls) == 0  # not stored, so not sent
+    assert code == 7 and "is damaged" in err and "this is a bug" not in err

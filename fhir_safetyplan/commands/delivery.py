@@ -256,6 +256,7 @@ _PUSH_NOTES = {
     "rejected": "rejected by the server: {reason}",
     "held": "configuration: {reason}",
     "refused": "{reason}",
+    "damaged": "{reason}",
 }
 
 
