@@ -205,11 +205,12 @@ def settle(
     status = outcomes.outcome_of(err.kind, outbox=outbox is not None)
     if outbox is not None and entry is not None:
         server_url, revision = entry.server_url, entry.revision
-        if status in (Outcome.REJECTED, Outcome.REFUSED):
+        becomes = outcomes.KINDS[err.kind].entry
+        if becomes == "rejected":
             recorded = outbox.mark_rejected(
                 submission_id, reason_of(err), server_url=server_url, revision=revision
             )
-        elif status is Outcome.DAMAGED:
+        elif becomes == "damaged":
             recorded = outbox.mark_damaged(submission_id, server_url)
         else:
             recorded = outbox.record_failure(

@@ -9,8 +9,8 @@ outcome alone decides the rest:
 - :data:`STOPS_QUEUE` (in :data:`KINDS`) — whether a failure is the server's (stop sending to it) or one
   plan's (set that plan aside, send the next).
 
-A new outcome is one row in :data:`KINDS` (if a new kind leads to it), one in :data:`EXIT_CODES` and one
-in :data:`HTTP_STATUSES`. Both tables are ordered by priority: when a run has several outcomes (a flush),
+A new outcome is one row in :data:`KINDS` (the kind that leads to it, and what its outbox entry becomes),
+one in :data:`EXIT_CODES` and one in :data:`HTTP_STATUSES`. Both tables are ordered by priority: when a run has several outcomes (a flush),
 the first one in the table that occurred gives the exit code.
 
 This module imports nothing from the package, so errors, delivery, the CLI and the service can all use it.
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from fhir_safetyplan import exitcodes
 
@@ -66,23 +67,26 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Treatment:
-    """How a kind of failure is treated: the outcome with and without an outbox, and its reach."""
+    """How a kind of failure is treated: the outcome with and without an outbox, its reach, and what the
+    outbox entry becomes (``pending``: an attempt is counted and it is sent again; ``rejected``: it leaves
+    the queue, kept for review; ``damaged``: set aside)."""
 
     with_outbox: Outcome
     without_outbox: Outcome
     #: True: the server's condition, so its queue stops; False: this plan's, so the next one is sent
     stops_queue: bool
+    entry: Literal["pending", "rejected", "damaged"]
 
 
 #: kind of failure -> treatment (one row a kind)
 KINDS: dict[Kind, Treatment] = {
-    Kind.INPUT: Treatment(Outcome.INVALID, Outcome.INVALID, stops_queue=False),
-    Kind.CONTENT: Treatment(Outcome.REJECTED, Outcome.REJECTED, stops_queue=False),
-    Kind.CONFIG: Treatment(Outcome.HELD, Outcome.HELD, stops_queue=True),
-    Kind.UNAVAILABLE: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=True),
-    Kind.CONFLICT: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=False),
-    Kind.POLICY: Treatment(Outcome.REFUSED, Outcome.REFUSED, stops_queue=False),
-    Kind.DAMAGED: Treatment(Outcome.DAMAGED, Outcome.DAMAGED, stops_queue=False),
+    Kind.INPUT: Treatment(Outcome.INVALID, Outcome.INVALID, stops_queue=False, entry="rejected"),
+    Kind.CONTENT: Treatment(Outcome.REJECTED, Outcome.REJECTED, stops_queue=False, entry="rejected"),
+    Kind.CONFIG: Treatment(Outcome.HELD, Outcome.HELD, stops_queue=True, entry="pending"),
+    Kind.UNAVAILABLE: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=True, entry="pending"),
+    Kind.CONFLICT: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=False, entry="pending"),
+    Kind.POLICY: Treatment(Outcome.REFUSED, Outcome.REFUSED, stops_queue=False, entry="rejected"),
+    Kind.DAMAGED: Treatment(Outcome.DAMAGED, Outcome.DAMAGED, stops_queue=False, entry="damaged"),
 }
 
 #: outcome -> exit code of the ``safetyplan`` command, in priority order (first present wins for a run)
