@@ -268,3 +268,26 @@ def test_an_outbox_from_a_newer_version_is_a_config_error(tmp_path: Path):
     conn.close()
     with pytest.raises(ConfigError, match="newer"):
         Outbox(path)
+
+
+def test_an_outbox_of_schema_2_keeps_its_revisions_and_gains_leases_when_opened(tmp_path: Path):
+    path = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL, server_url TEXT NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'rejected')), bundle TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL, delivered_at TEXT, response_summary TEXT, UNIQUE (server_url, submission_id));
+        INSERT INTO outbox (submission_id, server_url, revision, status, bundle, created_at, updated_at)
+            VALUES ('s1', 'http://127.0.0.1:8080/fhir', 3, 'pending', '{"resourceType":"Bundle"}', 't', 't');
+        PRAGMA user_version = 2;
+        """
+    )
+    conn.close()
+    with Outbox(path) as ob:
+        entry = ob.claim("s1", SERVER)
+        assert entry is not None and entry.revision == 3 and entry.lease_owner == ob.owner
+        assert ob.mark_damaged("s1", SERVER)  # the new status is allowed by the migrated table

@@ -8,8 +8,10 @@ Credentials are scoped to one server: ``outbox flush --auth`` needs ``--server``
 is for one server) and then sends only that server's plans.
 
 ``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
-(its OperationOutcome on stdout), 4 queued in the outbox, 5 unavailable and no outbox, 6 refused by policy
-(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending).
+(its OperationOutcome on stdout; also when no Patient on the server has the plan's identifier), 4 queued in the
+outbox, 5 unavailable and no outbox, 6 refused by policy (public sandbox guard), 7 configuration (wrong URL,
+credentials refused: a queued plan stays pending) or a damaged outbox. They come from the one table in
+:mod:`fhir_safetyplan.outcomes`.
 """
 
 from __future__ import annotations
@@ -79,8 +81,9 @@ def register(sub: Any) -> None:
             "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
             "submission again never duplicates anything on the server."
         ),
-        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server, 4 queued in the "
-        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration.",
+        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server (also: no Patient there has "
+        "the plan's identifier), 4 queued in the outbox, 5 unavailable (no outbox), 6 refused by policy, "
+        "7 configuration or a damaged outbox.",
     )
     add_input(p)
     add_document_options(p)
