@@ -141,3 +141,16 @@ def test_push_into_a_damaged_outbox_sends_nothing_and_exits_7(
         code, _, err = run(capsys, "push", str(plan), "--server", SERVER, "--outbox", str(path), "--no-check")
         assert len(rsps.calls) == 0  # not stored, so not sent
     assert code == 7 and "is damaged" in err and "this is a bug" not in err
+
+
+def test_the_services_health_says_the_outbox_is_damaged_instead_of_failing(tmp_path: Path) -> None:
+    from fhir_safetyplan.service.delivery import Delivery
+    from fhir_safetyplan.service.settings import ServiceSettings
+
+    path = tmp_path / "outbox.sqlite"
+    outbox_with(path, 6)
+    assert Delivery(ServiceSettings(upstream=SERVER, outbox=path)).depth()["pending"] == 6
+    for page in range(2, path.stat().st_size // 4096 + 1):  # every page but the header
+        _damage_page(path, page)
+    delivery = Delivery(ServiceSettings(upstream=SERVER, outbox=path))
+    assert delivery.depth() == {"problem": "OutboxDamaged"}

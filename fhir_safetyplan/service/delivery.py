@@ -130,12 +130,19 @@ class Delivery:
         finally:
             self._flush_lock.release()
 
-    def depth(self) -> dict[str, int]:
-        """How many plans the outbox holds, by status (delivered plans keep only ids, no bundle)."""
+    def depth(self) -> JSON:
+        """How many plans the outbox holds, by status (delivered plans keep only ids, no bundle); for a
+        damaged outbox file, a ``problem`` instead (``outbox check`` says more)."""
+        from fhir_safetyplan.outbox import OutboxDamaged
+
         outbox = self.outbox
         if outbox is None:
             return {}
-        return outbox.counts()
+        try:
+            return dict(outbox.counts())
+        except OutboxDamaged:
+            log.error("the outbox is damaged: run 'safetyplan outbox check' on it")
+            return {"problem": "OutboxDamaged"}
 
     # ---- the background flusher -----------------------------------------------------------------
 
