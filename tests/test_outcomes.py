@@ -118,3 +118,9 @@ def test_a_recorded_outcome_never_moves_an_entry_out_of_delivered(tmp_path: Path
         assert box.mark_rejected("s1", "late 409", server_url=SERVER, revision=entry.revision) is False
         assert box.record_failure("s1", "late", server_url=SERVER, revision=entry.revision) is False
         assert box.get("s1").status == "delivered"  # type: ignore[union-attr]
+
+
+def test_the_service_has_words_for_every_outcome_that_is_not_a_success() -> None:
+    from fhir_safetyplan.service.refusals import _WORDS
+
+    assert set(_WORDS) == set(Outcome) - {Outcome.DELIVERED, Outcome.QUEUED}

@@ -38,6 +38,7 @@ _WORDS: dict[Outcome, tuple[str, str, int | None]] = {
     ),
     Outcome.REFUSED: ("{reason}", "security", None),
     Outcome.REJECTED: ("{reason}", "processing", None),
+    Outcome.INVALID: ("{reason}", "invalid", None),
 }
 
 
