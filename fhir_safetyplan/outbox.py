@@ -409,13 +409,17 @@ class Outbox:
             cur = db.execute(f"DELETE FROM outbox {where}", values)  # noqa: S608 - fixed fragments only
         return cur.rowcount > 0
 
-    def purge(self, status: Literal["delivered", "rejected"], older_than_days: float | None = None) -> int:
+    def purge(
+        self, status: Literal["delivered", "rejected", "damaged"], older_than_days: float | None = None
+    ) -> int:
         """Delete entries with ``status`` (last changed more than ``older_than_days`` ago); how many.
 
         Pending entries are never purged: they are plans not yet on the server.
         """
-        if status not in ("delivered", "rejected"):
-            raise InputError("Only delivered or rejected entries can be purged; pending plans are kept.")
+        if status not in ("delivered", "rejected", "damaged"):
+            raise InputError(
+                "Only delivered, rejected or damaged entries can be purged; pending plans are kept."
+            )
         where, values = "WHERE status = ?", (status,)
         if older_than_days is not None:
             cutoff = datetime.now(UTC) - timedelta(days=older_than_days)

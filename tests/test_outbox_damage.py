@@ -113,6 +113,12 @@ def test_check_and_export_get_every_readable_plan_out_of_a_damaged_outbox(
     assert stat.S_IMODE(new.stat().st_mode) == 0o600  # it holds personal data too
     with pytest.raises(ConfigError, match="exists"):
         export(path, new)
+    # The damaged entry holds personal data too: once its plan is resent from its source, it can go.
+    with Outbox(path) as box:
+        assert box.mark_damaged("s2", SERVER)
+    assert run(capsys, "outbox", "purge", "--damaged", "--outbox", str(path))[0] == 0
+    with Outbox(path) as box:
+        assert [e.status for e in box.list()] == ["pending"] * 5
 
 
 def test_a_row_with_an_unreadable_bundle_is_named_when_read_and_skipped_by_listings(tmp_path: Path) -> None:

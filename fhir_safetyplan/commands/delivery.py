@@ -143,6 +143,7 @@ def register(sub: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--rejected", action="store_const", const="rejected", dest="purge_status")
     which.add_argument("--delivered", action="store_const", const="delivered", dest="purge_status")
+    which.add_argument("--damaged", action="store_const", const="damaged", dest="purge_status")
     p.add_argument("--older-than", metavar="DAYS", type=float, help="only entries last changed before that")
     p.set_defaults(handler=_outbox_purge)
 
