@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,10 @@ def test_the_service_answers_422_for_a_plan_whose_patient_the_upstream_does_not_
 ) -> None:
     data = fresh_plan("01-alt-pa-plass")
     number = data["patient"]["fnr"]
-    svc_settings = settings(hapi_base_url, outbox=tmp_path / "svc.sqlite", flush_interval=0)
-    svc_settings = type(svc_settings)(**{**svc_settings.__dict__, "create_patient": False})
-    with RunningService(svc_settings) as svc:
+    without_patient = replace(
+        settings(hapi_base_url, outbox=tmp_path / "svc.sqlite", flush_interval=0), create_patient=False
+    )
+    with RunningService(without_patient) as svc:
         r = requests.post(f"{svc.url}/QuestionnaireResponse", json=data, headers=HEADERS, timeout=60)
     assert r.status_code == 422, r.text
     assert "no Patient on the server has the identifier" in r.text and number not in r.text
