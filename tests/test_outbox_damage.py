@@ -80,12 +80,19 @@ def _damage_page(path: Path, page: int) -> None:
         f.write(os.urandom(size))
 
 
-def test_random_bytes_over_a_page_are_reported_as_a_damaged_outbox_exit_7_not_a_bug(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def damaged(tmp_path: Path) -> Path:
+    """An outbox of six plans with random bytes over its page 2."""
     path = tmp_path / "outbox.sqlite"
     outbox_with(path, 6)
     _damage_page(path, 2)
+    return path
+
+
+def test_random_bytes_over_a_page_are_reported_as_a_damaged_outbox_exit_7_not_a_bug(
+    damaged: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = damaged
     for command in (["outbox", "list"], ["outbox", "flush"]):
         code, _, err = run(capsys, *command, "--outbox", str(path))
         assert code == 7, err
@@ -135,13 +142,11 @@ def test_a_row_with_an_unreadable_bundle_is_named_when_read_and_skipped_by_listi
 
 
 def test_push_into_a_damaged_outbox_sends_nothing_and_exits_7(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    damaged: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import responses
 
-    path = tmp_path / "outbox.sqlite"
-    outbox_with(path, 6)
-    _damage_page(path, 2)
+    path = damaged
     plan = Path(__file__).resolve().parents[1] / "examples" / "01-alt-pa-plass" / "answers.json"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         code, _, err = run(capsys, "push", str(plan), "--server", SERVER, "--outbox", str(path), "--no-check")
