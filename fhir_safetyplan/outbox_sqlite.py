@@ -74,6 +74,10 @@ def create_private_file(path: Path) -> bool:
         raise ConfigError(f"--outbox {path} is a directory; give the path of the outbox file inside it.")
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
+    if path.exists() and not path.is_file():
+        raise ConfigError(
+            f"--outbox {path} is not a regular file (a device or pipe?); give an outbox file path."
+        )
     if path.exists():
         with path.open("rb") as f:
             head = f.read(len(_SQLITE_MAGIC))

@@ -53,6 +53,18 @@ def test_an_existing_file_that_is_not_an_outbox_is_refused_and_its_mode_left_alo
     assert stat.S_IMODE(notes.stat().st_mode) == 0o644 and notes.read_text() == "my notes\n"
 
 
+@pytest.mark.parametrize("special", ["/dev/null", "fifo"])
+def test_a_device_or_a_pipe_given_as_outbox_is_refused_without_reading_it(
+    special: str, tmp_path: Path
+) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        Outbox(path)
+
+
 def test_an_sqlite_database_of_something_else_is_refused_untouched(tmp_path: Path) -> None:
     other = tmp_path / "app.sqlite"
     with sqlite3.connect(other) as conn:
