@@ -69,6 +69,9 @@ def _export(args: argparse.Namespace) -> int:
         return exitcodes.INVALID
     report = export(path, args.to)
     _report(report)
+    if report.damaged and not report.readable:
+        sys.stderr.write(f"safetyplan: nothing could be read from {path}; it may not be an outbox at all\n")
+        return exitcodes.CONFIG
     sys.stderr.write(f"safetyplan: deliver them with: safetyplan outbox flush --outbox {args.to}\n")
     return exitcodes.OK
 
