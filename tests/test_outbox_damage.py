@@ -177,3 +177,21 @@ def test_the_services_health_says_the_outbox_is_damaged_instead_of_failing(tmp_p
         _damage_page(path, page)
     delivery = Delivery(ServiceSettings(upstream=SERVER, outbox=path))
     assert delivery.depth() == {"problem": "OutboxDamaged"}
+
+
+def test_the_service_answers_503_when_its_outbox_is_damaged(damaged: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
+
+    token = "damage-test-token-0123456789"
+    app = create_app(
+        ServiceSettings(upstream=SERVER, outbox=damaged, tokens=Tokens([token]), flush_interval=0)
+    )
+    plan = json.loads(
+        (Path(__file__).resolve().parents[1] / "examples" / "01-alt-pa-plass" / "answers.json").read_text()
+    )
+    with TestClient(app) as client:
+        r = client.post("/QuestionnaireResponse", json=plan, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503 and r.headers["Retry-After"]
+    assert "outbox is damaged" in r.text

@@ -8,11 +8,15 @@ server's diagnostics except for a content rejection, where they are the reason (
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan.deliver import DeliveryResult
-from fhir_safetyplan.errors import issue, operation_outcome
+from fhir_safetyplan.errors import SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.outcomes import Outcome
 from fhir_safetyplan.service.fhirio import HttpError
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.service.delivery import Delivery
 
 log = logging.getLogger("fhir_safetyplan.service.routes")
 
@@ -42,8 +46,20 @@ _WORDS: dict[Outcome, tuple[str, str, int | None]] = {
 }
 
 
-def refusal(result: DeliveryResult, held_note: str) -> HttpError:
-    """The HttpError for a result that is neither delivered nor queued (``held_note``: the outbox sentence)."""
+def _held(delivery: Delivery, submission: str) -> str:
+    """A sentence for the caller when the plan waits in the outbox, else '' (also when it cannot be read)."""
+    try:
+        outbox = delivery.outbox
+        entry = outbox.get(submission, delivery.settings.upstream) if outbox is not None else None
+    except SafetyPlanError:
+        return ""
+    if entry is not None and entry.status == "pending":
+        return " The plan is held in the outbox and is sent once this is fixed."
+    return ""
+
+
+def refusal(result: DeliveryResult, delivery: Delivery) -> HttpError:
+    """The HttpError for a result that is neither delivered nor queued."""
     status = result.http_status
     outcome = Outcome(result.status)
     words, code, retry = _WORDS[outcome]
@@ -51,7 +67,7 @@ def refusal(result: DeliveryResult, held_note: str) -> HttpError:
     headers = {"Retry-After": str(retry)} if retry else None
     if outcome in (Outcome.HELD, Outcome.DAMAGED):
         log.error("delivery %s (%s): see the service's configuration and outbox", outcome.value, result.kind)
-        return HttpError(status, message + held_note, code=code, headers=headers)
+        return HttpError(status, message + _held(delivery, result.submission_id), code=code, headers=headers)
     if outcome is Outcome.REJECTED and result.outcome is not None:
         upstream = [i for i in result.outcome.get("issue", []) if isinstance(i, dict)]
         lead = issue("error", "processing", "The upstream FHIR server refused the plan; its issues follow.")

@@ -391,7 +391,7 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
     if result.status not in ("delivered", "queued"):
         from fhir_safetyplan.service.refusals import refusal
 
-        raise refusal(result, _held(delivery, submission))
+        raise refusal(result, delivery)
     # Percent-encoded: a header must be Latin-1 and one line, whatever the sender chose as identifier.
     headers = {"X-Submission-Id": quote(submission, safe="-._:")}
     if result.status == "queued":
@@ -496,15 +496,6 @@ async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
 
 
 _health_lock = threading.Lock()
-
-
-def _held(delivery: Any, submission: str) -> str:
-    """A sentence for the caller when the plan waits in the outbox, else ''."""
-    outbox = delivery.outbox
-    entry = outbox.get(submission, delivery.settings.upstream) if outbox is not None else None
-    if entry is not None and entry.status == "pending":
-        return " The plan is held in the outbox and is sent once this is fixed."
-    return ""
 
 
 def _upstream_health(request: Request) -> JSON:
