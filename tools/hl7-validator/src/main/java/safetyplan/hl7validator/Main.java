@@ -31,6 +31,7 @@ import org.hl7.fhir.validation.service.utils.QuestionnaireMode;
  * </pre>
  *
  * JOB.json: {"tho": "7.0.1", "extensions": "5.3.0-ballot-tc1", "igs": ["id#version" | "folder", ...],
+ * "assumeValidRestReferences": true|false (a reference Type/id to a resource on the server is taken as valid),
  * "tasks": [{"name": "...", "file": "...", "profiles": ["canonical", ...], "questionnaire": "none|check|required"}]}.
  * RESULT.json: {"loadSeconds": s, "validateSeconds": s, "results": [{"name": "...", "outcome": OperationOutcome}]}.
  * The package cache is the validator's default one under user.home, which the caller points at a project folder;
@@ -68,6 +69,8 @@ public final class Main {
         for (JsonElement ig : job.getAsJsonArray("igs")) {
             engine.getIgLoader().loadIg(engine.getIgs(), engine.getBinaries(), ig.getAsString(), false);
         }
+        boolean assumeValidRestReferences = job.has("assumeValidRestReferences")
+                && job.get("assumeValidRestReferences").getAsBoolean();
         long loaded = System.nanoTime();
         JsonArray results = new JsonArray();
         org.hl7.fhir.r5.formats.JsonParser composer = new org.hl7.fhir.r5.formats.JsonParser();
@@ -83,6 +86,7 @@ public final class Main {
             }
             InstanceValidatorParameters params = new InstanceValidatorParameters()
                     .setProfiles(profiles)
+                    .setAssumeValidRestReferences(assumeValidRestReferences)
                     .setQuestionnaireMode(QuestionnaireMode.fromCode(
                             task.has("questionnaire") ? task.get("questionnaire").getAsString() : "none"));
             List<ValidationRecord> records = new ArrayList<>();
