@@ -463,6 +463,7 @@ class _Builder:
             "resourceType": "CarePlan",
             "id": TEMPLATE_ID,
             # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
+            "language": lang,  # the language of its displays, so a $extract result can be validated as it is
             "_status": _tev("'active'"),
             "_intent": _tev("'plan'"),
             # The category is coded without a display: lists in record systems show it next to the neutral title.
