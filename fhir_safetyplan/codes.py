@@ -80,6 +80,11 @@ def codesystem_url(base: str, cs_id: str) -> str:
     return f"{base}/CodeSystem/{cs_id}"
 
 
+def namingsystem_url(base: str, ns_id: str) -> str:
+    """An identifier namespace of ours, e.g. ``{base}/NamingSystem/submission`` (a NamingSystem's uniqueId)."""
+    return f"{base}/NamingSystem/{ns_id}"
+
+
 def valueset_url(base: str, vs_id: str) -> str:
     return f"{base}/ValueSet/{vs_id}"
 

@@ -422,11 +422,38 @@ def profiles(base: str) -> list[JSON]:
     ]
 
 
+def naming_systems(base: str) -> list[JSON]:
+    """The namespace of the submission identifier on every written resource, so validators can resolve it."""
+    return [
+        {
+            "resourceType": "NamingSystem",
+            "id": "submission",
+            "name": "SikkerhetsplanInnsending",
+            "status": "active",
+            "kind": "identifier",
+            "date": RELEASE_DATE,
+            "publisher": PUBLISHER,
+            "description": "Identifikator for én innsending av en sikkerhetsplan. Alle ressursene fra samme "
+            "innsending har den samme verdien; en ny innsending av det samme skjemaet får den samme verdien.",
+            "jurisdiction": [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO"}]}],
+            "uniqueId": [
+                {"type": "uri", "value": codes.namingsystem_url(base, "submission"), "preferred": True}
+            ],
+        }
+    ]
+
+
 def all_resources(canonical_base: str | None = None) -> list[JSON]:
     """Every conformance resource, in a stable order."""
     base = codes.canonical_base(canonical_base)
     c = load()
-    return [*all_questionnaires(base), *codesystems(base, c), *valuesets(base, c), *profiles(base)]
+    return [
+        *all_questionnaires(base),
+        *codesystems(base, c),
+        *valuesets(base, c),
+        *profiles(base),
+        *naming_systems(base),
+    ]
 
 
 def dumps(resource: JSON) -> str:

@@ -116,14 +116,6 @@ OFFLINE_WARNINGS: tuple[Kind, ...] = (
         text=r"^A definition for CodeSystem 'urn:ietf:bcp:47' could not be found",
     ),
     Kind(
-        "Type_Specific_Checks_DT_URL_Resolve",
-        r"(Bundle\.entry\[\d+\]\.resource/\*\w+/[\w-]+\*/\.|)(Bundle|QuestionnaireResponse|CarePlan|Flag|DocumentReference|)"
-        r"\.?(identifier(\[\d+\])?|masterIdentifier)\.system$",
-        "Our submission identifier namespace ({base}/NamingSystem/submission) is a URL that no package defines "
-        "(an R4 NamingSystem has no url to match it); the validator can only say it did not resolve it.",
-        text=r"/NamingSystem/submission'",
-    ),
-    Kind(
         "TYPE_SPECIFIC_CHECKS_DT_CANONICAL_MULTIPLE_POSSIBLE_VERSIONS",
         r"ValueSet\.compose\.include\[\d+\]\.system$",
         "data-absent-reason is defined by both R4 core and terminology.hl7.org; both are loaded.",
@@ -131,7 +123,7 @@ OFFLINE_WARNINGS: tuple[Kind, ...] = (
     ),
     Kind(
         "http://hl7.org/fhir/StructureDefinition/DomainResource#dom-6",
-        r"(CodeSystem|ValueSet|StructureDefinition|QuestionnaireResponse)$",
+        r"(CodeSystem|ValueSet|StructureDefinition|NamingSystem|QuestionnaireResponse)$",
         "dom-6 (a narrative) is best practice: conformance resources are rendered by the tools that publish them, "
         "and the response made from an answers document gets its narrative when it is written (in the Bundle).",
     ),
