@@ -146,6 +146,21 @@ PUBLISHED: tuple[Kind, ...] = (
         text=r"for http://terminology\.hl7\.org/CodeSystem/(v2-0532|data-absent-reason)#",
         published_1_0_0_only=True,
     ),
+    Kind(
+        "Extension_EXT_Unknown_NotHere",
+        r"Questionnaire\.extension\[\d+\]$",
+        "Content 1.0.0 cited its source with cqf-relatedArtifact, which is not an R4 extension; later versions use "
+        "artifact-relatedArtifact (extensions pack).",
+        text=r"cqf-relatedArtifact",
+        published_1_0_0_only=True,
+    ),
+    Kind(
+        "Type_Specific_Checks_DT_URL_Resolve",
+        r"Questionnaire\.extension\[\d+\]\.url$",
+        "The same 1.0.0 cqf-relatedArtifact, reported as an unresolvable extension URL.",
+        text=r"cqf-relatedArtifact",
+        published_1_0_0_only=True,
+    ),
 )
 
 #: Errors of the offline kind: references to what lives on the FHIR server, not in the file.
