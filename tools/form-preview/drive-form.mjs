@@ -3,7 +3,8 @@
 //
 //   node drive-form.mjs SCENARIO.json
 //
-// SCENARIO: {"url", "chromium", "screenshots": dir|null, "firstCheck": bool, "steps": [...]}; a step is
+// SCENARIO: {"url", "chromium", "screenshots": dir|null, "firstCheck": bool, "deliver": bool, "steps": [...]}
+// ("firstCheck": press "check" once before the steps; "deliver": press "deliver" after a valid check); a step is
 //   {"choose": [linkId, answer text]}  click that answer of the question (radio or checkbox)
 //   {"type": [linkId, text]}           type into the question's text field
 //   {"language": "nn"}                 press a language button
@@ -40,7 +41,10 @@ try {
   }
   for (const step of scenario.steps) {
     if (step.choose) {
-      await row(step.choose[0]).locator("label.lhc-answer, label.ant-radio-wrapper, label.ant-checkbox-wrapper").filter({ hasText: new RegExp(`^\\s*${step.choose[1].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*$`) }).first().click();
+      const text = new RegExp(`^\\s*${step.choose[1].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*$`);
+      const answer = row(step.choose[0]).locator("label.lhc-answer, label.ant-radio-wrapper, label.ant-checkbox-wrapper").filter({ hasText: text }).first();
+      await answer.click();
+      await answer.locator("input:checked").waitFor({ state: "attached", timeout: 10000 });
     } else if (step.type) {
       await page.locator(`input[id^="${step.type[0]}/"], textarea[id^="${step.type[0]}/"]`).first().fill(step.type[1]);
     } else if (step.language) {
@@ -48,6 +52,8 @@ try {
       await page.waitForSelector(`html[lang="${step.language}"] #sp-form lhc-item-question`, { timeout: 60000 });
     }
   }
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
   if (scenario.screenshots) await page.screenshot({ path: `${scenario.screenshots}/form-filled.png`, fullPage: true });
   await page.click("#sp-check");
   await page.waitForSelector("#sp-result:not([hidden]), #sp-problems:not([hidden]), #sp-message:not([hidden])", { timeout: 30000 });
@@ -61,7 +67,16 @@ try {
       flag: await page.textContent("#sp-flag"),
     };
     if (scenario.screenshots) await page.locator("#sp-result").screenshot({ path: `${scenario.screenshots}/form-result.png` });
+    if (scenario.deliver) {
+      await page.click("#sp-deliver");
+      await page.waitForSelector("#sp-delivery:not([hidden])", { timeout: 120000 });
+      report.delivery = await page.textContent("#sp-delivery-status");
+    }
   }
+  report.title = await page.title();
+  report.questions = await page.$$eval("#sp-form .question", (nodes) => nodes.map((n) => n.textContent.trim()));
+  report.deliverShown = await page.isVisible("#sp-deliver");
+  report.tokenAsked = await page.isVisible("#sp-token");
   report.labels = await page.$$eval("#sp-form label[id^='label-']", (nodes) => nodes.map((n) => n.id));
 } finally {
   await browser.close();
