@@ -133,10 +133,12 @@ def test_the_installed_demo_builds_the_launcher_in_the_cache_and_delivers_a_plan
     )
 
 
-def test_the_installed_service_answers_metadata(installed: Installed) -> None:
+def _serve_until_answered(
+    installed: Installed, args: list[str], path: str
+) -> tuple[subprocess.Popen[str], str]:
     port = server.free_port()
     process = subprocess.Popen(
-        [str(installed.bin / "safetyplan"), "serve", "--port", str(port)],
+        [str(installed.bin / "safetyplan"), *args, "--port", str(port)],
         cwd=installed.run_dir,
         env=installed.env,
         stdout=subprocess.DEVNULL,
@@ -144,18 +146,51 @@ def test_the_installed_service_answers_metadata(installed: Installed) -> None:
         stdin=subprocess.DEVNULL,
         text=True,
     )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(base + path, timeout=5)
+            return process, base
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(
+                    f"'safetyplan {args[0]}' did not answer within 60 s: {process.communicate()[1][-3000:]}"
+                )
+            time.sleep(0.3)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/metadata", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, process.communicate()[1][-3000:]
-                assert time.monotonic() < deadline, "the installed service did not answer within 60 s"
-                time.sleep(0.3)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def test_the_installed_service_answers_metadata(installed: Installed) -> None:
+    process, base = _serve_until_answered(installed, ["serve"], "/metadata")
+    try:
+        response = requests.get(f"{base}/metadata", timeout=10)
         assert response.status_code == 200
         assert response.json()["resourceType"] == "CapabilityStatement"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        _stop(process)
+
+
+def test_the_installed_preview_serves_the_page_and_lhc_forms_from_the_wheel(installed: Installed) -> None:
+    process, base = _serve_until_answered(installed, ["preview"], "/form/config")
+    try:
+        assert requests.get(f"{base}/form/config", timeout=10).json()["renderer"] is True
+        page = requests.get(f"{base}/form", timeout=10)
+        assert page.status_code == 200 and "/form/static/form.js" in page.text
+        for path in (
+            "/form/static/form.js",
+            "/form/lforms/webcomponent/main.js",
+            "/form/lforms/fhir/R4/lformsFHIR.min.js",
+        ):
+            assert requests.get(base + path, timeout=30).status_code == 200, path
+    finally:
+        _stop(process)
