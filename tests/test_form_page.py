@@ -224,3 +224,15 @@ def test_preview_with_a_server_url_that_is_no_url_is_a_configuration_error(
 ) -> None:
     assert cli.main(["preview", "--port", "0", "--server", "not a url"]) == 7
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_preview_on_a_port_already_in_use_is_a_configuration_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert cli.main(["preview", "--port", str(taken.getsockname()[1])]) == 7
+    assert "already in use" in capsys.readouterr().err

@@ -92,9 +92,14 @@ def _preview(args: argparse.Namespace) -> int:
             "tools/form-preview); or install fhir-safetyplan from a wheel built after that\n"
         )
         return exitcodes.CONFIG
+    port = args.port or server.free_port()
+    if server._port_in_use(port):
+        sys.stderr.write(
+            f"safetyplan: port {port} on {server.HOST} is already in use; choose another --port\n"
+        )
+        return exitcodes.CONFIG
     token = secrets.token_urlsafe(32)
     app = create_app(_settings(args, token))
-    port = args.port or server.free_port()
     # The token travels in the fragment: browsers never send it to the server, so no log can hold it.
     sys.stderr.write(
         f"Form preview: http://{server.HOST}:{port}/form?lang={args.lang}#token={token}\n"
