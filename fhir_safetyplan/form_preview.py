@@ -3,7 +3,8 @@
 The form page (``safetyplan preview``, and ``/form`` of ``safetyplan serve``) sends the QuestionnaireResponse
 the renderer made; this module runs the same pipeline as every other entry point and answers with
 
-- the problems, each tied to the question (linkId) it is about, so the page can show it next to that field;
+- the problems, each tied to the question (linkId) it is about, so the page can show it next to that field
+  (with the OperationOutcome, and HTTP 422 or 400);
 - or the journal note's text, the CarePlan's activities and the safe-contact Flag's text.
 
 Nothing here delivers anything, and nothing is logged beyond counts.
@@ -92,18 +93,21 @@ def _note_text(document_reference: JSON | None) -> str:
     return ""
 
 
-def result(response: Any, context: Any) -> JSON:
-    """``{"ok": True, note, activities, flag}`` for valid answers, else ``{"ok": False, problems}``.
+def result(response: Any, context: Any) -> tuple[int, JSON]:
+    """The HTTP status and answer of a check: 200 ``{"ok": true, note, activities, flag, resources}``;
+    else ``{"ok": false, problems, outcome}`` with 422 when the answers break the form's rules, 400 when the
+    input is no plan at all. ``outcome`` is the OperationOutcome, for callers other than the page.
 
-    ``context`` is a :class:`~fhir_safetyplan.document.DocumentContext`. Every :class:`InputError` (broken
-    rules of the form, but also a response that is no plan at all) becomes problems to show.
+    ``context`` is a :class:`~fhir_safetyplan.document.DocumentContext`.
     """
+    from fhir_safetyplan.errors import ValidationFailed
     from fhir_safetyplan.pipeline import document
 
     try:
         documentation = document(response, context)
     except InputError as err:
-        return {"ok": False, "problems": problems(response, err.outcome)}
+        status = 422 if isinstance(err, ValidationFailed) else 400
+        return status, {"ok": False, "problems": problems(response, err.outcome), "outcome": err.outcome}
     care_plan = documentation.by_type("CarePlan") or {}
     flag = documentation.by_type("Flag")
     activities = [
@@ -111,7 +115,7 @@ def result(response: Any, context: Any) -> JSON:
         for a in care_plan.get("activity", [])
         if isinstance(a.get("detail"), dict) and a["detail"].get("description")
     ]
-    return {
+    return 200, {
         "ok": True,
         "note": _note_text(documentation.by_type("DocumentReference")),
         "activities": activities,

@@ -129,10 +129,11 @@ def drive(
     work: Path,
     *,
     first_check: bool = False,
+    check: bool = True,
     deliver: bool = False,
     screenshots: Path | None = None,
 ) -> dict[str, Any]:
-    """Open ``url`` in headless chromium, (check once,) do ``steps``, check; what the page showed."""
+    """Open ``url`` in headless chromium, (check once,) do ``steps``, (check); what the page showed."""
     chromium = require_browser()
     scenario = work / f"scenario-{time.monotonic_ns()}.json"
     scenario.write_text(
@@ -142,6 +143,7 @@ def drive(
                 "chromium": chromium,
                 "screenshots": str(screenshots) if screenshots else None,
                 "firstCheck": first_check,
+                "check": check,
                 "deliver": deliver,
                 "steps": list(steps),
             }

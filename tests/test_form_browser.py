@@ -87,7 +87,9 @@ def test_preview_filled_in_nb_by_clicks_shows_the_journal_note_with_nothing_leav
 
 def test_preview_shows_each_problem_next_to_its_question(preview: str, tmp_path: Path) -> None:
     report = drive(preview, [{"choose": ["samtale.informert", "Yes"]}], tmp_path, first_check=True)
-    assert report["consoleErrors"] == [] and report["blocked"] == []
+    assert report["blocked"] == []
+    # The browser itself reports the check's 422 (the answers break the form's rules); nothing else goes wrong.
+    assert all("422" in error for error in report["consoleErrors"]), report["consoleErrors"]
     assert report["result"] is None
     # An empty form: the two required groups, each shown at its group.
     assert {p["linkId"] for p in report["firstProblems"]["shown"]} == {"samtale", "sarbare"}
@@ -101,7 +103,7 @@ def test_preview_shows_each_problem_next_to_its_question(preview: str, tmp_path:
 def test_preview_language_switch_renders_the_form_in_that_language(
     preview: str, tmp_path: Path, lang: str
 ) -> None:
-    report = drive(preview, [{"language": lang}], tmp_path)
+    report = drive(preview, [{"language": lang}], tmp_path, check=False)
     assert report["consoleErrors"] == [] and report["blocked"] == []
     assert _question_text(lang, "samtale.involvering") in report["questions"]
     assert _question_text("nb", "samtale.involvering") not in report["questions"]

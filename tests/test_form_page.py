@@ -47,8 +47,8 @@ def client(upstream: str | None = None) -> TestClient:
 
 
 def test_a_valid_response_becomes_the_examples_note_activities_and_flag() -> None:
-    shown = form_preview.result(example_response(), DocumentContext())
-    assert shown["ok"] is True
+    status, shown = form_preview.result(example_response(), DocumentContext())
+    assert status == 200 and shown["ok"] is True
     assert shown["note"] == (EXAMPLE / "journal-note.txt").read_text(encoding="utf-8")
     care_plan = example_resource("CarePlan")
     assert shown["activities"] == [a["detail"]["description"] for a in care_plan["activity"]]
@@ -73,15 +73,17 @@ def test_a_missing_answer_is_a_problem_at_that_question_not_at_its_group() -> No
     response = example_response()
     samtale = response["item"][0]
     samtale["item"] = [i for i in samtale["item"] if i["linkId"] != "samtale.involvering"]
-    shown = form_preview.result(response, DocumentContext())
-    assert shown["ok"] is False
+    status, shown = form_preview.result(response, DocumentContext())
+    assert status == 422 and shown["ok"] is False
     assert "samtale.involvering" in [p["linkId"] for p in shown["problems"]]
+    assert shown["outcome"]["resourceType"] == "OperationOutcome"
+    assert [p["text"] for p in shown["problems"]] == [i["diagnostics"] for i in shown["outcome"]["issue"]]
     assert all(p["severity"] in ("error", "fatal", "warning") and p["text"] for p in shown["problems"])
 
 
 def test_input_that_is_no_plan_at_all_is_a_problem_about_no_question() -> None:
-    shown = form_preview.result({"resourceType": "Patient"}, DocumentContext())
-    assert shown["ok"] is False and shown["problems"]
+    status, shown = form_preview.result({"resourceType": "Patient"}, DocumentContext())
+    assert status == 400 and shown["ok"] is False and shown["problems"]
     assert {p["linkId"] for p in shown["problems"]} == {None}
 
 
@@ -197,13 +199,14 @@ def test_check_answers_what_a_valid_response_becomes() -> None:
     assert shown["note"] == (EXAMPLE / "journal-note.txt").read_text(encoding="utf-8")
 
 
-def test_check_answers_problems_for_an_invalid_response_and_400_for_a_body_that_is_no_json() -> None:
+def test_check_answers_422_with_problems_for_an_invalid_response_and_400_for_a_body_that_is_no_json() -> None:
     response = copy.deepcopy(example_response())
     response["item"][0]["item"][1]["answer"] = [{"valueString": "kanskje"}]
     with client() as c:
         invalid = c.post("/form/check", content=json.dumps(response), headers=AUTH)
         broken = c.post("/form/check", content=b"{not json", headers=AUTH)
-    assert invalid.status_code == 200 and invalid.json()["ok"] is False
+    assert invalid.status_code == 422 and invalid.json()["ok"] is False
+    assert invalid.json()["outcome"]["resourceType"] == "OperationOutcome"
     assert response["item"][0]["item"][1]["linkId"] in [p["linkId"] for p in invalid.json()["problems"]]
     assert broken.status_code == 400 and broken.json()["resourceType"] == "OperationOutcome"
 

@@ -101,7 +101,8 @@ async def form_config(request: Request) -> Response:
 
 @router.post("/form/check", include_in_schema=False, dependencies=[Depends(require_caller)])
 async def form_check(request: Request) -> Response:
-    """The problems by question, or the journal note, CarePlan activities and Flag the answers become."""
+    """The journal note, CarePlan activities and Flag the answers become (200), or the problems by question
+    with the OperationOutcome (422: the form's rules; 400: no plan at all)."""
     from starlette.concurrency import run_in_threadpool
 
     from fhir_safetyplan.form_preview import result
@@ -109,6 +110,6 @@ async def form_check(request: Request) -> Response:
 
     settings = request.app.state.settings
     data = await read_json(request, settings.max_body_bytes)
-    answer = await run_in_threadpool(result, data, _context(settings))
+    status, answer = await run_in_threadpool(result, data, _context(settings))
     log.info("form check: %s", "valid" if answer["ok"] else f"{len(answer['problems'])} problem(s)")
-    return fhir_response(answer, media_type=PLAIN_JSON, headers=_NO_STORE)
+    return fhir_response(answer, status, media_type=PLAIN_JSON, headers=_NO_STORE)

@@ -4,7 +4,8 @@
 //   node drive-form.mjs SCENARIO.json
 //
 // SCENARIO: {"url", "chromium", "screenshots": dir|null, "firstCheck": bool, "deliver": bool, "steps": [...]}
-// ("firstCheck": press "check" once before the steps; "deliver": press "deliver" after a valid check); a step is
+// ("firstCheck": press "check" once before the steps; "check": false leaves out the check after them;
+// "deliver": press "deliver" after a valid check); a step is
 //   {"choose": [linkId, answer text]}  click that answer of the question (radio or checkbox)
 //   {"type": [linkId, text]}           type into the question's text field
 //   {"language": "nn"}                 press a language button
@@ -55,8 +56,10 @@ try {
   await page.mouse.move(0, 0);
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   if (scenario.screenshots) await page.screenshot({ path: `${scenario.screenshots}/form-filled.png`, fullPage: true });
-  await page.click("#sp-check");
-  await page.waitForSelector("#sp-result:not([hidden]), #sp-problems:not([hidden]), #sp-message:not([hidden])", { timeout: 30000 });
+  if (scenario.check !== false) {
+    await page.click("#sp-check");
+    await page.waitForSelector("#sp-result:not([hidden]), #sp-problems:not([hidden]), #sp-message:not([hidden])", { timeout: 30000 });
+  }
   report.message = await page.$eval("#sp-message", (n) => (n.hidden ? null : n.textContent));
   report.problems = await problemsShown();
   report.problemList = await page.$$eval("#sp-problem-list li", (nodes) => nodes.map((n) => n.textContent));

@@ -153,13 +153,13 @@
     const qr = questionnaireResponse();
     const answer = await fetch("/form/check", { method: "POST", headers: headers(), body: JSON.stringify(qr) });
     const body = await answer.json();
+    if (body.ok === false && Array.isArray(body.problems)) {
+      showProblems(body.problems);
+      return;
+    }
     if (!answer.ok) {
       show("sp-token-row", answer.status === 401 || !state.token);
       message(outcomeText(body, answer.status));
-      return;
-    }
-    if (!body.ok) {
-      showProblems(body.problems);
       return;
     }
     state.lastValid = qr;
