@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fhir_safetyplan import codes, exitcodes
+from fhir_safetyplan import codes, exitcodes, revise
 from fhir_safetyplan.client import (
     EntryResult,
     FhirClient,
@@ -56,9 +56,11 @@ _ELEVEN_DIGITS = re.compile(
 _BASE64_KEYS = re.compile(r"^(data|value[A-Z]?\w*Base64Binary)$")
 
 #: held: the server refused our configuration (credentials, URL); the plan stays pending (exit 7)
-Status = Literal["delivered", "queued", "rejected", "refused", "held"]
+#: conflict: held for a person, the patient's plan changed on the server meanwhile (see revise); nothing written
+Status = Literal["delivered", "queued", "rejected", "refused", "held", "conflict"]
 _EXIT = {
     "delivered": exitcodes.OK,
+    "conflict": exitcodes.CONFLICT,
     "queued": exitcodes.QUEUED,
     "held": exitcodes.CONFIG,
     "rejected": exitcodes.REJECTED,
@@ -206,7 +208,12 @@ def _send(
         {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
     )
     try:
-        response = client.transaction(bundle)
+        response = revise.send(bundle, client)  # a revision of the patient's current plan, read right now
+    except revise.RevisionConflict as err:
+        if outbox is not None:  # kept, as rejected: only a person's `outbox requeue` sends it again
+            outbox.mark_rejected(submission_id, reason_of(err), **key)
+        log.warning("submission %s held for a person: the patient's plan changed meanwhile", submission_id)
+        return DeliveryResult(submission_id, "conflict", server, reason=str(err), outcome=err.outcome)
     except ServerRejected as err:
         if outbox is not None and not outbox.mark_rejected(submission_id, reason_of(err), **key):
             log.info("submission %s: a newer revision is queued; it stays pending", submission_id)
