@@ -114,7 +114,7 @@ def revise(bundle: JSON, current: CurrentPlan) -> Revision:
             "plan on the server, and it now comes with different answers. A person must decide; a "
             "superseded plan is not changed automatically."
         )
-    others = [p for p in current.active if p.submission != submission]
+    others = [p for p in current.active if p.submission != submission and _same_patient(p, new_qr)]
     newer = [p for p in others if when(p.authored) > when(authored)]
     if newer:
         raise _conflict(
@@ -129,6 +129,35 @@ def revise(bundle: JSON, current: CurrentPlan) -> Revision:
     if not preds:
         return Revision("first", bundle)
     return Revision("revision", _revised(bundle, preds, authored), tuple(p.submission for p in preds))
+
+
+def _same_patient(plan: StoredPlan, new_qr: JSON) -> bool:
+    """False when a found plan's subject contradicts the new plan's (another identifier, another Patient id):
+    the server's search should never return one, and another patient's record is never touched."""
+    subject = _obj(new_qr.get("subject"))
+    ident, ref = _obj(subject.get("identifier")), subject.get("reference")
+    literal = ref if isinstance(ref, str) and ref.startswith("Patient/") else None
+    for r in plan.resources():
+        theirs = _obj(r.get("subject"))
+        other = _obj(theirs.get("identifier"))
+        if (
+            ident
+            and other
+            and (other.get("system"), other.get("value")) != (ident.get("system"), ident.get("value"))
+        ):
+            break
+        their_ref = theirs.get("reference")
+        if (
+            literal
+            and isinstance(their_ref, str)
+            and their_ref.startswith("Patient/")
+            and their_ref != literal
+        ):
+            break
+    else:
+        return True
+    log.warning("current-plan lookup: a plan of another patient (submission %s) was ignored", plan.submission)
+    return False
 
 
 def _same_answers(stored: JSON | None, new: JSON) -> bool:

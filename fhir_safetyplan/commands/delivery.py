@@ -80,7 +80,8 @@ def register(sub: Any) -> None:
             "submission again never duplicates anything on the server."
         ),
         epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server, 4 queued in the "
-        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration.",
+        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration, 8 held for a person (the "
+        "patient's plan changed meanwhile: nothing written).",
     )
     add_input(p)
     add_document_options(p)
@@ -256,6 +257,13 @@ def _report(result: Any, path: Path | None) -> int:
             f"safetyplan: the server could not take the plan now ({result.reason}); it is safe in the outbox "
             f"{path}. Deliver it later with: safetyplan outbox flush --outbox {path}\n"
         )
+    if result.status == "conflict":
+        kept = (
+            f" It is kept in the outbox {path}; after review: safetyplan outbox requeue {result.submission_id}"
+            if path
+            else ""
+        )
+        sys.stderr.write(f"safetyplan: held for a person. {result.reason}{kept}\n")
     code: int = result.exit_code
     return code
 
@@ -315,7 +323,8 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     sys.stderr.write(
         f"safetyplan: {sum(r.status == 'delivered' for r in results)} delivered, "
         f"{sum(r.status in ('queued', 'held') for r in results)} still queued, "
-        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected\n"
+        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected, "
+        f"{sum(r.status == 'conflict' for r in results)} held for a person\n"
     )
     for result in results:
         if result.status == "held":
@@ -323,7 +332,13 @@ def _outbox_flush(args: argparse.Namespace) -> int:
                 f"safetyplan: {result.server_url} refused the configuration: {result.reason} The plans stay "
                 "pending; fix the URL or credentials and flush again.\n"
             )
+    for result in results:
+        if result.status == "conflict":
+            sys.stderr.write(
+                f"safetyplan: submission {result.submission_id} held for a person. {result.reason}\n"
+            )
     for status, code in (
+        ("conflict", exitcodes.CONFLICT),
         ("held", exitcodes.CONFIG),
         ("queued", exitcodes.QUEUED),
         ("rejected", exitcodes.REJECTED),
