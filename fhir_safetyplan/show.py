@@ -1,9 +1,10 @@
 """Reading a safety plan back from a FHIR server, and printing it for a clinician in the form's language.
 
-:func:`read_plan` finds the latest plan of one patient: it searches the journal resources we write
-(QuestionnaireResponse, CarePlan, Flag, DocumentReference) by subject, newest first (``_sort=-_lastUpdated``),
-takes the submission identifier of the newest one and gathers every resource carrying that identifier (and the
-Provenance that targets them). :func:`render` turns the result into plain text: what is in place, the agreed
+:func:`read_plan` finds the current plan of one patient: it searches the journal resources we write
+(QuestionnaireResponse, CarePlan, Flag, DocumentReference) by subject, takes the submission whose CarePlan or
+safety Flag is ``active`` (a revision retires the earlier ones; never the newest ``_lastUpdated``, which
+retiring bumps), and gathers every resource carrying that identifier (and the Provenance that targets them).
+The earlier plans are listed by date, following the current CarePlan's ``replaces`` back first. :func:`render` turns the result into plain text: what is in place, the agreed
 help, the safe-contact instructions and the journal note. Rendering is pure; only :func:`read_plan` and
 :func:`resolve_patient` talk to the server, through :class:`~fhir_safetyplan.client.FhirClient`.
 
@@ -62,6 +63,8 @@ class SafetyPlan:
     flag: JSON | None = None
     document_reference: JSON | None = None
     provenance: tuple[JSON, ...] = field(default=())
+    #: the patient's other plans, (date, submission id): the ``replaces`` chain first, newest first
+    earlier: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def language(self) -> str:
@@ -203,10 +206,6 @@ def _submission_of(resource: JSON) -> JSON | None:
     return None
 
 
-def _last_updated(resource: JSON) -> str:
-    return str(_obj(resource.get("meta")).get("lastUpdated", ""))
-
-
 # Resources come from a server as they are: every field is checked before use, so an odd resource
 # renders as "(none)" for that part rather than failing.
 def _obj(value: Any) -> JSON:
@@ -262,8 +261,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
                 ]
             ),
         )
-    newest = max(candidates, key=_last_updated)
-    ident = _submission_of(newest)
+    ident = _submission_of(_current(candidates, by_type) if submission is None else candidates[0])
     assert ident is not None  # candidates all carry one
 
     def pick(rtype: str) -> JSON | None:
@@ -272,6 +270,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     plan = SafetyPlan(
         patient=patient,
         submission=ident,
+        earlier=_earlier(ident, by_type),
         questionnaire_response=pick("QuestionnaireResponse"),
         care_plan=pick("CarePlan"),
         flag=pick("Flag"),
@@ -286,6 +285,58 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
         "read plan of submission %s: %d resource(s)", ident["value"], len(plan.resources()) + len(provenance)
     )
     return replace(plan, provenance=tuple(provenance))
+
+
+def _when(resources: list[JSON]) -> str:
+    for r in resources:
+        for value in (r.get("authored"), r.get("created"), _obj(r.get("period")).get("start"), r.get("date")):
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+def _current(candidates: list[JSON], by_type: dict[str, list[JSON]]) -> JSON:
+    """The current plan's resource: an active CarePlan or Flag of ours (the newest conversation among them, when
+    older data has several), else the newest conversation — never the newest ``_lastUpdated``, which retiring
+    an old plan bumps."""
+    from fhir_safetyplan.current_plan import when
+
+    active = [r for t in ("CarePlan", "Flag") for r in by_type[t] if r.get("status") == "active"]
+    pool = active or candidates
+
+    def conversation(r: JSON) -> Any:
+        return when(_when([x for x in candidates if _submission_of(x) == _submission_of(r)]))
+
+    return max(pool, key=conversation)
+
+
+def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, str], ...]:
+    """The other plans of the patient: those the current CarePlan ``replaces`` (followed back), then the rest,
+    newest conversation first."""
+    from fhir_safetyplan.current_plan import when
+
+    subs: dict[str, list[JSON]] = {}
+    for rs in by_type.values():
+        for r in rs:
+            sub = _submission_of(r)
+            if sub is not None:
+                subs.setdefault(sub["value"], []).append(r)
+    careplans = {f"CarePlan/{r.get('id')}": r for r in by_type["CarePlan"]}
+    chain: list[str] = []
+    cp = next((r for r in subs.get(ident["value"], []) if r.get("resourceType") == "CarePlan"), None)
+    while cp is not None and len(chain) < len(careplans):
+        ref = next((str(x.get("reference")) for x in _objs(cp.get("replaces"))), None)
+        cp = careplans.get(ref or "")
+        sub = _submission_of(cp) if cp else None
+        if sub is None or sub["value"] in chain or sub["value"] == ident["value"]:
+            break
+        chain.append(sub["value"])
+    rest = sorted(
+        (s for s in subs if s != ident["value"] and s not in chain),
+        key=lambda s: when(_when(subs[s])),
+        reverse=True,
+    )
+    return tuple((_when(subs[s]), s) for s in [*chain, *rest])
 
 
 # ---- rendering ----------------------------------------------------------------------------------
@@ -313,13 +364,16 @@ def in_place(plan: SafetyPlan, lang: str) -> list[str]:
 
 
 def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
-    """The CarePlan's activities: the help for checklist points, in ``lang``, and the agreed actions as written."""
+    """The CarePlan's open activities: the help for checklist points, in ``lang``, and the agreed actions as
+    written (completed ones are left out)."""
     from fhir_safetyplan.content import load
 
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
     for activity in _objs((plan.care_plan or {}).get("activity")):
         detail = _obj(activity.get("detail"))
+        if detail.get("status") in ("completed", "cancelled"):
+            continue  # done: carried from the previous plan as completed, no longer help to give
         code = next((c.get("code") for c in _objs(_obj(detail.get("code")).get("coding"))), None)
         text = helps.get(str(code)) or detail.get("description")
         if text:
@@ -361,6 +415,11 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines = [heading, "=" * len(heading)]
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
+    if plan.earlier:
+        from fhir_safetyplan.document import format_date
+
+        dates = ", ".join(format_date(d, lang) if d else s for d, s in plan.earlier)
+        lines.append(f"{c.text('revision', field='earlier').get(lang)}: {dates}")
     lines.append("")
 
     lines.append(f"{c.text('journal', field='in-place').get(lang)}:")
