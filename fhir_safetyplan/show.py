@@ -54,7 +54,7 @@ class PlanNotFound(SafetyPlanError):
 
 @dataclass(frozen=True)
 class SafetyPlan:
-    """The newest safety plan of one patient as stored on the server (resources as the server returns them)."""
+    """The current safety plan of one patient as stored on the server (resources as the server returns them)."""
 
     patient: str
     submission: JSON
@@ -234,7 +234,7 @@ def _clean_items(items: Any) -> list[JSON]:
 
 
 def read_plan(client: FhirClient, patient: str, submission: str | None = None) -> SafetyPlan:
-    """The newest safety plan of ``patient`` (``Patient/<id>``) on the server, or the one of ``submission``.
+    """The current safety plan of ``patient`` (``Patient/<id>``) on the server, or the one of ``submission``.
 
     Raises :class:`PlanNotFound` when the patient has none, and the client's errors when the server fails.
     """

@@ -141,11 +141,12 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "show",
-        help="print the latest safety plan of a patient from a FHIR server, in the form's language",
+        help="print the current safety plan of a patient from a FHIR server, in the form's language",
         description=(
-            "Find the newest safety plan of a patient (CarePlan, Flag, journal note and QuestionnaireResponse "
-            "of one submission) and print what is in place, the agreed help, the safe-contact instructions "
-            "and the journal note. Exit 1 when the patient has no plan."
+            "Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its "
+            "CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans, "
+            "what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 "
+            "when the patient has no plan."
         ),
     )
     _add_server(p)
@@ -156,7 +157,7 @@ def register(sub: Any) -> None:
         metavar="SYSTEM|VALUE",
         help=f"the patient's identifier, e.g. {'urn:oid:2.16.578.1.12.4.1.4.1'}|<FNR>",
     )
-    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the newest")
+    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the current one")
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="language (default: the form's)")
     p.add_argument("--json", action="store_true", help="print the plan's resources as a JSON Bundle")
     _add_auth(p)
