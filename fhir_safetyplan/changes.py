@@ -77,6 +77,8 @@ def form_in(response: JSON, lang: str, canonical_base: str | None = None) -> JSO
     canonical = response.get("questionnaire")
     if not isinstance(canonical, str):
         return None
+    if canonical_base is None and "/Questionnaire/" in canonical:
+        canonical_base = canonical.rsplit("/Questionnaire/", 1)[0]  # the base the response was made with
     try:
         named = questionnaire_for(canonical, canonical_base)
     except ConfigError:  # an unusable canonical base: no texts, the linkIds still say which item

@@ -108,7 +108,7 @@ def revise(bundle: JSON, current: CurrentPlan) -> Revision:
     own = current.own
     if own is not None and (own.care_plan or own.flag) and not own.active:
         if _same_answers(own.questionnaire_response, new_qr):
-            return Revision("already", None, response=_stored_response(own))
+            return Revision("already", None, response=_stored_response(bundle, own))
         raise _conflict(
             f"Nothing was written: this plan (submission {submission}) has already been superseded by a later "
             "plan on the server, and it now comes with different answers. A person must decide; a "
@@ -168,11 +168,23 @@ def _same_answers(stored: JSON | None, new: JSON) -> bool:
     return key(stored) == key(new)
 
 
-def _stored_response(plan: StoredPlan) -> JSON:
+def _stored_response(bundle: JSON, plan: StoredPlan) -> JSON:
+    """A transaction-response for ``bundle`` from what the server already holds: one entry per request entry
+    (the test Patient is the one the stored response names), with the stored ids and versions."""
+    held = {r["resourceType"]: r for r in plan.resources()}
+    subject = str(_obj((plan.questionnaire_response or {}).get("subject")).get("reference", ""))
     entries = []
-    for r in plan.resources():
-        vid = _obj(r.get("meta")).get("versionId")
-        loc = f"{r['resourceType']}/{r['id']}" + (f"/_history/{vid}" if vid else "")
+    for e in bundle.get("entry", []):
+        rtype = _obj(e.get("resource")).get("resourceType")
+        r = held.get(str(rtype))
+        if r is not None:
+            vid = _obj(r.get("meta")).get("versionId")
+            loc = f"{rtype}/{r['id']}" + (f"/_history/{vid}" if vid else "")
+        else:
+            loc, vid = (
+                (subject if rtype == "Patient" and subject.startswith("Patient/") else str(rtype)),
+                None,
+            )
         answer: JSON = {"status": "200 OK", "location": loc}
         if vid:
             answer["etag"] = f'W/"{vid}"'

@@ -280,11 +280,23 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     provenance: list[JSON] = []
     if targets:
         found = client.search("Provenance", {"target": ",".join(targets), "_count": PAGE_SIZE})
-        provenance = [r for r in found if r.get("resourceType") == "Provenance"]
+        provenance = [r for r in found if r.get("resourceType") == "Provenance" and _is_own(r, plan)]
     log.info(
         "read plan of submission %s: %d resource(s)", ident["value"], len(plan.resources()) + len(provenance)
     )
     return replace(plan, provenance=tuple(provenance))
+
+
+def _is_own(provenance: JSON, plan: SafetyPlan) -> bool:
+    """The plan's own Provenance (its source is the plan's response), not a later plan's that retired it."""
+    qr = plan.questionnaire_response
+    if qr is None or not isinstance(qr.get("id"), str):
+        return True
+    source = f"QuestionnaireResponse/{qr['id']}"
+    return any(
+        e.get("role") == "source" and _obj(e.get("what")).get("reference") == source
+        for e in _objs(provenance.get("entity"))
+    )
 
 
 def _when(resources: list[JSON]) -> str:

@@ -119,3 +119,16 @@ def test_the_changes_command_refuses_an_invalid_file_with_an_outcome_and_exit_1(
     assert code == 1 and "Traceback" not in err
     outcome = json.loads(out)
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["severity"] == "error"
+
+
+def test_a_response_made_with_another_canonical_base_still_gets_its_forms_texts() -> None:
+    qr = json.loads(
+        json.dumps(response(answers())).replace(
+            "https://safetyplan.example/fhir", "https://fhir.hospital.example/fhir"
+        )
+    )
+    later = copy.deepcopy(qr)
+    contact = next(it for it in later["item"] if it["linkId"] == Link.SAFE_CONTACT)
+    contact["item"] = [it for it in contact["item"] if it["linkId"] != Link.SAFE_TIMES]
+    (times,) = changes.changes(qr, later, "en")
+    assert times.link_id == Link.SAFE_TIMES and times.text == load().text("safe-contact", "times").get("en")

@@ -190,7 +190,14 @@ def test_a_resend_of_a_plan_superseded_since_sends_nothing(first: JSON) -> None:
     state = after(state, sent)
     revision = revise(first, plans(state, "c1"))
     assert revision.kind == "already" and revision.bundle is None and revision.response is not None
-    assert all(e["response"]["status"] == "200 OK" for e in revision.response["entry"])
+    answered = revision.response["entry"]
+    assert len(answered) == len(first["entry"]) and all(e["response"]["status"] == "200 OK" for e in answered)
+    stored_cp = next(
+        r for r in state.values() if r["resourceType"] == "CarePlan" and r["status"] == "revoked"
+    )
+    assert {"status": "200 OK", "location": f"CarePlan/{stored_cp['id']}/_history/2", "etag": 'W/"2"'} in [
+        e["response"] for e in answered
+    ]
 
 
 def test_a_changed_plan_that_was_superseded_since_is_held_for_a_person(first: JSON) -> None:

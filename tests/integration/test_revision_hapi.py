@@ -46,7 +46,12 @@ def conversation(fnr: str, authored: str, contact: JSON, example: str = "02-fler
 def ours(fhir: Fhir, rtype: str, fnr: str) -> list[JSON]:
     """This module's resources of one type for the patient."""
     found = fhir.search(rtype, **{"subject:Patient.identifier": f"{FNR}|{fnr}"})
-    return [r for r in found if any(i.get("system") == SUBMISSION_SYSTEM for i in r.get("identifier", []))]
+    return [r for r in found if any(i.get("system") == SUBMISSION_SYSTEM for i in identifiers(r))]
+
+
+def identifiers(resource: JSON) -> list[JSON]:
+    master = resource.get("masterIdentifier")
+    return [*resource.get("identifier", []), *([master] if master else [])]
 
 
 def versions(fhir: Fhir, fnr: str) -> dict[str, str]:
