@@ -13,6 +13,10 @@ What is final: only the server's verdict on the *content* (400/409/412/422 with 
 plan rejected. Credentials, redirects and a wrong base URL (:class:`~fhir_safetyplan.client.ServerConfigError`)
 keep it pending ("held", exit 7) until the configuration is fixed.
 
+Every journal bundle is sent as a revision of the patient's current plan, computed at send time
+(:mod:`fhir_safetyplan.revise`). One that lost a race, or is older than the current plan, is "conflict" (exit 8):
+nothing written, kept as rejected so that only a person's ``outbox requeue`` sends it again.
+
 :func:`guard_public_server` refuses to send a real-looking national identity number to a public test
 server such as hapi.fhir.org, where anyone can read everything. Caveat: NAV-style numbers (month + 40)
 count as synthetic, as DESIGN.md decides, although some hospitals give real patients H-numbers with the

@@ -223,8 +223,14 @@ def test_cli_in_process_logs_no_personal_data(
     good.write_text(json.dumps(canary_document(), ensure_ascii=False), encoding="utf-8")
     bad = tmp_path / "kanari-feil.json"
     bad.write_text(json.dumps(error_inputs()["bad-fnr"], ensure_ascii=False), encoding="utf-8")
+    earlier = tmp_path / "kanari-tidligere.json"
+    earlier.write_text(
+        json.dumps(_earlier(canary_document(), "kanari-0"), ensure_ascii=False), encoding="utf-8"
+    )
     assert cli.main(["-vv", "bundle", str(good)]) == 0
     assert cli.main(["-vv", "bundle", str(bad)]) == 1
+    assert cli.main(["-vv", "changes", str(earlier), str(good)]) == 0
+    assert cli.main(["-vv", "changes", str(earlier), str(bad)]) == 1
     captured = capsys.readouterr()
     assert_no_canary(captured.err, "stderr")
     assert_no_canary(all_log_text(debug_logs), "a log record")

@@ -9,7 +9,8 @@ is for one server) and then sends only that server's plans.
 
 ``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
 (its OperationOutcome on stdout), 4 queued in the outbox, 5 unavailable and no outbox, 6 refused by policy
-(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending).
+(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending), 8 held for a
+person (the patient's plan changed on the server meanwhile: nothing written).
 """
 
 from __future__ import annotations
