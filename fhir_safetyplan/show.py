@@ -65,6 +65,8 @@ class SafetyPlan:
     provenance: tuple[JSON, ...] = field(default=())
     #: the patient's other plans, (date, submission id): the ``replaces`` chain first, newest first
     earlier: tuple[tuple[str, str], ...] = field(default=())
+    #: when this is not the current plan (``--submission``): the current plan's date
+    current: str | None = None
 
     @property
     def language(self) -> str:
@@ -243,7 +245,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     for rtype in PLAN_TYPES:
         found = client.search(rtype, {"subject": patient, "_sort": "-_lastUpdated", "_count": PAGE_SIZE})
         by_type[rtype] = [r for r in found if r.get("resourceType") == rtype and _submission_of(r)]
-    candidates = [r for rs in by_type.values() for r in rs]
+    candidates = everything = [r for rs in by_type.values() for r in rs]
     if submission is not None:
         candidates = [r for r in candidates if (_submission_of(r) or {}).get("value") == submission]
     if not candidates:
@@ -271,6 +273,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
         patient=patient,
         submission=ident,
         earlier=_earlier(ident, by_type),
+        current=None if not everything else _current_date(ident, everything, by_type),
         questionnaire_response=pick("QuestionnaireResponse"),
         care_plan=pick("CarePlan"),
         flag=pick("Flag"),
@@ -320,6 +323,14 @@ def _current(candidates: list[JSON], by_type: dict[str, list[JSON]]) -> JSON:
         return when(_when([x for x in candidates if _submission_of(x) == _submission_of(r)]))
 
     return max(pool, key=conversation)
+
+
+def _current_date(ident: JSON, everything: list[JSON], by_type: dict[str, list[JSON]]) -> str | None:
+    """The current plan's date when the plan shown (``ident``) is not the current one, else None."""
+    current = _submission_of(_current(everything, by_type))
+    if current is None or current == ident:
+        return None
+    return _when([r for r in everything if _submission_of(r) == current])
 
 
 def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, str], ...]:
@@ -427,10 +438,18 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines = [heading, "=" * len(heading)]
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
-    if plan.earlier:
-        from fhir_safetyplan.document import format_date
+    from fhir_safetyplan.current_plan import when
+    from fhir_safetyplan.document import format_date
 
-        dates = ", ".join(format_date(d, lang) if d else s for d, s in plan.earlier)
+    if plan.current is not None:
+        reason = c.text("revision", field="status-reason").get(lang)
+        lines.append(
+            f"{reason}. {c.text('revision', field='current').get(lang)}: {format_date(plan.current, lang)}"
+        )
+    shown = plan.authored or ""
+    earlier = [(d, s) for d, s in plan.earlier if plan.current is None or when(d) < when(shown)]
+    if earlier:
+        dates = ", ".join(format_date(d, lang) if d else s for d, s in earlier)
         lines.append(f"{c.text('revision', field='earlier').get(lang)}: {dates}")
     lines.append("")
 
