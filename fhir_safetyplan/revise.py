@@ -385,7 +385,10 @@ def send(bundle: JSON, client: FhirClient) -> JSON:
     if own is not None and (own.active or not (own.care_plan or own.flag)):
         # Our own earlier attempt went through and its answer was lost: sending again changes nothing.
         retry = revise(bundle, again)
-        return retry.response if retry.bundle is None else client.transaction(retry.bundle)  # type: ignore[return-value]
+        if retry.bundle is None:
+            assert retry.response is not None
+            return retry.response
+        return client.transaction(retry.bundle)
     now = again.current
     raise _conflict(
         "Nothing was written: the patient's plan was revised by someone else while this plan was being "
