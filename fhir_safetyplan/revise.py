@@ -10,7 +10,8 @@
 - records the revision in the Provenance (activity ``UPDATE``, the old CarePlan and Flag as targets, the old
   CarePlan, Flag and response as ``revision`` entities);
 - retires the old plan: ``PUT`` of the old CarePlan as read with ``status = revoked``, ``period.end`` and a
-  status reason (``request-statusReason``), and of the old Flag as read with ``status = inactive`` and
+  status reason as a ``note`` (R4 CarePlan has no statusReason, and the ``request-statusReason`` extension is not
+  allowed on it), and of the old Flag as read with ``status = inactive`` and
   ``period.end`` — each guarded by ``ifMatch`` on the version read, so a plan revised by someone else in the
   meantime makes the whole transaction fail (HAPI answers 409 or 412) and nothing is written.
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_REASON = "http://hl7.org/fhir/StructureDefinition/request-statusReason"
 SUBMISSION_SUFFIX = "/NamingSystem/submission"
 
 
@@ -214,12 +214,8 @@ def _retired(resource: JSON, end: str, lang: str) -> JSON:
     r["period"] = period
     if r["resourceType"] == "CarePlan":
         r["status"] = "revoked"
-        reason = {
-            "url": STATUS_REASON,
-            "valueCodeableConcept": {"text": load().text("revision", field="status-reason").get(lang)},
-        }
-        extensions = [e for e in r.get("extension") or [] if _obj(e).get("url") != STATUS_REASON]
-        r["extension"] = [*extensions, reason]
+        reason = {"time": end, "text": load().text("revision", field="status-reason").get(lang)}
+        r["note"] = [n for n in r.get("note") or [] if n != reason] + [reason]
     else:
         r["status"] = "inactive"
     return r

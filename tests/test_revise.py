@@ -15,7 +15,7 @@ from _searches import stored
 
 from fhir_safetyplan import current_plan, pipeline
 from fhir_safetyplan.content import load
-from fhir_safetyplan.revise import STATUS_REASON, RevisionConflict, revise
+from fhir_safetyplan.revise import RevisionConflict, revise
 
 JSON = dict[str, Any]
 SYSTEM = "https://safetyplan.example/fhir/NamingSystem/submission"
@@ -100,16 +100,11 @@ def test_a_new_plan_supersedes_the_current_one_in_the_same_transaction(first: JS
     cp = retired[f"CarePlan/{old_cp['id']}"]["resource"]
     flag = retired[f"Flag/{old_flag['id']}"]["resource"]
     assert (cp["status"], cp["period"]["end"]) == ("revoked", SECOND)
-    assert cp["extension"] == [
-        {
-            "url": STATUS_REASON,
-            "valueCodeableConcept": {"text": load().text("revision", field="status-reason").get("nb")},
-        }
-    ]
+    assert cp["note"] == [{"time": SECOND, "text": load().text("revision", field="status-reason").get("nb")}]
     assert (flag["status"], flag["period"]) == ("inactive", {**old_flag["period"], "end": SECOND})
 
 
-def test_the_old_resources_change_only_in_status_period_and_status_reason(first: JSON) -> None:
+def test_the_old_resources_change_only_in_status_period_and_a_status_reason_note(first: JSON) -> None:
     state = server(stored(first))
     sent = revise(conversation("c2", SECOND), plans(state, "c2")).bundle
     assert sent is not None
@@ -117,7 +112,7 @@ def test_the_old_resources_change_only_in_status_period_and_status_reason(first:
         new = e["resource"]
         old = state[(new["resourceType"], new["id"])]
         changed = {k for k in {*old, *new} if old.get(k) != new.get(k)}
-        assert changed <= {"status", "period", "extension", "meta"}
+        assert changed <= {"status", "period", "note", "meta"}
         assert new["meta"] == {k: v for k, v in old["meta"].items() if k != "versionId"}
 
 

@@ -25,6 +25,8 @@ from fhir_safetyplan.outbox import Outbox
 from .conftest import Fhir, fresh_identifier
 from .test_delivery_hapi import EXAMPLES, FNR, SUBMISSION_SYSTEM, fresh_fnr, push, write
 from .test_service_hapi import HEADERS, RunningService, settings
+from .test_validate_hapi import errors
+from .test_validate_hapi import uploaded as uploaded  # the fixture: our profiles on the server
 
 JSON = dict[str, Any]
 DATES = ("2026-11-01T10:00:00+01:00", "2026-11-10T10:00:00+01:00", "2026-11-20T10:00:00+01:00")
@@ -229,3 +231,26 @@ def test_the_service_revises_on_post_and_holds_an_older_conversation_with_409(
         assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "conflict"
     active = [r for r in ours(fhir, "CarePlan", fnr) if r["status"] == "active"]
     assert [r["identifier"][0]["value"] for r in active] == [second["submissionId"]]
+
+
+@pytest.mark.usefixtures("uploaded")
+def test_what_a_revision_writes_has_no_errors_against_our_profiles(fhir: Fhir) -> None:
+    from _searches import stored
+
+    fnr = fresh_fnr()
+    first, second = conversation(fnr, DATES[0], CONTACTS[0]), conversation(fnr, DATES[1], CONTACTS[1])
+    second["answers"]["checklist"] = dict(second["answers"]["checklist"], romningsplan="yes")
+    earlier = current_plan.group(
+        stored(pipeline.build_bundle(first)), SUBMISSION_SYSTEM, second["submissionId"]
+    )
+    revised = revise.revise(pipeline.build_bundle(second), earlier).bundle
+    assert revised is not None
+    written = [e["resource"] for e in revised["entry"] if e["resource"]["resourceType"] != "Patient"]
+    assert {r["resourceType"] for r in written if r.get("status") in ("revoked", "inactive")} == {
+        "CarePlan",
+        "Flag",
+    }
+    assert any(a["detail"]["status"] == "completed" for r in written for a in r.get("activity", []))
+    for resource in written:
+        outcome = fhir.validate(resource, profile=resource["meta"]["profile"][0])
+        assert errors(outcome) == [], resource["resourceType"]
