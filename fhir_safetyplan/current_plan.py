@@ -192,13 +192,23 @@ def find(
     """The patient's plans on the server (one round trip); ``.current`` is the current plan, None when the
     patient has none. ``submission``: also look up that submission's own plan (``.own``).
 
-    Raises the client's errors (:class:`~fhir_safetyplan.client.FhirError`) when the server cannot answer.
+    Raises the client's errors (:class:`~fhir_safetyplan.client.FhirError`) when the server cannot answer, and
+    :class:`~fhir_safetyplan.client.ServerIncompatible` when it refuses the searches.
     """
-    from fhir_safetyplan.client import FhirError
+    from fhir_safetyplan.client import FhirError, ServerIncompatible, ServerRejected
 
     batch = search_batch(subject, submission_system, submission)
-    # no-cache: HAPI otherwise answers a search repeated within 60 s from its cache (the plan just revised).
-    response = client.transaction(batch, idempotent=True, headers={"Cache-Control": "no-cache"})
+    try:
+        # no-cache: HAPI otherwise answers a search repeated within 60 s from its cache (the plan just revised).
+        response = client.transaction(batch, idempotent=True, headers={"Cache-Control": "no-cache"})
+    except ServerRejected as err:
+        # Not a verdict on the plan: the server cannot run the searches (a configuration matter, exit 7).
+        raise ServerIncompatible(
+            f"The server refused the searches for the patient's current plan (HTTP {err.status}): it must "
+            "support a batch of searches with _include:iterate / _revinclude and the chained parameter "
+            "subject:Patient.identifier. Nothing was written; the plan stays pending.",
+            err.outcome,
+        ) from None
     resources: dict[tuple[str, str], JSON] = {}
     for i, entry in enumerate(_objs(response.get("entry"))):
         bundle = _obj(entry.get("resource"))

@@ -17,6 +17,7 @@ from test_revise import FIRST, SECOND, after, conversation
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient
 from fhir_safetyplan.deliver import deliver
+from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.outbox import Outbox
 
 JSON = dict[str, Any]
@@ -127,3 +128,20 @@ def revise_against(server: VersionedServer, bundle: JSON) -> JSON:
     revised = revise.revise(bundle, plans).bundle
     assert revised is not None
     return revised
+
+
+def test_a_server_that_refuses_the_searches_for_the_current_plan_keeps_the_plan_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported"}]}
+    with (
+        responses.RequestsMock() as rsps,
+        FhirClient(BASE) as client,
+        Outbox(tmp_path / "outbox.sqlite") as box,
+    ):
+        rsps.add(responses.POST, BASE, json=outcome, status=400)
+        with pytest.raises(ConfigError, match="searches for the patient's current plan") as info:
+            deliver(conversation("c2", SECOND), client, outbox=box, submission_id="c2")
+        entry = box.get("c2")
+    assert info.value.exit_code == exitcodes.CONFIG
+    assert entry is not None and entry.status == "pending" and entry.bundle is not None

@@ -456,9 +456,7 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
             ]
         )
         return fhir_response(outcome, 202, media, headers)
-    if (
-        result.status == "conflict"
-    ):  # held for a person: the patient's plan changed meanwhile; nothing written
+    if result.status == "conflict":  # held for a person: the patient's plan changed meanwhile
         return fhir_response(result.outcome, 409, media, headers)
     qr = next((e for e in result.entries if e.resource_type == "QuestionnaireResponse" and e.location), None)
     if qr is not None and qr.location:
