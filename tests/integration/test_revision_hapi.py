@@ -62,6 +62,9 @@ def versions(fhir: Fhir, fnr: str) -> dict[str, str]:
     for rtype in ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference"):
         for r in fhir.search(rtype, **{"subject:Patient.identifier": f"{FNR}|{fnr}"}):
             out[f"{rtype}/{r['id']}"] = r["meta"]["versionId"]
+    if out:  # the Provenances, which have no subject: by their targets
+        for r in fhir.search("Provenance", target=",".join(out)):
+            out[f"Provenance/{r['id']}"] = r["meta"]["versionId"]
     return out
 
 
@@ -105,6 +108,7 @@ def test_three_conversations_leave_one_current_plan_a_complete_replaces_chain_an
     assert f"{load().text('revision', field='earlier').get('nb')}: 10.11.2026, 01.11.2026" in shown
 
     before = versions(fhir, fnr)
+    assert sum(k.startswith("Provenance/") for k in before) == 3
     for path in files:
         code, _, err = push(
             capsys, str(path), "--server", hapi_base_url, "--create-patient", "--outbox", outbox
