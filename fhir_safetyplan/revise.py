@@ -277,8 +277,7 @@ def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
             continue
         pair = (coding.get("system"), coding.get("code"))
         in_place = any(
-            _obj(a.get("valueCoding")).get("system") == codes.YES_NO
-            and _obj(a.get("valueCoding")).get("code") == "Y"
+            codes.answer_code(a.get("valueCoding")) == "Y"
             for a in answers.get(Link.checklist_item(str(coding.get("code"))), [])
         )
         if pair in have or not in_place:

@@ -53,3 +53,16 @@ def plan_searches(bundle: dict[str, Any], current: list[dict[str, Any]]) -> dict
         entry["resource"]["entry"] = [{"resource": r} for r in current]
         entry["resource"]["total"] = 1
     return answer
+
+
+def refusing(status: int, body: dict[str, Any]) -> Any:
+    """A ``responses`` callback for a server that answers the current-plan lookup (no plans) and refuses every
+    transaction with ``status`` and ``body``."""
+
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        searches = empty_searches(json.loads(request.body or b"{}"))
+        if searches is not None:
+            return 200, {"Content-Type": "application/fhir+json"}, json.dumps(searches)
+        return status, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+
+    return callback

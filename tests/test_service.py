@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 import responses
-from _searches import empty_searches
+from _searches import empty_searches, refusing
 from fastapi.testclient import TestClient
 
 from fhir_safetyplan.errors import ConfigError
@@ -619,7 +619,7 @@ def test_an_upstream_rejection_is_422_carrying_the_upstream_issues(
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "processing", "diagnostics": "HAPI-0000: profile says no"}],
     }
-    upstream.add(responses.POST, UPSTREAM, json=hapi_outcome, status=422, content_type=FHIR)
+    upstream.add_callback(responses.POST, UPSTREAM, callback=refusing(422, hapi_outcome))
     r = post(delivering, "/QuestionnaireResponse", answers(submission="svc-rejected"))
     assert r.status_code == 422 and is_outcome(r)
     assert "profile says no" in diagnostics(r)
