@@ -123,7 +123,9 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
         _say(f"delivering {len(bundle['entry'])} resources to {client.base_url} as one transaction")
         # No outbox: the demo's plan is synthetic and re-creatable; a failure should be seen, not queued.
         result = deliver(bundle, client, submission_id=submission, check_capabilities=True)
-        if result.status != "delivered":  # e.g. held for a person: the example patient's plan changed meanwhile
+        if (
+            result.status != "delivered"
+        ):  # e.g. held for a person: the example patient's plan changed meanwhile
             sys.stderr.write(f"safetyplan: {result.status}: {result.reason}\n")
             return int(result.exit_code)
         results = result.entries
