@@ -13,6 +13,10 @@ What is final: only the server's verdict on the *content* (400/409/412/422 with 
 plan rejected. Credentials, redirects and a wrong base URL (:class:`~fhir_safetyplan.client.ServerConfigError`)
 keep it pending ("held", exit 7) until the configuration is fixed.
 
+Every journal bundle is sent as a revision of the patient's current plan, computed at send time
+(:mod:`fhir_safetyplan.revise`). One that lost a race, or is older than the current plan, is "conflict" (exit 8):
+nothing written, kept as rejected so that only a person's ``outbox requeue`` sends it again.
+
 :func:`guard_public_server` refuses to send a real-looking national identity number to a public test
 server such as hapi.fhir.org, where anyone can read everything. Caveat: NAV-style numbers (month + 40)
 count as synthetic, as DESIGN.md decides, although some hospitals give real patients H-numbers with the
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
-from fhir_safetyplan import codes, outcomes
+from fhir_safetyplan import codes, outcomes, revise
 from fhir_safetyplan.client import EntryResult, FhirClient, entry_results, is_idempotent_transaction
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.outbox import LEASE_SECONDS, Outbox, OutboxDamaged, OutboxEntry
@@ -236,7 +240,7 @@ def _send(
     try:
         if check_capabilities:
             client.check_capabilities()
-        response = client.transaction(bundle)
+        response = revise.send(bundle, client)  # a revision of the patient's current plan, read right now
     except SafetyPlanError as err:
         return settle(err, client.base_url, submission_id, outbox, entry)
     entries = tuple(entry_results(response))
@@ -301,13 +305,14 @@ class Options(TypedDict, total=False):
 def deliver(
     bundle: JSON, client: FhirClient, *, submission_id: str, **options: Unpack[Options]
 ) -> DeliveryResult:
-    """Like :func:`attempt`, for library callers who catch errors: returns a delivered or queued result, and
+    """Like :func:`attempt`, for library callers who catch errors: returns a delivered, queued or conflict
+    (held for a person) result, and
     raises the error of any other outcome (its ``kind`` says what it means): :class:`RefusedByPolicy`,
     :class:`~fhir_safetyplan.client.ServerRejected` (the entry is kept as rejected), a configuration error
     (the entry stays pending), :class:`~fhir_safetyplan.client.ServerUnavailable` without an outbox.
     """
     result = attempt(bundle, client, submission_id=submission_id, **options)
-    if result.error is not None and result.status is not Outcome.QUEUED:
+    if result.error is not None and result.status not in (Outcome.QUEUED, Outcome.CONFLICT):
         raise result.error
     return result
 

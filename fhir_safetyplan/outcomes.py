@@ -43,6 +43,8 @@ class Kind(StrEnum):
     POLICY = "policy"
     #: the outbox (a row or the file) is damaged
     DAMAGED = "damaged"
+    #: the patient's plan on the server changed meanwhile (:mod:`fhir_safetyplan.revise`): a person decides
+    REVISION_CONFLICT = "revision-conflict"
 
 
 class Outcome(StrEnum):
@@ -63,6 +65,8 @@ class Outcome(StrEnum):
     DAMAGED = "damaged"
     #: the input is not valid; nothing was sent or stored
     INVALID = "invalid"
+    #: held for a person: the patient's plan changed on the server meanwhile; nothing written, kept as rejected
+    CONFLICT = "conflict"
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,15 @@ KINDS: dict[Kind, Treatment] = {
     Kind.CONFLICT: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=False, entry="pending"),
     Kind.POLICY: Treatment(Outcome.REFUSED, Outcome.REFUSED, stops_queue=False, entry="rejected"),
     Kind.DAMAGED: Treatment(Outcome.DAMAGED, Outcome.DAMAGED, stops_queue=False, entry="damaged"),
+    Kind.REVISION_CONFLICT: Treatment(
+        Outcome.CONFLICT, Outcome.CONFLICT, stops_queue=False, entry="rejected"
+    ),
 }
 
 #: outcome -> exit code of the ``safetyplan`` command, in priority order (first present wins for a run)
 EXIT_CODES: dict[Outcome, int] = {
     Outcome.INVALID: exitcodes.INVALID,
+    Outcome.CONFLICT: exitcodes.CONFLICT,
     Outcome.DAMAGED: exitcodes.CONFIG,
     Outcome.HELD: exitcodes.CONFIG,
     Outcome.UNAVAILABLE: exitcodes.UNAVAILABLE,
@@ -104,6 +112,7 @@ EXIT_CODES: dict[Outcome, int] = {
 #: outcome -> HTTP status of the service's ``POST /QuestionnaireResponse`` (same order as above)
 HTTP_STATUSES: dict[Outcome, int] = {
     Outcome.INVALID: 422,
+    Outcome.CONFLICT: 409,
     Outcome.DAMAGED: 503,
     Outcome.HELD: 502,
     Outcome.UNAVAILABLE: 503,

@@ -10,8 +10,8 @@ is for one server) and then sends only that server's plans.
 ``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
 (its OperationOutcome on stdout; also when no Patient on the server has the plan's identifier), 4 queued in the
 outbox, 5 unavailable and no outbox, 6 refused by policy (public sandbox guard), 7 configuration (wrong URL,
-credentials refused: a queued plan stays pending) or a damaged outbox. They come from the one table in
-:mod:`fhir_safetyplan.outcomes`.
+credentials refused: a queued plan stays pending) or a damaged outbox, 8 held for a person (the patient's plan
+changed on the server meanwhile: nothing written). They come from the one table in :mod:`fhir_safetyplan.outcomes`.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def register(sub: Any) -> None:
         ),
         epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server (also: no Patient there has "
         "the plan's identifier), 4 queued in the outbox, 5 unavailable (no outbox), 6 refused by policy, "
-        "7 configuration or a damaged outbox.",
+        "7 configuration or a damaged outbox, 8 held for a person (the patient's plan changed meanwhile: "
+        "nothing written).",
     )
     add_input(p)
     add_document_options(p)
@@ -153,11 +154,12 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "show",
-        help="print the latest safety plan of a patient from a FHIR server, in the form's language",
+        help="print the current safety plan of a patient from a FHIR server, in the form's language",
         description=(
-            "Find the newest safety plan of a patient (CarePlan, Flag, journal note and QuestionnaireResponse "
-            "of one submission) and print what is in place, the agreed help, the safe-contact instructions "
-            "and the journal note. Exit 1 when the patient has no plan."
+            "Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its "
+            "CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans, "
+            "what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 "
+            "when the patient has no plan."
         ),
     )
     _add_server(p)
@@ -168,7 +170,7 @@ def register(sub: Any) -> None:
         metavar="SYSTEM|VALUE",
         help=f"the patient's identifier, e.g. {'urn:oid:2.16.578.1.12.4.1.4.1'}|<FNR>",
     )
-    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the newest")
+    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the current one")
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="language (default: the form's)")
     p.add_argument("--json", action="store_true", help="print the plan's resources as a JSON Bundle")
     _add_auth(p)
@@ -261,11 +263,12 @@ _PUSH_NOTES = {
     "held": "configuration: {reason}",
     "refused": "{reason}",
     "damaged": "{reason}",
+    "conflict": "held for a person. {reason}",
 }
 
 
 def _report(result: Any, path: Path | None) -> int:
-    if result.status in ("delivered", "queued"):
+    if result.status in ("delivered", "queued", "conflict"):
         emit(summary(result, path))
     elif result.outcome is not None:
         emit(result.outcome)
@@ -274,6 +277,11 @@ def _report(result: Any, path: Path | None) -> int:
         sys.stderr.write("safetyplan: " + note.format(reason=result.reason, path=path) + "\n")
     if result.status == "held" and path is not None:
         sys.stderr.write(f"safetyplan: the plan stays pending in the outbox {path} until this is fixed.\n")
+    if result.status == "conflict" and path is not None:
+        sys.stderr.write(
+            f"safetyplan: it is kept in the outbox {path}; after review: safetyplan outbox requeue "
+            f"{result.submission_id}\n"
+        )
     code: int = result.exit_code
     return code
 

@@ -78,17 +78,20 @@ def _export(args: argparse.Namespace) -> int:
 
 def flush_summary(results: Sequence[DeliveryResult], outbox: Outbox, server: str | None) -> str:
     """What a flush did and what the outbox holds now: the counts are read from the outbox, not guessed."""
-    done = {s: sum(r.status == s for r in results) for s in ("delivered", "rejected", "refused", "damaged")}
+    kinds = ("delivered", "rejected", "refused", "damaged", "conflict")
+    done = {s: sum(r.status == s for r in results) for s in kinds}
     held_servers = {r.server_url for r in results if r.status == "held"}
     pending = outbox.counts(server)["pending"]
     held = sum(outbox.counts(s)["pending"] for s in held_servers)
     line = (
         f"safetyplan: {done['delivered']} delivered, {pending - held} still queued, {held} held, "
-        f"{done['rejected'] + done['refused']} rejected"
+        f"{done['rejected'] + done['refused']} rejected, {done['conflict']} held for a person"
         + (f", {done['damaged']} damaged (set aside)" if done["damaged"] else "")
         + "\n"
     )
     for result in results:
+        if result.status == "conflict":
+            line += f"safetyplan: submission {result.submission_id} held for a person. {result.reason}\n"
         if result.status == "held":
             line += (
                 f"safetyplan: {result.server_url} refused the configuration: {result.reason} The plans stay "

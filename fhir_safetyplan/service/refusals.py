@@ -43,6 +43,7 @@ _WORDS: dict[Outcome, tuple[str, str, int | None]] = {
     Outcome.REFUSED: ("{reason}", "security", None),
     Outcome.REJECTED: ("{reason}", "processing", None),
     Outcome.INVALID: ("{reason}", "invalid", None),
+    Outcome.CONFLICT: ("{reason}", "conflict", None),
 }
 
 
@@ -72,6 +73,6 @@ def refusal(result: DeliveryResult, delivery: Delivery) -> HttpError:
         upstream = [i for i in result.outcome.get("issue", []) if isinstance(i, dict)]
         lead = issue("error", "processing", "The upstream FHIR server refused the plan; its issues follow.")
         return HttpError(status, message, operation_outcome([lead, *upstream]))
-    if outcome is Outcome.REFUSED and result.outcome is not None:
+    if outcome in (Outcome.REFUSED, Outcome.CONFLICT) and result.outcome is not None:
         return HttpError(status, message, result.outcome)
     return HttpError(status, message, code=code, headers=headers)
