@@ -2,8 +2,10 @@
 # Set up everything fhir-safetyplan needs, from scratch, idempotently:
 #   .venv/ with the package and its test tools (PyPI),
 #   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
+#   tools/renderers/node_modules + refero/dist (npm: LHC-Forms, Helsenorge Refero bundled by Vite, playwright-core;
+#     with Debian's chromium, from apt when missing: the renderer tests),
 #   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher).
-# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 skip the last two.
+# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 skip the npm / HAPI steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,14 @@ fi
 if [ "${SETUP_NPM:-1}" = 1 ]; then
   echo "setup: npm ci tools/sdc-extract-npm"
   npm ci --prefix tools/sdc-extract-npm --no-audit --no-fund --loglevel=error
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "setup: apt-get install chromium (Debian's, for the renderer tests; no browser download)"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  fi
+  echo "setup: npm ci + Vite build in tools/renderers (LHC-Forms, Refero)"
+  npm ci --prefix tools/renderers --no-audit --no-fund --loglevel=error
+  npm run --prefix tools/renderers --silent build
 fi
 
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
