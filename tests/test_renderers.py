@@ -23,6 +23,8 @@ from fhir_safetyplan.questionnaire import Link, build_questionnaire
 from fhir_safetyplan.rendering import for_renderer
 from fhir_safetyplan.validate import validate_response
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tools" / "renderers"
 EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/questionnaire-response.json"))
