@@ -82,6 +82,13 @@ def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
         item, parent = q_items[link_id]
         if item.get("required") is True:
             continue  # the generic validator reports it
+        # The questions always asked in the section (no enableWhen of their own), at most three named.
+        always = [
+            repr(c["linkId"])
+            for c in item.get("item") or []
+            if isinstance(c, dict) and c.get("required") is True and "enableWhen" not in c and "linkId" in c
+        ]
+        asked = ", ".join(always[:3]) + (", …" if len(always) > 3 else "")
         for holder, path in _occurrences(response, parent):
             present = [
                 c for c in holder.get("item") or [] if isinstance(c, dict) and c.get("linkId") == link_id
@@ -92,8 +99,8 @@ def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
                     issue(
                         "error",
                         "required",
-                        f"Section {link_id!r} {where} has no answered questions; it is required: answer its "
-                        "required questions",
+                        f"Section {link_id!r} {where} has no answered questions; it is required: answer "
+                        + (f"its required questions ({asked})" if asked else "its questions"),
                         path,
                     )
                 )

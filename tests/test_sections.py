@@ -62,13 +62,20 @@ def test_a_complete_response_has_every_section() -> None:
     assert errors(response()) == []
 
 
-@pytest.mark.parametrize("link_id", [Link.CONVERSATION, Link.DEPENDANTS])
-def test_a_response_without_a_top_level_section_is_an_error(link_id: str) -> None:
+@pytest.mark.parametrize(
+    ("link_id", "asked"),
+    [
+        (Link.CONVERSATION, f"{Link.INFORMED!r}, {Link.INVOLVEMENT!r}"),
+        (Link.DEPENDANTS, repr(Link.DEPENDANTS_PRESENT)),
+    ],
+)
+def test_a_response_without_a_top_level_section_is_an_error(link_id: str, asked: str) -> None:
     qr = response()
     qr["item"] = without(qr["item"], link_id)
     # (without the conversation the plan is also answered although not enabled: a second error)
     [error] = [e for e in errors(qr) if f"Section {link_id!r}" in e["diagnostics"]]
     assert "in the response has no answered questions" in error["diagnostics"]
+    assert f"answer its required questions ({asked})" in error["diagnostics"]
     assert error["expression"] == ["QuestionnaireResponse"]
 
 
