@@ -105,7 +105,9 @@ async function run(job) {
     });
     page.on('pageerror', (err) => out.consoleErrors.push(`uncaught: ${err.message}`));
     await page.goto(`${origin}${renderer.page}`);
-    await page.waitForFunction(() => window.__rendered === true, null, { timeout: 60000 });
+    await page.waitForFunction(() => window.__rendered === true || window.__failed, null, { timeout: 60000 });
+    const failed = await page.evaluate(() => window.__failed ?? null);
+    if (failed) throw new Error(`the renderer could not show the form: ${failed}`);
     await renderer.settle(page);
     for (const step of job.steps ?? []) await renderer.choose(page, job, step);
     Object.assign(out, await renderer.read(page, job));
@@ -122,13 +124,20 @@ async function run(job) {
 }
 
 const results = [];
+let failure = null;
 try {
-  for (const job of jobs) {
+  for (const [i, job] of jobs.entries()) {
     current.job = job;
-    results.push(await run(job));
+    try {
+      results.push(await run(job));
+    } catch (err) {
+      failure = `job ${i} (${job.renderer}, ${job.lang}): ${err.message.split('\n')[0]}`;
+      break;
+    }
   }
 } finally {
   await browser.close();
   server.close();
 }
+if (failure) fail(failure);
 process.stdout.write(JSON.stringify(results) + '\n');

@@ -11,4 +11,5 @@
   window.__rendered = true;
 })().catch((e) => {
   console.error('lforms page: ' + e);
+  window.__failed = String(e);
 });
