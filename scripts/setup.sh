@@ -21,9 +21,13 @@ if [ "${SETUP_NPM:-1}" = 1 ]; then
   echo "setup: npm ci tools/sdc-extract-npm"
   npm ci --prefix tools/sdc-extract-npm --no-audit --no-fund --loglevel=error
   if [ ! -x /usr/bin/chromium ]; then
-    echo "setup: apt-get install chromium (Debian's, for the renderer tests; no browser download)"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    if command -v apt-get >/dev/null; then
+      echo "setup: apt-get install chromium (Debian's, for the renderer tests; no browser download)"
+      SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+      $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+      echo "setup: no /usr/bin/chromium and no apt-get: install Chromium (or set CHROMIUM) for the renderer tests"
+    fi
   fi
   echo "setup: npm ci + Vite build in tools/renderers (LHC-Forms, Refero)"
   npm ci --prefix tools/renderers --no-audit --no-fund --loglevel=error
