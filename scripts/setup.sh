@@ -26,7 +26,7 @@ if [ "${SETUP_NPM:-1}" = 1 ]; then
       SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
       $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
     else
-      echo "setup: no /usr/bin/chromium and no apt-get: install Chromium (or set CHROMIUM) for the renderer tests"
+      echo "setup: no /usr/bin/chromium and no apt-get: install Chromium for the renderer tests (node tools/renderers/run.mjs --chromium PATH)"
     fi
   fi
   echo "setup: npm ci + Vite build in tools/renderers (LHC-Forms, Refero)"

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tools" / "renderers"
 EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/questionnaire-response.json"))
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; the harness's default
 LANGS = ("nb", "nn", "en")
 MULTI_SELECT = (Link.SAFE_CHANNELS, Link.UNSAFE_CHANNELS)
 JSON = dict[str, Any]
@@ -36,7 +37,7 @@ JSON = dict[str, Any]
 def _missing() -> str | None:
     if shutil.which("node") is None:
         return "node is not installed (needs Node 20)"
-    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
+    if not CHROMIUM.exists():
         return "Debian's chromium is not installed (apt-get install -y chromium)"
     for need in ("node_modules/playwright-core", "node_modules/lforms", "refero/dist/index.html"):
         if not (HARNESS / need).exists():

@@ -1,14 +1,14 @@
-// Renders one job in a real renderer in Debian's headless Chromium and prints what it saw as JSON on stdout.
+// Renders jobs in real renderers in Debian's headless Chromium and prints what they showed as JSON on stdout.
 //
-//   node run.mjs JOBS.json     JOBS: a list of {renderer, questionnaire, response?, lang, steps?, screenshot?,
-//                                                screenshotHeight?}
+//   node run.mjs [--chromium PATH] JOBS.json
 //
+// JOBS: a list of {renderer, questionnaire, response?, lang, steps?, screenshot?, screenshotHeight?}.
 // Jobs run one after the other in one browser, each in a fresh browser context; the output is one JSON list with a
 // result per job. steps: [{linkId, code}] picks an answer option by clicking it, as a user does.
 // A Node HTTP server on 127.0.0.1 (a free port) serves the renderer's page, its built files and the job; every
 // request to any other address is aborted and listed in "blockedRequests". Console errors and uncaught page errors
 // are listed in "consoleErrors". Nothing here judges: tests/test_renderers.py asserts on the output.
-import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,8 +57,14 @@ function serve(roots, current) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-const [jobPath] = process.argv.slice(2);
-if (!jobPath) fail('usage: node run.mjs JOBS.json');
+const args = process.argv.slice(2);
+let chromiumPath = '/usr/bin/chromium';
+if (args[0] === '--chromium') {
+  chromiumPath = args[1];
+  args.splice(0, 2);
+}
+const [jobPath] = args;
+if (!jobPath) fail('usage: node run.mjs [--chromium PATH] JOBS.json   (default PATH: /usr/bin/chromium)');
 const jobs = JSON.parse(readFileSync(jobPath, 'utf8'));
 if (!Array.isArray(jobs)) fail('the jobs file must hold a JSON list of jobs');
 const roots = {};
@@ -71,11 +77,13 @@ for (const folder of Object.values(roots)) {
   if (!existsSync(folder)) fail(`${folder} is missing: run scripts/setup.sh (npm ci + build in tools/renderers)`);
 }
 
+if (!existsSync(chromiumPath)) fail(`no Chromium at ${chromiumPath}: apt-get install chromium, or pass --chromium PATH`);
+
 const current = { job: null };
 const server = await serve(roots, current);
 const origin = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  executablePath: chromiumPath,
   headless: true,
   args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
 });
