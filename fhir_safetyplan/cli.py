@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "fhir_safetyplan.commands.server",
     "fhir_safetyplan.commands.demo",
     "fhir_safetyplan.commands.serve",
+    "fhir_safetyplan.commands.preview",
 )
 
 

@@ -8,7 +8,8 @@ one answer in it, wherever its parent item is present (the checklist inside an a
 the dependants section in every response). Under SDC an absent optional group would otherwise skip its required
 questions.
 
-A Questionnaire that still marks such a group ``required`` (content 1.0.0) is left to the generic validator, so one
+LinkIds are quoted in double quotes, as the generic validator quotes them (the preview page ties a message to the
+first quoted linkId). A Questionnaire that still marks such a group ``required`` (content 1.0.0) is left to the generic validator, so one
 missing section is reported once.
 """
 
@@ -84,7 +85,7 @@ def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
             continue  # the generic validator reports it
         # The questions always asked in the section (no enableWhen of their own), at most three named.
         always = [
-            repr(c["linkId"])
+            f'"{c["linkId"]}"'
             for c in item.get("item") or []
             if isinstance(c, dict) and c.get("required") is True and "enableWhen" not in c and "linkId" in c
         ]
@@ -94,12 +95,12 @@ def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
                 c for c in holder.get("item") or [] if isinstance(c, dict) and c.get("linkId") == link_id
             ]
             if not any(_answered(c) for c in present):
-                where = "in the response" if parent is None else f"in item {parent!r}"
+                where = "in the response" if parent is None else f'in item "{parent}"'
                 issues.append(
                     issue(
                         "error",
                         "required",
-                        f"Section {link_id!r} {where} has no answered questions; it is required: answer "
+                        f'Section "{link_id}" {where} has no answered questions; it is required: answer '
                         + (f"its required questions ({asked})" if asked else "its questions"),
                         path,
                     )

@@ -303,3 +303,28 @@ def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
         client.search("Patient", {"identifier": f"urn:oid:2.16.578.1.12.4.1.4.1|{FNR}"})
     assert debug_logs.records
     assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+# ---- the form page's check (safetyplan preview, /form of safetyplan serve) --------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`:DeprecationWarning")
+def test_form_check_logs_no_personal_data(debug_logs: pytest.LogCaptureFixture) -> None:
+    from fastapi.testclient import TestClient
+
+    from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
+
+    token = "canary-form-token-0123456789abcdef"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    app = create_app(ServiceSettings(tokens=Tokens([token]), flush_interval=0))
+    with TestClient(app) as client:
+        valid = client.post(
+            "/form/check", content=json.dumps(pipeline.respond(canary_document())), headers=headers
+        )
+        assert valid.status_code == 200 and valid.json()["ok"] is True
+        assert NAME in valid.json()["note"]  # the answer is the caller's own plan; the log is not
+        for name, data in error_inputs().items():
+            answer = client.post("/form/check", content=json.dumps(data), headers=headers)
+            assert answer.status_code in (400, 422), name
+    assert debug_logs.records
+    assert_no_canary(all_log_text(debug_logs), "a log record")

@@ -65,15 +65,15 @@ def test_a_complete_response_has_every_section() -> None:
 @pytest.mark.parametrize(
     ("link_id", "asked"),
     [
-        (Link.CONVERSATION, f"{Link.INFORMED!r}, {Link.INVOLVEMENT!r}"),
-        (Link.DEPENDANTS, repr(Link.DEPENDANTS_PRESENT)),
+        (Link.CONVERSATION, f'"{Link.INFORMED}", "{Link.INVOLVEMENT}"'),
+        (Link.DEPENDANTS, f'"{Link.DEPENDANTS_PRESENT}"'),
     ],
 )
 def test_a_response_without_a_top_level_section_is_an_error(link_id: str, asked: str) -> None:
     qr = response()
     qr["item"] = without(qr["item"], link_id)
     # (without the conversation the plan is also answered although not enabled: a second error)
-    [error] = [e for e in errors(qr) if f"Section {link_id!r}" in e["diagnostics"]]
+    [error] = [e for e in errors(qr) if f'Section "{link_id}"' in e["diagnostics"]]
     assert "in the response has no answered questions" in error["diagnostics"]
     assert f"answer its required questions ({asked})" in error["diagnostics"]
     assert error["expression"] == ["QuestionnaireResponse"]
@@ -84,7 +84,7 @@ def test_a_section_with_nothing_answered_in_it_is_an_error() -> None:
     section = next(it for it in qr["item"] if it["linkId"] == Link.DEPENDANTS)
     for child in section["item"]:
         child.pop("answer", None)
-    assert any(f"Section {Link.DEPENDANTS!r}" in e["diagnostics"] for e in errors(qr))
+    assert any(f'Section "{Link.DEPENDANTS}"' in e["diagnostics"] for e in errors(qr))
 
 
 def test_a_plan_without_its_checklist_is_an_error_at_the_plan() -> None:
@@ -92,7 +92,7 @@ def test_a_plan_without_its_checklist_is_an_error_at_the_plan() -> None:
     index = next(i for i, it in enumerate(qr["item"]) if it["linkId"] == Link.PLAN)
     qr["item"][index]["item"] = without(qr["item"][index]["item"], Link.CHECKLIST)
     [error] = errors(qr)
-    assert f"Section {Link.CHECKLIST!r} in item {Link.PLAN!r}" in error["diagnostics"]
+    assert f'Section "{Link.CHECKLIST}" in item "{Link.PLAN}"' in error["diagnostics"]
     assert error["expression"] == [f"QuestionnaireResponse.item[{index}]"]
 
 

@@ -52,20 +52,16 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_demo)
 
 
-def examples_dir() -> Path:
-    """The repository's ``examples/`` folder."""
-    return Path(__file__).resolve().parent.parent.parent / "examples"
-
-
 def find_example(name: str) -> Path:
     """The input file of example ``name`` (folder name or its leading number); ConfigError if none."""
+    from fhir_safetyplan.bundled import examples_root
     from fhir_safetyplan.errors import ConfigError
 
-    root = examples_dir()
-    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    root = examples_root()
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root is not None else []
     matches = [p for p in folders if p.name == name] or [p for p in folders if p.name.split("-")[0] == name]
     if len(matches) != 1:
-        known = ", ".join(p.name for p in folders) or f"none ({root} is missing: run from a clone)"
+        known = ", ".join(p.name for p in folders) or "none (this installation carries no examples)"
         raise ConfigError(f"No example {name!r}; known examples: {known}.")
     for candidate in ("answers.json", "input.json"):
         if (matches[0] / candidate).is_file():
