@@ -122,7 +122,13 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
     with make_client(base_url) as client:
         _say(f"delivering {len(bundle['entry'])} resources to {client.base_url} as one transaction")
         # No outbox: the demo's plan is synthetic and re-creatable; a failure should be seen, not queued.
-        results = deliver(bundle, client, submission_id=submission, check_capabilities=True).entries
+        result = deliver(bundle, client, submission_id=submission, check_capabilities=True)
+        if (
+            result.status != "delivered"
+        ):  # e.g. held for a person: the example patient's plan changed meanwhile
+            sys.stderr.write(f"safetyplan: {result.status}: {result.reason}\n")
+            return int(result.exit_code)
+        results = result.entries
         for r in results:
             _say(f"  {r.status:<12} {r.resource_type}/{r.id} (version {r.version_id})")
         patient = next(
