@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from fhir_safetyplan.errors import JSON, ValidationFailed, has_errors
 from fhir_safetyplan.identifiers import DNR_SYSTEM, FNR_SYSTEM, HPR_SYSTEM, synthetic_fnr
-from fhir_safetyplan.validate import (
+from fhir_safetyplan.validation import (
     QuestionnaireIndex,
     ValidationOptions,
     assert_valid,
