@@ -273,7 +273,7 @@ def submission_id(doc: AnswersDocument) -> str:
     """The stable submission id: given, or derived from the document's content (same content → same id)."""
     if doc.submission_id:
         return doc.submission_id
-    from fhir_safetyplan.document import derived_id
+    from fhir_safetyplan.ids import derived_id
 
     return derived_id(
         json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
@@ -310,7 +310,7 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
 
     Item texts are those of that Questionnaire, items follow its order, and only enabled items are present.
     """
-    from fhir_safetyplan.document import resource_id
+    from fhir_safetyplan.ids import resource_id
     from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
 
     base = codes.canonical_base(canonical_base)

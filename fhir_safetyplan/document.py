@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import os
-import uuid
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
@@ -21,10 +19,9 @@ from fhir_safetyplan import codes
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, DATA_ABSENT, WRITTEN_TYPES, YES_NO
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.ids import full_url, resource_id
 from fhir_safetyplan.questionnaire import CS_PLAN, Link
 
-#: Namespace for the deterministic urn:uuid fullUrls of one submission's resources.
-NAMESPACE = uuid.UUID("3c1f0b5e-6a55-4f3e-9d5e-5afe71a2b0c1")
 CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
 
 
@@ -69,22 +66,6 @@ class Documentation:
 
     def by_type(self, rtype: str) -> JSON | None:
         return next((r for r in self.resources if r["resourceType"] == rtype), None)
-
-
-def full_url(submission: str, rtype: str) -> str:
-    """The deterministic ``urn:uuid:`` fullUrl of one resource of a submission."""
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{submission}/{rtype}')}"
-
-
-def derived_id(key: str) -> str:
-    """A submission id derived from ``key`` (a UUID from its SHA-256): stable for the same key, and revealing
-    nothing of it."""
-    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
-
-
-def resource_id(submission: str, rtype: str) -> str:
-    """The deterministic server id of one resource of a submission (alphanumeric, never purely numeric)."""
-    return "sp-" + hashlib.sha256(f"{submission}/{rtype}".encode()).hexdigest()[:24]
 
 
 def security_labels(confidentiality: str) -> list[JSON]:

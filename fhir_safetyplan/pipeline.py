@@ -248,7 +248,7 @@ def _submission_of_response(response: JSON) -> str:
     that whatever a sender put in its identifier (it could be an identity number) never appears in ids, logs or
     headers.
     """
-    from fhir_safetyplan.document import derived_id
+    from fhir_safetyplan.ids import derived_id
 
     ident = response.get("identifier")
     if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
@@ -270,7 +270,7 @@ def _ids(submission: str) -> Any:
     """Deterministic uuids for extraction, so the same submission always extracts the same Bundle."""
     import uuid
 
-    from fhir_safetyplan.document import NAMESPACE
+    from fhir_safetyplan.ids import NAMESPACE
 
     counter = iter(range(1_000_000))
     return lambda: str(uuid.uuid5(NAMESPACE, f"{submission}/extract/{next(counter)}"))

@@ -248,7 +248,7 @@ def test_a_plan_queued_while_the_server_is_down_is_delivered_once_when_it_is_bac
         finally:
             proxy.stop()
 
-    from fhir_safetyplan.document import resource_id
+    from fhir_safetyplan.ids import resource_id
 
     for rtype in ("QuestionnaireResponse", "CarePlan", "DocumentReference", "Provenance"):
         found = fhir.search(rtype, _id=resource_id(submission, rtype))
