@@ -19,7 +19,7 @@ from fhir_safetyplan import codes
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, DATA_ABSENT, WRITTEN_TYPES, YES_NO
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
-from fhir_safetyplan.ids import full_url, resource_id
+from fhir_safetyplan.ids import full_url, plan_scope, resource_id
 from fhir_safetyplan.questionnaire import CS_PLAN, Link
 
 CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
@@ -125,7 +125,7 @@ def _strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
     return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
 
 
-def _subject(qr: JSON, ctx: DocumentContext, submission: str) -> tuple[JSON, JSON | None]:
+def _subject(qr: JSON, ctx: DocumentContext, scope: str) -> tuple[JSON, JSON | None]:
     """The subject reference for every resource, and the test-Patient entry when one is to be created."""
     subject = qr.get("subject")
     if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
@@ -161,7 +161,7 @@ def _subject(qr: JSON, ctx: DocumentContext, submission: str) -> tuple[JSON, JSO
             ),
         )
     if ctx.create_patient:
-        url = full_url(submission, "Patient")
+        url = full_url(scope, "Patient")
         patient = {
             "fullUrl": url,
             "resource": {
@@ -418,17 +418,18 @@ def document(
     lang = str(questionnaire.get("language") or qr.get("language") or "nb")
     if lang not in codes.LANGUAGES:
         lang = "nb"
-    subject, patient_entry = _subject(qr, ctx, submission)
+    scope = plan_scope(submission, qr.get("subject"))
+    subject, patient_entry = _subject(qr, ctx, scope)
     author = _author(qr)
     ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
-    urls = {t: full_url(submission, t) for t in WRITTEN_TYPES}
+    urls = {t: full_url(scope, t) for t in WRITTEN_TYPES}
     authored = str(qr.get("authored", ""))
     encounter = qr.get("encounter")
     resources: list[JSON] = []
     answers = answers_by_link(qr)
 
     out_qr = sanitized_response(qr)
-    out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
+    out_qr["id"] = resource_id(scope, "QuestionnaireResponse")
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
     out_qr["identifier"] = ident
     out_qr["subject"] = subject
@@ -451,7 +452,7 @@ def document(
         )
     if careplan is not None and _yes(answers, Link.INVOLVEMENT):
         cp = copy.deepcopy(careplan)
-        cp["id"] = resource_id(submission, "CarePlan")
+        cp["id"] = resource_id(scope, "CarePlan")
         cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan")
         cp["identifier"] = [ident]
         cp["subject"] = subject
@@ -477,7 +478,7 @@ def document(
         instruction = c.text("safe-contact", "flag").get(lang)
         flag: JSON = {
             "resourceType": "Flag",
-            "id": resource_id(submission, "Flag"),
+            "id": resource_id(scope, "Flag"),
             "meta": _meta(ctx, base, "sikkerhetsplan-flag"),
             "text": _narrative(lang, flag_title, [instruction, contact]),
             "identifier": [ident],
@@ -516,7 +517,7 @@ def document(
     labels = security_labels(ctx.confidentiality)
     docref: JSON = {
         "resourceType": "DocumentReference",
-        "id": resource_id(submission, "DocumentReference"),
+        "id": resource_id(scope, "DocumentReference"),
         "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat"),
         "language": lang,
         "text": _narrative(lang, note_title, lines),
@@ -557,7 +558,7 @@ def document(
         agent["onBehalfOf"] = copy.deepcopy(ctx.organization)
     provenance: JSON = {
         "resourceType": "Provenance",
-        "id": resource_id(submission, "Provenance"),
+        "id": resource_id(scope, "Provenance"),
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
         "text": _narrative(
             lang,

@@ -263,17 +263,19 @@ def extract(data: Any, context: DocumentContext | None = None) -> JSON:
     from fhir_safetyplan.extract import extract as sdc_extract
 
     p = prepare(data, context)
-    return sdc_extract(p.response, p.questionnaire, new_id=_ids(p.submission))
+    return sdc_extract(p.response, p.questionnaire, new_id=_ids(p))
 
 
-def _ids(submission: str) -> Any:
-    """Deterministic uuids for extraction, so the same submission always extracts the same Bundle."""
+def _ids(p: Prepared) -> Any:
+    """Deterministic uuids for extraction, so the same submission (for the same patient) always extracts the
+    same Bundle."""
     import uuid
 
-    from fhir_safetyplan.ids import NAMESPACE
+    from fhir_safetyplan.ids import NAMESPACE, plan_scope
 
+    scope = plan_scope(p.submission, p.response.get("subject"))
     counter = iter(range(1_000_000))
-    return lambda: str(uuid.uuid5(NAMESPACE, f"{submission}/extract/{next(counter)}"))
+    return lambda: str(uuid.uuid5(NAMESPACE, f"{scope}/extract/{next(counter)}"))
 
 
 def document(data: Any, context: DocumentContext | None = None) -> Documentation:
@@ -282,7 +284,7 @@ def document(data: Any, context: DocumentContext | None = None) -> Documentation
     from fhir_safetyplan.extract import extract as sdc_extract
 
     p = prepare(data, context)
-    extracted = sdc_extract(p.response, p.questionnaire, new_id=_ids(p.submission))
+    extracted = sdc_extract(p.response, p.questionnaire, new_id=_ids(p))
     documentation = make_documentation(p.response, p.questionnaire, extracted, p.context, p.submission)
     log.info("documented submission: %d resource(s)", len(documentation.resources))
     return documentation
