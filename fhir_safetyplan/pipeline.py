@@ -15,11 +15,11 @@ from typing import Any
 from fhir_safetyplan import codes
 from fhir_safetyplan.document import Documentation, DocumentContext
 from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, has_errors, issue, operation_outcome
+from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES as MAX_INPUT_BYTES
+from fhir_safetyplan.jsoninput import lone_surrogate_issues
+from fhir_safetyplan.jsoninput import parse_json as parse_json
 
 log = logging.getLogger(__name__)
-
-#: Inputs larger than this are refused before parsing (a plan is a few kB; this stops hostile payloads).
-MAX_INPUT_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -30,62 +30,6 @@ class Prepared:
     questionnaire: JSON
     context: DocumentContext
     submission: str
-
-
-def parse_json(text: str | bytes, source: str = "input") -> Any:
-    """Parse JSON text, refusing oversized input and reporting where a syntax error is."""
-    if len(text) > MAX_INPUT_BYTES:
-        raise InputError(
-            f"{source} is larger than {MAX_INPUT_BYTES} bytes",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "too-costly",
-                        f"{source} is {len(text)} bytes; the limit is {MAX_INPUT_BYTES}. "
-                        "Send one plan at a time.",
-                    )
-                ]
-            ),
-        )
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{source} is not UTF-8",
-                operation_outcome(
-                    [
-                        issue(
-                            "error",
-                            "structure",
-                            f"{source} is not valid UTF-8 (byte {exc.start}); save it as UTF-8",
-                        )
-                    ]
-                ),
-            ) from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise InputError(
-            f"{source} is nested too deeply",
-            operation_outcome(
-                [issue("error", "too-costly", f"{source} nests arrays or objects too deeply to be a plan")]
-            ),
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{source} is not valid JSON",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "structure",
-                        f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                    )
-                ]
-            ),
-        ) from None
 
 
 def kind_of(data: Any) -> str:
@@ -197,6 +141,9 @@ def _combine(*issue_lists: list[JSON]) -> JSON:
 
 def validate(data: Any, canonical_base: str | None = None) -> JSON:
     """The OperationOutcome of validating an input (answers document or QuestionnaireResponse)."""
+    unstorable = lone_surrogate_issues(data)
+    if unstorable:
+        return operation_outcome(unstorable)
     try:
         external = kind_of(data) == "QuestionnaireResponse"
         response = respond(data, canonical_base)
@@ -220,6 +167,11 @@ def _check(response: JSON, questionnaire: JSON, external: bool) -> JSON:
 def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
     """Turn an input into a validated response with its Questionnaire, context and submission id."""
 
+    unstorable = lone_surrogate_issues(data)
+    if (
+        unstorable
+    ):  # before anything is derived from the input (the submission id is a hash of its identifier)
+        raise InputError("the input holds text that cannot be stored", operation_outcome(unstorable))
     context = context or DocumentContext()
     base = context.canonical_base
     if kind_of(data) == "answers":

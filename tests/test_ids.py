@@ -68,5 +68,7 @@ def test_ids_reveal_neither_the_identity_number_nor_the_submission() -> None:
     bundle = json.dumps(_ids_of(pipeline.build_bundle(_plan(a, "engine-secret-7"))), default=list)
     assert a not in bundle
     assert "engine-secret-7" not in bundle
-    rid = resource_id(plan_scope("engine-secret-7", {"identifier": {"system": FNR_SYSTEM, "value": a}}), "Flag")
+    rid = resource_id(
+        plan_scope("engine-secret-7", {"identifier": {"system": FNR_SYSTEM, "value": a}}), "Flag"
+    )
     assert rid.startswith("sp-") and a not in rid

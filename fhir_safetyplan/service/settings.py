@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from fhir_safetyplan.errors import ConfigError
-from fhir_safetyplan.pipeline import MAX_INPUT_BYTES
+from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES
 
 if TYPE_CHECKING:
     from requests.auth import AuthBase
