@@ -82,7 +82,7 @@ def error_inputs() -> dict[str, Any]:
     bad_fnr = canary_document()
     bad_fnr["patient"] = {"fnr": BAD_FNR}
     markup = canary_document()
-    markup["answers"]["existingMeasures"] = f"<b>{NAME}</b> {PHRASES[1]}"
+    markup["answers"]["existingMeasures"] = f"<b onclick=x>{NAME}</b> {PHRASES[1]}"
     control = canary_document()
     control["answers"]["dependants"]["plan"] = f"{NAME}\x07 {PHRASES[2]}"
     too_long = canary_document()

@@ -12,9 +12,10 @@ class ValidationOptions:
 
     #: Longest accepted free-text answer (valueString), in characters.
     max_text_length: int = 10_000
-    #: What a tag-like ``<x`` in free text is: an error (default: the journal stores plain text), a warning,
-    #: or nothing ("ignore").
-    markup: Literal["error", "warning", "ignore"] = "error"
+    #: What tag-like text (``<`` before a letter: "Avtale med <Kari>", "avstand <ca. 5 km") in free text is: a
+    #: warning (default: it is data, kept as written and escaped in every narrative), an error, or nothing
+    #: ("ignore"). Active content (script, event handlers, embedded documents) is an error whatever this says.
+    markup: Literal["error", "warning", "ignore"] = "warning"
     #: Check Norwegian identifiers (FNR, D-number, FHN, HPR, organisation number) on subject/source/author.
     check_identifiers: bool = True
 

@@ -13,7 +13,17 @@ from fhir_safetyplan.validation.options import ValidationOptions
 # the XHTML narrative ill-formed and the server refuse the plan).
 CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # A tag or comment opener as an HTML parser sees it ("<b", "</", "<!", "<?"); "a < b" and "<3" do not match.
+# Clinicians write such text ("Avtale med <Kari>", "avstand <ca. 5 km"): it is data, a warning at most.
 MARKUP_RE = re.compile(r"<[A-Za-z!/?]")
+# Active content: elements that run or embed something, event-handler attributes and script URLs. No clinical
+# text needs them, and a record system that shows the plain-text note as HTML would run them: always an error.
+ACTIVE_RE = re.compile(
+    r"<\s*/?\s*(script|iframe|frame|frameset|object|embed|applet|style|link|meta|base|form|svg|math|img|image"
+    r"|video|audio|source|track|input|button|textarea|select|template|portal)(?![A-Za-z0-9_-])"
+    r"|<[^>]*?[\s/\"']on[a-z]+\s*="
+    r"|(java|vb)script\s*:|data\s*:\s*text/html",
+    re.IGNORECASE,
+)
 # Bidirectional embedding/override/isolate controls: they make text display in another order than it is stored
 # (a journal note could show something other than what it says), and no clinical text needs them.
 BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -49,13 +59,23 @@ def text_problems(
                 "text display differently from what it says; remove them",
             )
         )
-    if options.markup != "ignore" and MARKUP_RE.search(s):
+    if ACTIVE_RE.search(s):
+        out.append(
+            (
+                "error",
+                "security",
+                "contains active markup (a script, an event handler, an embedded object or a script URL); no "
+                "clinical text needs it — remove it (the text may have been pasted from a web page)",
+            )
+        )
+    elif options.markup != "ignore" and MARKUP_RE.search(s):
         out.append(
             (
                 options.markup,
                 "security",
-                "contains markup (something like an HTML tag '<…'); "
-                "write plain text without '<' before a letter",
+                "contains '<' before a letter, which looks like markup (an HTML tag '<…'); it is kept as text "
+                "and escaped in every narrative"
+                + (" — write it without '<' before a letter" if options.markup == "error" else ""),
             )
         )
     return out
