@@ -47,29 +47,7 @@ def structure_issues(response: JSON) -> list[JSON]:
                     )
                 )
 
-    def modifiers(node: Any, path: str, depth: int) -> None:
-        if depth > MAX_DEPTH or len(issues) >= MAX_STRUCTURE_ISSUES:
-            return
-        if isinstance(node, dict):
-            if node.get("modifierExtension"):
-                issues.append(
-                    issue(
-                        "error",
-                        "not-supported",
-                        f"{path}.modifierExtension: a modifier extension "
-                        "changes the meaning of its element and this module does not understand "
-                        "it; remove it or convert the response",
-                        f"{path}.modifierExtension",
-                    )
-                )
-            for key, value in node.items():
-                if key != "modifierExtension":
-                    modifiers(value, f"{path}.{key}", depth + 1)
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                modifiers(value, f"{path}[{i}]", depth + 1)
-
-    modifiers(response, "QuestionnaireResponse", 0)
+    _modifier_extensions(response, "QuestionnaireResponse", 0, issues)
     for element, what in (
         ("subject", "the patient, as a reference (Patient/<id>) or an FNR/D-number identifier"),
         ("author", "the clinician, as a reference or an HPR-number identifier"),
@@ -96,6 +74,30 @@ def structure_issues(response: JSON) -> list[JSON]:
             )
         )
     return issues
+
+
+def _modifier_extensions(node: Any, path: str, depth: int, issues: list[JSON]) -> None:
+    """An issue for every modifierExtension below ``node`` (they change meaning we do not understand)."""
+    if depth > MAX_DEPTH or len(issues) >= MAX_STRUCTURE_ISSUES:
+        return
+    if isinstance(node, dict):
+        if node.get("modifierExtension"):
+            issues.append(
+                issue(
+                    "error",
+                    "not-supported",
+                    f"{path}.modifierExtension: a modifier extension "
+                    "changes the meaning of its element and this module does not understand "
+                    "it; remove it or convert the response",
+                    f"{path}.modifierExtension",
+                )
+            )
+        for key, value in node.items():
+            if key != "modifierExtension":
+                _modifier_extensions(value, f"{path}.{key}", depth + 1, issues)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _modifier_extensions(value, f"{path}[{i}]", depth + 1, issues)
 
 
 _DATETIME_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")

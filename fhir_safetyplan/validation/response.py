@@ -332,8 +332,14 @@ class _Run:
                 else f"Item {lid} is a question without child items in the Questionnaire; remove its items",
                 f"{p}.item[0]",
             )
-        if not answers:
-            return
+        if answers:
+            self.question_answers(answers, q, p, inner, enabled)
+
+    def question_answers(
+        self, answers: list[Any], q: QItem, p: str, inner: tuple[int, ...], enabled: bool
+    ) -> None:
+        """The answers of a question item (at ``p``), and the items nested in them."""
+        lid = q.label
         if len(answers) > 1 and not q.repeats:
             self.add(
                 "error",
@@ -405,6 +411,12 @@ class _Run:
         if problem:
             self.add("error", "value", f"Item {lid}: {key} {problem}", vp)
             return None
+        self.answer_value(kind, key, value, q, vp)
+        return value_key(kind, value)
+
+    def answer_value(self, kind: str, key: str, value: Any, q: QItem, vp: str) -> None:
+        """What a well-formed ``value[kind]`` answer of ``q`` must also be: an option, in range, safe text."""
+        lid = q.label
         vkey = value_key(kind, value)
         if q.options is not None and not (q.type == "open-choice" and kind == "String"):
             if vkey not in q.options:
@@ -460,7 +472,6 @@ class _Run:
                         f"Item {lid}: the Coding {field} contains control characters; remove them",
                         f"{vp}.{field}",
                     )
-        return vkey
 
 
 def validate_response(
