@@ -50,37 +50,23 @@ ALLOWED_ANSWER_TYPES: dict[str, frozenset[str]] = {
     "open-choice": frozenset({"Coding", "Date", "Time", "Integer", "String"}),
 }
 
+#: The value types an enableWhen can compare with (R4 ``answer[x]``); answers may also be Uri or Attachment.
+_COMPARABLE = (
+    "Boolean",
+    "Decimal",
+    "Integer",
+    "Date",
+    "DateTime",
+    "Time",
+    "String",
+    "Coding",
+    "Quantity",
+    "Reference",
+)
+ENABLE_WHEN_KEYS: dict[str, str] = {f"answer{t}": t for t in _COMPARABLE}
+#: R4 ``answer.value[x]``, in the order the spec lists them.
 VALUE_KEYS: dict[str, str] = {
-    f"value{t}": t
-    for t in (
-        "Boolean",
-        "Decimal",
-        "Integer",
-        "Date",
-        "DateTime",
-        "Time",
-        "String",
-        "Uri",
-        "Attachment",
-        "Coding",
-        "Quantity",
-        "Reference",
-    )
-}
-ENABLE_WHEN_KEYS: dict[str, str] = {
-    f"answer{t}": t
-    for t in (
-        "Boolean",
-        "Decimal",
-        "Integer",
-        "Date",
-        "DateTime",
-        "Time",
-        "String",
-        "Coding",
-        "Quantity",
-        "Reference",
-    )
+    f"value{t}": t for t in (*_COMPARABLE[:7], "Uri", "Attachment", *_COMPARABLE[7:])
 }
 OPERATORS = frozenset({"exists", "=", "!=", ">", "<", ">=", "<="})
 
