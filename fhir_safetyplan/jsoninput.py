@@ -28,6 +28,8 @@ from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
 
 #: Inputs larger than this are refused before parsing (a plan is a few kB; this stops hostile payloads).
 MAX_INPUT_BYTES = 1_000_000
+#: At most this many duplicate keys or lone surrogates are listed (hostile input could have thousands).
+MAX_ISSUES = 20
 #: Longer integer literals are refused (a FHIR integer has at most 10 digits; Python's own limit is 4,300).
 MAX_INTEGER_DIGITS = 1_000
 
@@ -85,11 +87,12 @@ class _Object(dict[str, Any]):
     def __init__(self, pairs: list[tuple[str, Any]]) -> None:
         super().__init__(pairs)
         seen: set[str] = set()
-        self.duplicates: list[str] = []
+        repeated: dict[str, None] = {}  # an ordered set: hostile input may repeat thousands of keys
         for key, _ in pairs:
-            if key in seen and key not in self.duplicates:
-                self.duplicates.append(key)
+            if key in seen:
+                repeated[key] = None
             seen.add(key)
+        self.duplicates = list(repeated)
 
 
 class _Pairs:
@@ -143,7 +146,8 @@ def _where(path: str) -> str:
 
 
 def lone_surrogate_issues(data: Any, source: str = "input") -> list[JSON]:
-    """One issue per string (key or value) in ``data`` holding a lone UTF-16 surrogate (at most 20)."""
+    """One issue per string (key or value) in ``data`` holding a lone UTF-16 surrogate (at most
+    :data:`MAX_ISSUES`)."""
     try:  # the fast path for the usual input with none: serialising and encoding is done in C
         json.dumps(data, ensure_ascii=False, check_circular=False).encode("utf-8")
         return []
@@ -165,7 +169,7 @@ def lone_surrogate_issues(data: Any, source: str = "input") -> list[JSON]:
                     path.lstrip(".") or None,
                 )
             )
-            if len(out) >= 20:
+            if len(out) >= MAX_ISSUES:
                 break
     return out
 
@@ -173,8 +177,10 @@ def lone_surrogate_issues(data: Any, source: str = "input") -> list[JSON]:
 def _duplicate_issues(data: Any, source: str) -> list[JSON]:
     out: list[JSON] = []
     for path, node, _ in _walk(data, _root(data)):
+        if len(out) >= MAX_ISSUES:
+            break
         if isinstance(node, _Object):
-            for key in node.duplicates:
+            for key in node.duplicates[: MAX_ISSUES - len(out)]:
                 where = f"{path}{_key(key)}"
                 shown = f'the key "{key}"' if _PLAIN_KEY.fullmatch(key) else "a key"
                 out.append(

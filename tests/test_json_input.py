@@ -129,3 +129,14 @@ def test_the_service_refuses_it_with_400_and_an_operation_outcome(
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert said in _said(outcome)
+
+
+def test_thousands_of_duplicated_keys_or_surrogates_give_a_bounded_list_of_issues() -> None:
+    from fhir_safetyplan.jsoninput import MAX_ISSUES
+
+    keys = "{" + ",".join(f'"k{i}": 1, "k{i}": 2' for i in range(20_000)) + "}"
+    assert len(_refusal(keys)["issue"]) == MAX_ISSUES
+    objects = "[" + ",".join('{"a": 1, "a": 2}' for _ in range(20_000)) + "]"
+    assert len(_refusal(objects)["issue"]) == MAX_ISSUES
+    surrogates = "[" + ",".join('"\\ud800"' for _ in range(20_000)) + "]"
+    assert len(_refusal(surrogates)["issue"]) == MAX_ISSUES
