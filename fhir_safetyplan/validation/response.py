@@ -1,4 +1,4 @@
-"""Validate a QuestionnaireResponse against its Questionnaire (FHIR R4); check a Questionnaire's invariants.
+"""Validate a QuestionnaireResponse against its Questionnaire (FHIR R4).
 
 :func:`validate_response` follows what the HL7 validator (used by HAPI) checks (research/spec.md §2.2), so
 that a response we accept is also accepted by the server, plus checks that protect the journal (hostile free
@@ -8,9 +8,6 @@ Every problem becomes one OperationOutcome issue with ``expression`` = the FHIRP
 (``QuestionnaireResponse.item[0].answer[0].item[2]``) and a message naming the linkId and saying what to do.
 Messages never quote free-text answers or identity numbers (they may be logged or shown); Coding codes are
 quoted, shortened.
-
-:func:`check_questionnaire` checks the R4 invariants fhir.resources does not (que-0 … que-13, unique linkIds),
-enableWhen targets, codes against given CodeSystems, and translation extensions.
 
 Semantics chosen where R4 is loose (documented so callers know):
 
