@@ -83,7 +83,7 @@ def error_inputs() -> dict[str, Any]:
     bad_fnr = canary_document()
     bad_fnr["patient"] = {"fnr": BAD_FNR}
     markup = canary_document()
-    markup["answers"]["existingMeasures"] = f"<b>{NAME}</b> {PHRASES[1]}"
+    markup["answers"]["existingMeasures"] = f"<b onclick=x>{NAME}</b> {PHRASES[1]}"
     control = canary_document()
     control["answers"]["dependants"]["plan"] = f"{NAME}\x07 {PHRASES[2]}"
     too_long = canary_document()
@@ -176,6 +176,18 @@ def test_unparseable_input_with_the_canary_is_not_echoed(debug_logs: pytest.LogC
     with pytest.raises(InputError) as info:
         pipeline.parse_json(raw, "canary.json")
     assert_no_canary(json.dumps(info.value.outcome, ensure_ascii=False) + str(info.value), "the parse error")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def test_strict_json_refusals_do_not_echo_the_canary(debug_logs: pytest.LogCaptureFixture) -> None:
+    text = json.dumps(canary_document(), ensure_ascii=True)
+    duplicated = text.replace('"patient":', f'"patient": {{"fnr": "{FNR}"}}, "patient":', 1)
+    surrogate = text.replace(json.dumps(NAME, ensure_ascii=True)[1:-1], "\\ud800" + NAME, 1)
+    duplicated_canary_key = text[:-1] + f', "{FNR}": 1, "{FNR}": 2}}'
+    for raw in (duplicated, surrogate, duplicated_canary_key):
+        with pytest.raises(InputError) as info:
+            pipeline.parse_json(raw, "canary.json")
+        assert_no_canary(json.dumps(info.value.outcome, ensure_ascii=False) + str(info.value), "the refusal")
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 

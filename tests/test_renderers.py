@@ -21,7 +21,7 @@ import pytest
 from fhir_safetyplan.content import load
 from fhir_safetyplan.questionnaire import Link, build_questionnaire
 from fhir_safetyplan.rendering import for_renderer
-from fhir_safetyplan.validate import validate_response
+from fhir_safetyplan.validation import validate_response
 
 pytestmark = pytest.mark.browser
 
