@@ -2,6 +2,7 @@
 # Set up everything fhir-safetyplan needs, from scratch, idempotently:
 #   .venv/ with the package and its test tools (PyPI),
 #   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
+#   tools/sdc-populate-npm/node_modules (npm: the independent SDC $populate engine for its conformance test),
 #   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher).
 # Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 skip the last two.
 set -euo pipefail
@@ -18,6 +19,9 @@ fi
 if [ "${SETUP_NPM:-1}" = 1 ]; then
   echo "setup: npm ci tools/sdc-extract-npm"
   npm ci --prefix tools/sdc-extract-npm --no-audit --no-fund --loglevel=error
+  echo "setup: npm ci tools/sdc-populate-npm"
+  # its .npmrc says legacy-peer-deps: fhirclient's optional React Native peers would add ~300 MB, unused here
+  (cd tools/sdc-populate-npm && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
