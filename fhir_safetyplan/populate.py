@@ -253,7 +253,7 @@ def _answer(item: JSON, value: Any) -> tuple[JSON | None, str]:
         )
     element, accepted = _VALUE_TYPES.get(item_type, ("", frozenset()))
     if fhir_type not in accepted:
-        return None, f"a {fhir_type} answer does not fit the item's type {item_type} now"
+        return None, f"an answer of type {fhir_type} does not fit the item type {item_type} now"
     if item_type == "open-choice" and fhir_type == "string":
         element = "valueString"
     if item_type == "date" and not (isinstance(data, str) and _DATE.match(data)):

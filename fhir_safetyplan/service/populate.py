@@ -76,7 +76,11 @@ _BODY = {
             "previous QuestionnaireResponse)."
         ),
         "content": {
-            media: {"schema": _PARAMETERS} for media in ("application/fhir+json", "application/json")
+            media: {
+                "schema": _PARAMETERS,
+                "examples": {"previous": {"summary": "A previous plan", "value": _EXAMPLE}},
+            }
+            for media in ("application/fhir+json", "application/json")
         },
     }
 }
