@@ -242,7 +242,9 @@ async def populate_type(request: Request, format_: str | None = _FORMAT) -> Resp
 )
 async def populate_instance(
     request: Request,
-    questionnaire_id: str = Path(..., max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$"),
+    questionnaire_id: str = Path(
+        ..., max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$", examples=["sikkerhetsplan-nb"]
+    ),
     format_: str | None = _FORMAT,
 ) -> Response:
     """SDC ``$populate`` at instance level: the form is the one in the path."""
