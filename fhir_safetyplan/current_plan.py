@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan.errors import JSON, issue, operation_outcome
@@ -67,10 +68,20 @@ def _response_ids(care_plan: JSON) -> list[str]:
     return out
 
 
+def _instant(value: Any) -> datetime:
+    """A FHIR dateTime as an aware datetime for ordering (a date alone is its midnight UTC; junk sorts first)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _newest(responses: list[JSON]) -> JSON:
+    """The newest by ``authored`` (offsets taken into account), then by the server's ``lastUpdated``."""
     return max(
         responses,
-        key=lambda r: (str(r.get("authored", "")), str((r.get("meta") or {}).get("lastUpdated", ""))),
+        key=lambda r: (_instant(r.get("authored")), _instant((r.get("meta") or {}).get("lastUpdated"))),
     )
 
 
