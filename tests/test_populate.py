@@ -319,3 +319,46 @@ def test_cli_populate_from_bad_json_is_exit_1_with_an_outcome(
     assert main(["populate", "--from", str(bad)]) == 1
     out, err = capsys.readouterr()
     assert json.loads(out)["resourceType"] == "OperationOutcome" and "Traceback" not in err
+
+
+# ---- the native evaluation of generated expressions ---------------------------------------------------------
+
+
+def _previous_variants() -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in sorted(EXAMPLES.glob("*/questionnaire-response.json")):
+        prev = json.loads(path.read_text(encoding="utf-8"))
+        yield path.parent.name, prev
+        odd = copy.deepcopy(prev)
+        odd["item"].append({"linkId": "x'y", "answer": [{"valueInteger": 3}, {"valueDate": "2026-01"}]})
+        odd["item"][0].setdefault("item", []).append(
+            {"linkId": "samtale.eksisterende-tiltak", "answer": [{"valueString": "twice"}]}
+        )  # a linkId held twice: fhirpathpy decides (repeat de-duplicates)
+        odd["item"].append({"linkId": "tom", "answer": [{}]})
+        yield f"{path.parent.name}/odd", odd
+
+
+@pytest.mark.parametrize(
+    ("name", "prev"), list(_previous_variants()), ids=[n for n, _ in _previous_variants()]
+)
+def test_generated_expressions_evaluate_natively_exactly_as_in_fhirpathpy(
+    name: str, prev: dict[str, Any]
+) -> None:
+    from fhir_safetyplan.populate import Evaluator
+    from fhir_safetyplan.population import initial_expression
+
+    evaluate = Evaluator("previousResponse", prev)
+    link_ids = {i["linkId"] for i in items(prev["item"])} | {"x'y", "finnes-ikke"}
+    for link_id in sorted(link_ids):
+        expression = initial_expression("previousResponse", link_id)
+        assert evaluate(expression) == evaluate.reference(expression), link_id
+
+
+def test_our_own_markup_never_needs_fhirpathpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fhir_safetyplan.populate import Evaluator
+
+    def refuse(self: Any, expression: str) -> Any:
+        raise AssertionError(f"fell back to fhirpathpy for {expression}")
+
+    monkeypatch.setattr(Evaluator, "reference", refuse)
+    for path in sorted(EXAMPLES.glob("*/questionnaire-response.json")):
+        populate(shared_questionnaire("nn"), json.loads(path.read_text(encoding="utf-8")))
