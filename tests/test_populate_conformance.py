@@ -254,6 +254,7 @@ def test_the_corpus_covers_every_example_every_form_and_a_new_version() -> None:
     assert len(CASES) >= 8 * 5 + 8 * 3
 
 
+@pytest.mark.npm
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_both_engines_prefill_the_same_response(case: Case, npm_results: dict[str, dict[str, Any]]) -> None:
     name, q, prev = case
@@ -267,6 +268,7 @@ def test_both_engines_prefill_the_same_response(case: Case, npm_results: dict[st
     assert comparable(ours) == comparable(normalised)
 
 
+@pytest.mark.npm
 @pytest.mark.parametrize("case", QUIRKS, ids=[c[0] for c in QUIRKS])
 def test_the_quirk_normalisation_is_needed_and_then_both_agree(
     case: Case, npm_results: dict[str, dict[str, Any]]
