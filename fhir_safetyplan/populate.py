@@ -45,6 +45,9 @@ _VALUE_TYPES: dict[str, tuple[str, frozenset[str]]] = {
     "quantity": ("valueQuantity", frozenset({"Quantity"})),
 }
 _PYTHON_TYPES: dict[type, str] = {bool: "boolean", int: "integer", float: "decimal", str: "string"}
+#: at most this many issues are listed one by one
+MAX_ISSUES = 100
+_REFUSED = frozenset({"structure", "too-costly", "invariant", "not-supported"})
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?\Z")
 
 
@@ -165,6 +168,13 @@ def populate(questionnaire: JSON, previous: JSON, subject: JSON | None = None) -
         response["subject"] = chosen_subject
     response["item"] = build(questionnaire.get("item") or [])
     issues.extend(_left_behind(questionnaire, previous))
+    if len(issues) > MAX_ISSUES:  # a hostile or foreign response could otherwise produce thousands
+        more = len(issues) - MAX_ISSUES
+        issues[MAX_ISSUES:] = [
+            issue(
+                "warning", "too-costly", f"{more} more answers were not carried over (not listed one by one)."
+            )
+        ]
     return Populated(response=response, issues=tuple(issues))
 
 
@@ -185,7 +195,9 @@ def check_previous(previous: Any) -> JSON:
                 ]
             ),
         )
-    problems = [i for i in structure_issues(previous) if i.get("code") == "structure"]
+    # Refused: what is not R4, too deep, or changes meaning (dom-5, modifier extensions). A previous plan
+    # without author or authored is still a plan to start from.
+    problems = [i for i in structure_issues(previous) if i.get("code") in _REFUSED]
     if problems:
         raise InputError(
             "the previous QuestionnaireResponse is not valid FHIR R4", operation_outcome(problems)

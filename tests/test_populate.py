@@ -362,3 +362,18 @@ def test_our_own_markup_never_needs_fhirpathpy(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(Evaluator, "reference", refuse)
     for path in sorted(EXAMPLES.glob("*/questionnaire-response.json")):
         populate(shared_questionnaire("nn"), json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_a_flood_of_unknown_items_is_listed_up_to_a_bound() -> None:
+    from fhir_safetyplan.populate import MAX_ISSUES
+
+    prev = copy.deepcopy(example_qr("02-flere-mangler"))
+    prev["item"] += [
+        {"linkId": f"ukjent-{n}", "answer": [{"valueString": "x"}]} for n in range(3 * MAX_ISSUES)
+    ]
+    result = populate(shared_questionnaire("nb"), prev)
+    assert len(result.issues) == MAX_ISSUES + 1
+    assert result.issues[-1]["code"] == "too-costly"
+    assert answers(result.response) == answers(
+        populate(shared_questionnaire("nb"), example_qr("02-flere-mangler")).response
+    )
