@@ -178,4 +178,4 @@ def test_the_capability_statement_and_openapi_list_populate(client: TestClient) 
     q = next(r for r in meta["rest"][0]["resource"] if r["type"] == "Questionnaire")
     assert q["operation"] == [{"name": "populate", "definition": codes.SDC_POPULATE_OPERATION}]
     paths = client.get("/openapi.json").json()["paths"]
-    assert "/Questionnaire/$populate" in paths and "/Questionnaire/{questionnaire_id}/$populate" in paths
+    assert "/Questionnaire/$populate" in paths and "/Questionnaire/{id}/$populate" in paths

@@ -232,7 +232,7 @@ async def populate_type(request: Request, format_: str | None = _FORMAT) -> Resp
 
 
 @router.post(
-    "/Questionnaire/{questionnaire_id}/$populate",
+    "/Questionnaire/{id}/$populate",
     tags=["operations"],
     summary="SDC $populate of one form (sikkerhetsplan, -nb, -nn, -en)",
     response_class=Response,
@@ -242,13 +242,16 @@ async def populate_type(request: Request, format_: str | None = _FORMAT) -> Resp
 )
 async def populate_instance(
     request: Request,
-    questionnaire_id: str = Path(
-        ..., max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$", examples=["sikkerhetsplan-nb"]
+    id: str = Path(
+        description="sikkerhetsplan (multilingual), sikkerhetsplan-nb, -nn or -en",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9\-.]{1,64}$",
+        examples=["sikkerhetsplan-nb"],
     ),
     format_: str | None = _FORMAT,
 ) -> Response:
     """SDC ``$populate`` at instance level: the form is the one in the path."""
     media = negotiate(request)
     body = await read_json(request, _settings(request).max_body_bytes)
-    _our_form(questionnaire_id, _settings(request).canonical_base)  # 404 before any work
-    return fhir_response(await _work(_populate, body, questionnaire_id, request), media_type=media)
+    _our_form(id, _settings(request).canonical_base)  # 404 before any work
+    return fhir_response(await _work(_populate, body, id, request), media_type=media)
