@@ -256,7 +256,7 @@ def test_several_active_plans_give_the_newest_response_and_a_warning(fhir_client
     assert plan.response["id"] == "qr-b"
     assert [i["severity"] for i in plan.issues] == ["warning"]
     assert "2 active safety plans" in plan.issues[0]["diagnostics"]
-    assert "_id=qr-a%2Cqr-b" in responses.calls[1].request.url
+    assert "_id=qr-a%2Cqr-b" in str(responses.calls[1].request.url)
 
 
 @responses.activate

@@ -131,3 +131,34 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     flag_id = next(e["id"] for e in summary["entries"] if e["resourceType"] == "Flag")
     flag = fhir.get(f"Flag/{flag_id}").json()
     assert flag["status"] == "active"
+
+
+def test_with_two_active_plans_the_newest_is_prefilled_and_stderr_says_so(
+    hapi_base_url: str, fhir: Fhir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two active CarePlans of ours for one patient (what older versions left behind), made here directly."""
+    first = fresh_plan("05-streng-kontakt")
+    code, summary, err = push(
+        capsys, str(write(tmp_path, first)), "--server", hapi_base_url, "--create-patient", "--no-outbox"
+    )
+    assert code == 0, err
+    ids = {e["resourceType"]: e["id"] for e in summary["entries"]}
+    qr = fhir.get(f"QuestionnaireResponse/{ids['QuestionnaireResponse']}").json()
+    care_plan = fhir.get(f"CarePlan/{ids['CarePlan']}").json()
+    newer = {k: v for k, v in copy.deepcopy(qr).items() if k != "meta"}
+    newer["id"] = qr["id"] + "-b"
+    newer["authored"] = "2099-01-01T09:00:00+01:00"
+    find(newer["item"], "trygg-kontakt.tidspunkt")["answer"] = [{"valueString": "Bare onsdager"}]
+    second = {k: v for k, v in copy.deepcopy(care_plan).items() if k != "meta"}
+    second["id"] = care_plan["id"] + "-b"
+    second["identifier"][0]["value"] += "-b"
+    second["supportingInfo"] = [{"reference": f"QuestionnaireResponse/{newer['id']}"}]
+    for resource in (newer, second):
+        assert fhir.put(resource).status_code in (200, 201)
+
+    patient = qr["subject"]["reference"]
+    capsys.readouterr()
+    assert main(["populate", "--server", hapi_base_url, "--patient", patient]) == 0
+    out, err = capsys.readouterr()
+    assert "2 active safety plans" in err and newer["id"] in err
+    assert answers_by_link(json.loads(out))["trygg-kontakt.tidspunkt"] == [{"valueString": "Bare onsdager"}]
