@@ -106,25 +106,11 @@ def populate(questionnaire: JSON, previous: JSON, subject: JSON | None = None) -
     """
     name = launch_context_name(questionnaire)
     evaluate = Evaluator(name, previous)
-    issues: list[JSON] = []
     canonical = f"{questionnaire.get('url', '')}|{questionnaire.get('version', '')}"
-    before = str(previous.get("questionnaire") or "(no questionnaire)")[:200]
-    if before != canonical:
-        same_version = before.rpartition("|")[2] == str(questionnaire.get("version", ""))
-        issues.append(
-            issue(
-                "information",
-                "informational",
-                f"The previous plan answers {before}, this form is {canonical}"
-                + (
-                    " (another language of the same version)."
-                    if same_version
-                    else ": another Questionnaire version, so answers were matched by linkId, value type and "
-                    "answer option; anything that did not match is listed here."
-                ),
-                "QuestionnaireResponse.questionnaire",
-            )
-        )
+    issues: list[JSON] = [
+        *_subject_issues(subject, previous),
+        *_version_note(canonical, questionnaire, previous),
+    ]
 
     def answers_of(item: JSON, expression: str) -> list[JSON]:
         kept: list[JSON] = []
@@ -168,14 +154,85 @@ def populate(questionnaire: JSON, previous: JSON, subject: JSON | None = None) -
         response["subject"] = chosen_subject
     response["item"] = build(questionnaire.get("item") or [])
     issues.extend(_left_behind(questionnaire, previous))
-    if len(issues) > MAX_ISSUES:  # a hostile or foreign response could otherwise produce thousands
-        more = len(issues) - MAX_ISSUES
-        issues[MAX_ISSUES:] = [
-            issue(
-                "warning", "too-costly", f"{more} more answers were not carried over (not listed one by one)."
+    return Populated(response=response, issues=_capped(issues))
+
+
+def _subject_issues(subject: JSON | None, previous: JSON) -> list[JSON]:
+    """One patient's plan never pre-fills another's: a different subject of the same kind is an InputError."""
+    before = previous.get("subject")
+    if subject is None or not isinstance(before, dict) or before == subject:
+        return []
+    for key in ("reference", "identifier"):
+        if key in subject and key in before:
+            if _same(subject[key], before[key]):
+                return []
+            raise InputError(
+                "the previous plan is another patient's",
+                operation_outcome(
+                    [
+                        issue(
+                            "error",
+                            "business-rule",
+                            "The previous response's subject is not the subject given: a plan is only pre-filled "
+                            "from the same patient's previous plan.",
+                            "QuestionnaireResponse.subject",
+                        )
+                    ]
+                ),
             )
-        ]
-    return Populated(response=response, issues=tuple(issues))
+    return [
+        issue(
+            "warning",
+            "informational",
+            "The previous response names its patient differently (reference vs identifier) from the subject given: "
+            "check that it is the same patient's plan.",
+            "QuestionnaireResponse.subject",
+        )
+    ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two references (strings) or identifiers (system and value) name the same patient."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return bool(a.get("system") == b.get("system") and a.get("value") == b.get("value"))
+    return bool(a == b)
+
+
+def _version_note(canonical: str, questionnaire: JSON, previous: JSON) -> list[JSON]:
+    """An information issue when the previous plan answers another form (language or version)."""
+    before = str(previous.get("questionnaire") or "(no questionnaire)")[:200]
+    if before == canonical:
+        return []
+    same_version = before.rpartition("|")[2] == str(questionnaire.get("version", ""))
+    return [
+        issue(
+            "information",
+            "informational",
+            f"The previous plan answers {before}, this form is {canonical}"
+            + (
+                " (another language of the same version)."
+                if same_version
+                else ": another Questionnaire version, so answers were matched by linkId, value type and "
+                "answer option; anything that did not match is listed here."
+            ),
+            "QuestionnaireResponse.questionnaire",
+        )
+    ]
+
+
+def _capped(issues: list[JSON]) -> tuple[JSON, ...]:
+    """At most MAX_ISSUES issues one by one (a hostile or foreign response could produce thousands)."""
+    if len(issues) <= MAX_ISSUES:
+        return tuple(issues)
+    more = len(issues) - MAX_ISSUES
+    return (
+        *issues[:MAX_ISSUES],
+        issue(
+            "warning",
+            "too-costly",
+            f"{more} more issues (answers not carried over) are not listed one by one.",
+        ),
+    )
 
 
 def check_previous(previous: Any) -> JSON:

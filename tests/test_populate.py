@@ -377,3 +377,20 @@ def test_a_flood_of_unknown_items_is_listed_up_to_a_bound() -> None:
     assert answers(result.response) == answers(
         populate(shared_questionnaire("nb"), example_qr("02-flere-mangler")).response
     )
+
+
+def test_another_patients_previous_plan_is_refused() -> None:
+    prev = {**example_qr("01-alt-pa-plass"), "subject": {"reference": "Patient/a", "display": "A"}}
+    q = shared_questionnaire("nb")
+    assert populate(q, prev, {"reference": "Patient/a"}).response["subject"] == {"reference": "Patient/a"}
+    with pytest.raises(InputError) as info:
+        populate(q, prev, {"reference": "Patient/b"})
+    assert info.value.outcome["issue"][0]["code"] == "business-rule"
+    with pytest.raises(InputError):
+        populate(
+            q, example_qr("01-alt-pa-plass"), {"identifier": {"system": codes.FNR, "value": "02919240019"}}
+        )
+    warned = populate(q, example_qr("01-alt-pa-plass"), {"reference": "Patient/a"}).issues
+    assert (
+        warned[0]["severity"] == "warning" and "check that it is the same patient" in warned[0]["diagnostics"]
+    )

@@ -45,8 +45,21 @@ ROOT = Path(__file__).resolve().parent.parent
 NPM_DIR = ROOT / "tools" / "sdc-populate-npm"
 RUNNER = NPM_DIR / "populate.js"
 ENGINE = NPM_DIR / "node_modules" / "@aehrc" / "sdc-populate"
-PATIENT = {"resourceType": "Patient", "id": "synthetic-1"}
-SUBJECT = {"reference": "Patient/synthetic-1"}
+
+
+def patient_of(prev: dict[str, Any]) -> dict[str, Any]:
+    """The Patient both engines get: the previous response's own when it names one by reference."""
+    ref = str(prev.get("subject", {}).get("reference", ""))
+    return {
+        "resourceType": "Patient",
+        "id": ref.removeprefix("Patient/") if ref.startswith("Patient/") else "synthetic-1",
+    }
+
+
+def subject_of(prev: dict[str, Any]) -> dict[str, Any]:
+    return {"reference": f"Patient/{patient_of(prev)['id']}"}
+
+
 STRINGISH = frozenset({"string", "text", "open-choice"})
 
 Case = tuple[str, dict[str, Any], dict[str, Any]]
@@ -164,7 +177,12 @@ def run_npm(batch: list[Case]) -> list[dict[str, Any]]:
     _require_npm()
     lines = "".join(
         json.dumps(
-            {"questionnaire": q, "previous": p, "patient": PATIENT, "contextName": launch_context_name(q)}
+            {
+                "questionnaire": q,
+                "previous": p,
+                "patient": patient_of(p),
+                "contextName": launch_context_name(q),
+            }
         )
         + "\n"
         for _, q, p in batch
@@ -269,7 +287,7 @@ def test_both_engines_prefill_the_same_response(case: Case, npm_results: dict[st
     name, q, prev = case
     result = npm_results[name]
     assert result["ok"], result
-    populated = populate(q, prev, SUBJECT)
+    populated = populate(q, prev, subject_of(prev))
     ours = populated.response
     theirs = result["response"]
     assert theirs["meta"] == {"source": "https://smartforms.csiro.au"}
@@ -285,7 +303,7 @@ def test_the_quirk_normalisation_is_needed_and_then_both_agree(
     case: Case, npm_results: dict[str, dict[str, Any]]
 ) -> None:
     name, q, prev = case
-    ours = populate(q, prev, SUBJECT)
+    ours = populate(q, prev, subject_of(prev))
     theirs = npm_results[name]["response"]
     assert comparable(ours.response) != comparable(theirs), (
         "the quirks no longer show: drop the normalisation"
@@ -303,4 +321,4 @@ def test_a_previous_answers_document_prefills_like_its_response() -> None:
         (ROOT / "examples" / "02-flere-mangler" / "questionnaire-response.json").read_text(encoding="utf-8")
     )
     q = build_questionnaire("nb")
-    assert populate(q, previous_response(doc), SUBJECT).response == populate(q, qr, SUBJECT).response
+    assert populate(q, previous_response(doc)).response == populate(q, qr).response
