@@ -101,6 +101,12 @@ def test_populate_needs_a_token(client: TestClient) -> None:
         parameters(
             previous(), questionnaire={"valueCanonical": "http://elsewhere.example/Questionnaire/x|1"}
         ),
+        {"resourceType": "Parameters", "parameter": [{"name": "context", "part": 7}]},
+        {"resourceType": "Parameters", "parameter": [{"name": "questionnaire", "valueInteger": 3}]},
+        parameters(
+            {**previous(), "subject": {"reference": "Patient/a"}},
+            subject={"valueReference": {"reference": "Patient/b"}},
+        ),
     ],
     ids=[
         "not-parameters",
@@ -108,6 +114,9 @@ def test_populate_needs_a_token(client: TestClient) -> None:
         "subject-not-a-reference",
         "previous-not-r4",
         "unknown-form",
+        "context-parts-not-a-list",
+        "questionnaire-not-a-form",
+        "another-patients-plan",
     ],
 )
 def test_bad_populate_input_is_a_4xx_operation_outcome(client: TestClient, body: dict[str, Any]) -> None:

@@ -127,7 +127,7 @@ def _our_form(value: Any, base: str | None) -> JSON:
     )
 
 
-def _parse(params: list[JSON], form_id: str | None, base: str | None) -> tuple[Any, JSON | None, JSON | None]:
+def _parse(params: list[JSON], form_id: str | None) -> tuple[Any, JSON | None, JSON | None]:
     """(questionnaire value or None, subject, previous response) from the input parameters."""
     from fhir_safetyplan.content import load
     from fhir_safetyplan.population import context_name
@@ -152,7 +152,10 @@ def _parse(params: list[JSON], form_id: str | None, base: str | None) -> tuple[A
                 raise _bad('\'subject\' must be a valueReference, e.g. {"reference": "Patient/123"}.')
             subject = p["valueReference"]
         elif pname == "context":
-            parts = {q.get("name"): q for q in p.get("part", []) if isinstance(q, dict)}
+            given = p.get("part")
+            parts = (
+                {q.get("name"): q for q in given if isinstance(q, dict)} if isinstance(given, list) else {}
+            )
             if parts.get("name", {}).get("valueString") != name:
                 continue  # other launch contexts (patient, user) add nothing to this form
             content = parts.get("content", {})
@@ -169,7 +172,7 @@ def _populate(body: Any, form_id: str | None, request: Request) -> JSON:
 
     settings = _settings(request)
     base = settings.canonical_base
-    questionnaire_value, subject, previous = _parse(_params(body), form_id, base)
+    questionnaire_value, subject, previous = _parse(_params(body), form_id)
     issues: list[JSON] = []
     if previous is None:
         previous, found = _from_upstream(request, subject)
