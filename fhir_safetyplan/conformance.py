@@ -16,6 +16,7 @@ from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY
 from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.questionnaire import (
+    CS_ANSWER,
     CS_CHANNEL,
     CS_DUTY,
     CS_INSTRUMENT,
@@ -120,7 +121,20 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
     def simple(section: str) -> list[JSON]:
         return [_concept(o.code, o.display) for o in c.options(section)]
 
+    answers = [
+        _concept(o.code, o.display, f"Samme betydning som {v['same-as']}.")
+        for o, v in zip(c.options("answers"), c.raw["answers"].values(), strict=True)
+    ]
     return [
+        _codesystem(
+            base,
+            CS_ANSWER,
+            "Svar",
+            "Svar",
+            "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare. Kodene og betydningen er de "
+            "samme som i HL7 v2-0532 og data-absent-reason, men med visningsnavn på bokmål, nynorsk og engelsk.",
+            answers,
+        ),
         _codesystem(
             base,
             CS_PLAN,
@@ -182,7 +196,9 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
         by_system: dict[str, list[JSON]] = {}
         for n in names:
             o = c.option("answers", n)
-            by_system.setdefault(o.system or "", []).append({"code": o.code, "display": o.display.en})
+            by_system.setdefault(o.system or codes.codesystem_url(base, CS_ANSWER), []).append(
+                {"code": o.code, "display": o.display.en}
+            )
         return [{"system": s, "concept": cs} for s, cs in by_system.items()]
 
     own = [
@@ -212,16 +228,16 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
             "sjekkliste-svar",
             "SjekklisteSvar",
             "Svar på punktene i sikkerhetsplanen",
-            "Ja / nei / ikke aktuelt (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
+            "Ja / nei / ikke aktuelt / ønsket ikke å svare.",
             pick("yes", "no", "not-relevant", "declined"),
         ),
-        _valueset(base, "ja-nei", "JaNei", "Ja / nei", "Ja / nei (HL7 v2-0532).", pick("yes", "no")),
+        _valueset(base, "ja-nei", "JaNei", "Ja / nei", "Ja / nei.", pick("yes", "no")),
         _valueset(
             base,
             "ja-nei-vil-ikke-svare",
             "JaNeiVilIkkeSvare",
             "Ja / nei / ønsket ikke å svare",
-            "Ja / nei (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
+            "Ja / nei / ønsket ikke å svare.",
             pick("yes", "no", "declined"),
         ),
     ]
@@ -411,11 +427,38 @@ def profiles(base: str) -> list[JSON]:
     ]
 
 
+def naming_systems(base: str) -> list[JSON]:
+    """The namespace of the submission identifier on every written resource, so validators can resolve it."""
+    return [
+        {
+            "resourceType": "NamingSystem",
+            "id": "submission",
+            "name": "SikkerhetsplanInnsending",
+            "status": "active",
+            "kind": "identifier",
+            "date": RELEASE_DATE,
+            "publisher": PUBLISHER,
+            "description": "Identifikator for én innsending av en sikkerhetsplan. Alle ressursene fra samme "
+            "innsending har den samme verdien; en ny innsending av det samme skjemaet får den samme verdien.",
+            "jurisdiction": [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO"}]}],
+            "uniqueId": [
+                {"type": "uri", "value": codes.namingsystem_url(base, "submission"), "preferred": True}
+            ],
+        }
+    ]
+
+
 def all_resources(canonical_base: str | None = None) -> list[JSON]:
     """Every conformance resource, in a stable order."""
     base = codes.canonical_base(canonical_base)
     c = load()
-    return [*all_questionnaires(base), *codesystems(base, c), *valuesets(base, c), *profiles(base)]
+    return [
+        *all_questionnaires(base),
+        *codesystems(base, c),
+        *valuesets(base, c),
+        *profiles(base),
+        *naming_systems(base),
+    ]
 
 
 def dumps(resource: JSON) -> str:

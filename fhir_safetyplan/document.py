@@ -18,7 +18,7 @@ from html import escape
 from typing import Any, Literal
 
 from fhir_safetyplan import codes
-from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, DATA_ABSENT, WRITTEN_TYPES, YES_NO
+from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, answer_code
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
 from fhir_safetyplan.questionnaire import CS_PLAN, Link
@@ -134,9 +134,9 @@ def _yes(answers: dict[str, list[JSON]], link: str) -> bool | None:
     for a in answers.get(link, []):
         if "valueBoolean" in a:
             return bool(a["valueBoolean"])
-        c = a.get("valueCoding", {})
-        if c.get("system") == YES_NO and c.get("code") in ("Y", "N"):
-            return bool(c["code"] == "Y")
+        code = answer_code(a.get("valueCoding"))
+        if code in ("Y", "N"):
+            return code == "Y"
     return None
 
 
@@ -283,11 +283,11 @@ def journal_lines(
         for ci in c.checklist:
             for coding in _coding(a, Link.checklist_item(ci.key)):
                 key = {
-                    (YES_NO, "Y"): "in-place",
-                    (YES_NO, "N"): "missing",
-                    (YES_NO, "NA"): "not-relevant",
-                    (DATA_ABSENT, "asked-declined"): "declined",
-                }.get((str(coding.get("system")), str(coding.get("code"))))
+                    "Y": "in-place",
+                    "N": "missing",
+                    "NA": "not-relevant",
+                    "asked-declined": "declined",
+                }.get(answer_code(coding) or "")
                 if key == "missing":
                     help_text = ci.help.get(lang)
                     if ci.key == "krisesenter" and crisis_centre:
@@ -343,9 +343,7 @@ def _dependants_lines(a: dict[str, list[JSON]], lang: str, c: Content) -> list[s
 def _answer_key(a: dict[str, list[JSON]], link: str) -> str | None:
     """``yes`` / ``no`` / ``declined`` for a coded yes-no-declined answer, None when unanswered."""
     for coding in _coding(a, link):
-        key = {(YES_NO, "Y"): "yes", (YES_NO, "N"): "no", (DATA_ABSENT, "asked-declined"): "declined"}.get(
-            (str(coding.get("system")), str(coding.get("code")))
-        )
+        key = {"Y": "yes", "N": "no", "asked-declined": "declined"}.get(answer_code(coding) or "")
         if key:
             return key
     return None
@@ -450,6 +448,7 @@ def document(
     out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
     out_qr["identifier"] = ident
+    out_qr["language"] = lang  # a renderer's response may lack it; validators read displays in this language
     out_qr["subject"] = subject
     # Our own narrative replaces any the sender gave: it is generated from the answers and escaped (dom-6).
     out_qr["text"] = _narrative(
@@ -472,6 +471,7 @@ def document(
         cp = copy.deepcopy(careplan)
         cp["id"] = resource_id(submission, "CarePlan")
         cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan")
+        cp["language"] = lang
         cp["identifier"] = [ident]
         cp["subject"] = subject
         cp["author"] = author
@@ -498,6 +498,7 @@ def document(
             "resourceType": "Flag",
             "id": resource_id(submission, "Flag"),
             "meta": _meta(ctx, base, "sikkerhetsplan-flag"),
+            "language": lang,
             "text": _narrative(lang, flag_title, [instruction, contact]),
             "identifier": [ident],
             "status": "active",
@@ -509,7 +510,7 @@ def document(
                     {
                         "system": codes.codesystem_url(base, CS_PLAN),
                         "code": "trygg-kontakt",
-                        "display": c.text("safe-contact").get("nb"),
+                        "display": c.text("safe-contact").get(lang),
                     }
                 ],
                 "text": f"{instruction} {contact}",
@@ -578,6 +579,7 @@ def document(
         "resourceType": "Provenance",
         "id": resource_id(submission, "Provenance"),
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
+        "language": lang,
         "text": _narrative(
             lang,
             c.text("neutral", field="provenance-title").get(lang),

@@ -364,7 +364,7 @@ def _answer(item: JSON, fhir_type: str, data: Any) -> tuple[JSON | None, str]:
     ]
     if options and fhir_type == "Coding" and isinstance(data, dict):
         for option in options:
-            if option.get("system") == data.get("system") and option.get("code") == data.get("code"):
+            if _same_coding(option, data):
                 coding = {k: option[k] for k in ("system", "code", "display") if k in option}
                 return {"valueCoding": coding}, ""
         return None, (
@@ -378,6 +378,21 @@ def _answer(item: JSON, fhir_type: str, data: Any) -> tuple[JSON | None, str]:
     if item_type == "date" and not (isinstance(data, str) and _DATE.match(data)):
         return None, "the date is not a FHIR date"
     return {element: data}, ""
+
+
+def _same_coding(option: JSON, coding: JSON) -> bool:
+    """The previous coding is this option: the same system and code, or the same answer code where content 1.0.0
+    used the HL7 code systems our answer CodeSystem now stands for (``same-as`` in content.toml)."""
+    from fhir_safetyplan import codes
+
+    if option.get("system") == coding.get("system") and option.get("code") == coding.get("code"):
+        return True
+    legacy = coding.get("system") in codes.LEGACY_ANSWER_SYSTEMS
+    return (
+        legacy
+        and codes.answer_code(option) is not None
+        and codes.answer_code(option) == codes.answer_code(coding)
+    )
 
 
 def _answered(items: Any, parent: str = "QuestionnaireResponse") -> Iterator[tuple[str, str]]:

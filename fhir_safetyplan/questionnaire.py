@@ -24,7 +24,6 @@ from typing import Any
 
 from fhir_safetyplan import codes, population
 from fhir_safetyplan.codes import (
-    DATA_ABSENT,
     ITEM_CONTROL,
     ITEM_CONTROL_SYSTEM,
     TEMPLATE_EXTRACT,
@@ -32,7 +31,6 @@ from fhir_safetyplan.codes import (
     TEMPLATE_EXTRACT_VALUE,
     TRANSLATED,
     TRANSLATION,
-    YES_NO,
 )
 from fhir_safetyplan.content import Content, Option, Text, load
 from fhir_safetyplan.errors import JSON, ConfigError
@@ -41,6 +39,7 @@ from fhir_safetyplan.errors import JSON, ConfigError
 RELEASE_DATE = "2026-11-27"
 #: The CodeSystem ids of our own codes.
 CS_PLAN = "sikkerhetsplan"
+CS_ANSWER = codes.ANSWER_CS
 CS_CHANNEL = "kontaktkanal"
 CS_DUTY = "opplysningsplikt"
 CS_INSTRUMENT = "risikoinstrument"
@@ -173,7 +172,7 @@ class _Builder:
         return out
 
     def answers(self, *names: str) -> list[JSON]:
-        return [self.coding(self.c.option("answers", n)) for n in names]
+        return [self.coding(self.c.option("answers", n), CS_ANSWER) for n in names]
 
     def options(self, section: str, cs_id: str) -> list[JSON]:
         return [self.coding(o, cs_id) for o in self.c.options(section)]
@@ -181,8 +180,9 @@ class _Builder:
     def build(self) -> JSON:
         c = self.c
         t = c.text
-        yes = {"system": YES_NO, "code": "Y"}
-        no = {"system": YES_NO, "code": "N"}
+        answer_cs = codes.codesystem_url(self.base, CS_ANSWER)
+        yes = {"system": answer_cs, "code": "Y"}
+        no = {"system": answer_cs, "code": "N"}
 
         def when(question: str, **answer: Any) -> list[JSON]:
             return [{"question": question, "operator": "=", **answer}]
@@ -282,7 +282,7 @@ class _Builder:
         dependants_yes = when(Link.DEPENDANTS_PRESENT, answerCoding=yes)
         # The duty to inform rests on what the health professional knows, not on the patient's answer: it is
         # asked also when the patient declined to say whether children are affected.
-        declined = {"system": DATA_ABSENT, "code": "asked-declined"}
+        declined = {"system": answer_cs, "code": "asked-declined"}
         duty_when: JSON = {
             "enableWhen": [
                 {"question": Link.DEPENDANTS_PRESENT, "operator": "=", "answerCoding": yes},
@@ -395,7 +395,7 @@ class _Builder:
                     "valueCoding": {"system": "http://hl7.org/fhir/version-algorithm", "code": "semver"},
                 },
                 {
-                    "url": "http://hl7.org/fhir/StructureDefinition/cqf-relatedArtifact",
+                    "url": codes.RELATED_ARTIFACT,
                     "valueRelatedArtifact": {
                         "type": "citation",
                         "label": c.raw["source"]["title"]["nb"],
@@ -448,12 +448,13 @@ class _Builder:
             }
 
         activities = []
+        answer_cs = codes.codesystem_url(self.base, CS_ANSWER)
         for ci in c.checklist:
             # linkId first, then the answer: fhirpathpy evaluates the inner where() per candidate item, so
             # narrowing by linkId before testing the answer makes this ~6x cheaper; both engines agree on it.
             context = (
                 f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}')"
-                f".where(answer.valueCoding.where(system='{YES_NO}' and code='N').exists())"
+                f".where(answer.valueCoding.where(system='{answer_cs}' and code='N').exists())"
             )
             activities.append(activity(context, ci.key, ci.label.get(lang), ci.help.get(lang), literal=True))
         agreed = c.text("journal", field="agreed").get(lang)
@@ -467,6 +468,7 @@ class _Builder:
             "resourceType": "CarePlan",
             "id": TEMPLATE_ID,
             # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
+            "language": lang,  # the language of its displays, so a $extract result can be validated as it is
             "_status": _tev("'active'"),
             "_intent": _tev("'plan'"),
             # The category is coded without a display: lists in record systems show it next to the neutral title.
@@ -529,18 +531,18 @@ def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON
     return None
 
 
-# The answer codings an integration engine may send as plain words in an answers document.
-ANSWER_WORDS: dict[str, tuple[str, str]] = {
-    "yes": (YES_NO, "Y"),
-    "ja": (YES_NO, "Y"),
-    "y": (YES_NO, "Y"),
-    "no": (YES_NO, "N"),
-    "nei": (YES_NO, "N"),
-    "n": (YES_NO, "N"),
-    "not-relevant": (YES_NO, "NA"),
-    "na": (YES_NO, "NA"),
-    "ikke-aktuelt": (YES_NO, "NA"),
-    "declined": (DATA_ABSENT, "asked-declined"),
-    "asked-declined": (DATA_ABSENT, "asked-declined"),
-    "vil-ikke-svare": (DATA_ABSENT, "asked-declined"),
+# The answer codes (in our answer CodeSystem) an integration engine may send as plain words in an answers document.
+ANSWER_WORDS: dict[str, str] = {
+    "yes": "Y",
+    "ja": "Y",
+    "y": "Y",
+    "no": "N",
+    "nei": "N",
+    "n": "N",
+    "not-relevant": "NA",
+    "na": "NA",
+    "ikke-aktuelt": "NA",
+    "declined": "asked-declined",
+    "asked-declined": "asked-declined",
+    "vil-ikke-svare": "asked-declined",
 }

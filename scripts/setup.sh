@@ -3,8 +3,10 @@
 #   .venv/ with the package and its test tools (PyPI),
 #   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
 #   tools/sdc-populate-npm/node_modules (npm: the independent SDC $populate engine for its conformance test),
-#   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher).
-# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 skip the last two.
+#   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher),
+#   tools/hl7-validator/ runner + offline package cache (Maven Central + npm: the official HL7 FHIR validator).
+# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 / SETUP_HL7_VALIDATOR=0 skip
+# the last three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +29,9 @@ fi
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
   echo "setup: building the HAPI FHIR launcher (first time: Maven downloads a few hundred MB)"
   .venv/bin/python -c "from fhir_safetyplan import server; print('setup: HAPI launcher', server.build())"
+fi
+
+if [ "${SETUP_HL7_VALIDATOR:-1}" = 1 ]; then
+  echo "setup: the official HL7 FHIR validator (tools/hl7-validator)"
+  .venv/bin/python tools/hl7-validator/prepare.py
 fi

@@ -28,7 +28,7 @@ from fhir_safetyplan.show import PlanNotFound
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BASE = "http://fhir.test/fhir"
-YES_NO = codes.YES_NO
+ANSWERS = f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/{codes.ANSWER_CS}"
 #: what the guidance and the clinical review make specific to one conversation (content.toml: carry = false)
 CONVERSATION_SPECIFIC = {
     "samtale.informert",
@@ -130,7 +130,7 @@ def test_the_prefilled_response_validates_once_this_conversations_answers_are_gi
         {
             "linkId": "samtale.involvering",
             "text": "Ønsker pasienten involvering fra tjenesteapparatet?",
-            "answer": [{"valueCoding": {"system": YES_NO, "code": "Y", "display": "Ja"}}],
+            "answer": [{"valueCoding": {"system": ANSWERS, "code": "Y", "display": "Ja"}}],
         },
     ]
     qr.update(
@@ -394,3 +394,24 @@ def test_another_patients_previous_plan_is_refused() -> None:
     assert (
         warned[0]["severity"] == "warning" and "check that it is the same patient" in warned[0]["diagnostics"]
     )
+
+
+def _hl7_coded(qr: dict[str, Any]) -> dict[str, Any]:
+    """``qr`` coded as content 1.0.0 coded answers: HL7 v2-0532 and data-absent-reason instead of our CodeSystem."""
+    old = copy.deepcopy(qr)
+    for item in items(old.get("item")):
+        for a in item.get("answer", []):
+            coding = a.get("valueCoding", {})
+            if coding.get("system") == ANSWERS:
+                coding["system"] = codes.DATA_ABSENT if coding["code"] == "asked-declined" else codes.YES_NO
+    return old
+
+
+def test_a_plan_coded_with_the_hl7_answer_codes_of_content_1_0_0_is_carried_into_our_own_codes() -> None:
+    current = example_qr("03-barn-og-psykisk")
+    old = _hl7_coded(current)
+    assert old != current  # the example has answer codes to convert
+    q = shared_questionnaire("nb")
+    result = populate(q, old)
+    assert answers(result.response) == answers(populate(q, current).response)
+    assert not [i for i in result.issues if i["severity"] == "warning"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fhir_safetyplan import codes
 from fhir_safetyplan.cli import main
 
 from .conftest import Fhir
@@ -20,7 +21,7 @@ from .test_delivery_hapi import FNR, fresh_plan, push, write
 
 JSON = dict[str, Any]
 NOT_CARRIED = ("samtale.informert", "samtale.involvering", "plan.atferd-rad")
-YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0532"
+ANSWERS = f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/{codes.ANSWER_CS}"
 
 
 def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
@@ -86,14 +87,14 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     safe["answer"].remove(phone)
     unsafe["answer"].append(phone)
     find(edited["item"], "plan.sjekkliste.romningsplan")["answer"] = [
-        {"valueCoding": {"system": YES_NO, "code": "N", "display": "Nei"}}
+        {"valueCoding": {"system": ANSWERS, "code": "N", "display": "Nei"}}
     ]
     conversation = find(edited["item"], "samtale")
     conversation["item"][:0] = [
         {"linkId": "samtale.informert", "text": "x", "answer": [{"valueBoolean": True}]},
         {
             "linkId": "samtale.involvering",
-            "answer": [{"valueCoding": {"system": YES_NO, "code": "Y", "display": "Ja"}}],
+            "answer": [{"valueCoding": {"system": ANSWERS, "code": "Y", "display": "Ja"}}],
         },
     ]
     find(edited["item"], "plan")["item"].append(

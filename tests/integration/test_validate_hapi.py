@@ -57,8 +57,13 @@ def _example_resources() -> list[Any]:
 
 def test_every_conformance_resource_is_on_the_server(uploaded: list[JSON], fhir: Fhir) -> None:
     for resource in uploaded:
-        found = fhir.search(resource["resourceType"], url=resource["url"])
-        assert [r["id"] for r in found] == [resource["id"]], resource["url"]
+        if resource["resourceType"] == "NamingSystem":  # no url: found by its uniqueId
+            canonical = resource["uniqueId"][0]["value"]
+            found = fhir.search("NamingSystem", value=canonical)
+        else:
+            canonical = resource["url"]
+            found = fhir.search(resource["resourceType"], url=canonical)
+        assert [r["id"] for r in found] == [resource["id"]], canonical
 
 
 @pytest.mark.parametrize("resource", _example_resources())
