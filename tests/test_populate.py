@@ -19,9 +19,9 @@ from fhir_safetyplan import codes, pipeline
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.conformance import codesystems
 from fhir_safetyplan.content import load
-from fhir_safetyplan.current_plan import find_current_plan
 from fhir_safetyplan.errors import InputError, has_errors
 from fhir_safetyplan.populate import populate, previous_response, target_questionnaire
+from fhir_safetyplan.populate_source import find_current_plan
 from fhir_safetyplan.population import UNANSWERED_TYPES, add_markup, carried_link_ids
 from fhir_safetyplan.questionnaire import build_questionnaire, shared_questionnaire
 from fhir_safetyplan.show import PlanNotFound

@@ -1,7 +1,7 @@
 """``safetyplan populate``: a follow-up form pre-filled from the patient's last plan (SDC ``$populate``).
 
 ``--from FILE`` works offline from an earlier QuestionnaireResponse or answers document; ``--server`` reads the
-patient's current plan from the FHIR server (:mod:`fhir_safetyplan.current_plan`). The pre-filled
+patient's current plan from the FHIR server (:mod:`fhir_safetyplan.populate_source`). The pre-filled
 QuestionnaireResponse (``in-progress``) goes to stdout; what was not carried over goes to stderr, one line per
 issue (linkIds and codes only: never an answer's text).
 """
@@ -76,8 +76,8 @@ def _populate(args: argparse.Namespace) -> int:
 
 def _from_server(args: argparse.Namespace) -> tuple[JSON, JSON, list[JSON]]:
     from fhir_safetyplan import show
-    from fhir_safetyplan.current_plan import find_current_plan
     from fhir_safetyplan.populate import check_previous
+    from fhir_safetyplan.populate_source import find_current_plan
 
     with make_client(args.server, args.auth) as client:
         if args.patient_identifier:

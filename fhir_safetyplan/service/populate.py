@@ -188,7 +188,7 @@ def _populate(body: Any, form_id: str | None, request: Request) -> JSON:
 
 
 def _from_upstream(request: Request, subject: JSON | None) -> tuple[JSON, list[JSON]]:
-    from fhir_safetyplan.current_plan import find_current_plan
+    from fhir_safetyplan.populate_source import find_current_plan
 
     settings = _settings(request)
     reference = (subject or {}).get("reference")
