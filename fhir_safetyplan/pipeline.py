@@ -345,11 +345,15 @@ def validate(data: Any, canonical_base: str | None = None) -> JSON:
 def _check(response: JSON, questionnaire: JSON, external: bool) -> JSON:
     """Every rule an input must pass: the Questionnaire's, this form's documentation rules, and for a response
     received from elsewhere its R4 structure and what may be written of it."""
+    from fhir_safetyplan.sections import section_issues
     from fhir_safetyplan.validate import validate_response
 
     checked = validate_response(response, questionnaire)
     return _combine(
-        structure_issues(response) if external else [], checked["issue"], documentation_issues(response)
+        structure_issues(response) if external else [],
+        checked["issue"],
+        section_issues(response, questionnaire),
+        documentation_issues(response),
     )
 
 

@@ -88,6 +88,11 @@ class Link:
         return f"{Link.CHECKLIST}.{key}"
 
 
+#: The sections that must be answered. Not marked ``required`` on the group items (LHC-Forms then reports every such
+#: group as missing a value although its questions are answered): the questions carry ``required`` and
+#: :mod:`fhir_safetyplan.sections` enforces the sections.
+REQUIRED_GROUPS = (Link.CONVERSATION, Link.CHECKLIST, Link.DEPENDANTS)
+
 TEXT_MAX = 4000
 STRING_MAX = 500
 
@@ -191,7 +196,6 @@ class _Builder:
             Link.CONVERSATION,
             "group",
             t("conversation"),
-            required=True,
             item=[
                 self.item(Link.INFORMED, "boolean", t("conversation", "informed"), required=True),
                 self.choice(
@@ -262,7 +266,7 @@ class _Builder:
             t("plan"),
             enableWhen=when(Link.INVOLVEMENT, answerCoding=yes),
             item=[
-                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
+                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), item=checklist),
                 self.item(
                     Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
                 ),
@@ -294,7 +298,6 @@ class _Builder:
             Link.DEPENDANTS,
             "group",
             t("dependants"),
-            required=True,
             item=[
                 self.choice(
                     Link.DEPENDANTS_PRESENT,

@@ -97,6 +97,8 @@ def error_inputs() -> dict[str, Any]:
     qr_bad["item"][0]["item"][0]["text"] = NAME
     qr_markup = pipeline.respond(canary_document())
     qr_markup["item"][1]["item"][2]["answer"] = [{"valueString": f"<script>{NAME}</script>"}]
+    qr_no_section = pipeline.respond(canary_document())  # a required section missing (sections.py)
+    qr_no_section["item"] = [it for it in qr_no_section["item"] if it["linkId"] != "sarbare"]
     return {
         "bad-fnr": bad_fnr,
         "markup": markup,
@@ -106,6 +108,7 @@ def error_inputs() -> dict[str, Any]:
         "unknown-word": word,
         "qr-bad-fnr-and-text": qr_bad,
         "qr-markup": qr_markup,
+        "qr-missing-section": qr_no_section,
     }
 
 
