@@ -22,7 +22,7 @@ import copy
 from functools import cache
 from typing import Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, population
 from fhir_safetyplan.codes import (
     ITEM_CONTROL,
     ITEM_CONTROL_SYSTEM,
@@ -105,6 +105,9 @@ class _Builder:
         self.base = base
         self.lang = lang
         self.primary = lang or "nb"
+        self.not_carried: set[str] = (
+            set()
+        )  # linkIds not pre-filled from the last plan (content: carry = false)
 
     # -- texts -----------------------------------------------------------------------------------------------
     def put_text(self, target: JSON, field: str, text: Text) -> None:
@@ -133,6 +136,8 @@ class _Builder:
     # -- items -----------------------------------------------------------------------------------------------
     def item(self, link_id: str, item_type: str, text: Text, **extra: Any) -> JSON:
         out: JSON = {"linkId": link_id}
+        if not text.carry:
+            self.not_carried.add(link_id)
         if "code" in extra:
             out["code"] = extra.pop("code")
         self.put_text(out, "text", text)
@@ -491,7 +496,9 @@ def _lit(value: str) -> str:
 
 @cache
 def _cached(base: str, lang: str | None) -> JSON:
-    return _Builder(load(), base, lang).build()
+    builder = _Builder(load(), base, lang)
+    q = builder.build()
+    return population.add_markup(q, builder.not_carried, builder.c, codes.codesystem_url(base, CS_PLAN))
 
 
 def build_questionnaire(lang: str | None = None, canonical_base: str | None = None) -> JSON:

@@ -2,6 +2,7 @@
 # Set up everything fhir-safetyplan needs, from scratch, idempotently:
 #   .venv/ with the package and its test tools (PyPI),
 #   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
+#   tools/sdc-populate-npm/node_modules (npm: the independent SDC $populate engine for its conformance test),
 #   tools/renderers/node_modules + refero/dist (npm: LHC-Forms, Helsenorge Refero bundled by Vite, playwright-core:
 #     the renderer tests),
 #   tools/form-preview/node_modules (npm: LHC-Forms for 'safetyplan preview', playwright-core for its test),
@@ -24,6 +25,9 @@ fi
 if [ "${SETUP_NPM:-1}" = 1 ]; then
   echo "setup: npm ci tools/sdc-extract-npm"
   npm ci --prefix tools/sdc-extract-npm --no-audit --no-fund --loglevel=error
+  echo "setup: npm ci tools/sdc-populate-npm"
+  # its .npmrc says legacy-peer-deps: fhirclient's optional React Native peers would add ~300 MB, unused here
+  (cd tools/sdc-populate-npm && npm ci --no-audit --no-fund --loglevel=error)
   echo "setup: npm ci + Vite build in tools/renderers (LHC-Forms, Refero)"
   npm ci --prefix tools/renderers --no-audit --no-fund --loglevel=error
   npm run --prefix tools/renderers --silent build

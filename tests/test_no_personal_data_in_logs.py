@@ -385,6 +385,79 @@ def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 
+# ---- populate: pre-filling from the last plan -------------------------------------------------------------------
+
+
+def test_populate_from_a_file_with_vv_writes_no_personal_data_to_stderr(tmp_path: Path) -> None:
+    qr = pipeline.respond(canary_document())
+    # answers that no longer fit (a misfit type, a withdrawn code, a removed item) make the issues list long
+    misfit = copy.deepcopy(qr)
+    misfit["item"].append({"linkId": "fjernet-punkt", "answer": [{"valueString": PHRASES[1]}]})
+    for item in misfit["item"]:
+        for child in item.get("item", []):
+            if child["linkId"] == "trygg-kontakt.tidspunkt":
+                child["answer"] = [{"valueBoolean": True}]
+            if child["linkId"] == "trygg-kontakt.merknad":
+                child["answer"].append({"valueString": PHRASES[3]})
+    for name, data in (("answers", canary_document()), ("qr", qr), ("misfit", misfit)):
+        path = tmp_path / f"kanari-{name}.json"
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        result = _cli(["populate", "--from", str(path), "--lang", "nn"])
+        assert result.returncode == 0, result.stderr
+        assert "populate:" in result.stderr  # the issues are there, and say nothing personal
+        assert_no_canary(result.stderr, f"stderr of safetyplan -vv populate --from ({name})")
+    assert PHRASES[0] in result.stdout  # the carried answers are the output itself
+
+
+def test_populate_from_a_server_logs_no_personal_data(
+    debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qr = {
+        **pipeline.respond(canary_document()),
+        "id": "qr-kanari",
+        "subject": {"reference": "Patient/p-kanari"},
+    }
+    plan = {
+        "resourceType": "CarePlan",
+        "id": "cp-kanari",
+        "status": "active",
+        "identifier": [qr["identifier"]],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "https://safetyplan.example/fhir/CodeSystem/sikkerhetsplan",
+                        "code": "sikkerhetsplan",
+                    }
+                ]
+            }
+        ],
+        "supportingInfo": [{"reference": "QuestionnaireResponse/qr-kanari"}],
+    }
+
+    def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/Patient", json=searchset({"resourceType": "Patient", "id": "p-kanari"}))
+        rsps.get(f"{BASE}/CarePlan", json=searchset(plan, {**plan, "id": "cp-kanari-2"}))
+        rsps.get(f"{BASE}/QuestionnaireResponse", json=searchset(qr))
+        code = cli.main(
+            [
+                "-vv",
+                "populate",
+                "--server",
+                BASE,
+                "--patient-identifier",
+                f"urn:oid:2.16.578.1.12.4.1.4.1|{FNR}",
+            ]
+        )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 active safety plans" in captured.err
+    assert_no_canary(captured.err, "stderr of populate --server")
+
+
 # ---- the form page's check (safetyplan preview, /form of safetyplan serve) --------------------------------------
 
 

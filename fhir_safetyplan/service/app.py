@@ -19,6 +19,7 @@ from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outco
 from fhir_safetyplan.service.delivery import Delivery
 from fhir_safetyplan.service.fhirio import HttpError, error_response
 from fhir_safetyplan.service.limits import RequestLimits
+from fhir_safetyplan.service.populate import router as populate_router
 from fhir_safetyplan.service.settings import ServiceSettings
 
 log = logging.getLogger("fhir_safetyplan.service")
@@ -279,6 +280,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.delivery = Delivery(settings)
     _install_error_handlers(app)
     app.include_router(router)
+    app.include_router(populate_router)
     app.include_router(form_router)
     app.add_middleware(RequestLimits, body_timeout=settings.body_timeout, max_requests=settings.max_requests)
     app.add_middleware(AccessLog)
