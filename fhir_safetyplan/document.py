@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import os
-import uuid
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
@@ -21,10 +19,9 @@ from fhir_safetyplan import codes
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, answer_code
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.ids import full_url, plan_scope, resource_id
 from fhir_safetyplan.questionnaire import CS_PLAN, Link
 
-#: Namespace for the deterministic urn:uuid fullUrls of one submission's resources.
-NAMESPACE = uuid.UUID("3c1f0b5e-6a55-4f3e-9d5e-5afe71a2b0c1")
 CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
 
 
@@ -69,22 +66,6 @@ class Documentation:
 
     def by_type(self, rtype: str) -> JSON | None:
         return next((r for r in self.resources if r["resourceType"] == rtype), None)
-
-
-def full_url(submission: str, rtype: str) -> str:
-    """The deterministic ``urn:uuid:`` fullUrl of one resource of a submission."""
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{submission}/{rtype}')}"
-
-
-def derived_id(key: str) -> str:
-    """A submission id derived from ``key`` (a UUID from its SHA-256): stable for the same key, and revealing
-    nothing of it."""
-    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
-
-
-def resource_id(submission: str, rtype: str) -> str:
-    """The deterministic server id of one resource of a submission (alphanumeric, never purely numeric)."""
-    return "sp-" + hashlib.sha256(f"{submission}/{rtype}".encode()).hexdigest()[:24]
 
 
 def security_labels(confidentiality: str) -> list[JSON]:
@@ -144,7 +125,7 @@ def _strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
     return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
 
 
-def _subject(qr: JSON, ctx: DocumentContext, submission: str) -> tuple[JSON, JSON | None]:
+def _subject(qr: JSON, ctx: DocumentContext, scope: str) -> tuple[JSON, JSON | None]:
     """The subject reference for every resource, and the test-Patient entry when one is to be created."""
     subject = qr.get("subject")
     if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
@@ -180,7 +161,7 @@ def _subject(qr: JSON, ctx: DocumentContext, submission: str) -> tuple[JSON, JSO
             ),
         )
     if ctx.create_patient:
-        url = full_url(submission, "Patient")
+        url = full_url(scope, "Patient")
         patient = {
             "fullUrl": url,
             "resource": {
@@ -435,17 +416,18 @@ def document(
     lang = str(questionnaire.get("language") or qr.get("language") or "nb")
     if lang not in codes.LANGUAGES:
         lang = "nb"
-    subject, patient_entry = _subject(qr, ctx, submission)
+    scope = plan_scope(submission, qr.get("subject"))
+    subject, patient_entry = _subject(qr, ctx, scope)
     author = _author(qr)
     ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
-    urls = {t: full_url(submission, t) for t in WRITTEN_TYPES}
+    urls = {t: full_url(scope, t) for t in WRITTEN_TYPES}
     authored = str(qr.get("authored", ""))
     encounter = qr.get("encounter")
     resources: list[JSON] = []
     answers = answers_by_link(qr)
 
     out_qr = sanitized_response(qr)
-    out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
+    out_qr["id"] = resource_id(scope, "QuestionnaireResponse")
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
     out_qr["identifier"] = ident
     out_qr["language"] = lang  # a renderer's response may lack it; validators read displays in this language
@@ -469,7 +451,7 @@ def document(
         )
     if careplan is not None and _yes(answers, Link.INVOLVEMENT):
         cp = copy.deepcopy(careplan)
-        cp["id"] = resource_id(submission, "CarePlan")
+        cp["id"] = resource_id(scope, "CarePlan")
         cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan")
         cp["language"] = lang
         cp["identifier"] = [ident]
@@ -496,7 +478,7 @@ def document(
         instruction = c.text("safe-contact", "flag").get(lang)
         flag: JSON = {
             "resourceType": "Flag",
-            "id": resource_id(submission, "Flag"),
+            "id": resource_id(scope, "Flag"),
             "meta": _meta(ctx, base, "sikkerhetsplan-flag"),
             "language": lang,
             "text": _narrative(lang, flag_title, [instruction, contact]),
@@ -536,7 +518,7 @@ def document(
     labels = security_labels(ctx.confidentiality)
     docref: JSON = {
         "resourceType": "DocumentReference",
-        "id": resource_id(submission, "DocumentReference"),
+        "id": resource_id(scope, "DocumentReference"),
         "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat"),
         "language": lang,
         "text": _narrative(lang, note_title, lines),
@@ -577,7 +559,7 @@ def document(
         agent["onBehalfOf"] = copy.deepcopy(ctx.organization)
     provenance: JSON = {
         "resourceType": "Provenance",
-        "id": resource_id(submission, "Provenance"),
+        "id": resource_id(scope, "Provenance"),
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
         "language": lang,
         "text": _narrative(

@@ -22,7 +22,7 @@ import copy
 from functools import cache
 from typing import Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, population
 from fhir_safetyplan.codes import (
     ITEM_CONTROL,
     ITEM_CONTROL_SYSTEM,
@@ -88,6 +88,11 @@ class Link:
         return f"{Link.CHECKLIST}.{key}"
 
 
+#: The sections that must be answered. Not marked ``required`` on the group items (LHC-Forms then reports every such
+#: group as missing a value although its questions are answered): the questions carry ``required`` and
+#: :mod:`fhir_safetyplan.sections` enforces the sections.
+REQUIRED_GROUPS = (Link.CONVERSATION, Link.CHECKLIST, Link.DEPENDANTS)
+
 TEXT_MAX = 4000
 STRING_MAX = 500
 
@@ -100,6 +105,9 @@ class _Builder:
         self.base = base
         self.lang = lang
         self.primary = lang or "nb"
+        self.not_carried: set[str] = (
+            set()
+        )  # linkIds not pre-filled from the last plan (content: carry = false)
 
     # -- texts -----------------------------------------------------------------------------------------------
     def put_text(self, target: JSON, field: str, text: Text) -> None:
@@ -128,6 +136,8 @@ class _Builder:
     # -- items -----------------------------------------------------------------------------------------------
     def item(self, link_id: str, item_type: str, text: Text, **extra: Any) -> JSON:
         out: JSON = {"linkId": link_id}
+        if not text.carry:
+            self.not_carried.add(link_id)
         if "code" in extra:
             out["code"] = extra.pop("code")
         self.put_text(out, "text", text)
@@ -186,7 +196,6 @@ class _Builder:
             Link.CONVERSATION,
             "group",
             t("conversation"),
-            required=True,
             item=[
                 self.item(Link.INFORMED, "boolean", t("conversation", "informed"), required=True),
                 self.choice(
@@ -257,7 +266,7 @@ class _Builder:
             t("plan"),
             enableWhen=when(Link.INVOLVEMENT, answerCoding=yes),
             item=[
-                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
+                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), item=checklist),
                 self.item(
                     Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
                 ),
@@ -289,7 +298,6 @@ class _Builder:
             Link.DEPENDANTS,
             "group",
             t("dependants"),
-            required=True,
             item=[
                 self.choice(
                     Link.DEPENDANTS_PRESENT,
@@ -488,7 +496,9 @@ def _lit(value: str) -> str:
 
 @cache
 def _cached(base: str, lang: str | None) -> JSON:
-    return _Builder(load(), base, lang).build()
+    builder = _Builder(load(), base, lang)
+    q = builder.build()
+    return population.add_markup(q, builder.not_carried, builder.c, codes.codesystem_url(base, CS_PLAN))
 
 
 def build_questionnaire(lang: str | None = None, canonical_base: str | None = None) -> JSON:

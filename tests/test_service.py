@@ -757,6 +757,8 @@ def test_the_openapi_document_lists_every_endpoint_and_both_auth_schemes(app_cli
     assert set(doc["paths"]) == {
         "/Questionnaire",
         "/Questionnaire/{id}",
+        "/Questionnaire/$populate",
+        "/Questionnaire/{id}/$populate",
         "/QuestionnaireResponse",
         "/QuestionnaireResponse/$validate",
         "/QuestionnaireResponse/$extract",

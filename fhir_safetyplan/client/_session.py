@@ -215,7 +215,7 @@ class FhirClient:
         body = self._json(self._request("GET", "metadata", idempotent=True), "GET metadata")
         if body.get("resourceType") != "CapabilityStatement":
             raise FhirError(
-                f"{self.base_url}/metadata did not return a CapabilityStatement: is this a FHIR base URL?"
+                f"{self.base_url}/metadata did not return a CapabilityStatement; check that this is the FHIR base URL."
             )
         return body
 
@@ -550,7 +550,7 @@ class FhirClient:
             # Our URL or credentials, not the plan: keep it pending until the configuration is fixed.
             hint = _HINTS.get(status, "check the proxy settings")
             if at_base and status == 404:
-                hint = f"is {self.base_url} the FHIR base URL?"
+                hint = f"check that {self.base_url} is the FHIR base URL"
             msg = f"{method} {where}: the server refused the request ({status} {resp.reason}){tag}: {hint}."
             return ServerConfigError(msg, status, outcome or synthesised_outcome("security", msg))
         if status == 409 and (attempt > 1 or "HAPI-0550" in codes):

@@ -456,6 +456,7 @@ def capability_statement(settings: ServiceSettings, base_url: str) -> JSON:
                             {"name": "language", "type": "token"},
                             {"name": "_id", "type": "token"},
                         ],
+                        "operation": [{"name": "populate", "definition": codes.SDC_POPULATE_OPERATION}],
                     },
                     {
                         "type": "QuestionnaireResponse",

@@ -132,6 +132,14 @@ OFFLINE_WARNINGS: tuple[Kind, ...] = (
         _TEMPLATE + r"\.(subject|author|supportingInfo\[\d+\])$",
         "Empty references in the extraction template: filled at extraction.",
     ),
+    Kind(
+        "Terminology_TX_NoValid_13",
+        r"Questionnaire\.extension\[\d+\]\.extension\[0\]\.value\.ofType\(Coding\)$",
+        "The $populate launch context for the previous response (population.py): SDC's launchContext name binding "
+        "is extensible and SDC has no code for a previous response (research followup.md 1.3), so the name is a "
+        "code of our CodeSystem sikkerhetsplan, which is what an extensible binding allows.",
+        text=r"sikkerhetsplan#previousResponse' was not found in the value set 'http://hl7\.org/fhir/uv/sdc/ValueSet/launchContext",
+    ),
 )
 
 #: Errors a published version keeps: a released Questionnaire is never changed (SDC: changed questions mean a new
