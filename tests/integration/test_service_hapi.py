@@ -25,6 +25,7 @@ from fhir_safetyplan.identifiers import FNR_SYSTEM
 from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
 
 from .conftest import Fhir, fresh_identifier
+from .test_delivery_hapi import fresh_fnr
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "integration-token-0123456789abcdef"
@@ -131,11 +132,14 @@ class Proxy:
                     pass
 
 
-def answers(submission: str, example: str = "01-alt-pa-plass") -> dict[str, Any]:
+def answers(submission: str, fnr: str, example: str = "01-alt-pa-plass") -> dict[str, Any]:
+    """An example's answers with ``submission`` for the synthetic patient ``fnr``: a test's own patient,
+    so a later plan another test wrote for the example's fixed patient cannot hold this one as a revision."""
     data: dict[str, Any] = json.loads(
         (ROOT / "examples" / example / "answers.json").read_text(encoding="utf-8")
     )
     data["submissionId"] = submission
+    data["patient"] = {"fnr": fnr}
     return data
 
 
@@ -166,7 +170,7 @@ def test_definitions_and_operations_answer_over_http(service: RunningService) ->
     assert cs.status_code == 200 and cs.headers["content-type"].startswith("application/fhir+json")
     q = s.get(f"{service.url}/Questionnaire", params={"language": "en"}, timeout=30).json()
     assert [e["resource"]["id"] for e in q["entry"]] == ["sikkerhetsplan-en"]
-    body = json.dumps(answers(fresh_identifier("svc")))
+    body = json.dumps(answers(fresh_identifier("svc"), fresh_fnr()))
     outcome = s.post(f"{service.url}/QuestionnaireResponse/$validate", data=body, headers=HEADERS, timeout=30)
     assert outcome.status_code == 200 and outcome.json()["issue"][0]["severity"] == "information"
     extracted = s.post(
@@ -181,7 +185,7 @@ def test_a_posted_plan_is_on_the_server_once_even_when_posted_twice(
     service: RunningService, fhir: Fhir
 ) -> None:
     submission = fresh_identifier("svc")
-    body = json.dumps(answers(submission))
+    body = json.dumps(answers(submission, fresh_fnr()))
     first = requests.post(f"{service.url}/QuestionnaireResponse", data=body, headers=HEADERS, timeout=120)
     assert first.status_code == 201, first.text
     ids = _ids_by_type(first.json())
@@ -200,7 +204,7 @@ def test_a_posted_plan_is_on_the_server_once_even_when_posted_twice(
 
 
 def test_an_invalid_plan_gets_an_outcome_and_nothing_reaches_the_server(service: RunningService) -> None:
-    data = answers(fresh_identifier("svc"))
+    data = answers(fresh_identifier("svc"), fresh_fnr())
     data["answers"]["checklist"]["politi"] = "kanskje"
     r = requests.post(
         f"{service.url}/QuestionnaireResponse", data=json.dumps(data), headers=HEADERS, timeout=60
@@ -217,11 +221,11 @@ def test_a_plan_queued_while_the_server_is_down_is_delivered_once_when_it_is_bac
     hapi = urlsplit(hapi_base_url)
     proxy = Proxy(free_port(), (hapi.hostname or "127.0.0.1", hapi.port or 80))
     upstream = f"http://127.0.0.1:{proxy.port}{hapi.path}"
-    submission = fresh_identifier("svc")
+    submission, fnr = fresh_identifier("svc"), fresh_fnr()
     with RunningService(settings(upstream, outbox=tmp_path / "outbox.sqlite", flush_interval=0.5)) as svc:
         r = requests.post(
             f"{svc.url}/QuestionnaireResponse",
-            data=json.dumps(answers(submission)),
+            data=json.dumps(answers(submission, fnr)),
             headers=HEADERS,
             timeout=60,
         )
@@ -251,7 +255,7 @@ def test_a_plan_queued_while_the_server_is_down_is_delivered_once_when_it_is_bac
 
     from fhir_safetyplan.ids import plan_scope, resource_id
 
-    subject = {"identifier": {"system": FNR_SYSTEM, "value": answers(submission)["patient"]["fnr"]}}
+    subject = {"identifier": {"system": FNR_SYSTEM, "value": fnr}}
     for rtype in ("QuestionnaireResponse", "CarePlan", "DocumentReference", "Provenance"):
         found = fhir.search(rtype, _id=resource_id(plan_scope(submission, subject), rtype))
         assert len(found) == 1, rtype
