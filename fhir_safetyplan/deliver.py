@@ -78,6 +78,8 @@ class DeliveryResult:
     #: the kind of failure, and the error itself (for a caller that re-raises it), when not delivered
     kind: Kind | None = None
     error: SafetyPlanError | None = field(default=None, repr=False, compare=False)
+    #: its outbox entry's key (the submission scoped by the patient), when it went through an outbox
+    plan_key: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -208,23 +210,26 @@ def settle(
     (only if it is still the revision that was sent, and still pending)."""
     status = outcomes.outcome_of(err.kind, outbox=outbox is not None)
     if outbox is not None and entry is not None:
-        server_url, revision = entry.server_url, entry.revision
+        server_url, revision, key = entry.server_url, entry.revision, entry.plan_key
         becomes = outcomes.KINDS[err.kind].entry
         if becomes == "rejected":
-            recorded = outbox.mark_rejected(
-                submission_id, reason_of(err), server_url=server_url, revision=revision
-            )
+            recorded = outbox.mark_rejected(key, reason_of(err), server_url=server_url, revision=revision)
         elif becomes == "damaged":
-            recorded = outbox.mark_damaged(submission_id, server_url)
+            recorded = outbox.mark_damaged(key, server_url)
         else:
-            recorded = outbox.record_failure(
-                submission_id, reason_of(err), server_url=server_url, revision=revision
-            )
+            recorded = outbox.record_failure(key, reason_of(err), server_url=server_url, revision=revision)
         if not recorded:
             log.info("submission %s: a newer revision is queued, or another sender settled it", submission_id)
     log.warning("submission %s %s: %s", submission_id, status, reason_of(err))
     return DeliveryResult(
-        submission_id, status, server, reason=str(err), outcome=err.outcome, kind=err.kind, error=err
+        submission_id,
+        status,
+        server,
+        reason=str(err),
+        outcome=err.outcome,
+        kind=err.kind,
+        error=err,
+        plan_key=None if entry is None else entry.plan_key,
     )
 
 
@@ -244,14 +249,21 @@ def _send(
     except SafetyPlanError as err:
         return settle(err, client.base_url, submission_id, outbox, entry)
     entries = tuple(entry_results(response))
-    key: dict[str, Any] = (
-        {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
-    )
-    if outbox is not None and not outbox.mark_delivered(submission_id, [e.as_dict() for e in entries], **key):
+    if (
+        outbox is not None
+        and entry is not None
+        and not outbox.mark_delivered(
+            entry.plan_key,
+            [e.as_dict() for e in entries],
+            server_url=entry.server_url,
+            revision=entry.revision,
+        )
+    ):
         # The server has the revision we sent; the newer one stays pending and goes next.
         log.info("submission %s: delivered, but a newer revision is queued and stays pending", submission_id)
     log.info("submission %s delivered: %d entries", submission_id, len(entries))
-    return DeliveryResult(submission_id, Outcome.DELIVERED, client.base_url, entries=entries)
+    plan = None if entry is None else entry.plan_key
+    return DeliveryResult(submission_id, Outcome.DELIVERED, client.base_url, entries=entries, plan_key=plan)
 
 
 def attempt(
@@ -339,7 +351,8 @@ def flush(
     ``client_factory(server_url)`` gives the client for an entry's server (called once per server; the
     clients are closed at the end unless ``close_clients`` is False, for a factory that hands out clients it
     keeps). ``server_url``: only that server's entries. ``limit``: at most that many sends. ``skip``:
-    submission ids to leave alone (being sent elsewhere in this process). Each entry is claimed
+    plan keys (:func:`~fhir_safetyplan.outbox_keys.plan_key`) to leave alone (being sent elsewhere in this
+    process). Each entry is claimed
     (:meth:`Outbox.claim`) before it is sent: an entry another flusher holds is left to it.
     """
     results: list[DeliveryResult] = []
@@ -349,7 +362,7 @@ def flush(
         for snapshot in outbox.queue(server_url):
             if limit is not None and len(results) >= limit:
                 break
-            if snapshot.server_url in stopped or snapshot.submission_id in skip:
+            if snapshot.server_url in stopped or snapshot.plan_key in skip:
                 continue
             for result in run.send(snapshot):
                 results.append(result)
@@ -374,10 +387,10 @@ class _Round:
 
     def send(self, snapshot: OutboxEntry) -> Iterator[DeliveryResult]:
         """Send one entry (again, up to :data:`_MAX_RESENDS`, when a newer revision was queued meanwhile)."""
-        sid, server = snapshot.submission_id, snapshot.server_url
+        sid, key, server = snapshot.submission_id, snapshot.plan_key, snapshot.server_url
         for _ in range(_MAX_RESENDS):
             try:
-                entry = self.outbox.claim(sid, server, self.lease_seconds)
+                entry = self.outbox.claim(key, server, self.lease_seconds)
             except OutboxDamaged as err:
                 yield settle(err, server, sid, self.outbox, snapshot)
                 return
@@ -387,7 +400,7 @@ class _Round:
             yield result
             if result.stops_queue or result.status is not Outcome.DELIVERED:
                 return
-            latest = self.outbox.get(sid, server)
+            latest = self.outbox.get(key, server)
             if latest is None or latest.revision == entry.revision or latest.status != "pending":
                 return
 

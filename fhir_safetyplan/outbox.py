@@ -13,7 +13,11 @@ wider mode found on an existing file is narrowed. Once the server has a plan, th
 bundle is deleted (``secure_delete`` overwrites it) and only ids, statuses and locations are kept.
 Reasons recorded for failures must not contain personal data: pass status codes and error kinds.
 
-An entry is keyed on (server, submission): the same submission bound for two servers is two entries.
+An entry is keyed on (server, plan key): the plan key (:func:`fhir_safetyplan.outbox_keys.plan_key`) is the
+sender's submission id scoped by the patient, so two patients' plans never share an entry even when their
+senders gave them the same submission id; the same plan bound for two servers is two entries. The sender's
+submission id is kept beside it (listings, logs); the methods that find an entry take either its plan key or a
+submission id, and refuse (:class:`SharedSubmission`) a submission id that names plans for several patients.
 Every :meth:`Outbox.put` raises the entry's ``revision``; the outcome of a send is recorded only if the
 entry is still at the revision that was sent (compare-and-set), so a plan re-queued while an older version
 of it was in flight stays pending and is sent next.
@@ -30,7 +34,7 @@ cannot read is reported as :class:`OutboxDamaged` (exit 7) with how to get the r
 a file that is not SQLite, or an SQLite file without our table is refused untouched.
 
 Schema history (``PRAGMA user_version``): 0/1 = keyed on the submission alone, no revision; 2 = revisions;
-3 = leases and the ``damaged`` status. An older file is migrated in place when it is opened.
+3 = leases and the ``damaged`` status; 4 = keyed on the plan key. An older file is migrated in place when it is opened.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from fhir_safetyplan.errors import JSON, ConfigError, InputError
+from fhir_safetyplan.outbox_keys import SharedSubmission, plan_key, resolve_key
 from fhir_safetyplan.outbox_sqlite import (
     OutboxDamaged,
     create_private_file,
@@ -61,7 +66,15 @@ from fhir_safetyplan.outbox_sqlite import (
     narrow_mode,
 )
 
-__all__ = ["LEASE_SECONDS", "STATUSES", "Outbox", "OutboxDamaged", "OutboxEntry", "Status"]
+__all__ = [
+    "LEASE_SECONDS",
+    "STATUSES",
+    "Outbox",
+    "OutboxDamaged",
+    "OutboxEntry",
+    "SharedSubmission",
+    "Status",
+]
 
 log = logging.getLogger("fhir_safetyplan.outbox")
 
@@ -73,7 +86,7 @@ _REASON_MAX = 500
 
 _COLUMNS = (
     "seq, submission_id, server_url, status, attempts, last_error, created_at, updated_at, "
-    "delivered_at, response_summary, bundle, revision, lease_owner, lease_until"
+    "delivered_at, response_summary, bundle, revision, lease_owner, lease_until, plan_key"
 )
 
 
@@ -99,12 +112,15 @@ class OutboxEntry:
     #: who is sending it now (``host:pid:nonce``) and until when (ISO time, UTC); None when nobody
     lease_owner: str | None = None
     lease_until: str | None = None
+    #: the entry's key: the submission scoped by the patient (:func:`fhir_safetyplan.outbox_keys.plan_key`)
+    plan_key: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary for listings: everything except the bundle."""
         return {
             "seq": self.seq,
             "submissionId": self.submission_id,
+            "planKey": self.plan_key,
             "revision": self.revision,
             "server": self.server_url,
             "status": self.status,
@@ -208,40 +224,43 @@ class Outbox:
     ) -> OutboxEntry:
         """Store ``bundle`` as pending for ``server_url``; returns once it is on disk.
 
-        The same ``submission_id`` for the same server again replaces the bundle of its one entry (keeping
+        Keyed on the plan key (the submission scoped by the bundle's patient): the same submission for the
+        same patient and server again replaces the bundle of its one entry (keeping
         its place in the queue), raises its ``revision`` and makes it pending again, also when an earlier
-        version was delivered. The same submission for another server is another entry. With
+        version was delivered. The same submission for another patient, or for another server, is another entry. With
         ``lease_seconds`` the entry is claimed for this process at once (it is about to send it).
         """
         if not submission_id:
             raise InputError("A submission id is needed to keep the outbox free of duplicates.")
         text = json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
+        key = plan_key(submission_id, bundle)
         now = _now()
         owner, until = (None, None) if lease_seconds is None else (self.owner, _now(lease_seconds))
         with self._write() as db:
             db.execute(
                 """
-                INSERT INTO outbox (submission_id, server_url, status, bundle, created_at, updated_at,
-                                    lease_owner, lease_until)
-                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)
-                ON CONFLICT (server_url, submission_id) DO UPDATE SET
+                INSERT INTO outbox (plan_key, submission_id, server_url, status, bundle, created_at,
+                                    updated_at, lease_owner, lease_until)
+                VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+                ON CONFLICT (server_url, plan_key) DO UPDATE SET
                     revision = revision + 1, status = 'pending', bundle = excluded.bundle,
                     attempts = 0, last_error = NULL, updated_at = excluded.updated_at,
                     delivered_at = NULL, response_summary = NULL,
                     lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
                 """,
-                (submission_id, server_url, text, now, now, owner, until),
+                (key, submission_id, server_url, text, now, now, owner, until),
             )
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE server_url = ? AND submission_id = ?",  # noqa: S608
-                (server_url, submission_id),
+                f"SELECT {_COLUMNS} FROM outbox WHERE server_url = ? AND plan_key = ?",  # noqa: S608
+                (server_url, key),
             ).fetchone()
         log.info("outbox: stored submission %s as pending", submission_id)
         return _entry(row)
 
-    def get(self, submission_id: str, server_url: str | None = None) -> OutboxEntry | None:
-        """The entry for ``submission_id`` (for ``server_url``; without it the oldest for any server), or None."""
-        where, values = _key(submission_id, server_url)
+    def get(self, key: str, server_url: str | None = None) -> OutboxEntry | None:
+        """The entry of plan ``key`` or of a submission id (for ``server_url``; without it the oldest for any
+        server), or None. Raises :class:`SharedSubmission` for a submission id of several patients' plans."""
+        where, values = self._key(key, server_url)
         rows = self._select(f"{where} ORDER BY seq LIMIT 1", values)
         return rows[0] if rows else None
 
@@ -252,17 +271,16 @@ class Outbox:
         values = () if server_url is None else (server_url,)
         return self._select(f"{where} ORDER BY seq", values, bundles=False)
 
-    def claim(
-        self, submission_id: str, server_url: str, lease_seconds: float = LEASE_SECONDS
-    ) -> OutboxEntry | None:
+    def claim(self, key: str, server_url: str, lease_seconds: float = LEASE_SECONDS) -> OutboxEntry | None:
         """Lease the pending entry to this process and return it with its bundle; None when it is not
         pending, or another live process holds an unexpired lease on it. Raises :class:`OutboxDamaged` when
         its bundle cannot be read (the caller sets it aside with :meth:`mark_damaged`)."""
+        where, values = self._key(key, server_url)
         now = _now()
         with self._write() as db:
             row = db.execute(
-                "SELECT status, lease_owner, lease_until FROM outbox WHERE server_url = ? AND submission_id = ?",
-                (server_url, submission_id),
+                f"SELECT status, lease_owner, lease_until FROM outbox {where}",  # noqa: S608
+                values,
             ).fetchone()
             if row is None or row[0] != "pending":
                 return None
@@ -270,22 +288,19 @@ class Outbox:
             if owner and owner != self.owner and until and until > now and _alive(owner):
                 return None
             db.execute(
-                "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE server_url = ? AND submission_id = ?",
-                (self.owner, _now(lease_seconds), server_url, submission_id),
+                f"UPDATE outbox SET lease_owner = ?, lease_until = ? {where}",  # noqa: S608
+                (self.owner, _now(lease_seconds), *values),
             )
-            found = db.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE server_url = ? AND submission_id = ?",  # noqa: S608
-                (server_url, submission_id),
-            ).fetchone()
+            found = db.execute(f"SELECT {_COLUMNS} FROM outbox {where}", values).fetchone()  # noqa: S608
         return _entry(found)
 
-    def release(self, submission_id: str, server_url: str) -> None:
+    def release(self, key: str, server_url: str) -> None:
         """Give up this process's lease on the entry (nothing else changes)."""
+        where, values = self._key(key, server_url)
         with self._write() as db:
             db.execute(
-                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL "
-                "WHERE server_url = ? AND submission_id = ? AND lease_owner = ?",
-                (server_url, submission_id, self.owner),
+                f"UPDATE outbox SET lease_owner = NULL, lease_until = NULL {where} AND lease_owner = ?",  # noqa: S608
+                (*values, self.owner),
             )
 
     def pending(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
@@ -320,7 +335,7 @@ class Outbox:
 
     def mark_delivered(
         self,
-        submission_id: str,
+        key: str,
         response_summary: builtins.list[JSON],
         *,
         server_url: str | None = None,
@@ -333,7 +348,7 @@ class Outbox:
         """
         now = _now()
         done = self._update(
-            submission_id,
+            key,
             server_url,
             revision,
             "status = 'delivered', bundle = NULL, delivered_at = ?, updated_at = ?, response_summary = ?, "
@@ -341,18 +356,18 @@ class Outbox:
             (now, now, json.dumps(response_summary, ensure_ascii=False)),
         )
         if done:
-            log.info("outbox: submission %s delivered", submission_id)
+            log.info("outbox: plan %s delivered", key)
         return done
 
     def record_failure(
-        self, submission_id: str, reason: str, *, server_url: str | None = None, revision: int | None = None
+        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
     ) -> bool:
         """Count a failed attempt; the entry stays pending. ``reason`` must hold no personal data.
 
         With ``revision``: False (nothing changed) when the entry has a newer revision by now.
         """
         return self._update(
-            submission_id,
+            key,
             server_url,
             revision,
             "attempts = attempts + 1, last_error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL",
@@ -360,7 +375,7 @@ class Outbox:
         )
 
     def mark_rejected(
-        self, submission_id: str, reason: str, *, server_url: str | None = None, revision: int | None = None
+        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
     ) -> bool:
         """The server refused its content (or policy did): it leaves the queue but keeps its bundle for review.
 
@@ -369,7 +384,7 @@ class Outbox:
         entry has a newer revision by now, which stays pending.
         """
         return self._update(
-            submission_id,
+            key,
             server_url,
             revision,
             "status = 'rejected', attempts = attempts + 1, last_error = ?, updated_at = ?, "
@@ -377,13 +392,13 @@ class Outbox:
             (reason[:_REASON_MAX], _now()),
         )
 
-    def mark_damaged(self, submission_id: str, server_url: str) -> bool:
+    def mark_damaged(self, key: str, server_url: str) -> bool:
         """Set a pending entry whose bundle cannot be read aside (status ``damaged``), so the rest is sent.
 
         Its bytes are kept for ``outbox check`` / ``outbox export``; nothing is sent from it.
         """
         return self._update(
-            submission_id,
+            key,
             server_url,
             None,
             "status = 'damaged', last_error = 'OutboxDamaged: the stored bundle cannot be read', "
@@ -391,9 +406,10 @@ class Outbox:
             (_now(),),
         )
 
-    def requeue(self, submission_id: str, server_url: str | None = None) -> int:
-        """Make rejected entries of ``submission_id`` (for ``server_url``, or any) pending again; how many."""
-        where, values = _key(submission_id, server_url)
+    def requeue(self, key: str, server_url: str | None = None) -> int:
+        """Make the rejected entries of plan ``key`` or of a submission id (for ``server_url``, or any) pending
+        again; how many. Raises :class:`SharedSubmission` for a submission id of several patients' plans."""
+        where, values = self._key(key, server_url)
         with self._write() as db:
             cur = db.execute(
                 f"UPDATE outbox SET status = 'pending', revision = revision + 1, updated_at = ? "  # noqa: S608
@@ -402,9 +418,10 @@ class Outbox:
             )
         return cur.rowcount
 
-    def remove(self, submission_id: str, server_url: str | None = None) -> bool:
-        """Delete the entry (entries, without ``server_url``) and bundle for good; True if there was one."""
-        where, values = _key(submission_id, server_url)
+    def remove(self, key: str, server_url: str | None = None) -> bool:
+        """Delete the entry (entries, without ``server_url``) of plan ``key`` or of a submission id and its
+        bundle for good; True if there was one."""
+        where, values = self._key(key, server_url)
         with self._write() as db:
             cur = db.execute(f"DELETE FROM outbox {where}", values)  # noqa: S608 - fixed fragments only
         return cur.rowcount > 0
@@ -431,13 +448,14 @@ class Outbox:
 
     def _update(
         self,
-        submission_id: str,
+        plan: str,
         server_url: str | None,
         revision: int | None,
         assignments: str,
         values: tuple[Any, ...],
     ) -> bool:
-        where, key = _key(submission_id, server_url)
+        where, key = self._key(plan, server_url)
+        found_where, found_key = where, key
         where += " AND status = 'pending'"  # nothing leaves delivered (or rejected) but a new put/requeue
         if revision is not None:
             where += " AND revision = ?"
@@ -448,13 +466,20 @@ class Outbox:
                 (*values, *key),
             )
             if cur.rowcount == 0:
-                where, key = _key(submission_id, server_url)
-                query = f"SELECT 1 FROM outbox {where}"  # noqa: S608 - fixed fragments only
-                if db.execute(query, key).fetchone():
+                query = f"SELECT 1 FROM outbox {found_where}"  # noqa: S608 - fixed fragments only
+                if db.execute(query, found_key).fetchone():
                     return False  # a newer revision (it stays pending), or already settled by another sender
         if cur.rowcount == 0:
-            raise InputError(f"The outbox has no submission {submission_id!r}.")
+            raise InputError(f"The outbox has no submission or plan key {plan!r}.")
         return True
+
+    def _key(self, key: str, server_url: str | None) -> tuple[str, tuple[Any, ...]]:
+        """The WHERE clause for one plan: ``key`` is its plan key, or a submission id that names one plan."""
+        with self._lock, self._damage_reported():
+            found = resolve_key(self._conn, key, server_url)
+        if server_url is None:
+            return "WHERE plan_key = ?", (found,)
+        return "WHERE plan_key = ? AND server_url = ?", (found, server_url)
 
     def _select(
         self, where: str, values: tuple[Any, ...], *, bundles: bool = True
@@ -479,12 +504,6 @@ def _alive(owner: str) -> bool:
     except OSError:
         return True  # exists, owned by another user
     return True
-
-
-def _key(submission_id: str, server_url: str | None) -> tuple[str, tuple[Any, ...]]:
-    if server_url is None:
-        return "WHERE submission_id = ?", (submission_id,)
-    return "WHERE submission_id = ? AND server_url = ?", (submission_id, server_url)
 
 
 def _json_or_damaged(text: str | None, submission_id: str, what: str) -> Any:
@@ -515,4 +534,5 @@ def _entry(r: Any) -> OutboxEntry:
         revision=r[11],
         lease_owner=r[12],
         lease_until=r[13],
+        plan_key=r[14],
     )

@@ -9,6 +9,7 @@ saying how many plans can still be read and how to get them out.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -21,11 +22,12 @@ from fhir_safetyplan.outcomes import Kind
 log = logging.getLogger("fhir_safetyplan.outbox")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan_key         TEXT NOT NULL,
     submission_id    TEXT NOT NULL,
     server_url       TEXT NOT NULL,
     revision         INTEGER NOT NULL DEFAULT 1,
@@ -39,24 +41,39 @@ CREATE TABLE IF NOT EXISTS outbox (
     response_summary TEXT,
     lease_owner      TEXT,
     lease_until      TEXT,
-    UNIQUE (server_url, submission_id)
+    UNIQUE (server_url, plan_key)
 );
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
+CREATE INDEX IF NOT EXISTS outbox_submission ON outbox (submission_id);
 """
 
-# An older table (version 1: ``submission_id UNIQUE``, no revision; 2: no leases, three statuses) is
-# renamed and its rows copied into the current one.
+# An older table (version 1: ``submission_id UNIQUE``, no revision; 2: no leases, three statuses; 3: keyed
+# on (server, submission) without the patient) is renamed and its rows copied into the current one, each
+# keyed on its plan key (computed from its bundle by ``plan_key_of``).
 _RENAME_OLD = """
 ALTER TABLE outbox RENAME TO outbox_old;
 DROP INDEX IF EXISTS outbox_status;
+DROP INDEX IF EXISTS outbox_submission;
 """
 _COPY_OLD = """
-INSERT INTO outbox (seq, submission_id, server_url, revision, status, bundle, attempts, last_error,
-                    created_at, updated_at, delivered_at, response_summary)
-    SELECT seq, submission_id, server_url, {revision}, status, bundle, attempts, last_error,
-           created_at, updated_at, delivered_at, response_summary FROM outbox_old;
+INSERT INTO outbox (seq, plan_key, submission_id, server_url, revision, status, bundle, attempts, last_error,
+                    created_at, updated_at, delivered_at, response_summary, lease_owner, lease_until)
+    SELECT seq, plan_key_of(submission_id, bundle), submission_id, server_url, {revision}, status, bundle,
+           attempts, last_error, created_at, updated_at, delivered_at, response_summary, {lease} FROM outbox_old;
 DROP TABLE outbox_old;
 """
+
+
+def _plan_key_of(submission_id: str, bundle: str | None) -> str:
+    """The plan key of an old row: from its bundle's patient; a row without a readable bundle (delivered,
+    damaged) keeps a key of its submission alone (it was unique on that in the old schema)."""
+    from fhir_safetyplan.outbox_keys import plan_key
+
+    try:
+        parsed = json.loads(bundle) if bundle else None
+    except (ValueError, RecursionError):
+        parsed = None
+    return plan_key(submission_id, parsed)
 
 
 class OutboxDamaged(SafetyPlanError):
@@ -149,10 +166,12 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='outbox'"
             ).fetchone()
             columns = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")} if exists else set()
-            if exists and "lease_owner" not in columns:
+            if exists and "plan_key" not in columns:
                 log.info("outbox: migrating the file to schema %d", SCHEMA_VERSION)
                 revision = "revision" if "revision" in columns else "1"
-                script = _RENAME_OLD + _SCHEMA + _COPY_OLD.format(revision=revision)
+                lease = "lease_owner, lease_until" if "lease_owner" in columns else "NULL, NULL"
+                conn.create_function("plan_key_of", 2, _plan_key_of, deterministic=True)
+                script = _RENAME_OLD + _SCHEMA + _COPY_OLD.format(revision=revision, lease=lease)
             else:
                 script = _SCHEMA
             # One statement at a time: executescript would commit the transaction that holds the lock.

@@ -530,3 +530,52 @@ def test_form_check_logs_no_personal_data(debug_logs: pytest.LogCaptureFixture) 
             assert answer.status_code in (400, 422), name
     assert debug_logs.records
     assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def test_one_submission_for_two_patients_in_the_outbox_logs_and_says_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Queued, listed, and refused as ambiguous on requeue: the plan keys and the submission id are named,
+    never the patients; and an old outbox migrated to plan keys logs nothing of its plans either."""
+    import sqlite3
+
+    from fhir_safetyplan.outbox import Outbox
+
+    other = canary_document()
+    other["patient"] = {"fnr": synthetic_fnr(date(1979, 2, 21))}
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path) as outbox:
+        for doc in (canary_document(), other):
+            entry = outbox.put("kanari-1", pipeline.build_bundle(doc), BASE)
+            outbox.mark_rejected(entry.plan_key, "ServerRejected (HTTP 422)", server_url=BASE)
+    capsys.readouterr()
+    assert cli.main(["-vv", "outbox", "list", "--outbox", str(path)]) == 0
+    assert cli.main(["-vv", "outbox", "requeue", "--outbox", str(path), "kanari-1"]) == 1
+    captured = capsys.readouterr()
+    assert "different patients" in captured.err
+    assert_no_canary(captured.out + captured.err, "the output of outbox list / requeue")
+    # an outbox of schema 3 holding the canary's plan, migrated to plan keys when opened
+    old = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(old)
+    conn.executescript(
+        """
+        CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL,
+            server_url TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL, bundle TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL, delivered_at TEXT, response_summary TEXT, lease_owner TEXT,
+            lease_until TEXT, UNIQUE (server_url, submission_id));
+        PRAGMA user_version = 3;
+        """
+    )
+    conn.execute(
+        "INSERT INTO outbox (submission_id, server_url, status, bundle, created_at, updated_at) "
+        "VALUES ('kanari-1', ?, 'pending', ?, 't', 't')",
+        (BASE, json.dumps(pipeline.build_bundle(canary_document()), ensure_ascii=False)),
+    )
+    conn.commit()
+    conn.close()
+    old.chmod(0o600)
+    with Outbox(old) as migrated:
+        assert [e.submission_id for e in migrated.pending()] == ["kanari-1"]
+    assert debug_logs.records
+    assert_no_canary(all_log_text(debug_logs), "a log record")

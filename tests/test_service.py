@@ -579,7 +579,8 @@ def test_the_flusher_leaves_a_plan_alone_while_a_request_is_sending_it(
     upstream.remove(responses.POST, UPSTREAM)
     accept_transactions(upstream)
     delivery = delivering.app.state.delivery
-    with delivery.sending("svc-busy-1"):
+    (entry,) = delivery.outbox.list()
+    with delivery.sending(entry.plan_key):  # the plan key: the submission scoped by its patient
         assert delivery.flush_once() == []
     assert [x.status for x in delivery.flush_once()] == ["delivered"]
 

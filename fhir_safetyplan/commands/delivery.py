@@ -133,7 +133,12 @@ def register(sub: Any) -> None:
 
     p = actions.add_parser("requeue", help="make a rejected plan pending again (after fixing the cause)")
     _add_outbox(p)
-    p.add_argument("submission", metavar="SUBMISSION", help="the submission id (see 'outbox list')")
+    p.add_argument(
+        "submission",
+        metavar="SUBMISSION",
+        help="the submission id, or the plan key when one submission id names several patients' plans "
+        "(both in 'outbox list')",
+    )
     _add_server(p, required=False)
     p.set_defaults(handler=_outbox_requeue)
 
@@ -223,6 +228,8 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
     }
     if outbox is not None:
         out["outbox"] = str(outbox)
+    if getattr(result, "plan_key", None):
+        out["planKey"] = result.plan_key  # the outbox entry's key: the submission scoped by the patient
     if result.reason:
         out["reason"] = result.reason
     return out
@@ -280,7 +287,7 @@ def _report(result: Any, path: Path | None) -> int:
     if result.status == "conflict" and path is not None:
         sys.stderr.write(
             f"safetyplan: it is kept in the outbox {path}; after review: safetyplan outbox requeue "
-            f"{result.submission_id}\n"
+            f"{result.plan_key or result.submission_id}\n"
         )
     code: int = result.exit_code
     return code

@@ -107,7 +107,11 @@ def flush_summary(results: Sequence[DeliveryResult], outbox: Outbox, server: str
 
 def why_not_requeued(outbox: Outbox, submission: str, server: str | None) -> str:
     """Why ``requeue`` changed nothing, agreeing with what ``outbox list`` shows for that submission."""
-    entries = [e for e in outbox.list() if e.submission_id == submission and server in (None, e.server_url)]
+    entries = [
+        e
+        for e in outbox.list()
+        if submission in (e.submission_id, e.plan_key) and server in (None, e.server_url)
+    ]
     if not entries:
         return "no entry with that submission id (see 'safetyplan outbox list')"
     states = ", ".join(sorted({e.status for e in entries}))

@@ -71,22 +71,23 @@ class Delivery:
     # ---- delivering --------------------------------------------------------------------------------
 
     @contextmanager
-    def sending(self, submission_id: str) -> Iterator[None]:
-        """Mark a submission as being sent by a request, so the flusher leaves it alone meanwhile."""
+    def sending(self, key: str) -> Iterator[None]:
+        """Mark a plan (its outbox plan key) as being sent by a request, so the flusher leaves it alone."""
         with self._busy_lock:
-            self._busy.add(submission_id)
+            self._busy.add(key)
         try:
             yield
         finally:
             with self._busy_lock:
-                self._busy.discard(submission_id)
+                self._busy.discard(key)
 
     def deliver(self, bundle: JSON, submission_id: str) -> DeliveryResult:
         """Deliver one bundle to the upstream (through the outbox when there is one): what became of it."""
         from fhir_safetyplan.deliver import attempt
+        from fhir_safetyplan.outbox_keys import plan_key
 
         assert self.settings.upstream is not None
-        with self.sending(submission_id):
+        with self.sending(plan_key(submission_id, bundle)):
             return attempt(
                 bundle,
                 self.client(self.settings.upstream),

@@ -47,11 +47,13 @@ _WORDS: dict[Outcome, tuple[str, str, int | None]] = {
 }
 
 
-def _held(delivery: Delivery, submission: str) -> str:
+def _held(delivery: Delivery, key: str | None) -> str:
     """A sentence for the caller when the plan waits in the outbox, else '' (also when it cannot be read)."""
     try:
         outbox = delivery.outbox
-        entry = outbox.get(submission, delivery.settings.upstream) if outbox is not None else None
+        entry = (
+            outbox.get(key, delivery.settings.upstream) if outbox is not None and key is not None else None
+        )
     except SafetyPlanError:
         return ""
     if entry is not None and entry.status == "pending":
@@ -68,7 +70,7 @@ def refusal(result: DeliveryResult, delivery: Delivery) -> HttpError:
     headers = {"Retry-After": str(retry)} if retry else None
     if outcome in (Outcome.HELD, Outcome.DAMAGED):
         log.error("delivery %s (%s): see the service's configuration and outbox", outcome.value, result.kind)
-        return HttpError(status, message + _held(delivery, result.submission_id), code=code, headers=headers)
+        return HttpError(status, message + _held(delivery, result.plan_key), code=code, headers=headers)
     if outcome is Outcome.REJECTED and result.outcome is not None:
         upstream = [i for i in result.outcome.get("issue", []) if isinstance(i, dict)]
         lead = issue("error", "processing", "The upstream FHIR server refused the plan; its issues follow.")
