@@ -107,9 +107,12 @@ def revise(bundle: JSON, current: CurrentPlan) -> Revision:
     new_qr = _entries(bundle, "QuestionnaireResponse")[0]["resource"]
     authored = str(new_qr.get("authored", ""))
     own = current.own
-    if own is not None and (own.care_plan or own.flag) and not own.active:
+    if own is not None and not own.active:
+        # Stored and not current (superseded, or a refusal that wrote no CarePlan or Flag): the same answers
+        # again are delivered already, whatever plan is current now.
         if _same_answers(own.questionnaire_response, new_qr):
             return Revision("already", None, response=_stored_response(bundle, own))
+    if own is not None and (own.care_plan or own.flag) and not own.active:
         raise _conflict(
             f"Nothing was written: this plan (submission {submission}) has already been superseded by a later "
             "plan on the server, and it now comes with different answers. A person must decide; a "

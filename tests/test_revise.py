@@ -243,3 +243,25 @@ def test_the_lookup_is_one_batch_of_searches_by_status_our_identifier_system_and
     assert urls[1].startswith(f"Flag?subject:Patient.identifier={FNR}|{PATIENT}&identifier={SYSTEM}|&")
     assert f"identifier={SYSTEM}|c1&" in urls[2]
     assert current_plan.subject_param({"reference": "Patient/p1"}) == ("subject", "Patient/p1")
+
+
+def _refusal_without_contact_limits(submission: str, authored: str) -> JSON:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "04-avslag" / "answers.json"
+    data: JSON = json.loads(path.read_text(encoding="utf-8"))
+    data |= {"submissionId": submission, "authored": authored, "patient": {"fnr": PATIENT}}
+    data["answers"].pop("safeContact", None)
+    return pipeline.build_bundle(data)
+
+
+def test_a_resend_of_a_refusal_superseded_since_is_delivered_already_not_held() -> None:
+    refusal = _refusal_without_contact_limits("r1", FIRST)
+    assert not of_type(refusal, "CarePlan") and not of_type(refusal, "Flag")
+    state = after({}, revise(refusal, plans({}, "r1")).bundle or {})
+    sent = revise(conversation("c2", SECOND), plans(state, "c2")).bundle
+    assert sent is not None
+    state = after(state, sent)
+    revision = revise(refusal, plans(state, "r1"))
+    assert revision.kind == "already" and revision.bundle is None and revision.response is not None
+    assert len(revision.response["entry"]) == len(refusal["entry"])
