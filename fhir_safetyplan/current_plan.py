@@ -25,7 +25,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.outcomes import Kind
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -123,6 +124,15 @@ class CurrentPlan:
         return sorted(found, key=lambda p: when(p.authored), reverse=True)
 
 
+class TooManyPlans(SafetyPlanError):
+    """Held for a person: the patient's plan history on the server is longer than one lookup reads."""
+
+    kind = Kind.REVISION_CONFLICT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, operation_outcome([issue("error", "too-costly", message)]))
+
+
 def when(value: str) -> datetime:
     """A FHIR dateTime as an aware datetime for ordering (unparseable: the earliest possible)."""
     try:
@@ -195,12 +205,20 @@ def find(
     Raises the client's errors (:class:`~fhir_safetyplan.client.FhirError`) when the server cannot answer, and
     :class:`~fhir_safetyplan.client.ServerIncompatible` when it refuses the searches.
     """
-    from fhir_safetyplan.client import FhirError, ServerIncompatible, ServerRejected
+    from fhir_safetyplan.client import BatchEntryRejected, FhirError, ServerIncompatible, ServerRejected
 
     batch = search_batch(subject, submission_system, submission)
     try:
         # no-cache: HAPI otherwise answers a search repeated within 60 s from its cache (the plan just revised).
         response = client.transaction(batch, idempotent=True, headers={"Cache-Control": "no-cache"})
+    except BatchEntryRejected as err:
+        # This patient's search failed, not the server: a verdict on this plan only, the queue goes on.
+        raise ServerRejected(
+            f"The server refused search {err.entry} of this patient's current-plan lookup (HTTP {err.status}). "
+            "Nothing was written; check how the plan names its patient (QuestionnaireResponse.subject).",
+            err.status,
+            err.outcome,
+        ) from None
     except ServerRejected as err:
         # Not a verdict on the plan: the server cannot run the searches (a configuration matter, exit 7).
         raise ServerIncompatible(
@@ -215,9 +233,9 @@ def find(
         if bundle.get("resourceType") != "Bundle":
             raise FhirError(f"The server's answer to search {i} of the current-plan lookup is not a Bundle.")
         if any(lk.get("relation") == "next" for lk in _objs(bundle.get("link"))):
-            raise FhirError(
-                f"The patient has more than {PAGE} safety plans on the server; this is not a plan history the "
-                "module can revise. Check the patient's record."
+            raise TooManyPlans(
+                f"Nothing was written: the patient has more than {PAGE} safety plans on the server; this is not "
+                "a plan history the module can revise. A person must check the patient's record."
             )
         for e in _objs(bundle.get("entry")):
             r = _obj(e.get("resource"))

@@ -29,6 +29,7 @@ from fhir_safetyplan.client._auth import (
 )
 from fhir_safetyplan.client._errors import (
     AuthError,
+    BatchEntryRejected,
     FhirError,
     FhirHttpError,
     ServerConfigError,
@@ -50,6 +51,7 @@ __all__ = [
     "NO_RETRY",
     "AuthError",
     "BasicAuth",
+    "BatchEntryRejected",
     "BearerAuth",
     "EntryResult",
     "FhirClient",

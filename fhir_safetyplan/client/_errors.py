@@ -44,6 +44,14 @@ class ServerRejected(FhirHttpError):
     kind = Kind.CONTENT
 
 
+class BatchEntryRejected(ServerRejected):
+    """One entry of a batch was refused (a 4xx entry status in the batch-response); ``entry`` is its index."""
+
+    def __init__(self, message: str, status: int | None, outcome: JSON | None, entry: int) -> None:
+        super().__init__(message, status, outcome)
+        self.entry = entry
+
+
 class UnknownPatient(ServerRejected):
     """The plan refers to its patient by identifier, and no Patient on the server has it (HAPI-1091).
 

@@ -60,7 +60,7 @@ def check_transaction_response(request: JSON, response: JSON) -> None:
     A transaction is all or nothing, but a batch is not, and a misbehaving proxy may cut entries: only a
     complete, all-2xx answer counts as delivered.
     """
-    from fhir_safetyplan.client._errors import FhirError
+    from fhir_safetyplan.client._errors import BatchEntryRejected, FhirError
 
     entries = response.get("entry") or []
     asked = request.get("entry") or []
@@ -72,6 +72,17 @@ def check_transaction_response(request: JSON, response: JSON) -> None:
     for i, entry in enumerate(entries):
         answer = entry.get("response") if isinstance(entry, dict) else None
         status = answer.get("status") if isinstance(answer, dict) else None
+        code = status.strip()[:3] if isinstance(status, str) else ""
+        if request.get("type") == "batch" and code[:1] == "4" and code.isdigit():
+            # A batch is not all or nothing: this entry was refused, the server itself answered.
+            raise BatchEntryRejected(
+                f"The server refused entry {i} of the batch (HTTP {code}).",
+                int(code),
+                answer.get("outcome")
+                if isinstance(answer, dict) and isinstance(answer.get("outcome"), dict)
+                else None,
+                i,
+            )
         if not isinstance(status, str) or not status.strip()[:1] == "2":
             raise FhirError(
                 f"The server's transaction-response entry {i} has no 2xx status; not counted as delivered."

@@ -1,0 +1,65 @@
+"""One patient's failed current-plan lookup is that plan's problem: the outbox goes on with the next plan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from test_revise import FIRST, SECOND, conversation
+from test_revise_delivery import BASE, VersionedServer
+
+from fhir_safetyplan.client import FhirClient
+from fhir_safetyplan.deliver import flush
+from fhir_safetyplan.outbox import Outbox
+
+JSON = dict[str, Any]
+
+
+def _failing_lookup_of(submission: str, fake: VersionedServer, answer: Callable[[JSON], JSON]) -> Any:
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        urls = [e["request"]["url"] for e in body["entry"]]
+        if body["type"] == "batch" and any(f"|{submission}" in u or f"%7C{submission}" in u for u in urls):
+            return (
+                200,
+                {},
+                json.dumps({"resourceType": "Bundle", "type": "batch-response", "entry": answer(body)}),
+            )
+        result: tuple[int, dict[str, str], str] = fake(request)
+        return result
+
+    return callback
+
+
+def _search_refused(body: JSON) -> list[JSON]:
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}
+    return [{"response": {"status": "400 Bad Request", "outcome": outcome}} for _ in body["entry"]]
+
+
+def _more_than_one_page(body: JSON) -> list[JSON]:
+    page = {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": BASE}]}
+    return [{"resource": page, "response": {"status": "200 OK"}} for _ in body["entry"]]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [(_search_refused, "rejected"), (_more_than_one_page, "rejected")]
+)
+def test_a_plan_whose_lookup_fails_for_its_patient_does_not_stop_the_next_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: Callable[[JSON], list[JSON]], status: str
+) -> None:
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda s: None)
+    fake = VersionedServer()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add_callback(responses.POST, BASE, callback=_failing_lookup_of("cA", fake, answer))
+        with Outbox(tmp_path / "outbox.sqlite") as box:
+            box.put("cA", conversation("cA", FIRST), BASE)
+            box.put("cB", conversation("cB", SECOND), BASE)
+            results = flush(box, lambda url: FhirClient(url))
+            held, delivered = box.get("cA"), box.get("cB")
+    assert [r.submission_id for r in results] == ["cA", "cB"]
+    assert delivered is not None and delivered.status == "delivered"
+    assert held is not None and held.status == status and held.bundle is not None
