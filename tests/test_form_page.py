@@ -38,8 +38,10 @@ def example_resource(resource_type: str) -> dict[str, Any]:
     return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type)
 
 
-def client(upstream: str | None = None) -> TestClient:
-    settings = ServiceSettings(upstream=upstream, tokens=Tokens([TOKEN]), flush_interval=0)
+def client(upstream: str | None = None, *, form_delivers: bool = False) -> TestClient:
+    settings = ServiceSettings(
+        upstream=upstream, tokens=Tokens([TOKEN]), flush_interval=0, form_delivers=form_delivers
+    )
     return TestClient(create_app(settings))
 
 
@@ -169,7 +171,7 @@ def test_files_beyond_the_pages_own_are_not_served(path: str) -> None:
     assert answer.json()["resourceType"] == "OperationOutcome"
 
 
-def test_config_offers_delivery_only_when_the_service_has_an_upstream() -> None:
+def test_config_offers_delivery_only_when_preview_turned_it_on_for_an_upstream() -> None:
     with client() as c:
         config = c.get("/form/config").json()
     assert config["deliver"] is False and config["renderer"] is True
@@ -179,8 +181,31 @@ def test_config_offers_delivery_only_when_the_service_has_an_upstream() -> None:
         "en": "sikkerhetsplan-en",
     }
     assert config["patient"]["value"] == "15838540063"  # synthetic (Tenor: month + 80)
-    with client("http://upstream.test/fhir") as c:
+    with client("http://upstream.test/fhir") as c:  # serve with an upstream: the page only checks
+        assert c.get("/form/config").json()["deliver"] is False
+    with client("http://upstream.test/fhir", form_delivers=True) as c:
         assert c.get("/form/config").json()["deliver"] is True
+
+
+def test_the_form_page_of_serve_never_delivers_its_synthetic_patients_plan_upstream() -> None:
+    import responses
+
+    with responses.RequestsMock() as upstream, client("http://upstream.test/fhir") as c:
+        answer = c.post("/form/deliver", content=json.dumps(example_response()), headers=AUTH)
+        assert len(upstream.calls) == 0
+    assert answer.status_code == 403
+    outcome = answer.json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "forbidden"
+    assert "safetyplan preview --server" in outcome["issue"][0]["diagnostics"]
+
+
+def test_preview_lets_the_form_deliver_only_when_given_a_server() -> None:
+    from fhir_safetyplan.commands.preview import _settings
+
+    parser = cli.build_parser()
+    with_server = _settings(parser.parse_args(["preview", "--server", "http://127.0.0.1:1/fhir"]), TOKEN)
+    without = _settings(parser.parse_args(["preview"]), TOKEN)
+    assert with_server.form_delivers is True and without.form_delivers is False
 
 
 def test_check_needs_the_services_token() -> None:

@@ -66,6 +66,7 @@ def _settings(args: argparse.Namespace, token: str) -> Any:
         tokens=Tokens([token]),
         canonical_base=codes.canonical_base(None),
         create_patient=bool(args.create_patient),
+        form_delivers=upstream is not None,
         upstream_auth=auth_from_env(args.auth) if upstream else None,
     )
 

@@ -1,5 +1,6 @@
-"""``/form``: our Questionnaire in LHC-Forms, a "check" that shows what the answers become, and (when the
-service has an upstream) an explicit "deliver" through the normal delivery path.
+"""``/form``: our Questionnaire in LHC-Forms, a "check" that shows what the answers become, and (for
+``safetyplan preview --server`` only: ``ServiceSettings.form_delivers``) an explicit "deliver" through the normal
+delivery path. The page sets a synthetic patient, so on ``safetyplan serve`` it checks and never delivers.
 
 The page, its script and LHC-Forms' files are served from this process (never a CDN); the page's Content
 Security Policy lets it talk to this origin only. Reading the page needs no token; the check posts a plan,
@@ -19,6 +20,7 @@ from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.service.auth import require_caller
 from fhir_safetyplan.service.fhirio import PLAIN_JSON, HttpError, fhir_response, read_json
+from fhir_safetyplan.service.settings import ServiceSettings
 
 log = logging.getLogger("fhir_safetyplan.service.form")
 
@@ -92,7 +94,7 @@ async def form_config(request: Request) -> Response:
         "questionnaires": {lang: codes.questionnaire_id(lang) for lang in codes.LANGUAGES},
         "texts": page_texts(),
         "renderer": lforms_root() is not None,
-        "deliver": settings.upstream is not None,
+        "deliver": _delivers(settings),
         "patient": SYNTHETIC_PATIENT,
         "clinician": SYNTHETIC_CLINICIAN,
     }
@@ -113,3 +115,24 @@ async def form_check(request: Request) -> Response:
     status, answer = await run_in_threadpool(result, data, _context(settings))
     log.info("form check: %s", "valid" if answer["ok"] else f"{len(answer['problems'])} problem(s)")
     return fhir_response(answer, status, media_type=PLAIN_JSON, headers=_NO_STORE)
+
+
+def _delivers(settings: ServiceSettings) -> bool:
+    return settings.form_delivers and settings.upstream is not None
+
+
+@router.post("/form/deliver", include_in_schema=False, dependencies=[Depends(require_caller)])
+async def form_deliver(request: Request) -> Response:
+    """The page's explicit "deliver": the normal delivery path (``POST /QuestionnaireResponse``), for
+    ``safetyplan preview --server`` only; anywhere else 403 and nothing is sent."""
+    from fhir_safetyplan.service.routes import create_response
+
+    if not _delivers(request.app.state.settings):
+        raise HttpError(
+            403,
+            "This service's form page checks plans but does not deliver them: its patient is synthetic. Deliver "
+            "from the form with 'safetyplan preview --server URL', or send real plans to POST "
+            "/QuestionnaireResponse.",
+            code="forbidden",
+        )
+    return await create_response(request, None)

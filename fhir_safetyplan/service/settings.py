@@ -86,6 +86,9 @@ class ServiceSettings:
     confidentiality: Literal["R", "V"] = "R"
     #: add a conditional create of a minimal test Patient (sandboxes and tests only)
     create_patient: bool = False
+    #: the /form page may deliver (POST /form/deliver): only ``safetyplan preview --server`` turns it on; the page
+    #: sets a synthetic patient, so on ``serve`` it checks but never delivers into the upstream
+    form_delivers: bool = False
     #: hosts (beyond hapi.fhir.org and SAFETYPLAN_PUBLIC_HOSTS) where real identity numbers are refused
     public_hosts: tuple[str, ...] = ()
     #: authentication to the upstream server; None: none

@@ -1,5 +1,5 @@
 // The form page of fhir-safetyplan: our Questionnaire in LHC-Forms, "check" (what the answers become) and,
-// when the service has an upstream server, an explicit "deliver". Talks to this origin only.
+// for `safetyplan preview --server` only, an explicit "deliver". Talks to this origin only.
 (function () {
   "use strict";
   const FHIR_JSON = "application/fhir+json";
@@ -171,7 +171,7 @@
     if (!state.lastValid) return;
     const w = words();
     $("sp-deliver").disabled = true;
-    const answer = await fetch("/QuestionnaireResponse", {
+    const answer = await fetch("/form/deliver", {
       method: "POST",
       headers: { ...headers(), Accept: FHIR_JSON },
       body: JSON.stringify(state.lastValid),
