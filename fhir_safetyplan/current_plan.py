@@ -54,6 +54,9 @@ class StoredPlan:
     flag: JSON | None = None
     document_reference: JSON | None = None
     provenance: tuple[JSON, ...] = ()
+    #: more resources of one of the types above for this submission, under other ids (written before ids were
+    #: scoped by the patient, or with the patient given another way): kept so a revision retires them too
+    copies: tuple[JSON, ...] = ()
 
     @property
     def authored(self) -> str:
@@ -70,12 +73,17 @@ class StoredPlan:
 
     @property
     def active(self) -> tuple[JSON, ...]:
-        """Its CarePlan and Flag that are still active."""
-        return tuple(r for r in (self.care_plan, self.flag) if r is not None and r.get("status") == "active")
+        """Its CarePlans and Flags (copies included) that are still active."""
+        return tuple(r for r in self.plan_resources() if r.get("status") == "active")
+
+    def plan_resources(self) -> list[JSON]:
+        """Its CarePlans and Flags, copies included (what a revision retires)."""
+        found = [self.care_plan, self.flag, *self.copies]
+        return [r for r in found if r is not None and r.get("resourceType") in ("CarePlan", "Flag")]
 
     def resources(self) -> list[JSON]:
         found = [self.questionnaire_response, self.care_plan, self.flag, self.document_reference]
-        return [r for r in found if r is not None] + list(self.provenance)
+        return [r for r in found if r is not None] + list(self.copies) + list(self.provenance)
 
 
 @dataclass(frozen=True)
@@ -249,12 +257,18 @@ def find(
 def group(resources: list[JSON], submission_system: str, submission: str | None = None) -> CurrentPlan:
     """Resources as read, grouped into plans by their submission identifier (Provenance by its source)."""
     by_sub: dict[str, dict[str, JSON]] = {}
+    copies: dict[str, list[JSON]] = {}
     qr_sub: dict[str, str] = {}
-    for r in resources:
+    for r in sorted(resources, key=lambda r: (r.get("status") != "active", str(r.get("id")))):
         rtype = r.get("resourceType")
         sub = submission_of(r, submission_system)
         if rtype in PLAN_TYPES and sub is not None:
-            by_sub.setdefault(sub, {})[str(rtype)] = r
+            found = by_sub.setdefault(sub, {})
+            # every resource is kept: the first (an active one, if any) by type, the others as copies
+            if str(rtype) in found:
+                copies.setdefault(sub, []).append(r)
+            else:
+                found[str(rtype)] = r
             if rtype == "QuestionnaireResponse":
                 qr_sub[f"QuestionnaireResponse/{r['id']}"] = sub
     provenance: dict[str, list[JSON]] = {}
@@ -273,6 +287,7 @@ def group(resources: list[JSON], submission_system: str, submission: str | None 
             flag=found.get("Flag"),
             document_reference=found.get("DocumentReference"),
             provenance=tuple(provenance.get(sub, ())),
+            copies=tuple(copies.get(sub, ())),
         )
         for sub, found in by_sub.items()
     }

@@ -127,12 +127,31 @@ def revise(bundle: JSON, current: CurrentPlan) -> Revision:
             "A person must decide what to document; an older plan never replaces a newer one automatically."
         )
     preds = list(others)
+    written = _written(bundle)
+    if own is not None and any(_ref(r) not in written for r in own.active):
+        # This plan is on the server under other ids too (the patient given another way, or ids from before
+        # they were scoped by the patient): that copy is superseded, so the patient keeps one active plan.
+        preds.append(own)
     if own is not None:
         preds += [p for p in current.predecessors(own) if p.submission not in {q.submission for q in preds}]
     preds.sort(key=lambda p: when(p.authored), reverse=True)
     if not preds:
         return Revision("first", bundle)
     return Revision("revision", _revised(bundle, preds, authored), tuple(p.submission for p in preds))
+
+
+def _written(bundle: JSON) -> set[str]:
+    """``Type/id`` of every resource the bundle writes with a PUT."""
+    return {
+        str(_obj(e.get("request")).get("url"))
+        for e in bundle.get("entry", [])
+        if _obj(e.get("request")).get("method") == "PUT"
+    }
+
+
+def _superseded(plan: StoredPlan, written: set[str]) -> list[JSON]:
+    """The plan's CarePlans and Flags (copies included) the new bundle does not itself write."""
+    return [r for r in plan.plan_resources() if _ref(r) not in written]
 
 
 def _same_patient(plan: StoredPlan, new_qr: JSON) -> bool:
@@ -237,20 +256,23 @@ def _revised(bundle: JSON, preds: list[StoredPlan], authored: str) -> JSON:
     out = copy.deepcopy(bundle)
     previous = preds[0]
     lang = _lang(*(e["resource"] for e in _entries(out, "DocumentReference")))
-    old_resources = [r for p in preds for r in (p.care_plan, p.flag) if r is not None]
+    written = _written(bundle)
+    old_resources = [r for p in preds for r in _superseded(p, written)]
     completed = _complete_activities(out, previous)
     for e in _entries(out, "CarePlan"):
-        e["resource"]["replaces"] = [{"reference": _ref(p.care_plan)} for p in preds if p.care_plan]
+        e["resource"]["replaces"] = [
+            {"reference": _ref(r)} for r in old_resources if r["resourceType"] == "CarePlan"
+        ]
     for e in _entries(out, "DocumentReference"):
         _add_changes(
             e["resource"], previous, _entries(out, "QuestionnaireResponse")[0]["resource"], completed
         )
     for e in _entries(out, "Provenance"):
-        _record_revision(e["resource"], preds, lang)
+        _record_revision(e["resource"], preds, lang, written)
     for p in preds:
         old_lang = _lang(p.document_reference, p.questionnaire_response)
-        for r in (p.care_plan, p.flag):
-            if r is not None and r.get("status") == "active":
+        for r in _superseded(p, written):
+            if r.get("status") == "active":
                 out["entry"].append(_retire_entry(r, authored, old_lang))
     log.info("revision: supersedes %d plan(s), retires %d resource(s)", len(preds), len(old_resources))
     return out
@@ -325,19 +347,19 @@ def _add_changes(note: JSON, previous: StoredPlan, new_qr: JSON, completed: list
     note["text"] = _narrative(lang, str(note.get("description", "")), lines)
 
 
-def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str) -> None:
+def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, written: set[str]) -> None:
     from fhir_safetyplan.document import _narrative, format_date
 
     provenance["activity"] = {
         "coding": [{"system": codes.DATA_OPERATION, "code": "UPDATE", "display": "revise"}]
     }
     for p in preds:
-        for r in (p.care_plan, p.flag):
-            if r is not None:
-                provenance["target"].append({"reference": _ref(r)})
-        for r in (p.care_plan, p.flag, p.questionnaire_response):
-            if r is not None:
-                provenance["entity"].append({"role": "revision", "what": {"reference": _ref(r)}})
+        old = _superseded(p, written)
+        for r in old:
+            provenance["target"].append({"reference": _ref(r)})
+        qr = p.questionnaire_response
+        for r in [*old, *([qr] if qr is not None and _ref(qr) not in written else [])]:
+            provenance["entity"].append({"role": "revision", "what": {"reference": _ref(r)}})
     c = load()
     lines = [
         f"{c.text('journal', field='date').get(lang)}: {format_date(str(provenance.get('recorded', '')), lang)}",

@@ -265,3 +265,63 @@ def test_a_resend_of_a_refusal_superseded_since_is_delivered_already_not_held() 
     revision = revise(refusal, plans(state, "r1"))
     assert revision.kind == "already" and revision.bundle is None and revision.response is not None
     assert len(revision.response["entry"]) == len(refusal["entry"])
+
+
+def _active_careplans_and_flags(state: dict[tuple[str, str], JSON]) -> list[tuple[str, str]]:
+    return sorted(
+        (r["resourceType"], r["identifier"][0]["value"])
+        for r in state.values()
+        if r["resourceType"] in ("CarePlan", "Flag") and r.get("status") == "active"
+    )
+
+
+def _given_as(submission: str, authored: str, patient: JSON) -> JSON:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "02-flere-mangler" / "answers.json"
+    data: JSON = json.loads(path.read_text(encoding="utf-8"))
+    data |= {"submissionId": submission, "authored": authored, "patient": patient}
+    return pipeline.build_bundle(data)
+
+
+def test_a_resend_naming_the_patient_another_way_leaves_one_active_careplan_and_flag() -> None:
+    both = _given_as("c1", FIRST, {"fnr": PATIENT, "reference": "Patient/p1"})
+    state = after({}, revise(both, plans({}, "c1")).bundle or {})
+    by_reference = _given_as("c1", FIRST, {"reference": "Patient/p1"})
+    revision = revise(by_reference, plans(state, "c1"))
+    assert revision.bundle is not None
+    state = after(state, revision.bundle)
+    assert _active_careplans_and_flags(state) == [("CarePlan", "c1"), ("Flag", "c1")]
+    careplan = of_type(revision.bundle, "CarePlan")[0]["resource"]
+    assert careplan["replaces"] == [
+        {"reference": f"CarePlan/{of_type(both, 'CarePlan')[0]['resource']['id']}"}
+    ]
+
+
+def test_a_plan_stored_under_ids_from_before_they_were_scoped_is_superseded_by_its_resend(
+    first: JSON,
+) -> None:
+    from fhir_safetyplan import ids
+
+    scope = ids.plan_scope("c1", of_type(first, "QuestionnaireResponse")[0]["resource"].get("subject"))
+    text = json.dumps(first)
+    for rtype in ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference", "Provenance"):
+        text = text.replace(ids.resource_id(scope, rtype), ids.resource_id("c1", rtype))
+        text = text.replace(ids.full_url(scope, rtype), ids.full_url("c1", rtype))
+    state = server(stored(json.loads(text)))
+    revision = revise(first, plans(state, "c1"))
+    assert revision.kind == "revision" and revision.bundle is not None
+    state = after(state, revision.bundle)
+    assert _active_careplans_and_flags(state) == [("CarePlan", "c1"), ("Flag", "c1")]
+
+
+def test_every_active_copy_of_a_plan_is_kept_by_the_lookup_and_retired_by_the_next_revision() -> None:
+    a = _given_as("c1", FIRST, {"fnr": PATIENT, "reference": "Patient/p1"})
+    b = _given_as("c1", FIRST, {"reference": "Patient/p1"})
+    state = server(stored(a), stored(b))  # two active copies of one plan, as an earlier release could leave
+    found = plans(state, "c1").plans["c1"]
+    assert len(found.active) == 4  # two CarePlans and two Flags, none hidden
+    sent = revise(_given_as("c2", SECOND, {"reference": "Patient/p1"}), plans(state, "c2")).bundle
+    assert sent is not None
+    state = after(state, sent)
+    assert _active_careplans_and_flags(state) == [("CarePlan", "c2"), ("Flag", "c2")]
