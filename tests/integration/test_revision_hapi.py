@@ -258,3 +258,29 @@ def test_what_a_revision_writes_has_no_errors_against_our_profiles(fhir: Fhir) -
     for resource in written:
         outcome = fhir.validate(resource, profile=resource["meta"]["profile"][0])
         assert errors(outcome) == [], resource["resourceType"]
+
+
+def test_a_resend_naming_the_patient_another_way_leaves_one_active_careplan_and_flag(
+    hapi_base_url: str, fhir: Fhir
+) -> None:
+    fnr = fresh_fnr()
+    patient_id = fresh_identifier("pat")
+    patient = {"resourceType": "Patient", "id": patient_id, "identifier": [{"system": FNR, "value": fnr}]}
+    assert fhir.put(patient).status_code in (200, 201)
+    first = conversation(fnr, DATES[0], CONTACTS[0])
+    given_both = first | {"patient": {"fnr": fnr, "reference": f"Patient/{patient_id}"}}
+    given_by_reference = first | {"patient": {"reference": f"Patient/{patient_id}"}}
+    later = conversation(fnr, DATES[1], CONTACTS[1]) | {"patient": {"reference": f"Patient/{patient_id}"}}
+    with FhirClient(hapi_base_url) as client:
+        for data in (given_both, given_by_reference):
+            result = deliver(pipeline.build_bundle(data), client, submission_id=data["submissionId"])
+            assert result.status == "delivered"
+            for rtype in ("CarePlan", "Flag"):
+                active = [r for r in ours(fhir, rtype, fnr) if r["status"] == "active"]
+                assert list(by_submission(active)) == [first["submissionId"]] and len(active) == 1
+        assert deliver(pipeline.build_bundle(later), client, submission_id=later["submissionId"]).status == (
+            "delivered"
+        )
+    for rtype in ("CarePlan", "Flag"):
+        active = [r for r in ours(fhir, rtype, fnr) if r["status"] == "active"]
+        assert len(active) == 1 and list(by_submission(active)) == [later["submissionId"]]
