@@ -38,38 +38,58 @@ from fhir_safetyplan.content import Content, Option, Text, load
 from fhir_safetyplan.errors import JSON, ConfigError
 
 #: Content release date: part of the definition, fixed so that generation is reproducible.
-RELEASE_DATE = "2026-11-27"
+RELEASE_DATE = "2026-12-01"
 #: The CodeSystem ids of our own codes.
 CS_PLAN = "sikkerhetsplan"
 CS_CHANNEL = "kontaktkanal"
 CS_DUTY = "opplysningsplikt"
 CS_INSTRUMENT = "risikoinstrument"
 CS_LEVEL = "risikoniva"
+CS_CONVERSATION = "samtale"
+CS_AVERT = "avvergingsplikt"
 TEMPLATE_ID = "careplan-template"
+#: The CarePlan category (1.0.0 used ``sikkerhetsplan``, which names the subject in generic viewers).
+CATEGORY_CODE = "oppfolging"
+#: The safety Flag's code (1.0.0 documentation used ``trygg-kontakt``).
+FLAG_CODE = "kontaktavtale"
 
 
 class Link:
-    """The linkIds of the form. Stable: a change here is a new Questionnaire version."""
+    """The linkIds of the form. Stable: a change here is a new Questionnaire version. Items only in 1.0.0 are
+    marked so; they stay here because 1.0.0 responses are still documented."""
 
     CONVERSATION = "samtale"
+    CONVERSATION_TYPE = "samtale.type"
+    ALONE = "samtale.uten-partner"
+    INTERPRETER = "samtale.tolk"
     INFORMED = "samtale.informert"
     INVOLVEMENT = "samtale.involvering"
     REFUSAL_INFO = "samtale.avslag-info"
     REFUSAL_NOTE = "samtale.avslag"
     REFUSAL_INFORMED = "samtale.avslag-informert"
     EXISTING = "samtale.eksisterende-tiltak"
+    ADVICE_INFO_V11 = "samtale.atferd-info"
+    ADVICE_GIVEN_V11 = "samtale.atferd-rad"
+    ACCESS = "innsyn"
+    ACCESS_INFO = "innsyn.info"
+    ACCESS_HIDE = "innsyn.skjul"
     SAFE_CONTACT = "trygg-kontakt"
     SAFE_CHANNELS = "trygg-kontakt.trygge"
     UNSAFE_CHANNELS = "trygg-kontakt.utrygge"
     SAFE_TIMES = "trygg-kontakt.tidspunkt"
     SAFE_NOTE = "trygg-kontakt.merknad"
+    CODE_WORD = "trygg-kontakt.kodeord"
+    SAFE_REVIEW = "trygg-kontakt.gjennomgas"
     PLAN = "plan"
     CHECKLIST = "plan.sjekkliste"
     AGREED = "plan.avtalte-tiltak"
-    ADVICE_INFO = "plan.atferd-info"
-    ADVICE_GIVEN = "plan.atferd-rad"
+    ADVICE_INFO = "plan.atferd-info"  # 1.0.0
+    ADVICE_GIVEN = "plan.atferd-rad"  # 1.0.0
     DEPENDANTS = "sarbare"
-    DEPENDANTS_PRESENT = "sarbare.omsorg"
+    DEPENDANTS_PRESENT = "sarbare.omsorg"  # 1.0.0
+    CHILDREN = "sarbare.barn"
+    PERPETRATOR_CHILDREN = "sarbare.barn-utover"
+    OTHERS = "sarbare.andre"
     CHILDREN_COUNT = "sarbare.antall-barn"
     DEPENDANTS_PLAN = "sarbare.plan"
     DUTY_INFO = "sarbare.opplysningsplikt-info"
@@ -83,10 +103,21 @@ class Link:
     RISK_INSTRUMENT = "risiko.instrument"
     RISK_DATE = "risiko.dato"
     RISK_LEVEL = "risiko.niva"
+    RISK_HIGH_INFO = "risiko.hoy-info"
+    RISK_CONCLUSION = "risiko.konklusjon"
+    RISK_BY = "risiko.utfort-av"
+    AVERT = "avverging"
+    AVERT_INFO = "avverging.info"
+    AVERT_STATUS = "avverging.status"
+    AVERT_NOTE = "avverging.merknad"
 
     @staticmethod
     def checklist_item(key: str) -> str:
         return f"{Link.CHECKLIST}.{key}"
+
+    @staticmethod
+    def checklist_help(key: str) -> str:
+        return f"{Link.CHECKLIST}.{key}.hjelp"
 
 
 TEXT_MAX = 4000
@@ -171,58 +202,111 @@ class _Builder:
         return [self.coding(self.c.option("answers", n)) for n in names]
 
     def options(self, section: str, cs_id: str) -> list[JSON]:
-        return [self.coding(o, cs_id) for o in self.c.options(section)]
+        """The options still offered in this version (retired codes stay only in the CodeSystem)."""
+        return [self.coding(o, cs_id) for o in self.c.options(section) if not o.retired]
+
+    def yes_no(self, link_id: str, text: Text, **extra: Any) -> JSON:
+        """A yes/no question, coded (v2-0532 Y/N with displays in the form's language): renderers show a
+        ``boolean`` as English Yes/No inside a Norwegian form."""
+        return self.choice(link_id, text, self.answers("yes", "no"), **extra)
 
     def build(self) -> JSON:
         c = self.c
         t = c.text
         yes = {"system": YES_NO, "code": "Y"}
         no = {"system": YES_NO, "code": "N"}
+        own_conv = codes.codesystem_url(self.base, CS_CONVERSATION)
+        only_talk = {"system": own_conv, "code": c.option("involvement", "conversation-only").code}
+        declined = {"system": DATA_ABSENT, "code": "asked-declined"}
+        not_asked = {"system": DATA_ABSENT, "code": "not-asked"}
+        first = {"system": own_conv, "code": c.option("conversation-types", "first").code}
 
         def when(question: str, **answer: Any) -> list[JSON]:
             return [{"question": question, "operator": "=", **answer}]
 
+        def any_of(*pairs: tuple[str, JSON]) -> JSON:
+            conds = [{"question": q, "operator": "=", "answerCoding": a} for q, a in pairs]
+            return {"enableWhen": conds, "enableBehavior": "any"} if len(conds) > 1 else {"enableWhen": conds}
+
+        refused = when(Link.INVOLVEMENT, answerCoding=no)
         conversation = self.item(
             Link.CONVERSATION,
             "group",
             t("conversation"),
             required=True,
             item=[
-                self.item(Link.INFORMED, "boolean", t("conversation", "informed"), required=True),
+                self.choice(
+                    Link.CONVERSATION_TYPE,
+                    t("conversation", "type"),
+                    self.options("conversation-types", CS_CONVERSATION),
+                    required=True,
+                ),
+                self.yes_no(Link.ALONE, t("conversation", "alone"), required=True),
+                self.choice(
+                    Link.INTERPRETER,
+                    t("conversation", "interpreter"),
+                    self.options("interpreter", CS_CONVERSATION),
+                ),
+                self.yes_no(
+                    Link.INFORMED,
+                    t("conversation", "informed"),
+                    required=True,
+                    enableWhen=when(Link.CONVERSATION_TYPE, answerCoding=first),
+                ),
                 self.choice(
                     Link.INVOLVEMENT,
                     t("conversation", "involvement"),
-                    self.answers("yes", "no"),
+                    [
+                        self.coding(c.option("answers", "yes")),
+                        self.coding(c.option("involvement", "conversation-only"), CS_CONVERSATION),
+                        self.coding(c.option("answers", "no")),
+                    ],
                     required=True,
                     code=[self.plan_code("involvering", t("conversation", "involvement"))],
                 ),
                 self.item(
-                    Link.REFUSAL_INFO,
-                    "display",
-                    t("conversation", "refusal-info"),
-                    enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
+                    Link.REFUSAL_INFO, "display", t("conversation", "refusal-info"), enableWhen=refused
                 ),
                 self.item(
                     Link.REFUSAL_NOTE,
                     "text",
                     t("conversation", "refusal-note"),
-                    enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
+                    enableWhen=refused,
                     maxLength=TEXT_MAX,
                 ),
-                self.item(
-                    Link.REFUSAL_INFORMED,
-                    "boolean",
-                    t("conversation", "refusal-informed"),
-                    enableWhen=when(Link.INVOLVEMENT, answerCoding=no),
-                ),
+                self.yes_no(Link.REFUSAL_INFORMED, t("conversation", "refusal-informed"), enableWhen=refused),
                 # The guidance asks for this in the first conversation, so it is recorded on a refusal too.
                 self.item(Link.EXISTING, "text", t("conversation", "existing-measures"), maxLength=TEXT_MAX),
+                # Shown in every conversation, also after a refusal: separation is a high-risk period.
+                self.item(
+                    Link.ADVICE_INFO_V11, "display", t("conversation", "behaviour-advice", field="info")
+                ),
+                self.yes_no(Link.ADVICE_GIVEN_V11, t("conversation", "behaviour-advice")),
+            ],
+        )
+        access = self.item(
+            Link.ACCESS,
+            "group",
+            t("access"),
+            required=True,
+            item=[
+                self.item(Link.ACCESS_INFO, "display", t("access", "info")),
+                self.choice(
+                    Link.ACCESS_HIDE,
+                    t("access", "hide"),
+                    [
+                        self.coding(c.option("access-codes", "patient-wish")),
+                        self.coding(c.option("answers", "no")),
+                    ],
+                    required=True,
+                ),
             ],
         )
         safe = self.item(
             Link.SAFE_CONTACT,
             "group",
             t("safe-contact"),
+            required=True,
             code=[self.plan_code("trygg-kontakt", t("safe-contact"))],
             item=[
                 self.choice(
@@ -230,6 +314,7 @@ class _Builder:
                     t("safe-contact", "safe-channels"),
                     self.options("channels", CS_CHANNEL),
                     repeats=True,
+                    required=True,
                 ),
                 self.choice(
                     Link.UNSAFE_CHANNELS,
@@ -238,65 +323,69 @@ class _Builder:
                     repeats=True,
                 ),
                 self.item(Link.SAFE_TIMES, "string", t("safe-contact", "times"), maxLength=STRING_MAX),
+                self.item(Link.CODE_WORD, "string", t("safe-contact", "code-word"), maxLength=STRING_MAX),
                 self.item(Link.SAFE_NOTE, "text", t("safe-contact", "note"), maxLength=TEXT_MAX),
+                self.item(Link.SAFE_REVIEW, "date", t("safe-contact", "review"), required=True),
             ],
         )
-        checklist = [
-            self.choice(
-                Link.checklist_item(ci.key),
-                ci.text,
-                self.answers("yes", "no", "not-relevant", "declined"),
-                required=True,
-                code=[self.plan_code(ci.key, ci.label)],
+        checklist: list[JSON] = []
+        for ci in c.checklist:
+            checklist.append(
+                self.choice(
+                    Link.checklist_item(ci.key),
+                    ci.text,
+                    self.answers("yes", "no", "not-relevant", "declined", "not-asked"),
+                    required=True,
+                    code=[self.plan_code(ci.key, ci.label)],
+                )
             )
-            for ci in c.checklist
-        ]
+            # The standard help, shown where it applies: the note never states help the clinician did not see.
+            checklist.append(
+                self.item(
+                    Link.checklist_help(ci.key),
+                    "display",
+                    ci.help,
+                    enableWhen=when(Link.checklist_item(ci.key), answerCoding=no),
+                )
+            )
         plan = self.item(
             Link.PLAN,
             "group",
             t("plan"),
-            enableWhen=when(Link.INVOLVEMENT, answerCoding=yes),
+            **any_of((Link.INVOLVEMENT, yes), (Link.INVOLVEMENT, only_talk)),
             item=[
                 self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
                 self.item(
                     Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
                 ),
-                self.item(Link.ADVICE_INFO, "display", t("plan", "behaviour-advice", field="info")),
-                self.item(Link.ADVICE_GIVEN, "boolean", t("plan", "behaviour-advice")),
             ],
         )
-        plan = {
+        conversation = {
             "extension": [
                 {
                     "url": TEMPLATE_EXTRACT,
                     "extension": [{"url": "template", "valueReference": {"reference": "#" + TEMPLATE_ID}}],
                 }
             ],
-            **plan,
+            **conversation,
         }
-        dependants_yes = when(Link.DEPENDANTS_PRESENT, answerCoding=yes)
+        unknown_or_yes = [
+            (link, a)
+            for link in (Link.CHILDREN, Link.PERPETRATOR_CHILDREN)
+            for a in (yes, declined, not_asked)
+        ]
         # The duty to inform rests on what the health professional knows, not on the patient's answer: it is
-        # asked also when the patient declined to say whether children are affected.
-        declined = {"system": DATA_ABSENT, "code": "asked-declined"}
-        duty_when: JSON = {
-            "enableWhen": [
-                {"question": Link.DEPENDANTS_PRESENT, "operator": "=", "answerCoding": yes},
-                {"question": Link.DEPENDANTS_PRESENT, "operator": "=", "answerCoding": declined},
-            ],
-            "enableBehavior": "any",
-        }
+        # asked whenever children exist or it is not known whether they do.
+        duty_when = any_of(*unknown_or_yes)
+        some_yes = any_of((Link.CHILDREN, yes), (Link.PERPETRATOR_CHILDREN, yes), (Link.OTHERS, yes))
+        known = ("yes", "no", "declined", "not-asked")
         dependants = self.item(
             Link.DEPENDANTS,
             "group",
             t("dependants"),
             required=True,
             item=[
-                self.choice(
-                    Link.DEPENDANTS_PRESENT,
-                    t("dependants", "present"),
-                    self.answers("yes", "no", "declined"),
-                    required=True,
-                ),
+                self.choice(Link.CHILDREN, t("dependants", "children"), self.answers(*known), required=True),
                 {
                     "extension": [
                         {"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueInteger": 0},
@@ -306,15 +395,18 @@ class _Builder:
                         Link.CHILDREN_COUNT,
                         "integer",
                         t("dependants", "children-count"),
-                        enableWhen=dependants_yes,
+                        enableWhen=when(Link.CHILDREN, answerCoding=yes),
                     ),
                 },
+                self.choice(
+                    Link.PERPETRATOR_CHILDREN,
+                    t("dependants", "perpetrator-children"),
+                    self.answers(*known),
+                    required=True,
+                ),
+                self.choice(Link.OTHERS, t("dependants", "others"), self.answers(*known), required=True),
                 self.item(
-                    Link.DEPENDANTS_PLAN,
-                    "text",
-                    t("dependants", "plan"),
-                    enableWhen=dependants_yes,
-                    maxLength=TEXT_MAX,
+                    Link.DEPENDANTS_PLAN, "text", t("dependants", "plan"), maxLength=TEXT_MAX, **some_yes
                 ),
                 self.item(Link.DUTY_INFO, "display", t("dependants", "duty-info"), **duty_when),
                 self.choice(
@@ -325,7 +417,12 @@ class _Builder:
                     **duty_when,
                 ),
                 self.item(
-                    Link.DUTY_NOTE, "text", t("dependants", "duty-note"), maxLength=TEXT_MAX, **duty_when
+                    Link.DUTY_NOTE,
+                    "text",
+                    t("dependants", "duty-note"),
+                    required=True,
+                    maxLength=TEXT_MAX,
+                    **duty_when,
                 ),
             ],
         )
@@ -334,9 +431,7 @@ class _Builder:
             "group",
             t("mental"),
             item=[
-                self.choice(
-                    Link.MENTAL_PRESENT, t("mental", "present"), self.answers("yes", "no", "declined")
-                ),
+                self.choice(Link.MENTAL_PRESENT, t("mental", "present"), self.answers(*known)),
                 self.item(
                     Link.MENTAL_ADAPTATION,
                     "text",
@@ -346,13 +441,15 @@ class _Builder:
                 ),
             ],
         )
-        risk_done = when(Link.RISK_DONE, answerBoolean=True)
+        level_cs = codes.codesystem_url(self.base, CS_LEVEL)
+        high = [{"system": level_cs, "code": c.option("levels", n).code} for n in ("high", "very-high")]
+        risk_done = when(Link.RISK_DONE, answerCoding=yes)
         risk = self.item(
             Link.RISK,
             "group",
             t("risk"),
             item=[
-                self.item(Link.RISK_DONE, "boolean", t("risk", "done")),
+                self.yes_no(Link.RISK_DONE, t("risk", "done")),
                 self.choice(
                     Link.RISK_INSTRUMENT,
                     t("risk", "instrument"),
@@ -361,6 +458,22 @@ class _Builder:
                     enableWhen=risk_done,
                 ),
                 self.item(Link.RISK_DATE, "date", t("risk", "date"), required=True, enableWhen=risk_done),
+                self.item(
+                    Link.RISK_BY,
+                    "string",
+                    t("risk", "performed-by"),
+                    required=True,
+                    enableWhen=risk_done,
+                    maxLength=STRING_MAX,
+                ),
+                self.item(
+                    Link.RISK_CONCLUSION,
+                    "string",
+                    t("risk", "conclusion"),
+                    required=True,
+                    enableWhen=risk_done,
+                    maxLength=STRING_MAX,
+                ),
                 self.choice(
                     Link.RISK_LEVEL,
                     t("risk", "level"),
@@ -368,9 +481,33 @@ class _Builder:
                     required=True,
                     enableWhen=risk_done,
                 ),
+                self.item(
+                    Link.RISK_HIGH_INFO,
+                    "display",
+                    t("risk", "high-info"),
+                    **any_of(*((Link.RISK_LEVEL, h) for h in high)),
+                ),
             ],
         )
-        return self.root([conversation, safe, plan, dependants, mental, risk])
+        avert = self.item(
+            Link.AVERT,
+            "group",
+            t("avert"),
+            **any_of(
+                (Link.INVOLVEMENT, no), (Link.INVOLVEMENT, only_talk), *((Link.RISK_LEVEL, h) for h in high)
+            ),
+            item=[
+                self.item(Link.AVERT_INFO, "display", t("avert", "info")),
+                self.choice(
+                    Link.AVERT_STATUS,
+                    t("avert", "status"),
+                    self.options("avert-status", CS_AVERT),
+                    required=True,
+                ),
+                self.item(Link.AVERT_NOTE, "text", t("avert", "note"), required=True, maxLength=TEXT_MAX),
+            ],
+        )
+        return self.root([conversation, access, safe, plan, dependants, mental, risk, avert])
 
     def root(self, items: list[JSON]) -> JSON:
         c = self.c
@@ -428,33 +565,52 @@ class _Builder:
         lang = self.primary
         cs = codes.codesystem_url(self.base, CS_PLAN)
 
-        def coding(code: str, display: str | None) -> JSON:
-            out = {"_system": _tev(_lit(cs)), "_code": _tev(_lit(code))}
+        def coding(code: str, display: str | None, system: str = cs) -> JSON:
+            out = {"_system": _tev(_lit(system)), "_code": _tev(_lit(code))}
             return {**out, "_display": _tev(_lit(display))} if display else out
 
-        def activity(context: str, code: str, display: str, description: str, literal: bool) -> JSON:
+        def activity(context: str, code: JSON, description: str, literal: bool) -> JSON:
             return {
                 "extension": [{"url": TEMPLATE_EXTRACT_CONTEXT, "valueString": context}],
                 "detail": {
-                    "code": {"coding": [coding(code, display)]},
+                    "code": {"coding": [code]},
                     "_status": _tev("'not-started'"),
                     "_description": _tev(_lit(description) if literal else description),
                 },
             }
+
+        def path(*links: str) -> str:
+            return "%resource" + "".join(f".item.where(linkId='{link}')" for link in links)
 
         activities = []
         for ci in c.checklist:
             # linkId first, then the answer: fhirpathpy evaluates the inner where() per candidate item, so
             # narrowing by linkId before testing the answer makes this ~6x cheaper; both engines agree on it.
             context = (
-                f"item.where(linkId='{Link.CHECKLIST}').item.where(linkId='{Link.checklist_item(ci.key)}')"
-                f".where(answer.valueCoding.where(system='{YES_NO}' and code='N').exists())"
+                path(Link.PLAN, Link.CHECKLIST, Link.checklist_item(ci.key))
+                + f".where(answer.valueCoding.where(system='{YES_NO}' and code='N').exists())"
             )
-            activities.append(activity(context, ci.key, ci.label.get(lang), ci.help.get(lang), literal=True))
+            code = coding(ci.key, ci.label.get(lang))
+            activities.append(activity(context, code, ci.help.get(lang), literal=True))
         agreed = c.text("journal", field="agreed").get(lang)
         activities.append(
             activity(
-                f"item.where(linkId='{Link.AGREED}').answer", "avtalt-tiltak", agreed, "value", literal=False
+                path(Link.PLAN, Link.AGREED) + ".answer",
+                coding("avtalt-tiltak", agreed),
+                "value",
+                literal=False,
+            )
+        )
+        # A report of concern still to be sent is tracked as a planned activity, also after a refusal.
+        will_send = c.option("duty-status", "will-send")
+        duty_cs = codes.codesystem_url(self.base, CS_DUTY)
+        activities.append(
+            activity(
+                path(Link.DEPENDANTS, Link.DUTY)
+                + f".where(answer.valueCoding.where(system='{duty_cs}' and code='{will_send.code}').exists())",
+                coding(will_send.code, will_send.display.get(lang), duty_cs),
+                will_send.display.get(lang),
+                literal=True,
             )
         )
         title = c.text("neutral", field="careplan-title").get(lang)
@@ -464,8 +620,8 @@ class _Builder:
             # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
             "_status": _tev("'active'"),
             "_intent": _tev("'plan'"),
-            # The category is coded without a display: lists in record systems show it next to the neutral title.
-            "category": [{"coding": [coding("sikkerhetsplan", None)]}],
+            # A neutral category code, without a display: lists in record systems show it next to the title.
+            "category": [{"coding": [coding(CATEGORY_CODE, None)]}],
             "_title": _tev(_lit(title)),
             "subject": {"_reference": _tev("%resource.subject.reference")},
             "_created": _tev("%resource.authored"),
@@ -489,35 +645,49 @@ def _cached(base: str, lang: str | None) -> JSON:
     return _Builder(load(), base, lang).build()
 
 
-def build_questionnaire(lang: str | None = None, canonical_base: str | None = None) -> JSON:
-    """The Questionnaire: multilingual (``lang=None``) or in one language (nb, nn, en). Returns a fresh copy."""
-    if lang is not None and lang not in codes.LANGUAGES:
-        raise ConfigError(f"language {lang!r} is not supported; use one of nb, nn, en")
-    return copy.deepcopy(_cached(codes.canonical_base(canonical_base), lang))
+def build_questionnaire(
+    lang: str | None = None, canonical_base: str | None = None, version: str | None = None
+) -> JSON:
+    """The Questionnaire: multilingual (``lang=None``) or in one language (nb, nn, en), in ``version``
+    (default: the current one; earlier versions are the frozen published copies). Returns a fresh copy."""
+    return copy.deepcopy(shared_questionnaire(lang, canonical_base, version))
 
 
-def shared_questionnaire(lang: str | None = None, canonical_base: str | None = None) -> JSON:
+def shared_questionnaire(
+    lang: str | None = None, canonical_base: str | None = None, version: str | None = None
+) -> JSON:
     """Like :func:`build_questionnaire` but the process-wide cached instance: never mutate it.
 
     The hot path (validation, extraction) uses it so per-Questionnaire indexes and compiled expressions are
     reused across plans instead of being rebuilt for a fresh copy each time.
     """
+    from fhir_safetyplan.versions import check_version, frozen_questionnaire
+
     if lang is not None and lang not in codes.LANGUAGES:
         raise ConfigError(f"language {lang!r} is not supported; use one of nb, nn, en")
-    return _cached(codes.canonical_base(canonical_base), lang)
+    version = check_version(version)
+    base = codes.canonical_base(canonical_base)
+    if version != codes.QUESTIONNAIRE_VERSION:
+        return frozen_questionnaire(version, lang, base)
+    return _cached(base, lang)
 
 
-def all_questionnaires(canonical_base: str | None = None) -> list[JSON]:
-    """The multilingual Questionnaire and one per language."""
-    return [build_questionnaire(lang, canonical_base) for lang in (None, *codes.LANGUAGES)]
+def all_questionnaires(canonical_base: str | None = None, version: str | None = None) -> list[JSON]:
+    """The multilingual Questionnaire and one per language (of ``version``, default the current one)."""
+    return [build_questionnaire(lang, canonical_base, version) for lang in (None, *codes.LANGUAGES)]
 
 
 def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON | None:
-    """Our Questionnaire whose ``url|version`` (or ``url``) is ``canonical``, or None (the shared instance:
-    never mutate it)."""
+    """Our Questionnaire whose ``url|version`` is ``canonical`` (a bare ``url``: the current version), or None
+    (the shared instance: never mutate it)."""
+    from fhir_safetyplan.versions import KNOWN_VERSIONS
+
     url, _, version = canonical.partition("|")
-    for q in (shared_questionnaire(lang, canonical_base) for lang in (None, *codes.LANGUAGES)):
-        if q["url"] == url and (not version or version == q["version"]):
+    if version and version not in KNOWN_VERSIONS:
+        return None
+    for lang in (None, *codes.LANGUAGES):
+        q = shared_questionnaire(lang, canonical_base, version or None)
+        if q["url"] == url:
             return q
     return None
 
@@ -536,4 +706,6 @@ ANSWER_WORDS: dict[str, tuple[str, str]] = {
     "declined": (DATA_ABSENT, "asked-declined"),
     "asked-declined": (DATA_ABSENT, "asked-declined"),
     "vil-ikke-svare": (DATA_ABSENT, "asked-declined"),
+    "not-asked": (DATA_ABSENT, "not-asked"),
+    "ikke-tatt-opp": (DATA_ABSENT, "not-asked"),
 }

@@ -175,11 +175,21 @@ def test_questionnaire_search_without_parameters_is_a_searchset_of_all_four(app_
 @pytest.mark.parametrize(
     ("params", "ids"),
     [
-        ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan-en"}, ["sikkerhetsplan-en"]),
-        ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|1.0.0"}, ["sikkerhetsplan"]),
+        (
+            {"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan-en"},
+            ["sikkerhetsplan-en", "sikkerhetsplan-en-1.0.0"],
+        ),
+        ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|1.1.0"}, ["sikkerhetsplan"]),
+        (
+            {"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|1.0.0"},
+            ["sikkerhetsplan-1.0.0"],
+        ),
         ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|9.9.9"}, []),
-        ({"version": "1.0.0", "language": "nn"}, ["sikkerhetsplan-nn"]),
-        ({"language": "nb"}, ["sikkerhetsplan", "sikkerhetsplan-nb"]),
+        ({"version": "1.0.0", "language": "nn"}, ["sikkerhetsplan-nn-1.0.0"]),
+        (
+            {"language": "nb"},
+            ["sikkerhetsplan", "sikkerhetsplan-nb", "sikkerhetsplan-1.0.0", "sikkerhetsplan-nb-1.0.0"],
+        ),
         ({"_id": "sikkerhetsplan-en"}, ["sikkerhetsplan-en"]),
         ({"url": "https://elsewhere.example/Questionnaire/sikkerhetsplan"}, []),
     ],
