@@ -352,6 +352,7 @@ class _Builder:
             Link.PLAN,
             "group",
             t("plan"),
+            required=True,  # when enabled (1.0.0 let a response leave the whole plan out)
             **any_of((Link.INVOLVEMENT, yes), (Link.INVOLVEMENT, only_talk)),
             item=[
                 self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
@@ -493,6 +494,7 @@ class _Builder:
             Link.AVERT,
             "group",
             t("avert"),
+            required=True,  # when enabled: the assessment must be documented
             **any_of(
                 (Link.INVOLVEMENT, no), (Link.INVOLVEMENT, only_talk), *((Link.RISK_LEVEL, h) for h in high)
             ),

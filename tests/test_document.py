@@ -150,7 +150,7 @@ def test_journal_note_is_a_journalnotat_with_readable_text_and_links() -> None:
     }
     text = base64.b64decode(note["content"][0]["attachment"]["data"]).decode()
     # What is not in place, as a statement: never "help offered" with a text the clinician did not see.
-    assert "Ikke på plass: Krisesenter" in text and "tilbys hjelp" not in text
+    assert "Ikke på plass: Rømningsplan, Krisesenter" in text and "tilbys hjelp" not in text
     assert "gi kontaktinformasjon" not in text
     assert text.startswith("Journalnotat – oppfølgingssamtale 20.11.2026\n")  # a neutral first line
     assert {(c["coding"][0]["code"]) for c in note["securityLabel"]} == {"R", "SDV"}

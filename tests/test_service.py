@@ -161,14 +161,17 @@ def test_an_unknown_questionnaire_id_is_404_naming_the_known_ids(app_client: Tes
     assert "sikkerhetsplan-nn" in diagnostics(r)
 
 
-def test_questionnaire_search_without_parameters_is_a_searchset_of_all_four(app_client: TestClient) -> None:
+def test_questionnaire_search_without_parameters_is_a_searchset_of_every_form_of_every_version(
+    app_client: TestClient,
+) -> None:
     from fhir.resources.R4B.bundle import Bundle
 
     r = app_client.get("/Questionnaire")
     assert r.status_code == 200
     bundle = r.json()
     Bundle.model_validate(bundle)
-    assert bundle["type"] == "searchset" and bundle["total"] == 4
+    # four forms (nb with translations, nb, nn, en) in each published version (1.1.0 and the frozen 1.0.0)
+    assert bundle["type"] == "searchset" and bundle["total"] == 8
     assert all(e["fullUrl"].endswith("/Questionnaire/" + e["resource"]["id"]) for e in bundle["entry"])
 
 
