@@ -116,7 +116,7 @@ class Answers(_Model):
             problems.append(
                 "checklist and agreedActions belong to the safety plan, which is not made on a refusal"
             )
-        if self.plan_made() and self.checklist is not None and set(self.checklist) != set(CHECKLIST_KEYS):
+        if self.plan_made() and set(self.checklist or {}) != set(CHECKLIST_KEYS):
             problems.append(f"checklist needs an answer for every item ({', '.join(CHECKLIST_KEYS)})")
         d = self.dependants
         if d.children not in _YES and d.children_count is not None:

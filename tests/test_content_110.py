@@ -365,3 +365,44 @@ def test_the_behaviour_advice_is_shown_also_after_a_refusal() -> None:
     assert "Pasienten er rådet til ikke å endre atferd" in note_of(
         pipeline.build_bundle(example("09-avverging-ved-avslag"))
     )
+
+
+# ---- the 1.1.0 answers document -----------------------------------------------------------------------------
+
+
+def broken(change: Any) -> JSONDict:
+    doc = example("11-oppfolging-nynorsk")
+    change(doc["answers"])
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda a: a.update(informed=True), "informed is asked only at a first conversation"),
+        (lambda a: a.pop("checklist"), "checklist needs an answer for every item"),
+        (lambda a: a["dependants"].update(children="declined"), "dependants.duty and dutyNote are required"),
+        (lambda a: a["dependants"].update(duty="sendt", dutyNote="x"), "apply only when children exist"),
+        (lambda a: a["safeContact"].update(safe=[]), "safeContact.safe"),
+        (lambda a: a["safeContact"].pop("reviewBy"), "safeContact.reviewBy"),
+        (lambda a: a["risk"].pop("conclusion"), "conclusion and performedBy are required"),
+        (lambda a: a.update(dutyToAvert={"status": "avverget-annet", "note": "x"}), "dutyToAvert applies"),
+    ],
+)
+def test_a_1_1_0_answers_document_that_breaks_a_rule_of_the_form_is_refused_saying_what(
+    change: Any, where: str
+) -> None:
+    outcome = pipeline.validate(broken(change))
+    assert has_errors(outcome)
+    assert where in json.dumps(outcome, ensure_ascii=False)
+
+
+def test_the_1_1_0_answers_schema_is_printed_on_request() -> None:
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "fhir_safetyplan", "schema", "--version", "1.1.0"]
+    schema = json.loads(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+    assert {"conversationType", "hideFromPortal", "dutyToAvert"} <= set(
+        schema["$defs"]["Answers"]["properties"]
+    )

@@ -66,7 +66,7 @@ def test_refusal_gives_the_response_and_a_note_documenting_it_and_no_plan() -> N
     assert {"QuestionnaireResponse", "DocumentReference", "Provenance"} <= set(types_of(b))
     note = (ROOT / "examples" / "04-avslag" / "journal-note.txt").read_text(encoding="utf-8")
     assert "ønsker ikke involvering" in note and "Det er ikke utarbeidet sikkerhetsplan" in note
-    assert "informert om hvor pasienten kan få hjelp senere" in note
+    assert "informert om hvor det er mulig å få hjelp senere" in note
 
 
 def test_strict_safe_contact_becomes_a_safety_flag_and_very_restricted_labels() -> None:
