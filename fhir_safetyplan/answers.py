@@ -263,8 +263,7 @@ def parse_answers(data: Any) -> AnswersDocument:
             model = answers_v110.AnswersDocument
         elif version == ANSWERS_VERSION:
             data = {k: v for k, v in data.items() if k != "version"}
-        else:
-            shown = str(version)[:40]
+        else:  # the value is not echoed: it is the sender's text
             raise InputError(
                 "unknown answers document version",
                 operation_outcome(
@@ -272,8 +271,8 @@ def parse_answers(data: Any) -> AnswersDocument:
                         issue(
                             "error",
                             "not-supported",
-                            f"answers document: version {shown!r} is not known; use "
-                            f"{answers_v110.VERSION!r} (or leave version out for the 1.0.0 shape)",
+                            f"answers document: this version is not known; use {answers_v110.VERSION!r} "
+                            "(or leave version out for the 1.0.0 shape)",
                             "version",
                         )
                     ]
