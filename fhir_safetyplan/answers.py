@@ -350,10 +350,10 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
     by_link = _index_cached(f"{q['url']}|{q['version']}", q)
 
     def coded(link: str, word: str) -> JSON:
-        system, code = ANSWER_WORDS[word]
+        code = ANSWER_WORDS[word]
         for opt in by_link[link].get("answerOption", []):
             coding = opt["valueCoding"]
-            if coding["system"] == system and coding["code"] == code:
+            if codes.answer_code(coding) == code:
                 return {"valueCoding": dict(coding)}
         raise InputError(
             f"answer {word!r} is not allowed for item {link}",
@@ -398,7 +398,7 @@ def _answers_v100(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
         Link.INFORMED: [{"valueBoolean": a.informed}],
         Link.INVOLVEMENT: [coded(Link.INVOLVEMENT, a.involvement)],
     }
-    wants = ANSWER_WORDS[a.involvement][1] == "Y"
+    wants = ANSWER_WORDS[a.involvement] == "Y"
     if not wants and a.refusal_note:
         answers[Link.REFUSAL_NOTE] = [{"valueString": a.refusal_note}]
     if not wants and a.refusal_informed is not None:
@@ -424,19 +424,19 @@ def _answers_v100(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
             answers[Link.ADVICE_GIVEN] = [{"valueBoolean": a.behaviour_advice_given}]
     d = a.dependants
     answers[Link.DEPENDANTS_PRESENT] = [coded(Link.DEPENDANTS_PRESENT, d.present)]
-    if ANSWER_WORDS[d.present][1] == "Y":
+    if ANSWER_WORDS[d.present] == "Y":
         if d.children_count is not None:
             answers[Link.CHILDREN_COUNT] = [{"valueInteger": d.children_count}]
         if d.plan:
             answers[Link.DEPENDANTS_PLAN] = [{"valueString": d.plan}]
-    if ANSWER_WORDS[d.present][1] != "N":
+    if ANSWER_WORDS[d.present] != "N":
         if d.duty:
             answers[Link.DUTY] = [own(Link.DUTY, d.duty)]
         if d.duty_note:
             answers[Link.DUTY_NOTE] = [{"valueString": d.duty_note}]
     if a.mental:
         answers[Link.MENTAL_PRESENT] = [coded(Link.MENTAL_PRESENT, a.mental.present)]
-        if ANSWER_WORDS[a.mental.present][1] == "Y" and a.mental.adaptation:
+        if ANSWER_WORDS[a.mental.present] == "Y" and a.mental.adaptation:
             answers[Link.MENTAL_ADAPTATION] = [{"valueString": a.mental.adaptation}]
     if a.risk:
         answers[Link.RISK_DONE] = [{"valueBoolean": a.risk.done}]

@@ -10,10 +10,10 @@ at ``%resource``, because the template sits on the always-answered conversation 
 from __future__ import annotations
 
 from fhir_safetyplan import codes
-from fhir_safetyplan.codes import TEMPLATE_EXTRACT_CONTEXT, TEMPLATE_EXTRACT_VALUE, YES_NO
+from fhir_safetyplan.codes import TEMPLATE_EXTRACT_CONTEXT, TEMPLATE_EXTRACT_VALUE
 from fhir_safetyplan.content import Content
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.form_ids import CATEGORY_CODE, CS_DUTY, CS_PLAN, TEMPLATE_ID, Link
+from fhir_safetyplan.form_ids import CATEGORY_CODE, CS_ANSWER, CS_DUTY, CS_PLAN, TEMPLATE_ID, Link
 
 
 def careplan_template(c: Content, base: str, lang: str) -> JSON:
@@ -38,12 +38,13 @@ def careplan_template(c: Content, base: str, lang: str) -> JSON:
         return "%resource" + "".join(f".item.where(linkId='{link}')" for link in links)
 
     activities = []
+    answer_cs = codes.codesystem_url(base, CS_ANSWER)
     for ci in c.checklist:
         # linkId first, then the answer: fhirpathpy evaluates the inner where() per candidate item, so
         # narrowing by linkId before testing the answer makes this ~6x cheaper; both engines agree on it.
         context = (
             path(Link.PLAN, Link.CHECKLIST, Link.checklist_item(ci.key))
-            + f".where(answer.valueCoding.where(system='{YES_NO}' and code='N').exists())"
+            + f".where(answer.valueCoding.where(system='{answer_cs}' and code='N').exists())"
         )
         code = coding(ci.key, ci.label.get(lang))
         activities.append(activity(context, code, ci.help.get(lang), literal=True))
@@ -73,6 +74,7 @@ def careplan_template(c: Content, base: str, lang: str) -> JSON:
         "resourceType": "CarePlan",
         "id": TEMPLATE_ID,
         # No meta.security here: dom-5 forbids labels on contained resources; they are added on extraction.
+        "language": lang,  # the language of its displays, so a $extract result can be validated as it is
         "_status": _tev("'active'"),
         "_intent": _tev("'plan'"),
         # A neutral category code, without a display: lists in record systems show it next to the title.

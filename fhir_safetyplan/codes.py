@@ -10,8 +10,13 @@ DEFAULT_CANONICAL_BASE = "https://safetyplan.example/fhir"
 QUESTIONNAIRE_VERSION = "1.1.0"
 PACKAGE_NAME = "example.safetyplan.r4"
 
+#: Our CodeSystem of answers (Y / N / NA / asked-declined), displayed in nb with nn and en designations. Content 1.0.0
+#: used the HL7 code systems below with the same codes; their displays are English only, so the HL7 validator
+#: rejects a Norwegian display on them. Responses coded the 1.0.0 way are still read (:func:`answer_code`).
+ANSWER_CS = "svar"
 YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0532"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+LEGACY_ANSWER_SYSTEMS = (YES_NO, DATA_ABSENT)
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
@@ -24,6 +29,8 @@ TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
 ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
 VERSION_ALGORITHM = "http://hl7.org/fhir/StructureDefinition/artifact-versionAlgorithm"
+#: The R4 extensions pack's RelatedArtifact on a Questionnaire (``cqf-relatedArtifact`` is not an R4 extension).
+RELATED_ARTIFACT = "http://hl7.org/fhir/StructureDefinition/artifact-relatedArtifact"
 
 SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
 TEMPLATE_EXTRACT = SDC + "sdc-questionnaire-templateExtract"
@@ -57,8 +64,27 @@ def canonical_base(base: str | None = None) -> str:
     return value
 
 
+def answer_code(coding: object) -> str | None:
+    """The code of an answer coding (``Y``, ``N``, ``NA``, ``asked-declined``), None for any other coding.
+
+    Accepts our answer CodeSystem under any canonical base (the response was checked against its Questionnaire,
+    which fixes the base) and the HL7 systems content 1.0.0 used.
+    """
+    if not isinstance(coding, dict):
+        return None
+    system = str(coding.get("system", ""))
+    if system in LEGACY_ANSWER_SYSTEMS or system.endswith(f"/CodeSystem/{ANSWER_CS}"):
+        return str(coding.get("code", "")) or None
+    return None
+
+
 def codesystem_url(base: str, cs_id: str) -> str:
     return f"{base}/CodeSystem/{cs_id}"
+
+
+def namingsystem_url(base: str, ns_id: str) -> str:
+    """An identifier namespace of ours, e.g. ``{base}/NamingSystem/submission`` (a NamingSystem's uniqueId)."""
+    return f"{base}/NamingSystem/{ns_id}"
 
 
 def valueset_url(base: str, vs_id: str) -> str:

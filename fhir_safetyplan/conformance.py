@@ -18,6 +18,7 @@ from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.questionnaire import (
     CATEGORY_CODE,
+    CS_ANSWER,
     CS_AVERT,
     CS_CHANNEL,
     CS_CONVERSATION,
@@ -134,7 +135,21 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
             for o in c.options(section)
         ]
 
+    answers = [
+        _concept(o.code, o.display, f"Samme betydning som {v['same-as']}.")
+        for o, v in zip(c.options("answers"), c.raw["answers"].values(), strict=True)
+    ]
     return [
+        _codesystem(
+            base,
+            CS_ANSWER,
+            "Svar",
+            "Svar",
+            "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare, ikke tatt opp. Kodene og "
+            "betydningen er de "
+            "samme som i HL7 v2-0532 og data-absent-reason, men med visningsnavn på bokmål, nynorsk og engelsk.",
+            answers,
+        ),
         _codesystem(
             base,
             CS_PLAN,
@@ -213,7 +228,9 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
         by_system: dict[str, list[JSON]] = {}
         for n in names:
             o = c.option("answers", n)
-            by_system.setdefault(o.system or "", []).append({"code": o.code, "display": o.display.en})
+            by_system.setdefault(o.system or codes.codesystem_url(base, CS_ANSWER), []).append(
+                {"code": o.code, "display": o.display.en}
+            )
         return [{"system": s, "concept": cs} for s, cs in by_system.items()]
 
     own = [
@@ -243,16 +260,16 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
             "sjekkliste-svar",
             "SjekklisteSvar",
             "Svar på punktene i sikkerhetsplanen",
-            "Ja / nei / ikke aktuelt (HL7 v2-0532), ønsket ikke å svare og ikke tatt opp (data-absent-reason).",
+            "Ja / nei / ikke aktuelt / ønsket ikke å svare / ikke tatt opp.",
             pick("yes", "no", "not-relevant", "declined", "not-asked"),
         ),
-        _valueset(base, "ja-nei", "JaNei", "Ja / nei", "Ja / nei (HL7 v2-0532).", pick("yes", "no")),
+        _valueset(base, "ja-nei", "JaNei", "Ja / nei", "Ja / nei.", pick("yes", "no")),
         _valueset(
             base,
             "ja-nei-vil-ikke-svare",
             "JaNeiVilIkkeSvare",
             "Ja / nei / ønsket ikke å svare",
-            "Ja / nei (HL7 v2-0532) og ønsket ikke å svare (data-absent-reason).",
+            "Ja / nei / ønsket ikke å svare.",
             pick("yes", "no", "declined"),
         ),
     ]
@@ -443,6 +460,27 @@ def profiles(base: str) -> list[JSON]:
     ]
 
 
+def naming_systems(base: str) -> list[JSON]:
+    """The namespace of the submission identifier on every written resource, so validators can resolve it."""
+    return [
+        {
+            "resourceType": "NamingSystem",
+            "id": "submission",
+            "name": "SikkerhetsplanInnsending",
+            "status": "active",
+            "kind": "identifier",
+            "date": RELEASE_DATE,
+            "publisher": PUBLISHER,
+            "description": "Identifikator for én innsending av en sikkerhetsplan. Alle ressursene fra samme "
+            "innsending har den samme verdien; en ny innsending av det samme skjemaet får den samme verdien.",
+            "jurisdiction": [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO"}]}],
+            "uniqueId": [
+                {"type": "uri", "value": codes.namingsystem_url(base, "submission"), "preferred": True}
+            ],
+        }
+    ]
+
+
 def all_resources(canonical_base: str | None = None) -> list[JSON]:
     """Every conformance resource, in a stable order."""
     base = codes.canonical_base(canonical_base)
@@ -453,6 +491,7 @@ def all_resources(canonical_base: str | None = None) -> list[JSON]:
         *codesystems(base, c),
         *valuesets(base, c),
         *profiles(base),
+        *naming_systems(base),
     ]
 
 

@@ -18,7 +18,7 @@ from html import escape
 from typing import Any, Literal
 
 from fhir_safetyplan import codes
-from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, YES_NO
+from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, answer_code
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
 from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE, Link
@@ -136,9 +136,9 @@ def _yes(answers: dict[str, list[JSON]], link: str) -> bool | None:
     for a in answers.get(link, []):
         if "valueBoolean" in a:
             return bool(a["valueBoolean"])
-        c = a.get("valueCoding", {})
-        if c.get("system") == YES_NO and c.get("code") in ("Y", "N"):
-            return bool(c["code"] == "Y")
+        code = answer_code(a.get("valueCoding"))
+        if code in ("Y", "N"):
+            return code == "Y"
     return None
 
 
@@ -259,8 +259,9 @@ def involvement_of(answers: dict[str, list[JSON]]) -> str | None:
     """``yes`` (services involved), ``conversation-only`` (a safety plan, no other services now), ``no`` (a
     refusal), or None when unanswered."""
     for coding in _coding(answers, Link.INVOLVEMENT):
-        if coding.get("system") == YES_NO and coding.get("code") in ("Y", "N"):
-            return "yes" if coding["code"] == "Y" else "no"
+        code = answer_code(coding)
+        if code in ("Y", "N"):
+            return "yes" if code == "Y" else "no"
         if coding.get("code") == load().option("involvement", "conversation-only").code:
             return "conversation-only"
     return None
@@ -385,6 +386,7 @@ def document(
     out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse", hidden)
     out_qr["identifier"] = ident
+    out_qr["language"] = lang  # a renderer's response may lack it; validators read displays in this language
     out_qr["subject"] = subject
     # Our own narrative replaces any the sender gave: it is generated from the answers and escaped (dom-6).
     out_qr["text"] = _narrative(
@@ -410,6 +412,7 @@ def document(
         cp = copy.deepcopy(careplan)
         cp["id"] = resource_id(submission, "CarePlan")
         cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan", hidden)
+        cp["language"] = lang
         cp["identifier"] = [ident]
         cp["subject"] = subject
         cp["author"] = author
@@ -436,6 +439,7 @@ def document(
             "resourceType": "Flag",
             "id": resource_id(submission, "Flag"),
             "meta": _meta(ctx, base, "sikkerhetsplan-flag", hidden),
+            "language": lang,
             "text": _narrative(lang, flag_title, [instruction, contact]),
             "identifier": [ident],
             "status": "active",
@@ -447,7 +451,7 @@ def document(
                     {
                         "system": codes.codesystem_url(base, CS_PLAN),
                         "code": FLAG_CODE,
-                        "display": c.text("neutral", field="flag-title").get("nb"),
+                        "display": c.text("neutral", field="flag-title").get(lang),
                     }
                 ],
                 "text": f"{instruction} {contact}",
@@ -518,6 +522,7 @@ def document(
         "resourceType": "Provenance",
         "id": resource_id(submission, "Provenance"),
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance", hidden),
+        "language": lang,
         "text": _narrative(
             lang,
             c.text("neutral", field="provenance-title").get(lang),

@@ -9,17 +9,16 @@ from typing import Any
 from fhir_safetyplan import codes
 from fhir_safetyplan.careplan_template import careplan_template
 from fhir_safetyplan.codes import (
-    DATA_ABSENT,
     ITEM_CONTROL,
     ITEM_CONTROL_SYSTEM,
     TEMPLATE_EXTRACT,
     TRANSLATED,
     TRANSLATION,
-    YES_NO,
 )
 from fhir_safetyplan.content import Content, Option, Text
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.form_ids import (
+    CS_ANSWER,
     CS_AVERT,
     CS_CHANNEL,
     CS_CONVERSATION,
@@ -30,8 +29,6 @@ from fhir_safetyplan.form_ids import (
     TEMPLATE_ID,
     Link,
 )
-
-# The form's ids live in form_ids; they are re-exported here, where other modules have always imported them.
 
 #: Content release date: part of the definition, fixed so that generation is reproducible.
 RELEASE_DATE = "2026-12-01"
@@ -127,7 +124,7 @@ class _Builder:
         return out
 
     def answers(self, *names: str) -> list[JSON]:
-        return [self.coding(self.c.option("answers", n)) for n in names]
+        return [self.coding(self.c.option("answers", n), CS_ANSWER) for n in names]
 
     def options(self, section: str, cs_id: str) -> list[JSON]:
         """The options still offered in this version (retired codes stay only in the CodeSystem)."""
@@ -144,12 +141,13 @@ class _Builder:
         c = self.c
         own_conv = codes.codesystem_url(self.base, CS_CONVERSATION)
         level_cs = codes.codesystem_url(self.base, CS_LEVEL)
+        answer_cs = codes.codesystem_url(self.base, CS_ANSWER)
         return (
-            {"system": YES_NO, "code": "Y"},
-            {"system": YES_NO, "code": "N"},
+            {"system": answer_cs, "code": "Y"},
+            {"system": answer_cs, "code": "N"},
             {"system": own_conv, "code": c.option("involvement", "conversation-only").code},
-            {"system": DATA_ABSENT, "code": "asked-declined"},
-            {"system": DATA_ABSENT, "code": "not-asked"},
+            {"system": answer_cs, "code": "asked-declined"},
+            {"system": answer_cs, "code": "not-asked"},
             {"system": own_conv, "code": c.option("conversation-types", "first").code},
             [{"system": level_cs, "code": c.option("levels", n).code} for n in ("high", "very-high")],
         )
@@ -203,9 +201,9 @@ class _Builder:
                     Link.INVOLVEMENT,
                     t("conversation", "involvement"),
                     [
-                        self.coding(c.option("answers", "yes")),
+                        self.coding(c.option("answers", "yes"), CS_ANSWER),
                         self.coding(c.option("involvement", "conversation-only"), CS_CONVERSATION),
-                        self.coding(c.option("answers", "no")),
+                        self.coding(c.option("answers", "no"), CS_ANSWER),
                     ],
                     required=True,
                     code=[self.plan_code("involvering", t("conversation", "involvement"))],
@@ -256,7 +254,7 @@ class _Builder:
                     t("access", "hide"),
                     [
                         self.coding(c.option("access-codes", "patient-wish")),
-                        self.coding(c.option("answers", "no")),
+                        self.coding(c.option("answers", "no"), CS_ANSWER),
                     ],
                     required=True,
                 ),
@@ -524,7 +522,7 @@ class _Builder:
                     "valueCoding": {"system": "http://hl7.org/fhir/version-algorithm", "code": "semver"},
                 },
                 {
-                    "url": "http://hl7.org/fhir/StructureDefinition/cqf-relatedArtifact",
+                    "url": codes.RELATED_ARTIFACT,
                     "valueRelatedArtifact": {
                         "type": "citation",
                         "label": c.raw["source"]["title"]["nb"],

@@ -4,8 +4,12 @@ because 1.0.0 responses are still documented)."""
 
 from __future__ import annotations
 
+from fhir_safetyplan import codes
+
 #: The CodeSystem ids of our own codes.
 CS_PLAN = "sikkerhetsplan"
+#: Our answer codes (Y / N / NA / asked-declined / not-asked), nb displays with nn and en designations.
+CS_ANSWER = codes.ANSWER_CS
 CS_CHANNEL = "kontaktkanal"
 CS_DUTY = "opplysningsplikt"
 CS_INSTRUMENT = "risikoinstrument"

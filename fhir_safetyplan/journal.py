@@ -12,7 +12,7 @@ others, a ``boolean`` per yes/no question, the behaviour advice under the plan) 
 
 from __future__ import annotations
 
-from fhir_safetyplan.codes import DATA_ABSENT, YES_NO
+from fhir_safetyplan.codes import answer_code
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.document import (
     CrisisCentre,
@@ -32,14 +32,9 @@ from fhir_safetyplan.questionnaire import Link
 
 Answers = dict[str, list[JSON]]
 
-#: The answer codings of the checklist and the yes/no/unknown questions, by their key in the journal texts.
-_KEYS = {
-    (YES_NO, "Y"): "yes",
-    (YES_NO, "N"): "no",
-    (YES_NO, "NA"): "not-relevant",
-    (DATA_ABSENT, "asked-declined"): "declined",
-    (DATA_ABSENT, "not-asked"): "not-asked",
-}
+#: The answer codes of the checklist and the yes/no/unknown questions, by their key in the journal texts (our
+#: answer CodeSystem; content 1.0.0: the HL7 systems with the same codes).
+_KEYS = {"Y": "yes", "N": "no", "NA": "not-relevant", "asked-declined": "declined", "not-asked": "not-asked"}
 _CHECKLIST_GROUPS = {"yes": "in-place", "no": "missing"}
 
 
@@ -47,7 +42,7 @@ def answer_key(a: Answers, link: str) -> str | None:
     """``yes`` / ``no`` / ``not-relevant`` / ``declined`` / ``not-asked`` for a coded answer, None when
     unanswered."""
     for coding in _coding(a, link):
-        key = _KEYS.get((str(coding.get("system")), str(coding.get("code"))))
+        key = _KEYS.get(answer_code(coding) or "")
         if key:
             return key
     return None
@@ -119,7 +114,7 @@ def _conversation_lines(a: Answers, lang: str, c: Content) -> list[str]:
     lines += [f"{j('existing')}: {_sentence(s)}" for s in _strings(a, Link.EXISTING)]
     hide = _coding(a, Link.ACCESS_HIDE)
     if hide:
-        hidden = any(x.get("system") != YES_NO for x in hide)
+        hidden = any(answer_code(x) is None for x in hide)  # a Volven 9603 code, not "No"
         lines.append(j("access-hidden") if hidden else j("access-visible"))
     return lines
 

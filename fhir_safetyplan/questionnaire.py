@@ -22,12 +22,12 @@ import copy
 from functools import cache
 
 from fhir_safetyplan import codes
-from fhir_safetyplan.codes import DATA_ABSENT, YES_NO
 from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, ConfigError
 from fhir_safetyplan.form_builder import RELEASE_DATE, STRING_MAX, TEXT_MAX, _Builder
 from fhir_safetyplan.form_ids import (
     CATEGORY_CODE,
+    CS_ANSWER,
     CS_AVERT,
     CS_CHANNEL,
     CS_CONVERSATION,
@@ -45,6 +45,7 @@ from fhir_safetyplan.form_ids import (
 __all__ = [
     "ANSWER_WORDS",
     "CATEGORY_CODE",
+    "CS_ANSWER",
     "CS_AVERT",
     "CS_CHANNEL",
     "CS_CONVERSATION",
@@ -117,20 +118,21 @@ def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON
     return None
 
 
-# The answer codings an integration engine may send as plain words in an answers document.
-ANSWER_WORDS: dict[str, tuple[str, str]] = {
-    "yes": (YES_NO, "Y"),
-    "ja": (YES_NO, "Y"),
-    "y": (YES_NO, "Y"),
-    "no": (YES_NO, "N"),
-    "nei": (YES_NO, "N"),
-    "n": (YES_NO, "N"),
-    "not-relevant": (YES_NO, "NA"),
-    "na": (YES_NO, "NA"),
-    "ikke-aktuelt": (YES_NO, "NA"),
-    "declined": (DATA_ABSENT, "asked-declined"),
-    "asked-declined": (DATA_ABSENT, "asked-declined"),
-    "vil-ikke-svare": (DATA_ABSENT, "asked-declined"),
-    "not-asked": (DATA_ABSENT, "not-asked"),
-    "ikke-tatt-opp": (DATA_ABSENT, "not-asked"),
+# The answer codes (in our answer CodeSystem; content 1.0.0: the HL7 systems with the same codes) an integration
+# engine may send as plain words in an answers document.
+ANSWER_WORDS: dict[str, str] = {
+    "yes": "Y",
+    "ja": "Y",
+    "y": "Y",
+    "no": "N",
+    "nei": "N",
+    "n": "N",
+    "not-relevant": "NA",
+    "na": "NA",
+    "ikke-aktuelt": "NA",
+    "declined": "asked-declined",
+    "asked-declined": "asked-declined",
+    "vil-ikke-svare": "asked-declined",
+    "not-asked": "not-asked",
+    "ikke-tatt-opp": "not-asked",
 }

@@ -307,7 +307,7 @@ def in_place(plan: SafetyPlan, lang: str) -> list[str]:
     for item in load().checklist:
         for answer in answers.get(Link.checklist_item(item.key), []):
             coding = _obj(answer.get("valueCoding"))
-            if (coding.get("system"), coding.get("code")) == (codes.YES_NO, "Y"):
+            if codes.answer_code(coding) == "Y":
                 out.append(item.text.get(lang))
     return out
 

@@ -1,4 +1,5 @@
-"""Uploading our conformance resources (Questionnaires, CodeSystems, ValueSets, StructureDefinitions) to a server.
+"""Uploading our conformance resources (Questionnaires, CodeSystems, ValueSets, StructureDefinitions, the
+NamingSystem) to a server.
 
 A server validates against profiles and Questionnaires it holds (HAPI's ``$validate`` resolves them from its own
 database), so they must be uploaded *before* anything is validated: HAPI caches an unknown profile as unknown
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from fhir_safetyplan.client import EntryResult, FhirClient
 
 #: the order a validator needs them in: terminology first, then profiles, then forms
-_ORDER = ("CodeSystem", "ValueSet", "StructureDefinition", "Questionnaire")
+_ORDER = ("NamingSystem", "CodeSystem", "ValueSet", "StructureDefinition", "Questionnaire")
 
 
 def conformance_bundle(canonical_base: str | None = None) -> JSON:
@@ -29,7 +30,7 @@ def conformance_bundle(canonical_base: str | None = None) -> JSON:
         "type": "transaction",
         "entry": [
             {
-                "fullUrl": r["url"],
+                "fullUrl": r.get("url") or r["uniqueId"][0]["value"],  # a NamingSystem has no url
                 "resource": r,
                 "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
             }

@@ -2,8 +2,10 @@
 # Set up everything fhir-safetyplan needs, from scratch, idempotently:
 #   .venv/ with the package and its test tools (PyPI),
 #   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
-#   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher).
-# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 skip the last two.
+#   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher),
+#   tools/hl7-validator/ runner + offline package cache (Maven Central + npm: the official HL7 FHIR validator).
+# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_HAPI=0 / SETUP_HL7_VALIDATOR=0 skip
+# the last three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +25,9 @@ fi
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
   echo "setup: building the HAPI FHIR launcher (first time: Maven downloads a few hundred MB)"
   .venv/bin/python -c "from fhir_safetyplan import server; print('setup: HAPI launcher', server.build())"
+fi
+
+if [ "${SETUP_HL7_VALIDATOR:-1}" = 1 ]; then
+  echo "setup: the official HL7 FHIR validator (tools/hl7-validator)"
+  .venv/bin/python tools/hl7-validator/prepare.py
 fi

@@ -19,6 +19,8 @@ from fhir_safetyplan.questionnaire import CS_AVERT, Link, build_questionnaire
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 NORN_EPO = {"system": codes.VOLVEN_ACCESS, "code": "NORN_EPO"}
+#: Our answer CodeSystem (content 1.1.0 codes every answer in it; 1.0.0 used the HL7 systems with the same codes).
+ANSWER = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 JSONDict = dict[str, Any]
 
 
@@ -156,11 +158,7 @@ def coded(system: str, code: str) -> list[JSONDict]:
     return [{"valueCoding": {"system": system, "code": code}}]
 
 
-UNKNOWN_OR_YES = [
-    (codes.YES_NO, "Y"),
-    (codes.DATA_ABSENT, "asked-declined"),
-    (codes.DATA_ABSENT, "not-asked"),
-]
+UNKNOWN_OR_YES = [(ANSWER, "Y"), (ANSWER, "asked-declined"), (ANSWER, "not-asked")]
 
 
 @pytest.mark.parametrize("link", [Link.CHILDREN, Link.PERPETRATOR_CHILDREN])
@@ -248,7 +246,7 @@ def test_the_help_is_shown_in_the_form_under_the_item_when_it_is_not_in_place() 
             {
                 "question": Link.checklist_item(ci.key),
                 "operator": "=",
-                "answerCoding": {"system": codes.YES_NO, "code": "N"},
+                "answerCoding": {"system": ANSWER, "code": "N"},
             }
         ]
 
@@ -321,8 +319,8 @@ def test_yes_no_questions_are_coded_with_displays_in_the_forms_language(lang: st
     assert not [link for link, i in it.items() if i["type"] == "boolean"]
     options = [o["valueCoding"] for o in it[Link.ALONE]["answerOption"]]
     assert options == [
-        {"system": codes.YES_NO, "code": "Y", "display": yes},
-        {"system": codes.YES_NO, "code": "N", "display": no},
+        {"system": ANSWER, "code": "Y", "display": yes},
+        {"system": ANSWER, "code": "N", "display": no},
     ]
 
 

@@ -28,6 +28,7 @@ def test_every_conformance_resource_parses_with_r4b_models() -> None:
         "CodeSystem",
         "ValueSet",
         "StructureDefinition",
+        "NamingSystem",
     }
     for r in resources:
         get_fhir_model_class(r["resourceType"]).model_validate(r)
@@ -36,8 +37,11 @@ def test_every_conformance_resource_parses_with_r4b_models() -> None:
 def test_ids_and_urls_are_unique() -> None:
     resources = all_resources()
     assert len({filename(r) for r in resources}) == len(resources)
-    # Canonical identity is url|version: the frozen 1.0.0 Questionnaires share their url with 1.1.0.
-    assert len({f"{r['url']}|{r['version']}" for r in resources}) == len(resources)
+    # A NamingSystem has no url; the frozen 1.0.0 Questionnaires share their url with 1.1.0 (identity: url|version).
+    canonicals = [
+        f"{r['url']}|{r['version']}" if r.get("url") else r["uniqueId"][0]["value"] for r in resources
+    ]
+    assert len(set(canonicals)) == len(resources)
 
 
 def test_profiles_directory_is_exactly_what_the_generator_makes(tmp_path: Path) -> None:

@@ -24,7 +24,9 @@ from fhir_safetyplan.extract import (
 from fhir_safetyplan.questionnaire import questionnaire_for
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKLIST = "http://terminology.hl7.org/CodeSystem/v2-0532"
+CHECKLIST = (
+    "https://safetyplan.example/fhir/CodeSystem/svar"  # the answer CodeSystem (a word the fast path meets)
+)
 QR_TYPE = "QuestionnaireResponse.item"
 
 

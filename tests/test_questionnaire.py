@@ -13,6 +13,7 @@ from fhir_safetyplan.conformance import codesystems
 from fhir_safetyplan.questionnaire import Link, build_questionnaire
 from fhir_safetyplan.validate import check_questionnaire
 
+ANSWER_CS_URL = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 LANGS = [None, "nb", "nn", "en"]
 GUIDANCE_KEYS = [
     "romningsplan",
@@ -63,12 +64,13 @@ def test_the_ten_checklist_items_of_the_guidance_are_coded_required_questions_in
         assert item["type"] == "choice" and item["required"] is True
         assert item["code"][0]["system"].endswith("/CodeSystem/sikkerhetsplan")
         answers = {(o["valueCoding"]["system"], o["valueCoding"]["code"]) for o in item["answerOption"]}
+        answer_cs = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
         assert answers == {
-            (codes.YES_NO, "Y"),
-            (codes.YES_NO, "N"),
-            (codes.YES_NO, "NA"),
-            (codes.DATA_ABSENT, "asked-declined"),
-            (codes.DATA_ABSENT, "not-asked"),
+            (answer_cs, "Y"),
+            (answer_cs, "N"),
+            (answer_cs, "NA"),
+            (answer_cs, "asked-declined"),
+            (answer_cs, "not-asked"),
         }
 
 
@@ -105,7 +107,11 @@ def test_refusal_is_a_documentable_answer_and_disables_the_plan() -> None:
         "N",
     }
     assert it[Link.REFUSAL_NOTE]["enableWhen"] == [
-        {"question": Link.INVOLVEMENT, "operator": "=", "answerCoding": {"system": codes.YES_NO, "code": "N"}}
+        {
+            "question": Link.INVOLVEMENT,
+            "operator": "=",
+            "answerCoding": {"system": ANSWER_CS_URL, "code": "N"},
+        }
     ]
     # The plan is made when the services are involved, and also for a safety conversation only.
     assert {c["answerCoding"]["code"] for c in it[Link.PLAN]["enableWhen"]} == {"Y", "bare-samtale"}
@@ -200,7 +206,7 @@ def test_canonical_url_version_and_metadata() -> None:
     assert q["url"] == "https://fhir.example.org/r4/Questionnaire/sikkerhetsplan"
     assert q["version"] == "1.1.0" and q["status"] == "active" and q["subjectType"] == ["Patient"]
     assert q["jurisdiction"][0]["coding"][0]["code"] == "NO"
-    cite = next(e for e in q["extension"] if e["url"].endswith("cqf-relatedArtifact"))
+    cite = next(e for e in q["extension"] if e["url"] == codes.RELATED_ARTIFACT)
     assert "NKVTS" in cite["valueRelatedArtifact"]["citation"]
 
 
