@@ -528,7 +528,6 @@ class _Builder:
                         "label": c.raw["source"]["title"]["nb"],
                         "display": c.raw["source"]["title"][self.primary],
                         "citation": c.raw["source"]["citation"],
-                        "url": c.raw["source"]["url"],
                     },
                 },
             ],

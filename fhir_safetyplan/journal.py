@@ -165,7 +165,8 @@ def _dependants_lines(a: Answers, lang: str, c: Content) -> list[str]:
                 lines += [f"{j('children-count')}: {n.get('valueInteger')}." for n in count]
     lines += [f"{j('dependants-plan')}: {_sentence(s)}" for s in _strings(a, Link.DEPENDANTS_PLAN)]
     for coding in _coding(a, Link.DUTY):
-        lines.append(f"{j('duty')}: {_lower_first(_display(c, 'duty-status', coding, lang))}.")
+        # a dash, not a colon: some published status displays have a colon of their own
+        lines.append(f"{j('duty')} – {_lower_first(_display(c, 'duty-status', coding, lang))}.")
     lines += [f"{j('duty-note')}: {_sentence(s)}" for s in _strings(a, Link.DUTY_NOTE)]
     return lines
 

@@ -111,7 +111,7 @@ def test_children_and_mental_impairment_are_in_the_note() -> None:
 def test_the_duty_to_inform_is_asked_also_when_the_patient_declines_to_say_about_children() -> None:
     note = (ROOT / "examples" / "05-streng-kontakt" / "journal-note.txt").read_text(encoding="utf-8")
     assert "ønsket ikke å svare på om barn" in note
-    assert "Opplysningsplikten til barnevernstjenesten: drøftet anonymt" in note
+    assert "Opplysningsplikten til barnevernstjenesten – drøftet anonymt" in note
 
 
 def test_a_response_from_a_form_renderer_keeps_its_literal_patient_reference() -> None:
