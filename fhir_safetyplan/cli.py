@@ -21,9 +21,11 @@ _COMMAND_MODULES = (
     "fhir_safetyplan.commands.definitions",
     "fhir_safetyplan.commands.pipeline",
     "fhir_safetyplan.commands.delivery",
+    "fhir_safetyplan.commands.changes",
     "fhir_safetyplan.commands.server",
     "fhir_safetyplan.commands.demo",
     "fhir_safetyplan.commands.serve",
+    "fhir_safetyplan.commands.preview",
 )
 
 
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 rejected by server, 4 queued in outbox, "
-            "5 server unavailable, 6 refused by policy, 7 configuration, 70 internal error."
+            "5 server unavailable, 6 refused by policy, 7 configuration, 8 held for a person (the patient's "
+            "plan changed meanwhile), 70 internal error."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -13,6 +13,10 @@ What is final: only the server's verdict on the *content* (400/409/412/422 with 
 plan rejected. Credentials, redirects and a wrong base URL (:class:`~fhir_safetyplan.client.ServerConfigError`)
 keep it pending ("held", exit 7) until the configuration is fixed.
 
+Every journal bundle is sent as a revision of the patient's current plan, computed at send time
+(:mod:`fhir_safetyplan.revise`). One that lost a race, or is older than the current plan, is "conflict" (exit 8):
+nothing written, kept as rejected so that only a person's ``outbox requeue`` sends it again.
+
 :func:`guard_public_server` refuses to send a real-looking national identity number to a public test
 server such as hapi.fhir.org, where anyone can read everything. Caveat: NAV-style numbers (month + 40)
 count as synthetic, as DESIGN.md decides, although some hospitals give real patients H-numbers with the
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fhir_safetyplan import codes, exitcodes
+from fhir_safetyplan import codes, exitcodes, revise
 from fhir_safetyplan.client import (
     EntryResult,
     FhirClient,
@@ -56,9 +60,11 @@ _ELEVEN_DIGITS = re.compile(
 _BASE64_KEYS = re.compile(r"^(data|value[A-Z]?\w*Base64Binary)$")
 
 #: held: the server refused our configuration (credentials, URL); the plan stays pending (exit 7)
-Status = Literal["delivered", "queued", "rejected", "refused", "held"]
+#: conflict: held for a person, the patient's plan changed on the server meanwhile (see revise); nothing written
+Status = Literal["delivered", "queued", "rejected", "refused", "held", "conflict"]
 _EXIT = {
     "delivered": exitcodes.OK,
+    "conflict": exitcodes.CONFLICT,
     "queued": exitcodes.QUEUED,
     "held": exitcodes.CONFIG,
     "rejected": exitcodes.REJECTED,
@@ -206,7 +212,12 @@ def _send(
         {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
     )
     try:
-        response = client.transaction(bundle)
+        response = revise.send(bundle, client)  # a revision of the patient's current plan, read right now
+    except revise.RevisionConflict as err:
+        if outbox is not None:  # kept, as rejected: only a person's `outbox requeue` sends it again
+            outbox.mark_rejected(submission_id, reason_of(err), **key)
+        log.warning("submission %s held for a person: the patient's plan changed meanwhile", submission_id)
+        return DeliveryResult(submission_id, "conflict", server, reason=str(err), outcome=err.outcome)
     except ServerRejected as err:
         if outbox is not None and not outbox.mark_rejected(submission_id, reason_of(err), **key):
             log.info("submission %s: a newer revision is queued; it stays pending", submission_id)

@@ -15,5 +15,8 @@ UNAVAILABLE = 5
 REFUSED = 6
 #: Configuration is missing or wrong (server URL, credentials, canonical base, paths).
 CONFIG = 7
+#: Held for a person: the patient's plan changed on the server while this revision was on its way (someone else
+#: revised it, or a newer plan is current); nothing was written.
+CONFLICT = 8
 #: A bug in this program: reported without a traceback (set SAFETYPLAN_DEBUG=1 to see one).
 INTERNAL = 70

@@ -1,4 +1,5 @@
-"""Build, start, stop and inspect the local HAPI FHIR server (the Maven launcher in ``hapi/``).
+"""Build, start, stop and inspect the local HAPI FHIR server (the Maven launcher in ``hapi/``; installed
+from a wheel, built in the per-user cache directory).
 
 The server is a real HAPI FHIR 8.8.0 JPA server (R4, H2 in memory, so every start is empty) listening on
 127.0.0.1 only. ``start`` runs it as a detached process and records its pid, port and log file in a state
@@ -86,14 +87,18 @@ class ServerInfo:
 
 
 def hapi_dir() -> Path:
-    """The Maven project of the launcher: ``$SAFETYPLAN_HAPI_DIR`` or ``hapi/`` beside the package."""
+    """The Maven project of the launcher: ``$SAFETYPLAN_HAPI_DIR``, a clone's ``hapi/``, or (installed from a
+    wheel) its packaged sources copied into the per-user cache (see :mod:`fhir_safetyplan.bundled`)."""
+    from fhir_safetyplan import bundled
+
     configured = os.environ.get("SAFETYPLAN_HAPI_DIR")
-    path = Path(configured) if configured else Path(__file__).resolve().parent.parent / "hapi"
-    if not (path / "pom.xml").is_file():
+    path = Path(configured) if configured else bundled.hapi_project(os.environ)
+    if path is None or not (path / "pom.xml").is_file():
+        missing = path / "pom.xml" if path is not None else "the packaged launcher sources"
         raise ConfigError(
-            f"The HAPI FHIR launcher sources were not found ({path / 'pom.xml'} is missing). "
-            "Run from a clone of the fhir-safetyplan repository, or set SAFETYPLAN_HAPI_DIR to its hapi/ "
-            "directory, or use a server you run yourself (--server URL)."
+            f"The HAPI FHIR launcher sources were not found ({missing} is missing). "
+            "Reinstall fhir-safetyplan from a complete wheel or a clone, or set SAFETYPLAN_HAPI_DIR to a "
+            "hapi/ directory, or use a server you run yourself (--server URL)."
         )
     return path
 

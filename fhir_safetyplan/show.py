@@ -1,9 +1,10 @@
 """Reading a safety plan back from a FHIR server, and printing it for a clinician in the form's language.
 
-:func:`read_plan` finds the latest plan of one patient: it searches the journal resources we write
-(QuestionnaireResponse, CarePlan, Flag, DocumentReference) by subject, newest first (``_sort=-_lastUpdated``),
-takes the submission identifier of the newest one and gathers every resource carrying that identifier (and the
-Provenance that targets them). :func:`render` turns the result into plain text: what is in place, the agreed
+:func:`read_plan` finds the current plan of one patient: it searches the journal resources we write
+(QuestionnaireResponse, CarePlan, Flag, DocumentReference) by subject, takes the submission whose CarePlan or
+safety Flag is ``active`` (a revision retires the earlier ones; never the newest ``_lastUpdated``, which
+retiring bumps), and gathers every resource carrying that identifier (and the Provenance that targets them).
+The earlier plans are listed by date, following the current CarePlan's ``replaces`` back first. :func:`render` turns the result into plain text: what is in place, the agreed
 help, the safe-contact instructions and the journal note. Rendering is pure; only :func:`read_plan` and
 :func:`resolve_patient` talk to the server, through :class:`~fhir_safetyplan.client.FhirClient`.
 
@@ -53,7 +54,7 @@ class PlanNotFound(SafetyPlanError):
 
 @dataclass(frozen=True)
 class SafetyPlan:
-    """The newest safety plan of one patient as stored on the server (resources as the server returns them)."""
+    """The current safety plan of one patient as stored on the server (resources as the server returns them)."""
 
     patient: str
     submission: JSON
@@ -62,6 +63,10 @@ class SafetyPlan:
     flag: JSON | None = None
     document_reference: JSON | None = None
     provenance: tuple[JSON, ...] = field(default=())
+    #: the patient's other plans, (date, submission id): the ``replaces`` chain first, newest first
+    earlier: tuple[tuple[str, str], ...] = field(default=())
+    #: when this is not the current plan (``--submission``): the current plan's date
+    current: str | None = None
 
     @property
     def language(self) -> str:
@@ -203,10 +208,6 @@ def _submission_of(resource: JSON) -> JSON | None:
     return None
 
 
-def _last_updated(resource: JSON) -> str:
-    return str(_obj(resource.get("meta")).get("lastUpdated", ""))
-
-
 # Resources come from a server as they are: every field is checked before use, so an odd resource
 # renders as "(none)" for that part rather than failing.
 def _obj(value: Any) -> JSON:
@@ -235,7 +236,7 @@ def _clean_items(items: Any) -> list[JSON]:
 
 
 def read_plan(client: FhirClient, patient: str, submission: str | None = None) -> SafetyPlan:
-    """The newest safety plan of ``patient`` (``Patient/<id>``) on the server, or the one of ``submission``.
+    """The current safety plan of ``patient`` (``Patient/<id>``) on the server, or the one of ``submission``.
 
     Raises :class:`PlanNotFound` when the patient has none, and the client's errors when the server fails.
     """
@@ -244,7 +245,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     for rtype in PLAN_TYPES:
         found = client.search(rtype, {"subject": patient, "_sort": "-_lastUpdated", "_count": PAGE_SIZE})
         by_type[rtype] = [r for r in found if r.get("resourceType") == rtype and _submission_of(r)]
-    candidates = [r for rs in by_type.values() for r in rs]
+    candidates = everything = [r for rs in by_type.values() for r in rs]
     if submission is not None:
         candidates = [r for r in candidates if (_submission_of(r) or {}).get("value") == submission]
     if not candidates:
@@ -262,8 +263,7 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
                 ]
             ),
         )
-    newest = max(candidates, key=_last_updated)
-    ident = _submission_of(newest)
+    ident = _submission_of(_current(candidates, by_type) if submission is None else candidates[0])
     assert ident is not None  # candidates all carry one
 
     def pick(rtype: str) -> JSON | None:
@@ -272,6 +272,8 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     plan = SafetyPlan(
         patient=patient,
         submission=ident,
+        earlier=_earlier(ident, by_type),
+        current=None if not everything else _current_date(ident, everything, by_type),
         questionnaire_response=pick("QuestionnaireResponse"),
         care_plan=pick("CarePlan"),
         flag=pick("Flag"),
@@ -281,11 +283,83 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     provenance: list[JSON] = []
     if targets:
         found = client.search("Provenance", {"target": ",".join(targets), "_count": PAGE_SIZE})
-        provenance = [r for r in found if r.get("resourceType") == "Provenance"]
+        provenance = [r for r in found if r.get("resourceType") == "Provenance" and _is_own(r, plan)]
     log.info(
         "read plan of submission %s: %d resource(s)", ident["value"], len(plan.resources()) + len(provenance)
     )
     return replace(plan, provenance=tuple(provenance))
+
+
+def _is_own(provenance: JSON, plan: SafetyPlan) -> bool:
+    """The plan's own Provenance (its source is the plan's response), not a later plan's that retired it."""
+    qr = plan.questionnaire_response
+    if qr is None or not isinstance(qr.get("id"), str):
+        return True
+    source = f"QuestionnaireResponse/{qr['id']}"
+    return any(
+        e.get("role") == "source" and _obj(e.get("what")).get("reference") == source
+        for e in _objs(provenance.get("entity"))
+    )
+
+
+def _when(resources: list[JSON]) -> str:
+    for r in resources:
+        for value in (r.get("authored"), r.get("created"), _obj(r.get("period")).get("start"), r.get("date")):
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+def _current(candidates: list[JSON], by_type: dict[str, list[JSON]]) -> JSON:
+    """The current plan's resource: an active CarePlan or Flag of ours (the newest conversation among them, when
+    older data has several), else the newest conversation — never the newest ``_lastUpdated``, which retiring
+    an old plan bumps."""
+    from fhir_safetyplan.current_plan import when
+
+    active = [r for t in ("CarePlan", "Flag") for r in by_type[t] if r.get("status") == "active"]
+    pool = active or candidates
+
+    def conversation(r: JSON) -> Any:
+        return when(_when([x for x in candidates if _submission_of(x) == _submission_of(r)]))
+
+    return max(pool, key=conversation)
+
+
+def _current_date(ident: JSON, everything: list[JSON], by_type: dict[str, list[JSON]]) -> str | None:
+    """The current plan's date when the plan shown (``ident``) is not the current one, else None."""
+    current = _submission_of(_current(everything, by_type))
+    if current is None or current == ident:
+        return None
+    return _when([r for r in everything if _submission_of(r) == current])
+
+
+def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, str], ...]:
+    """The other plans of the patient: those the current CarePlan ``replaces`` (followed back), then the rest,
+    newest conversation first."""
+    from fhir_safetyplan.current_plan import when
+
+    subs: dict[str, list[JSON]] = {}
+    for rs in by_type.values():
+        for r in rs:
+            sub = _submission_of(r)
+            if sub is not None:
+                subs.setdefault(sub["value"], []).append(r)
+    careplans = {f"CarePlan/{r.get('id')}": r for r in by_type["CarePlan"]}
+    chain: list[str] = []
+    cp = next((r for r in subs.get(ident["value"], []) if r.get("resourceType") == "CarePlan"), None)
+    while cp is not None and len(chain) < len(careplans):
+        ref = next((str(x.get("reference")) for x in _objs(cp.get("replaces"))), None)
+        cp = careplans.get(ref or "")
+        sub = _submission_of(cp) if cp else None
+        if sub is None or sub["value"] in chain or sub["value"] == ident["value"]:
+            break
+        chain.append(sub["value"])
+    rest = sorted(
+        (s for s in subs if s != ident["value"] and s not in chain),
+        key=lambda s: when(_when(subs[s])),
+        reverse=True,
+    )
+    return tuple((_when(subs[s]), s) for s in [*chain, *rest])
 
 
 # ---- rendering ----------------------------------------------------------------------------------
@@ -313,13 +387,16 @@ def in_place(plan: SafetyPlan, lang: str) -> list[str]:
 
 
 def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
-    """The CarePlan's activities: the help for checklist points, in ``lang``, and the agreed actions as written."""
+    """The CarePlan's open activities: the help for checklist points, in ``lang``, and the agreed actions as
+    written (completed ones are left out)."""
     from fhir_safetyplan.content import load
 
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
     for activity in _objs((plan.care_plan or {}).get("activity")):
         detail = _obj(activity.get("detail"))
+        if detail.get("status") in ("completed", "cancelled"):
+            continue  # done: carried from the previous plan as completed, no longer help to give
         code = next((c.get("code") for c in _objs(_obj(detail.get("code")).get("coding"))), None)
         text = helps.get(str(code)) or detail.get("description")
         if text:
@@ -361,6 +438,19 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines = [heading, "=" * len(heading)]
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
+    from fhir_safetyplan.current_plan import when
+    from fhir_safetyplan.document import format_date
+
+    if plan.current is not None:
+        reason = c.text("revision", field="status-reason").get(lang)
+        lines.append(
+            f"{reason}. {c.text('revision', field='current').get(lang)}: {format_date(plan.current, lang)}"
+        )
+    shown = plan.authored or ""
+    earlier = [(d, s) for d, s in plan.earlier if plan.current is None or when(d) < when(shown)]
+    if earlier:
+        dates = ", ".join(format_date(d, lang) if d else s for d, s in earlier)
+        lines.append(f"{c.text('revision', field='earlier').get(lang)}: {dates}")
     lines.append("")
 
     lines.append(f"{c.text('journal', field='in-place').get(lang)}:")

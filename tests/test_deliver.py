@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+from _searches import empty_searches
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient, ServerRejected, ServerUnavailable
@@ -63,17 +64,22 @@ class FakeHapi:
         self.conditions: dict[str, str] = {}
         self.faults: list[Any] = []
         self.requests = 0
+        self.searches = 0
         self.next_id = 0
 
     def copies(self, resource_type: str) -> int:
         return sum(1 for key in self.store if key.startswith(resource_type + "/"))
 
     def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        bundle = json.loads(request.body or b"{}")
+        searches = empty_searches(bundle)
+        if searches is not None:  # the current-plan lookup before a journal bundle: no plans here
+            self.searches += 1
+            return 200, {}, json.dumps(searches)
         self.requests += 1
         fault = self.faults.pop(0) if self.faults else None
         if isinstance(fault, int):
             return fault, {"Retry-After": "1"}, json.dumps({"resourceType": "OperationOutcome", "issue": []})
-        bundle = json.loads(request.body or b"{}")
         out = []
         for entry in bundle["entry"]:
             req, res = entry["request"], entry["resource"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import responses
+from _searches import plan_searches, stored
 
 from fhir_safetyplan import cli, pipeline
 from fhir_safetyplan.answers import CHECKLIST_KEYS
@@ -222,8 +223,14 @@ def test_cli_in_process_logs_no_personal_data(
     good.write_text(json.dumps(canary_document(), ensure_ascii=False), encoding="utf-8")
     bad = tmp_path / "kanari-feil.json"
     bad.write_text(json.dumps(error_inputs()["bad-fnr"], ensure_ascii=False), encoding="utf-8")
+    earlier = tmp_path / "kanari-tidligere.json"
+    earlier.write_text(
+        json.dumps(_earlier(canary_document(), "kanari-0"), ensure_ascii=False), encoding="utf-8"
+    )
     assert cli.main(["-vv", "bundle", str(good)]) == 0
     assert cli.main(["-vv", "bundle", str(bad)]) == 1
+    assert cli.main(["-vv", "changes", str(earlier), str(good)]) == 0
+    assert cli.main(["-vv", "changes", str(earlier), str(bad)]) == 1
     captured = capsys.readouterr()
     assert_no_canary(captured.err, "stderr")
     assert_no_canary(all_log_text(debug_logs), "a log record")
@@ -257,6 +264,65 @@ def _outcome_quoting_the_canary() -> dict[str, Any]:
     }
 
 
+class _Upstream:
+    """A mocked FHIR server: the batch of searches for the current plan finds ``current`` (none by default);
+    every transaction gets ``answer`` (for a 200, a transaction-response to what was posted)."""
+
+    def __init__(self) -> None:
+        self.current: list[dict[str, Any]] = []
+        self.answer: tuple[int, dict[str, Any]] = (200, {})
+        self.transactions = 0
+
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
+        bundle = json.loads(request.body)
+        searches = plan_searches(bundle, self.current)
+        if searches is not None:
+            return 200, {}, json.dumps(searches)
+        self.transactions += 1
+        status, body = self.answer
+        return status, {}, json.dumps(_transaction_response(bundle) if status == 200 else body)
+
+
+def _earlier(document: dict[str, Any], submission: str) -> dict[str, Any]:
+    earlier = {**document, "submissionId": submission, "authored": "2026-10-01T09:00:00+02:00"}
+    earlier["answers"] = {
+        **document["answers"],
+        "safeContact": {"safe": ["brev"], "unsafe": ["telefonsamtale"]},
+    }
+    return earlier
+
+
+def test_a_revision_and_a_lost_race_log_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.deliver import deliver
+    from fhir_safetyplan.outbox import Outbox
+
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
+    document = canary_document()
+    bundle = pipeline.build_bundle(document)
+    upstream = _Upstream()
+    upstream.current = stored(pipeline.build_bundle(_earlier(document, "kanari-0")))
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
+        Outbox(tmp_path / "outbox.db") as outbox,
+        FhirClient(BASE, retries=0) as client,
+    ):
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
+        # a revision: the note says what changed (the canary is in the changes), the old plan is retired
+        upstream.answer = (200, _transaction_response(bundle))
+        sent = deliver(bundle, client, outbox=outbox, submission_id="kanari-1")
+        assert sent.status == "delivered"
+        # a lost race: the versions read changed before the write; held for a person
+        upstream.answer = (412, _outcome_quoting_the_canary())
+        held = deliver(bundle, client, outbox=outbox, submission_id="kanari-1")
+        assert held.status == "conflict"
+        assert_no_canary(repr(held), "the DeliveryResult repr")
+    assert upstream.transactions == 2
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
 def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -269,25 +335,27 @@ def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     bundle = pipeline.build_bundle(canary_document())
     refusal = pipeline.build_bundle(canary_document("no"))
     client = FhirClient(BASE, retries=2)
+    upstream = _Upstream()
     with (
         responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
         Outbox(tmp_path / "outbox.db") as outbox,
     ):
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
         # delivered
-        rsps.add(responses.POST, BASE, json=_transaction_response(bundle), status=200)
+        upstream.answer = (200, _transaction_response(bundle))
         result = deliver(bundle, client, outbox=outbox, submission_id="kanari-1")
         assert result.status == "delivered"
         # rejected, with a server message that quotes the canary
-        rsps.replace(responses.POST, BASE, json=_outcome_quoting_the_canary(), status=400)
+        upstream.answer = (400, _outcome_quoting_the_canary())
         with pytest.raises(SafetyPlanError) as info:
             deliver(refusal, client, outbox=outbox, submission_id="kanari-2")
         assert_no_canary(str(info.value), "the rejection message")
         # queued: the server is unavailable, the plan waits in the outbox, then flush delivers it
-        rsps.replace(responses.POST, BASE, json=_outcome_quoting_the_canary(), status=503)
+        upstream.answer = (503, _outcome_quoting_the_canary())
         queued = deliver(bundle, client, outbox=outbox, submission_id="kanari-3")
         assert queued.status == "queued"
         assert_no_canary(repr(queued), "the DeliveryResult repr")
-        rsps.replace(responses.POST, BASE, json=_transaction_response(bundle), status=200)
+        upstream.answer = (200, _transaction_response(bundle))
         flushed = flush(outbox, lambda _url: client)
         assert [r.status for r in flushed] == ["delivered"]
         # a search by identity number: the number is in the query string, never in the log
@@ -353,3 +421,28 @@ def test_content_1_1_0_flow_and_its_errors_log_no_personal_data(debug_logs: pyte
 
 def has_errors_in(outcome: dict[str, Any]) -> bool:
     return any(i["severity"] in ("error", "fatal") for i in outcome["issue"])
+
+
+# ---- the form page's check (safetyplan preview, /form of safetyplan serve) --------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`:DeprecationWarning")
+def test_form_check_logs_no_personal_data(debug_logs: pytest.LogCaptureFixture) -> None:
+    from fastapi.testclient import TestClient
+
+    from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
+
+    token = "canary-form-token-0123456789abcdef"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    app = create_app(ServiceSettings(tokens=Tokens([token]), flush_interval=0))
+    with TestClient(app) as client:
+        valid = client.post(
+            "/form/check", content=json.dumps(pipeline.respond(canary_document())), headers=headers
+        )
+        assert valid.status_code == 200 and valid.json()["ok"] is True
+        assert NAME in valid.json()["note"]  # the answer is the caller's own plan; the log is not
+        for name, data in error_inputs().items():
+            answer = client.post("/form/check", content=json.dumps(data), headers=headers)
+            assert answer.status_code in (400, 422), name
+    assert debug_logs.records
+    assert_no_canary(all_log_text(debug_logs), "a log record")

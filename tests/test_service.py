@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+from _searches import empty_searches, refusing
 from fastapi.testclient import TestClient
 
 from fhir_safetyplan.errors import ConfigError
@@ -90,6 +91,9 @@ def delivering(upstream: responses.RequestsMock, outbox_path: Path) -> Iterator[
 def transaction_response(request: Any) -> tuple[int, dict[str, str], str]:
     """What HAPI answers for a transaction of PUTs (and a conditional create): a status and location each."""
     bundle = json.loads(request.body)
+    searches = empty_searches(bundle)
+    if searches is not None:  # the current-plan lookup: this upstream holds no plans
+        return 200, {"Content-Type": FHIR}, json.dumps(searches)
     entries = []
     for entry in bundle["entry"]:
         req = entry["request"]
@@ -107,12 +111,14 @@ def accept_transactions(rsps: responses.RequestsMock) -> None:
 
 
 def posted_transactions(rsps: responses.RequestsMock) -> list[dict[str, Any]]:
+    """The transactions the upstream answered (not the batch of searches for the current plan)."""
     return [
-        json.loads(c.request.body)
+        body
         for c in rsps.calls
         if c.request.method == "POST"
         and c.request.url.rstrip("/") == UPSTREAM
         and isinstance(c.response, requests.Response)
+        and (body := json.loads(c.request.body))["type"] == "transaction"
     ]
 
 
@@ -626,7 +632,7 @@ def test_an_upstream_rejection_is_422_carrying_the_upstream_issues(
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "processing", "diagnostics": "HAPI-0000: profile says no"}],
     }
-    upstream.add(responses.POST, UPSTREAM, json=hapi_outcome, status=422, content_type=FHIR)
+    upstream.add_callback(responses.POST, UPSTREAM, callback=refusing(422, hapi_outcome))
     r = post(delivering, "/QuestionnaireResponse", answers(submission="svc-rejected"))
     assert r.status_code == 422 and is_outcome(r)
     assert "profile says no" in diagnostics(r)

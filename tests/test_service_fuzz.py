@@ -12,9 +12,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import schemathesis
+from _searches import plan_searches, stored
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 
@@ -27,16 +29,45 @@ MAX_EXAMPLES = 30
 SEEN: dict[str, set[int]] = {}
 
 
+def _earlier_plan() -> list[dict[str, Any]]:
+    """An earlier plan as the upstream stores it (an example, a year before the examples' conversations)."""
+    from fhir_safetyplan import pipeline
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "01-alt-pa-plass" / "answers.json"
+    document = json.loads(example.read_text(encoding="utf-8"))
+    document |= {"submissionId": "fuzz-earlier", "authored": "2025-11-20T10:00:00+01:00"}
+    return stored(pipeline.build_bundle(document))
+
+
+def _searched_subject(url: str) -> dict[str, Any]:
+    query = parse_qs(urlsplit(url).query)
+    if "subject" in query:
+        return {"reference": query["subject"][0]}
+    system, _, value = query["subject:Patient.identifier"][0].partition("|")
+    return {"reference": "Patient/fuzz-1", "identifier": {"system": system, "value": value}}
+
+
 class StubUpstream:
-    """Stands in for the upstream FHIR server: accepts every transaction, like HAPI with all PUTs."""
+    """Stands in for the upstream FHIR server: accepts every transaction, like HAPI with all PUTs, and has an
+    earlier plan for every patient it is asked about, so a delivering POST is a revision (or held, 409, when
+    the generated conversation is older)."""
 
     base_url = "http://upstream.invalid/fhir"
 
     def __init__(self) -> None:
         self.transactions = 0
+        self.revisions = 0
+        self.earlier = _earlier_plan()
 
-    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+    def transaction(self, bundle: dict[str, Any], **_options: Any) -> dict[str, Any]:
+        if bundle.get("type") == "batch":  # the current-plan lookup: the earlier plan, for this patient
+            subject = _searched_subject(bundle["entry"][0]["request"]["url"])
+            plan = [{**r, "subject": subject} if "subject" in r else r for r in self.earlier]
+            answer = plan_searches(bundle, plan)
+            assert answer is not None
+            return answer
         self.transactions += 1
+        self.revisions += any("ifMatch" in e["request"] for e in bundle.get("entry", []))
         entries = [
             {"response": {"status": "201 Created", "location": f"{e['request']['url']}/_history/1"}}
             for e in bundle.get("entry", [])
@@ -124,3 +155,4 @@ def test_the_fuzzing_reached_past_the_front_door() -> None:
     for operation in ("POST /QuestionnaireResponse/$extract", "POST /QuestionnaireResponse"):
         assert {400, 401} <= SEEN[operation], (operation, SEEN[operation])
     assert STUB.transactions > 0
+    assert STUB.revisions > 0  # delivering POSTs that revise an earlier plan

@@ -152,6 +152,45 @@ def test_read_plan_picks_the_newest_submission_and_gathers_its_resources() -> No
     )
 
 
+def _revised_history() -> list[JSON]:
+    """An earlier plan (01) superseded by a later one (02): retiring the earlier bumped its lastUpdated."""
+    earlier = stored("01-alt-pa-plass", "2026-11-27T10:05:00Z")
+    for r in earlier:
+        if r["resourceType"] == "QuestionnaireResponse":
+            r["authored"] = "2026-11-01T10:00:00+01:00"
+        if r["resourceType"] in ("CarePlan", "Flag"):
+            r["status"] = "revoked" if r["resourceType"] == "CarePlan" else "inactive"
+    later = stored("02-flere-mangler", "2026-11-27T10:00:00Z")
+    old_cp = next(r for r in earlier if r["resourceType"] == "CarePlan")
+    next(r for r in later if r["resourceType"] == "CarePlan")["replaces"] = [
+        {"reference": f"CarePlan/{old_cp['id']}"}
+    ]
+    return earlier + later
+
+
+@responses.activate
+def test_read_plan_takes_the_active_plan_not_the_newest_last_updated_and_lists_the_earlier_ones() -> None:
+    _serve(_revised_history())
+    with FhirClient(BASE) as client:
+        plan = show.read_plan(client, PATIENT)
+    assert plan.submission["value"] == "example-02-flere-mangler" and plan.current is None
+    assert plan.earlier == (("2026-11-01T10:00:00+01:00", "example-01-alt-pa-plass"),)
+    earlier = load().text("revision", field="earlier").get("nb")
+    assert f"{earlier}: 01.11.2026\n" in show.render(plan)
+
+
+@responses.activate
+def test_an_earlier_plan_shown_by_submission_says_it_was_replaced_and_when_the_current_one_is_from() -> None:
+    _serve(_revised_history())
+    with FhirClient(BASE) as client:
+        plan = show.read_plan(client, PATIENT, submission="example-01-alt-pa-plass")
+    text = show.render(plan)
+    reason = load().text("revision", field="status-reason").get("nb")
+    current = load().text("revision", field="current").get("nb")
+    assert f"{reason}. {current}: 20.11.2026\n" in text
+    assert load().text("revision", field="earlier").get("nb") not in text
+
+
 @responses.activate
 def test_read_plan_of_a_named_submission_returns_that_one() -> None:
     _serve(stored("01-alt-pa-plass", "2026-11-20T10:00:00Z") + stored("02-flere-mangler"))

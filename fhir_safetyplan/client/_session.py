@@ -293,16 +293,19 @@ class FhirClient:
             )
         return cs
 
-    def transaction(self, bundle: JSON, *, idempotent: bool | None = None) -> JSON:
+    def transaction(
+        self, bundle: JSON, *, idempotent: bool | None = None, headers: Mapping[str, str] | None = None
+    ) -> JSON:
         """POST a transaction (or batch) Bundle to the base; return the response Bundle.
 
         It is retried after a lost answer only when :func:`is_idempotent_transaction` holds
-        (or ``idempotent`` says so explicitly).
+        (or ``idempotent`` says so explicitly). ``headers``: e.g. ``Cache-Control: no-cache`` for a batch of
+        searches (HAPI applies it to the searches inside).
         """
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("transaction", "batch"):
             raise InputError("Only a Bundle of type 'transaction' or 'batch' can be posted as a transaction.")
         safe = is_idempotent_transaction(bundle) if idempotent is None else idempotent
-        resp = self._request("POST", "", body=bundle, idempotent=safe)
+        resp = self._request("POST", "", body=bundle, idempotent=safe, headers=headers)
         body = self._json(resp, "POST transaction")
         if body.get("resourceType") != "Bundle" or body.get("type") not in (
             "transaction-response",

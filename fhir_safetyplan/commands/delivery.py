@@ -9,7 +9,8 @@ is for one server) and then sends only that server's plans.
 
 ``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
 (its OperationOutcome on stdout), 4 queued in the outbox, 5 unavailable and no outbox, 6 refused by policy
-(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending).
+(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending), 8 held for a
+person (the patient's plan changed on the server meanwhile: nothing written).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def register(sub: Any) -> None:
             "submission again never duplicates anything on the server."
         ),
         epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server, 4 queued in the "
-        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration.",
+        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration, 8 held for a person (the "
+        "patient's plan changed meanwhile: nothing written).",
     )
     add_input(p)
     add_document_options(p)
@@ -140,11 +142,12 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "show",
-        help="print the latest safety plan of a patient from a FHIR server, in the form's language",
+        help="print the current safety plan of a patient from a FHIR server, in the form's language",
         description=(
-            "Find the newest safety plan of a patient (CarePlan, Flag, journal note and QuestionnaireResponse "
-            "of one submission) and print what is in place, the agreed help, the safe-contact instructions "
-            "and the journal note. Exit 1 when the patient has no plan."
+            "Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its "
+            "CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans, "
+            "what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 "
+            "when the patient has no plan."
         ),
     )
     _add_server(p)
@@ -155,7 +158,7 @@ def register(sub: Any) -> None:
         metavar="SYSTEM|VALUE",
         help=f"the patient's identifier, e.g. {'urn:oid:2.16.578.1.12.4.1.4.1'}|<FNR>",
     )
-    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the newest")
+    p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the current one")
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="language (default: the form's)")
     p.add_argument("--json", action="store_true", help="print the plan's resources as a JSON Bundle")
     _add_auth(p)
@@ -256,6 +259,13 @@ def _report(result: Any, path: Path | None) -> int:
             f"safetyplan: the server could not take the plan now ({result.reason}); it is safe in the outbox "
             f"{path}. Deliver it later with: safetyplan outbox flush --outbox {path}\n"
         )
+    if result.status == "conflict":
+        kept = (
+            f" It is kept in the outbox {path}; after review: safetyplan outbox requeue {result.submission_id}"
+            if path
+            else ""
+        )
+        sys.stderr.write(f"safetyplan: held for a person. {result.reason}{kept}\n")
     code: int = result.exit_code
     return code
 
@@ -315,7 +325,8 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     sys.stderr.write(
         f"safetyplan: {sum(r.status == 'delivered' for r in results)} delivered, "
         f"{sum(r.status in ('queued', 'held') for r in results)} still queued, "
-        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected\n"
+        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected, "
+        f"{sum(r.status == 'conflict' for r in results)} held for a person\n"
     )
     for result in results:
         if result.status == "held":
@@ -323,7 +334,13 @@ def _outbox_flush(args: argparse.Namespace) -> int:
                 f"safetyplan: {result.server_url} refused the configuration: {result.reason} The plans stay "
                 "pending; fix the URL or credentials and flush again.\n"
             )
+    for result in results:
+        if result.status == "conflict":
+            sys.stderr.write(
+                f"safetyplan: submission {result.submission_id} held for a person. {result.reason}\n"
+            )
     for status, code in (
+        ("conflict", exitcodes.CONFLICT),
         ("held", exitcodes.CONFIG),
         ("queued", exitcodes.QUEUED),
         ("rejected", exitcodes.REJECTED),

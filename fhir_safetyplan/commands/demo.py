@@ -52,20 +52,16 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_demo)
 
 
-def examples_dir() -> Path:
-    """The repository's ``examples/`` folder."""
-    return Path(__file__).resolve().parent.parent.parent / "examples"
-
-
 def find_example(name: str) -> Path:
     """The input file of example ``name`` (folder name or its leading number); ConfigError if none."""
+    from fhir_safetyplan.bundled import examples_root
     from fhir_safetyplan.errors import ConfigError
 
-    root = examples_dir()
-    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    root = examples_root()
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root is not None else []
     matches = [p for p in folders if p.name == name] or [p for p in folders if p.name.split("-")[0] == name]
     if len(matches) != 1:
-        known = ", ".join(p.name for p in folders) or f"none ({root} is missing: run from a clone)"
+        known = ", ".join(p.name for p in folders) or "none (this installation carries no examples)"
         raise ConfigError(f"No example {name!r}; known examples: {known}.")
     for candidate in ("answers.json", "input.json"):
         if (matches[0] / candidate).is_file():
@@ -126,7 +122,13 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
     with make_client(base_url) as client:
         _say(f"delivering {len(bundle['entry'])} resources to {client.base_url} as one transaction")
         # No outbox: the demo's plan is synthetic and re-creatable; a failure should be seen, not queued.
-        results = deliver(bundle, client, submission_id=submission, check_capabilities=True).entries
+        result = deliver(bundle, client, submission_id=submission, check_capabilities=True)
+        if (
+            result.status != "delivered"
+        ):  # e.g. held for a person: the example patient's plan changed meanwhile
+            sys.stderr.write(f"safetyplan: {result.status}: {result.reason}\n")
+            return int(result.exit_code)
+        results = result.entries
         for r in results:
             _say(f"  {r.status:<12} {r.resource_type}/{r.id} (version {r.version_id})")
         patient = next(

@@ -238,6 +238,7 @@ def _schemas() -> JSON:
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The web service (an ASGI app) over the pipeline and delivery; ``settings`` default to the environment."""
+    from fhir_safetyplan.service.form import router as form_router
     from fhir_safetyplan.service.routes import router
     from fhir_safetyplan.service.settings import settings_from_env
 
@@ -277,6 +278,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.delivery = Delivery(settings)
     _install_error_handlers(app)
     app.include_router(router)
+    app.include_router(form_router)
     app.add_middleware(AccessLog)
 
     def openapi() -> JSON:

@@ -357,6 +357,7 @@ def _transaction_response(result: Any) -> JSON:
             _OUTCOME,
         ),
         403: _answers("Refused by policy, e.g. a real identity number bound for a public server.", _OUTCOME),
+        409: _answers("Held for a person: the patient's plan changed meanwhile; nothing written.", _OUTCOME),
         422: _answers("Not valid, or refused by the upstream server (OperationOutcome).", _OUTCOME),
         501: _answers("This service has no upstream server to deliver to (OperationOutcome).", _OUTCOME),
         502: _answers("The upstream server refused the service itself, e.g. its credentials.", _OUTCOME),
@@ -455,6 +456,8 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
             ]
         )
         return fhir_response(outcome, 202, media, headers)
+    if result.status == "conflict":  # held for a person: the patient's plan changed meanwhile
+        return fhir_response(result.outcome, 409, media, headers)
     qr = next((e for e in result.entries if e.resource_type == "QuestionnaireResponse" and e.location), None)
     if qr is not None and qr.location:
         location = qr.location

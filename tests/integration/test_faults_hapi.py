@@ -93,7 +93,12 @@ class FaultProxy:
                 conn.close()
                 return
             method, path = request.split(b" ", 2)[:2]
-            is_transaction = method == b"POST" and path.rstrip(b"/").endswith(b"/fhir")
+            # Not the batch of searches delivery reads the patient's current plan with: only the write.
+            is_transaction = (
+                method == b"POST"
+                and path.rstrip(b"/").endswith(b"/fhir")
+                and b'"type":"batch"' not in request
+            )
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=120)
             except OSError:

@@ -155,7 +155,7 @@ def _ids_by_type(result: dict[str, Any]) -> dict[str, str]:
     for entry in result["entry"]:
         m = re.search(r"([A-Z][A-Za-z]+)/([^/]+)/_history/", entry["response"]["location"])
         assert m, entry
-        out[m.group(1)] = m.group(2)
+        out.setdefault(m.group(1), m.group(2))  # the plan's own; a revision adds the retired old ones after
     return out
 
 

@@ -1,0 +1,111 @@
+"""``safetyplan preview``: our Questionnaire in LHC-Forms on 127.0.0.1, to fill in once and see what it makes.
+
+The page is the service's ``/form`` (the same app as ``safetyplan serve``, with a one-time token handed to
+the page in the URL's fragment). "Check" shows the problems next to their questions, or the journal note,
+the CarePlan's activities and the safe-contact Flag. Nothing is delivered unless ``--server`` is given; then
+the page offers a separate "deliver" that goes through the normal delivery path, outbox included.
+
+Standard library only at import time: FastAPI and uvicorn are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from typing import Any
+
+from fhir_safetyplan import exitcodes
+
+log = logging.getLogger("fhir_safetyplan.service")
+
+
+def register(sub: Any) -> None:
+    """Add the ``preview`` command."""
+    from fhir_safetyplan.commands.delivery import _add_auth, _add_outbox
+
+    p = sub.add_parser(
+        "preview",
+        help="the form in a browser page on 127.0.0.1: fill it in, check it, see the journal note",
+        description=(
+            "Serve the Questionnaire, rendered by LHC-Forms (from this machine, never a CDN), on 127.0.0.1 "
+            "and print the page's address. 'Check' validates the answers and shows what they would become: "
+            "the journal note, the CarePlan's activities and the safe-contact Flag. The patient and "
+            "clinician are synthetic. Nothing is delivered unless --server is given; then the page has a "
+            "separate 'deliver' button, through the outbox like 'safetyplan push'. Needs the 'serve' extra."
+        ),
+    )
+    p.add_argument(
+        "--lang", choices=("nb", "nn", "en"), default="nb", help="language to open in (default nb)"
+    )
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument(
+        "--server", metavar="URL", help="FHIR R4 base URL the page may deliver to (default: no delivery)"
+    )
+    _add_auth(p)
+    _add_outbox(p)
+    p.add_argument(
+        "--create-patient",
+        action="store_true",
+        help="deliver with a conditional create of a minimal test Patient: sandboxes and tests only",
+    )
+    p.set_defaults(handler=_preview)
+
+
+def _settings(args: argparse.Namespace, token: str) -> Any:
+    from fhir_safetyplan import codes
+    from fhir_safetyplan.client import auth_from_env, check_base_url
+    from fhir_safetyplan.commands.delivery import outbox_path
+    from fhir_safetyplan.service.settings import ServiceSettings, Tokens
+
+    upstream = check_base_url(args.server).rstrip("/") if args.server else None
+    return ServiceSettings(
+        upstream=upstream,
+        outbox=outbox_path(args) if upstream else None,
+        tokens=Tokens([token]),
+        canonical_base=codes.canonical_base(None),
+        create_patient=bool(args.create_patient),
+        upstream_auth=auth_from_env(args.auth) if upstream else None,
+    )
+
+
+def _preview(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from fhir_safetyplan.service import create_app
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(
+            f"safetyplan: 'preview' needs {exc.name}: install the 'serve' extra, e.g. "
+            "pip install 'fhir_safetyplan-<version>-py3-none-any.whl[serve]'\n"
+        )
+        return exitcodes.CONFIG
+    from fhir_safetyplan import bundled, server
+
+    if not 0 <= args.port < 65536:
+        sys.stderr.write("safetyplan: --port must be between 1 and 65535 (or 0: a free one)\n")
+        return exitcodes.USAGE
+    if bundled.lforms_root() is None:
+        sys.stderr.write(
+            "safetyplan: LHC-Forms is not installed: in a clone run scripts/setup.sh (npm ci in "
+            "tools/form-preview); or install fhir-safetyplan from a wheel built after that\n"
+        )
+        return exitcodes.CONFIG
+    port = args.port or server.free_port()
+    if server._port_in_use(port):
+        sys.stderr.write(
+            f"safetyplan: port {port} on {server.HOST} is already in use; choose another --port\n"
+        )
+        return exitcodes.CONFIG
+    token = secrets.token_urlsafe(32)
+    app = create_app(_settings(args, token))
+    # The token travels in the fragment: browsers never send it to the server, so no log can hold it.
+    sys.stderr.write(
+        f"Form preview: http://{server.HOST}:{port}/form?lang={args.lang}#token={token}\n"
+        f"{'Deliver goes to ' + app.state.settings.upstream if args.server else 'Nothing is delivered.'} "
+        "Stop with Ctrl-C.\n"
+    )
+    sys.stderr.flush()
+    uvicorn.run(app, host=server.HOST, port=port, access_log=False, server_header=False, log_level="warning")
+    return exitcodes.OK

@@ -1,0 +1,162 @@
+"""Helpers of the browser tests of the form page: start a command that serves it, drive it in chromium.
+
+The page is driven by ``tools/form-preview/drive-form.mjs`` (npm ``playwright-core`` with Debian's
+``chromium``, headless, no browser download); see that file for the scenario format. Under ``CI`` a missing
+browser, Node or driver fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / "tools" / "form-preview"
+DRIVER = TOOLS / "drive-form.mjs"
+SAFETYPLAN = Path(sys.executable).parent / "safetyplan"
+
+#: The nb form filled in by clicks as a clinician would: informed, involvement wanted, safe contact only
+#: in person (letters forbidden), every checklist point in place, one agreed action, the advice given,
+#: no children, no mental impairment, no risk assessment.
+NB_STEPS: list[dict[str, Any]] = [
+    {"choose": ["samtale.informert", "Yes"]},
+    {"choose": ["samtale.involvering", "Ja"]},
+    {"choose": ["trygg-kontakt.trygge", "Ved oppmøte hos tjenesten"]},
+    {"choose": ["trygg-kontakt.utrygge", "Brev (papir eller digital postkasse)"]},
+    {"type": ["trygg-kontakt.tidspunkt", "Hverdager 09–14"]},
+    *(
+        {"choose": [f"plan.sjekkliste.{key}", "Ja"]}
+        for key in (
+            "romningsplan",
+            "politi",
+            "telefonnumre",
+            "krisesenter",
+            "penger",
+            "nokler",
+            "kode",
+            "naboer",
+            "vapen",
+            "bag",
+        )
+    ),
+    {"type": ["plan.avtalte-tiltak", "Ringe krisesenteret sammen neste uke"]},
+    {"choose": ["plan.atferd-rad", "Yes"]},
+    {"choose": ["sarbare.omsorg", "Nei"]},
+    {"choose": ["psykisk.funksjonsnedsettelse", "Nei"]},
+    {"choose": ["risiko.utfort", "No"]},
+]
+
+
+def require_browser() -> str:
+    """Path of Debian's chromium, after checking Node and the npm driver are there (fail under CI)."""
+    chromium = shutil.which("chromium")
+    missing = [
+        what
+        for what, ok in (
+            ("chromium (apt-get install chromium)", chromium),
+            ("node", shutil.which("node")),
+            (
+                "playwright-core (npm ci in tools/form-preview)",
+                (TOOLS / "node_modules" / "playwright-core").is_dir(),
+            ),
+            ("lforms (npm ci in tools/form-preview)", (TOOLS / "node_modules" / "lforms").is_dir()),
+        )
+        if not ok
+    ]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test needs {', '.join(missing)}; scripts/setup.sh installs them")
+        pytest.skip(f"needs {', '.join(missing)}")
+    assert chromium
+    return chromium
+
+
+@contextmanager
+def serving(args: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Run ``safetyplan ARGS`` (preview or serve, with ``--port``) until its page answers; yield what it
+    wrote to stderr by then (the preview prints its address there). Stopped afterwards."""
+    port = args[list(args).index("--port") + 1]
+    with open(log, "w") as err:
+        process = subprocess.Popen(
+            [str(SAFETYPLAN), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/form/config", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the page was not served within 60 s"
+                time.sleep(0.3)
+        yield log.read_text()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def preview_url(stderr_line: str) -> str:
+    """The address ``safetyplan preview`` printed (with its one-time token in the fragment)."""
+    found = re.search(r"http://127\.0\.0\.1:\d+/form\S*", stderr_line)
+    assert found, stderr_line
+    return found.group(0)
+
+
+def drive(
+    url: str,
+    steps: Sequence[Mapping[str, Any]],
+    work: Path,
+    *,
+    first_check: bool = False,
+    check: bool = True,
+    deliver: bool = False,
+    screenshots: Path | None = None,
+) -> dict[str, Any]:
+    """Open ``url`` in headless chromium, (check once,) do ``steps``, (check); what the page showed."""
+    chromium = require_browser()
+    scenario = work / f"scenario-{time.monotonic_ns()}.json"
+    scenario.write_text(
+        json.dumps(
+            {
+                "url": url,
+                "chromium": chromium,
+                "screenshots": str(screenshots) if screenshots else None,
+                "firstCheck": first_check,
+                "check": check,
+                "deliver": deliver,
+                "steps": list(steps),
+            }
+        )
+    )
+    result = subprocess.run(
+        ["node", str(DRIVER), str(scenario)],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
