@@ -8,7 +8,7 @@ so documents written before 1.1.0 keep their meaning. What 1.1.0 adds or changes
   a first conversation;
 - ``involvement`` may also be ``conversation-only`` (a safety plan, but no other services now);
 - ``hideFromPortal`` (true: Volven 9603 ``NORN_EPO`` on every written resource);
-- ``safeContact`` is required, with at least one safe channel and a ``reviewBy`` date; ``codeWord`` goes to the
+- ``safeContact`` is required, with at least one safe channel, and a ``reviewBy`` date; ``codeWord`` goes to the
   contact agreement (Flag) only;
 - ``dependants``: ``children``, ``perpetratorChildren`` and ``others`` asked separately; the duty to inform
   (``duty`` + ``dutyNote``) whenever children exist or it is not known;
@@ -43,7 +43,9 @@ class SafeContact(v100.SafeContact):
         min_length=1, description="at least one; only 'oppmote' if nothing else is safe"
     )
     code_word: ShortText | None = Field(None, alias="codeWord", description="shown in the Flag only")
-    review_by: dt.date = Field(alias="reviewBy", description="when the contact agreement is to be reviewed")
+    review_by: dt.date | None = Field(
+        None, alias="reviewBy", description="when the contact agreement is to be reviewed"
+    )
 
 
 class Dependants(_Model):
@@ -194,7 +196,7 @@ def response_answers(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
     out[Link.SAFE_TIMES] = text(sc.times)
     out[Link.CODE_WORD] = text(sc.code_word)
     out[Link.SAFE_NOTE] = text(sc.note)
-    out[Link.SAFE_REVIEW] = [{"valueDate": sc.review_by.isoformat()}]
+    out[Link.SAFE_REVIEW] = [{"valueDate": sc.review_by.isoformat()}] if sc.review_by else None
     if a.plan_made():
         for key, word in (a.checklist or {}).items():
             out[Link.checklist_item(key)] = [coded(Link.checklist_item(key), word)]

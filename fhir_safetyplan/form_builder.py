@@ -288,7 +288,7 @@ class _Builder:
                 self.item(Link.SAFE_TIMES, "string", t("safe-contact", "times"), maxLength=STRING_MAX),
                 self.item(Link.CODE_WORD, "string", t("safe-contact", "code-word"), maxLength=STRING_MAX),
                 self.item(Link.SAFE_NOTE, "text", t("safe-contact", "note"), maxLength=TEXT_MAX),
-                self.item(Link.SAFE_REVIEW, "date", t("safe-contact", "review"), required=True),
+                self.item(Link.SAFE_REVIEW, "date", t("safe-contact", "review")),
             ],
         )
         return safe
