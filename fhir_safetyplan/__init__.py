@@ -3,7 +3,7 @@
 The public API is small and stable; every stage is a plain function over JSON-shaped dicts:
 
 - :func:`fhir_safetyplan.questionnaire.build_questionnaire` — the Questionnaire (nb with nn/en, or one language)
-- :func:`fhir_safetyplan.validate.validate_response` — a QuestionnaireResponse against its Questionnaire
+- :func:`fhir_safetyplan.validation.validate_response` — a QuestionnaireResponse against its Questionnaire
 - :func:`fhir_safetyplan.extract.extract` — SDC template-based ``$extract``
 - :func:`fhir_safetyplan.bundle.build_bundle` — the journal transaction Bundle
 

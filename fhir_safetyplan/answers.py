@@ -302,7 +302,7 @@ def submission_id(doc: AnswersDocument) -> str:
     """The stable submission id: given, or derived from the document's content (same content → same id)."""
     if doc.submission_id:
         return doc.submission_id
-    from fhir_safetyplan.document import derived_id
+    from fhir_safetyplan.ids import derived_id
 
     return derived_id(
         json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
@@ -340,7 +340,7 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
     Item texts are those of that Questionnaire, items follow its order, and only enabled items are present.
     """
     from fhir_safetyplan import answers_v110
-    from fhir_safetyplan.document import resource_id
+    from fhir_safetyplan.ids import plan_scope, resource_id
     from fhir_safetyplan.questionnaire import ANSWER_WORDS, shared_questionnaire
 
     base = codes.canonical_base(canonical_base)
@@ -373,14 +373,15 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
     else:
         answers = _answers_v100(doc.answers, coded, own)
     sub = submission_id(doc)
+    subject = _patient_ref(doc.patient)
     qr: JSON = {
         "resourceType": "QuestionnaireResponse",
-        "id": resource_id(sub, "QuestionnaireResponse"),
+        "id": resource_id(plan_scope(sub, subject), "QuestionnaireResponse"),
         "language": doc.language,
         "identifier": submission_identifier(base, sub),
         "questionnaire": f"{q['url']}|{q['version']}",
         "status": doc.status,
-        "subject": _patient_ref(doc.patient),
+        "subject": subject,
     }
     if doc.encounter:
         qr["encounter"] = {"reference": doc.encounter}

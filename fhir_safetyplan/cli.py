@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "fhir_safetyplan.commands.definitions",
     "fhir_safetyplan.commands.pipeline",
     "fhir_safetyplan.commands.delivery",
+    "fhir_safetyplan.commands.populate",
     "fhir_safetyplan.commands.changes",
     "fhir_safetyplan.commands.server",
     "fhir_safetyplan.commands.demo",

@@ -37,6 +37,7 @@ TEMPLATE_EXTRACT = SDC + "sdc-questionnaire-templateExtract"
 TEMPLATE_EXTRACT_CONTEXT = SDC + "sdc-questionnaire-templateExtractContext"
 TEMPLATE_EXTRACT_VALUE = SDC + "sdc-questionnaire-templateExtractValue"
 SDC_EXTRACT_TEMPLATE_PROFILE = SDC + "sdc-questionnaire-extr-template"
+SDC_POPULATE_OPERATION = "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate"
 
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
 DNR = "urn:oid:2.16.578.1.12.4.1.4.2"

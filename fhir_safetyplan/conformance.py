@@ -126,6 +126,11 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
             "Konkret handling eller tiltak avtalt framover.",
         ),
         _concept("sjekkliste", t("plan", "checklist"), "Punktene i sikkerhetsplanen (NKVTS).", checklist),
+        _concept(
+            c.raw["populate"]["launch-context"],
+            t("populate"),
+            "SDC launch context: forrige utfylte skjema, som en ny samtale forhåndsutfylles fra ($populate).",
+        ),
     ]
 
     def simple(*sections: str) -> list[JSON]:

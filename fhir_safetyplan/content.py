@@ -7,7 +7,7 @@ it adds no clinical content of its own.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +22,9 @@ class Text:
     nb: str
     nn: str
     en: str
+    #: False when the item this text asks is not pre-filled from the last plan (``carry = false`` on its table
+    #: or on a table above it in content.toml): it belongs to one conversation.
+    carry: bool = True
 
     def get(self, lang: str) -> str:
         """The text in ``lang`` (nb, nn or en)."""
@@ -61,9 +64,11 @@ class Content:
     def text(self, *path: str, field: str = "text") -> Text:
         """A text by its path in the TOML, e.g. ``text("conversation", "informed")``."""
         node: Any = self.raw
+        carry = True
         for part in path:
             node = node[part]
-        return _text(node[field], ".".join((*path, field)))
+            carry = carry and node.get("carry", True) is not False
+        return replace(_text(node[field], ".".join((*path, field))), carry=carry)
 
     def options(self, section: str) -> tuple[Option, ...]:
         """The answer options of a section (``answers``, ``channels``, ``duty-status``, ``instruments``, ``levels``)."""
@@ -108,7 +113,9 @@ def load() -> Content:
             ChecklistItem(
                 key=key,
                 label=_text(entry["label"], f"checklist.{key}.label"),
-                text=_text(entry["text"], f"checklist.{key}.text"),
+                text=replace(
+                    _text(entry["text"], f"checklist.{key}.text"), carry=entry.get("carry", True) is not False
+                ),
                 help=_text(entry["help"], f"checklist.{key}.help"),
             )
         )

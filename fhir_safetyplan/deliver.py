@@ -33,20 +33,14 @@ import os
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
-from fhir_safetyplan import codes, exitcodes, revise
-from fhir_safetyplan.client import (
-    EntryResult,
-    FhirClient,
-    FhirError,
-    ServerRejected,
-    entry_results,
-    is_idempotent_transaction,
-)
-from fhir_safetyplan.errors import JSON, ConfigError, InputError, SafetyPlanError, issue, operation_outcome
-from fhir_safetyplan.outbox import Outbox, OutboxEntry
+from fhir_safetyplan import codes, outcomes, revise
+from fhir_safetyplan.client import EntryResult, FhirClient, entry_results, is_idempotent_transaction
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.outbox import LEASE_SECONDS, Outbox, OutboxDamaged, OutboxEntry
+from fhir_safetyplan.outcomes import Kind, Outcome
 
 log = logging.getLogger("fhir_safetyplan.deliver")
 
@@ -59,23 +53,14 @@ _ELEVEN_DIGITS = re.compile(
 )
 _BASE64_KEYS = re.compile(r"^(data|value[A-Z]?\w*Base64Binary)$")
 
-#: held: the server refused our configuration (credentials, URL); the plan stays pending (exit 7)
-#: conflict: held for a person, the patient's plan changed on the server meanwhile (see revise); nothing written
-Status = Literal["delivered", "queued", "rejected", "refused", "held", "conflict"]
-_EXIT = {
-    "delivered": exitcodes.OK,
-    "conflict": exitcodes.CONFLICT,
-    "queued": exitcodes.QUEUED,
-    "held": exitcodes.CONFIG,
-    "rejected": exitcodes.REJECTED,
-    "refused": exitcodes.REFUSED,
-}
+#: what became of a plan: one of :class:`fhir_safetyplan.outcomes.Outcome` (a str)
+Status = Outcome
 
 
 class RefusedByPolicy(SafetyPlanError):
     """Not sent, by policy: e.g. a real-looking identity number bound for a public test server."""
 
-    exit_code = exitcodes.REFUSED
+    kind = Kind.POLICY
 
 
 @dataclass(frozen=True)
@@ -87,14 +72,27 @@ class DeliveryResult:
     server_url: str
     #: the server's answer per Bundle entry (statuses, locations, ids), when delivered
     entries: tuple[EntryResult, ...] = ()
-    #: why it was not delivered (kind and status only: no personal data)
+    #: why it was not delivered (our message: kind, status, what to do; no personal data)
     reason: str | None = None
     outcome: JSON | None = field(default=None, repr=False)
+    #: the kind of failure, and the error itself (for a caller that re-raises it), when not delivered
+    kind: Kind | None = None
+    error: SafetyPlanError | None = field(default=None, repr=False, compare=False)
 
     @property
     def exit_code(self) -> int:
-        """The ``safetyplan`` exit code for this result."""
-        return _EXIT[self.status]
+        """The ``safetyplan`` exit code for this result (:data:`fhir_safetyplan.outcomes.EXIT_CODES`)."""
+        return outcomes.EXIT_CODES[Outcome(self.status)]
+
+    @property
+    def http_status(self) -> int:
+        """The service's HTTP status for this result (:data:`fhir_safetyplan.outcomes.HTTP_STATUSES`)."""
+        return outcomes.http_status(Outcome(self.status))
+
+    @property
+    def stops_queue(self) -> bool:
+        """True when this was the server's condition, so a flush sends nothing more to it now."""
+        return self.kind is not None and outcomes.stops_queue(self.kind)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for printing."""
@@ -203,48 +201,60 @@ def reason_of(err: SafetyPlanError) -> str:
     return f"{type(err).__name__}" + (f" (HTTP {status})" if status else "")
 
 
-def _send(
-    bundle: JSON, client: FhirClient, outbox: Outbox | None, entry: OutboxEntry | None, submission_id: str
+def settle(
+    err: SafetyPlanError, server: str, submission_id: str, outbox: Outbox | None, entry: OutboxEntry | None
 ) -> DeliveryResult:
-    """Send once; record the outcome on ``entry`` only if it is still the revision that was sent."""
-    server = client.base_url
+    """The one place a failure becomes an outcome: classify ``err`` and record it on the outbox ``entry``
+    (only if it is still the revision that was sent, and still pending)."""
+    status = outcomes.outcome_of(err.kind, outbox=outbox is not None)
+    if outbox is not None and entry is not None:
+        server_url, revision = entry.server_url, entry.revision
+        becomes = outcomes.KINDS[err.kind].entry
+        if becomes == "rejected":
+            recorded = outbox.mark_rejected(
+                submission_id, reason_of(err), server_url=server_url, revision=revision
+            )
+        elif becomes == "damaged":
+            recorded = outbox.mark_damaged(submission_id, server_url)
+        else:
+            recorded = outbox.record_failure(
+                submission_id, reason_of(err), server_url=server_url, revision=revision
+            )
+        if not recorded:
+            log.info("submission %s: a newer revision is queued, or another sender settled it", submission_id)
+    log.warning("submission %s %s: %s", submission_id, status, reason_of(err))
+    return DeliveryResult(
+        submission_id, status, server, reason=str(err), outcome=err.outcome, kind=err.kind, error=err
+    )
+
+
+def _send(
+    bundle: JSON,
+    client: FhirClient,
+    outbox: Outbox | None,
+    entry: OutboxEntry | None,
+    submission_id: str,
+    check_capabilities: bool = False,
+) -> DeliveryResult:
+    """Send once and record what became of it; every failure goes through :func:`settle`."""
+    try:
+        if check_capabilities:
+            client.check_capabilities()
+        response = revise.send(bundle, client)  # a revision of the patient's current plan, read right now
+    except SafetyPlanError as err:
+        return settle(err, client.base_url, submission_id, outbox, entry)
+    entries = tuple(entry_results(response))
     key: dict[str, Any] = (
         {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
     )
-    try:
-        response = revise.send(bundle, client)  # a revision of the patient's current plan, read right now
-    except revise.RevisionConflict as err:
-        if outbox is not None:  # kept, as rejected: only a person's `outbox requeue` sends it again
-            outbox.mark_rejected(submission_id, reason_of(err), **key)
-        log.warning("submission %s held for a person: the patient's plan changed meanwhile", submission_id)
-        return DeliveryResult(submission_id, "conflict", server, reason=str(err), outcome=err.outcome)
-    except ServerRejected as err:
-        if outbox is not None and not outbox.mark_rejected(submission_id, reason_of(err), **key):
-            log.info("submission %s: a newer revision is queued; it stays pending", submission_id)
-        log.warning("submission %s rejected by the server (%s)", submission_id, err.status)
-        raise
-    except ConfigError as err:
-        # Credentials, URL or server capabilities: the plan waits in the outbox until the configuration is fixed.
-        if outbox is not None:
-            outbox.record_failure(submission_id, reason_of(err), **key)
-        raise
-    except FhirError as err:
-        # No answer, 429/5xx after retries, or an answer we could not read: it may or may not have arrived,
-        # and an idempotent resend from the outbox settles it either way.
-        if outbox is None:
-            raise
-        outbox.record_failure(submission_id, reason_of(err), **key)
-        log.warning("submission %s queued in the outbox: %s", submission_id, reason_of(err))
-        return DeliveryResult(submission_id, "queued", server, reason=str(err), outcome=err.outcome)
-    entries = tuple(entry_results(response))
     if outbox is not None and not outbox.mark_delivered(submission_id, [e.as_dict() for e in entries], **key):
         # The server has the revision we sent; the newer one stays pending and goes next.
         log.info("submission %s: delivered, but a newer revision is queued and stays pending", submission_id)
     log.info("submission %s delivered: %d entries", submission_id, len(entries))
-    return DeliveryResult(submission_id, "delivered", server, entries=entries)
+    return DeliveryResult(submission_id, Outcome.DELIVERED, client.base_url, entries=entries)
 
 
-def deliver(
+def attempt(
     bundle: JSON,
     client: FhirClient,
     *,
@@ -253,19 +263,22 @@ def deliver(
     public_hosts: Iterable[str] = (),
     check_capabilities: bool = False,
 ) -> DeliveryResult:
-    """Send ``bundle`` as one transaction; the result says delivered or queued.
+    """Deliver ``bundle`` as one transaction and say what became of it, as a :class:`DeliveryResult` whose
+    ``status`` is an :class:`~fhir_safetyplan.outcomes.Outcome` (delivered, queued, held, rejected, refused,
+    unavailable); ``push`` and the service print it and take their exit code / HTTP status from it.
 
-    Raises :class:`RefusedByPolicy` (public server guard, nothing stored or sent), :class:`ServerRejected`
-    (the server refused the content, with its OperationOutcome; the outbox entry is marked rejected),
-    :class:`~fhir_safetyplan.errors.ConfigError` (credentials, URL, capabilities: the entry stays pending),
-    and :class:`~fhir_safetyplan.client.ServerUnavailable` when the server cannot take it and there is no
-    outbox. With an outbox the bundle must be idempotent (every entry PUT, or POST with ``ifNoneExist``),
-    because a later resend must not create a second copy. With ``check_capabilities`` the server's
-    CapabilityStatement is checked first (after the plan is stored).
+    With an outbox the bundle is stored first (claimed by this process, so a flusher leaves it alone while it
+    is sent) and must be idempotent (every entry PUT, or POST with ``ifNoneExist``), because a later resend
+    must not create a second copy. Raises only :class:`~fhir_safetyplan.errors.InputError` (no submission id,
+    a bundle that cannot go through the outbox). With ``check_capabilities`` the server's CapabilityStatement
+    is checked first (after the plan is stored).
     """
     if not submission_id:
         raise InputError("deliver needs a submission id (stable for the same plan) to avoid duplicates.")
-    guard_public_server(bundle, client.base_url, public_hosts)
+    try:
+        guard_public_server(bundle, client.base_url, public_hosts)
+    except RefusedByPolicy as err:
+        return settle(err, client.base_url, submission_id, None, None)
     entry = None
     if outbox is not None:
         if not is_idempotent_transaction(bundle) or bundle.get("type") != "transaction":
@@ -274,26 +287,34 @@ def deliver(
                 "deliver only part of it. It must be a transaction whose every entry is a PUT with a stable "
                 "id, or a POST with ifNoneExist (as build_bundle makes them)."
             )
-        entry = outbox.put(submission_id, bundle, client.base_url)
-    if check_capabilities:
-        key: dict[str, Any] = (
-            {} if entry is None else {"server_url": entry.server_url, "revision": entry.revision}
-        )
         try:
-            client.check_capabilities()
-        except ConfigError as err:
-            if outbox is not None:
-                outbox.record_failure(submission_id, reason_of(err), **key)
-            raise
-        except FhirError as err:
-            # The server cannot be asked now; the plan must still not be lost.
-            if outbox is None:
-                raise
-            outbox.record_failure(submission_id, reason_of(err), **key)
-            return DeliveryResult(
-                submission_id, "queued", client.base_url, reason=str(err), outcome=err.outcome
-            )
-    return _send(bundle, client, outbox, entry, submission_id)
+            entry = outbox.put(submission_id, bundle, client.base_url, lease_seconds=LEASE_SECONDS)
+        except OutboxDamaged as err:  # nothing sent: a plan that cannot be stored is not sent either
+            return settle(err, client.base_url, submission_id, None, None)
+    return _send(bundle, client, outbox, entry, submission_id, check_capabilities)
+
+
+class Options(TypedDict, total=False):
+    """The keyword options of :func:`attempt` and :func:`deliver` besides ``submission_id``."""
+
+    outbox: Outbox | None
+    public_hosts: Iterable[str]
+    check_capabilities: bool
+
+
+def deliver(
+    bundle: JSON, client: FhirClient, *, submission_id: str, **options: Unpack[Options]
+) -> DeliveryResult:
+    """Like :func:`attempt`, for library callers who catch errors: returns a delivered, queued or conflict
+    (held for a person) result, and
+    raises the error of any other outcome (its ``kind`` says what it means): :class:`RefusedByPolicy`,
+    :class:`~fhir_safetyplan.client.ServerRejected` (the entry is kept as rejected), a configuration error
+    (the entry stays pending), :class:`~fhir_safetyplan.client.ServerUnavailable` without an outbox.
+    """
+    result = attempt(bundle, client, submission_id=submission_id, **options)
+    if result.error is not None and result.status not in (Outcome.QUEUED, Outcome.CONFLICT):
+        raise result.error
+    return result
 
 
 #: how often flush resends one submission that was re-queued while it was being sent
@@ -309,70 +330,74 @@ def flush(
     limit: int | None = None,
     skip: Container[str] = (),
     close_clients: bool = True,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> list[DeliveryResult]:
-    """Deliver pending outbox entries oldest first; per server, stop at the first that is queued again.
+    """Deliver pending outbox entries oldest first; per server, stop at the first failure that is the
+    server's (unavailable, configuration); one plan's problem (content, policy, a damaged row, a racing
+    write) affects that plan only and the next one is sent.
 
     ``client_factory(server_url)`` gives the client for an entry's server (called once per server; the
     clients are closed at the end unless ``close_clients`` is False, for a factory that hands out clients it
-    keeps). ``server_url``: only that server's entries. ``limit``: at most that many
-    sends. ``skip``: submission ids to leave alone (being sent elsewhere right now).
-
-    A rejected entry (content) or one refused by policy is reported and leaves the queue; the next one
-    follows. A server that cannot take a plan now ("queued") or refuses our configuration ("held", the
-    entry stays pending) stops that server's queue; other servers' entries still go.
+    keeps). ``server_url``: only that server's entries. ``limit``: at most that many sends. ``skip``:
+    submission ids to leave alone (being sent elsewhere in this process). Each entry is claimed
+    (:meth:`Outbox.claim`) before it is sent: an entry another flusher holds is left to it.
     """
     results: list[DeliveryResult] = []
-    clients: dict[str, FhirClient] = {}
+    run = _Round(outbox, client_factory, tuple(public_hosts), lease_seconds)
     stopped: set[str] = set()
-    sent = 0
     try:
-        for snapshot in outbox.pending(server_url):
-            if limit is not None and sent >= limit:
+        for snapshot in outbox.queue(server_url):
+            if limit is not None and len(results) >= limit:
                 break
             if snapshot.server_url in stopped or snapshot.submission_id in skip:
                 continue
-            for _ in range(_MAX_RESENDS):
-                # Re-read just before sending: a newer revision may have been queued since the listing.
-                entry = outbox.get(snapshot.submission_id, snapshot.server_url)
-                if entry is None or entry.status != "pending" or entry.bundle is None:
-                    break
-                sent += 1
-                result = _flush_one(outbox, entry, clients, client_factory, public_hosts)
+            for result in run.send(snapshot):
                 results.append(result)
-                if result.status in ("queued", "held"):
-                    stopped.add(entry.server_url)
-                    break
-                latest = outbox.get(entry.submission_id, entry.server_url)
-                if latest is None or latest.revision == entry.revision or latest.status != "pending":
-                    break
+                if result.stops_queue:
+                    stopped.add(snapshot.server_url)
     finally:
         if close_clients:
-            for client in clients.values():
+            for client in run.clients.values():
                 client.close()
     return results
 
 
-def _flush_one(
-    outbox: Outbox,
-    entry: OutboxEntry,
-    clients: dict[str, FhirClient],
-    client_factory: Callable[[str], FhirClient],
-    public_hosts: Iterable[str],
-) -> DeliveryResult:
-    assert entry.bundle is not None
-    sid, server = entry.submission_id, entry.server_url
-    try:
-        guard_public_server(entry.bundle, server, public_hosts)
-    except RefusedByPolicy as err:
-        outbox.mark_rejected(sid, "RefusedByPolicy", server_url=server, revision=entry.revision)
-        return DeliveryResult(sid, "refused", server, reason=str(err), outcome=err.outcome)
-    try:
-        client = clients.get(server)
-        if client is None:
-            client = clients[server] = client_factory(server)
-        return _send(entry.bundle, client, outbox, entry, sid)
-    except ServerRejected as err:
-        return DeliveryResult(sid, "rejected", server, reason=str(err), outcome=err.outcome)
-    except ConfigError as err:
-        log.warning("submission %s held: the server refused the configuration (%s)", sid, reason_of(err))
-        return DeliveryResult(sid, "held", server, reason=str(err), outcome=err.outcome)
+@dataclass
+class _Round:
+    """One flush: the outbox, a client per server, and how each entry is claimed and sent."""
+
+    outbox: Outbox
+    client_factory: Callable[[str], FhirClient]
+    public_hosts: tuple[str, ...]
+    lease_seconds: float
+    clients: dict[str, FhirClient] = field(default_factory=dict)
+
+    def send(self, snapshot: OutboxEntry) -> Iterator[DeliveryResult]:
+        """Send one entry (again, up to :data:`_MAX_RESENDS`, when a newer revision was queued meanwhile)."""
+        sid, server = snapshot.submission_id, snapshot.server_url
+        for _ in range(_MAX_RESENDS):
+            try:
+                entry = self.outbox.claim(sid, server, self.lease_seconds)
+            except OutboxDamaged as err:
+                yield settle(err, server, sid, self.outbox, snapshot)
+                return
+            if entry is None or entry.bundle is None:
+                return  # settled meanwhile, or another flusher holds it
+            result = self._send_claimed(entry, entry.bundle)
+            yield result
+            if result.stops_queue or result.status is not Outcome.DELIVERED:
+                return
+            latest = self.outbox.get(sid, server)
+            if latest is None or latest.revision == entry.revision or latest.status != "pending":
+                return
+
+    def _send_claimed(self, entry: OutboxEntry, bundle: JSON) -> DeliveryResult:
+        sid, server = entry.submission_id, entry.server_url
+        try:
+            guard_public_server(bundle, server, self.public_hosts)
+            client = self.clients.get(server)
+            if client is None:
+                client = self.clients[server] = self.client_factory(server)
+        except SafetyPlanError as err:
+            return settle(err, server, sid, self.outbox, entry)
+        return _send(bundle, client, self.outbox, entry, sid)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import os
-import uuid
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
@@ -21,10 +19,9 @@ from fhir_safetyplan import codes
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, answer_code
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.ids import full_url, plan_scope, resource_id
 from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE, Link
 
-#: Namespace for the deterministic urn:uuid fullUrls of one submission's resources.
-NAMESPACE = uuid.UUID("3c1f0b5e-6a55-4f3e-9d5e-5afe71a2b0c1")
 CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
 
 
@@ -69,22 +66,6 @@ class Documentation:
 
     def by_type(self, rtype: str) -> JSON | None:
         return next((r for r in self.resources if r["resourceType"] == rtype), None)
-
-
-def full_url(submission: str, rtype: str) -> str:
-    """The deterministic ``urn:uuid:`` fullUrl of one resource of a submission."""
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{submission}/{rtype}')}"
-
-
-def derived_id(key: str) -> str:
-    """A submission id derived from ``key`` (a UUID from its SHA-256): stable for the same key, and revealing
-    nothing of it."""
-    return str(uuid.UUID(hashlib.sha256(key.encode()).hexdigest()[:32]))
-
-
-def resource_id(submission: str, rtype: str) -> str:
-    """The deterministic server id of one resource of a submission (alphanumeric, never purely numeric)."""
-    return "sp-" + hashlib.sha256(f"{submission}/{rtype}".encode()).hexdigest()[:24]
 
 
 def security_labels(confidentiality: str, extra: list[JSON] | None = None) -> list[JSON]:
@@ -146,7 +127,7 @@ def _strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
     return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
 
 
-def _subject(qr: JSON, ctx: DocumentContext, submission: str, hidden: list[JSON]) -> tuple[JSON, JSON | None]:
+def _subject(qr: JSON, ctx: DocumentContext, scope: str, hidden: list[JSON]) -> tuple[JSON, JSON | None]:
     """The subject reference for every resource, and the test-Patient entry when one is to be created."""
     subject = qr.get("subject")
     if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
@@ -182,7 +163,7 @@ def _subject(qr: JSON, ctx: DocumentContext, submission: str, hidden: list[JSON]
             ),
         )
     if ctx.create_patient:
-        url = full_url(submission, "Patient")
+        url = full_url(scope, "Patient")
         patient = {
             "fullUrl": url,
             "resource": {
@@ -374,16 +355,17 @@ def document(
         lang = "nb"
     answers = answers_by_link(qr)
     hidden = access_labels(answers)
-    subject, patient_entry = _subject(qr, ctx, submission, hidden)
+    scope = plan_scope(submission, qr.get("subject"))
+    subject, patient_entry = _subject(qr, ctx, scope, hidden)
     author = _author(qr)
     ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
-    urls = {t: full_url(submission, t) for t in WRITTEN_TYPES}
+    urls = {t: full_url(scope, t) for t in WRITTEN_TYPES}
     authored = str(qr.get("authored", ""))
     encounter = qr.get("encounter")
     resources: list[JSON] = []
 
     out_qr = sanitized_response(qr)
-    out_qr["id"] = resource_id(submission, "QuestionnaireResponse")
+    out_qr["id"] = resource_id(scope, "QuestionnaireResponse")
     out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse", hidden)
     out_qr["identifier"] = ident
     out_qr["language"] = lang  # a renderer's response may lack it; validators read displays in this language
@@ -410,7 +392,7 @@ def document(
     planned = involvement_of(answers) in ("yes", "conversation-only")
     if careplan is not None and (planned or careplan.get("activity")):
         cp = copy.deepcopy(careplan)
-        cp["id"] = resource_id(submission, "CarePlan")
+        cp["id"] = resource_id(scope, "CarePlan")
         cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan", hidden)
         cp["language"] = lang
         cp["identifier"] = [ident]
@@ -437,7 +419,7 @@ def document(
         instruction = c.text("safe-contact", "flag").get(lang)
         flag: JSON = {
             "resourceType": "Flag",
-            "id": resource_id(submission, "Flag"),
+            "id": resource_id(scope, "Flag"),
             "meta": _meta(ctx, base, "sikkerhetsplan-flag", hidden),
             "language": lang,
             "text": _narrative(lang, flag_title, [instruction, contact]),
@@ -479,7 +461,7 @@ def document(
     labels = security_labels(ctx.confidentiality, hidden)
     docref: JSON = {
         "resourceType": "DocumentReference",
-        "id": resource_id(submission, "DocumentReference"),
+        "id": resource_id(scope, "DocumentReference"),
         "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat", hidden),
         "language": lang,
         "text": _narrative(lang, note_title, lines),
@@ -520,7 +502,7 @@ def document(
         agent["onBehalfOf"] = copy.deepcopy(ctx.organization)
     provenance: JSON = {
         "resourceType": "Provenance",
-        "id": resource_id(submission, "Provenance"),
+        "id": resource_id(scope, "Provenance"),
         "meta": _meta(ctx, base, "sikkerhetsplan-provenance", hidden),
         "language": lang,
         "text": _narrative(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_safetyplan import exitcodes
+from fhir_safetyplan.outcomes import Kind, exit_code_of_kind
 
 JSON = dict[str, Any]
 
@@ -42,12 +42,17 @@ def has_errors(outcome: JSON) -> bool:
 class SafetyPlanError(Exception):
     """Base of every error this package raises on purpose. ``outcome`` is an OperationOutcome dict."""
 
-    #: what the ``safetyplan`` command exits with when this error ends it
-    exit_code: int = exitcodes.INVALID
+    #: what kind of failure this is; :mod:`fhir_safetyplan.outcomes` alone decides what follows from it
+    kind: Kind = Kind.INPUT
 
     def __init__(self, message: str, outcome: JSON | None = None) -> None:
         super().__init__(message)
         self.outcome: JSON = outcome or operation_outcome([issue("error", "processing", message)])
+
+    @property
+    def exit_code(self) -> int:
+        """What the ``safetyplan`` command exits with when this error ends it (from the one table)."""
+        return exit_code_of_kind(self.kind)
 
 
 class InputError(SafetyPlanError):
@@ -61,4 +66,4 @@ class ValidationFailed(InputError):
 class ConfigError(SafetyPlanError):
     """Configuration (canonical base, server URL, credentials, paths) is missing or wrong."""
 
-    exit_code = exitcodes.CONFIG
+    kind = Kind.CONFIG

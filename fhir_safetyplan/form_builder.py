@@ -57,6 +57,8 @@ class _Builder:
         self.base = base
         self.lang = lang
         self.primary = lang or "nb"
+        #: linkIds not pre-filled from the last plan (content: ``carry = false``)
+        self.not_carried: set[str] = set()
 
     # -- texts -----------------------------------------------------------------------------------------------
     def put_text(self, target: JSON, field: str, text: Text) -> None:
@@ -85,6 +87,8 @@ class _Builder:
     # -- items -----------------------------------------------------------------------------------------------
     def item(self, link_id: str, item_type: str, text: Text, **extra: Any) -> JSON:
         out: JSON = {"linkId": link_id}
+        if not text.carry:
+            self.not_carried.add(link_id)
         if "code" in extra:
             out["code"] = extra.pop("code")
         self.put_text(out, "text", text)
@@ -177,7 +181,6 @@ class _Builder:
             Link.CONVERSATION,
             "group",
             t("conversation"),
-            required=True,
             item=[
                 self.choice(
                     Link.CONVERSATION_TYPE,
@@ -246,7 +249,6 @@ class _Builder:
             Link.ACCESS,
             "group",
             t("access"),
-            required=True,
             item=[
                 self.item(Link.ACCESS_INFO, "display", t("access", "info")),
                 self.choice(
@@ -269,7 +271,6 @@ class _Builder:
             Link.SAFE_CONTACT,
             "group",
             t("safe-contact"),
-            required=True,
             code=[self.plan_code("trygg-kontakt", t("safe-contact"))],
             item=[
                 self.choice(
@@ -325,10 +326,9 @@ class _Builder:
             Link.PLAN,
             "group",
             t("plan"),
-            required=True,  # when enabled (1.0.0 let a response leave the whole plan out)
             **_any_of((Link.INVOLVEMENT, yes), (Link.INVOLVEMENT, only_talk)),
             item=[
-                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), required=True, item=checklist),
+                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), item=checklist),
                 self.item(
                     Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
                 ),
@@ -356,7 +356,6 @@ class _Builder:
             Link.DEPENDANTS,
             "group",
             t("dependants"),
-            required=True,
             item=[
                 self.choice(Link.CHILDREN, t("dependants", "children"), self.answers(*_KNOWN), required=True),
                 {
@@ -487,7 +486,6 @@ class _Builder:
             Link.AVERT,
             "group",
             t("avert"),
-            required=True,  # when enabled: the assessment must be documented
             **_any_of(
                 (Link.INVOLVEMENT, no), (Link.INVOLVEMENT, only_talk), *((Link.RISK_LEVEL, h) for h in high)
             ),

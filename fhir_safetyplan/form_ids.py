@@ -86,3 +86,17 @@ class Link:
     @staticmethod
     def checklist_help(key: str) -> str:
         return f"{Link.CHECKLIST}.{key}.hjelp"
+
+
+#: The sections that must be answered (when enabled). Not marked ``required`` on the group items (LHC-Forms then
+#: reports every such group as missing a value although its questions are answered): the questions carry
+#: ``required`` and :mod:`fhir_safetyplan.sections` enforces the sections.
+REQUIRED_GROUPS = (
+    Link.CONVERSATION,
+    Link.ACCESS,
+    Link.SAFE_CONTACT,
+    Link.PLAN,
+    Link.CHECKLIST,
+    Link.DEPENDANTS,
+    Link.AVERT,
+)

@@ -18,8 +18,19 @@ Every :meth:`Outbox.put` raises the entry's ``revision``; the outcome of a send 
 entry is still at the revision that was sent (compare-and-set), so a plan re-queued while an older version
 of it was in flight stays pending and is sent next.
 
-Schema history (``PRAGMA user_version``): 0/1 = keyed on the submission alone, no revision; 2 = now.
-An older file is migrated in place when it is opened.
+Several flushers (two ``outbox flush`` at once, several service processes) share one file safely: a sender
+first *claims* an entry (:meth:`Outbox.claim`), which leases it to that process for a while; the others
+leave a leased entry alone. A lease ends when its outcome is recorded, when it expires, or at once when its
+holder on this machine has died. Outcomes are recorded only on a pending entry: nothing leaves
+``delivered`` except a new revision of the plan.
+
+A row whose bundle cannot be read is set aside as ``damaged`` and the rest is delivered; a file SQLite
+cannot read is reported as :class:`OutboxDamaged` (exit 7) with how to get the readable plans out
+(:mod:`fhir_safetyplan.outbox_repair`). Only our own outbox file ever has its mode changed: a directory,
+a file that is not SQLite, or an SQLite file without our table is refused untouched.
+
+Schema history (``PRAGMA user_version``): 0/1 = keyed on the submission alone, no revision; 2 = revisions;
+3 = leases and the ``damaged`` status. An older file is migrated in place when it is opened.
 """
 
 from __future__ import annotations
@@ -28,9 +39,10 @@ import builtins
 import json
 import logging
 import os
+import socket
 import sqlite3
-import stat
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,49 +52,29 @@ from types import TracebackType
 from typing import Any, Literal
 
 from fhir_safetyplan.errors import JSON, ConfigError, InputError
+from fhir_safetyplan.outbox_sqlite import (
+    OutboxDamaged,
+    create_private_file,
+    damaged,
+    ensure_schema,
+    is_damage,
+    narrow_mode,
+)
+
+__all__ = ["LEASE_SECONDS", "STATUSES", "Outbox", "OutboxDamaged", "OutboxEntry", "Status"]
 
 log = logging.getLogger("fhir_safetyplan.outbox")
 
-Status = Literal["pending", "delivered", "rejected"]
+Status = Literal["pending", "delivered", "rejected", "damaged"]
+STATUSES: tuple[Status, ...] = ("pending", "delivered", "rejected", "damaged")
+#: how long a claim lasts unless its outcome is recorded first (or its holder on this machine dies)
+LEASE_SECONDS = 300.0
 _REASON_MAX = 500
 
 _COLUMNS = (
     "seq, submission_id, server_url, status, attempts, last_error, created_at, updated_at, "
-    "delivered_at, response_summary, bundle, revision"
+    "delivered_at, response_summary, bundle, revision, lease_owner, lease_until"
 )
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-    submission_id    TEXT NOT NULL,
-    server_url       TEXT NOT NULL,
-    revision         INTEGER NOT NULL DEFAULT 1,
-    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'rejected')),
-    bundle           TEXT,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    last_error       TEXT,
-    created_at       TEXT NOT NULL,
-    updated_at       TEXT NOT NULL,
-    delivered_at     TEXT,
-    response_summary TEXT,
-    UNIQUE (server_url, submission_id)
-);
-CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
-"""
-
-# Version 1 had ``submission_id UNIQUE`` and no revision: copy its rows into the version 2 table.
-_RENAME_V1 = """
-ALTER TABLE outbox RENAME TO outbox_v1;
-DROP INDEX IF EXISTS outbox_status;
-"""
-_COPY_V1 = """
-INSERT INTO outbox (seq, submission_id, server_url, revision, status, bundle, attempts, last_error,
-                    created_at, updated_at, delivered_at, response_summary)
-    SELECT seq, submission_id, server_url, 1, status, bundle, attempts, last_error,
-           created_at, updated_at, delivered_at, response_summary FROM outbox_v1;
-DROP TABLE outbox_v1;
-"""
 
 
 @dataclass(frozen=True)
@@ -104,6 +96,9 @@ class OutboxEntry:
     bundle: JSON | None = field(default=None, repr=False)
     #: raised by every put; results are recorded only for the revision that was sent
     revision: int = 1
+    #: who is sending it now (``host:pid:nonce``) and until when (ISO time, UTC); None when nobody
+    lease_owner: str | None = None
+    lease_until: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary for listings: everything except the bundle."""
@@ -122,58 +117,8 @@ class OutboxEntry:
         }
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _create_private_file(path: Path) -> None:
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            log.warning("outbox file was readable by other users (mode %o); narrowing it to 600", mode)
-            os.chmod(path, 0o600)
-        return
-    # Created with 0600 before SQLite opens it, so there is no moment when others could read it.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-
-
-def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"The outbox {path} was written by a newer fhir-safetyplan (schema {version}, this one knows "
-            f"{SCHEMA_VERSION}): upgrade fhir-safetyplan, or deliver its plans with the newer version first."
-        )
-    if version == SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # Re-read under the write lock: another process may have migrated it meanwhile.
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version < SCHEMA_VERSION:
-            exists = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='outbox'"
-            ).fetchone()
-            columns = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")} if exists else set()
-            if exists and "revision" not in columns:
-                log.info(
-                    "outbox: migrating the file to schema %d (keyed on server and submission)", SCHEMA_VERSION
-                )
-                script = _RENAME_V1 + _SCHEMA + _COPY_V1
-            else:
-                script = _SCHEMA
-            # One statement at a time: executescript would commit the transaction that holds the lock.
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def _now(later: float = 0.0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="milliseconds")
 
 
 class Outbox:
@@ -182,17 +127,30 @@ class Outbox:
     Safe to use from several threads of one process and from several processes at once.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, owner: str | None = None) -> None:
         self.path = Path(path)
+        #: this process's name on leases: host and pid (so a dead holder on this host is seen at once)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         conn: sqlite3.Connection | None = None
         try:
-            _create_private_file(self.path)
+            created = create_private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA secure_delete=ON")
-            _ensure_schema(conn, self.path)
-        except (OSError, sqlite3.Error) as exc:
+            ensure_schema(conn, self.path)
+            if not created:
+                narrow_mode(self.path)  # only now that it is known to be an outbox
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if is_damage(exc):
+                raise damaged(self.path, exc) from None
+            raise ConfigError(
+                f"The outbox {self.path} cannot be opened ({exc}); give a writable file path with --outbox "
+                "or SAFETYPLAN_OUTBOX."
+            ) from None
+        except OSError as exc:
             if conn is not None:
                 conn.close()
             raise ConfigError(
@@ -226,37 +184,53 @@ class Outbox:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so two flushing processes never interleave a change.
-        with self._lock:
+        with self._lock, self._damage_reported():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
-    def put(self, submission_id: str, bundle: JSON, server_url: str) -> OutboxEntry:
+    @contextmanager
+    def _damage_reported(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if is_damage(exc):
+                raise damaged(self.path, exc) from None
+            raise
+
+    def put(
+        self, submission_id: str, bundle: JSON, server_url: str, *, lease_seconds: float | None = None
+    ) -> OutboxEntry:
         """Store ``bundle`` as pending for ``server_url``; returns once it is on disk.
 
         The same ``submission_id`` for the same server again replaces the bundle of its one entry (keeping
         its place in the queue), raises its ``revision`` and makes it pending again, also when an earlier
-        version was delivered. The same submission for another server is another entry.
+        version was delivered. The same submission for another server is another entry. With
+        ``lease_seconds`` the entry is claimed for this process at once (it is about to send it).
         """
         if not submission_id:
             raise InputError("A submission id is needed to keep the outbox free of duplicates.")
         text = json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
         now = _now()
+        owner, until = (None, None) if lease_seconds is None else (self.owner, _now(lease_seconds))
         with self._write() as db:
             db.execute(
                 """
-                INSERT INTO outbox (submission_id, server_url, status, bundle, created_at, updated_at)
-                VALUES (?, ?, 'pending', ?, ?, ?)
+                INSERT INTO outbox (submission_id, server_url, status, bundle, created_at, updated_at,
+                                    lease_owner, lease_until)
+                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)
                 ON CONFLICT (server_url, submission_id) DO UPDATE SET
                     revision = revision + 1, status = 'pending', bundle = excluded.bundle,
                     attempts = 0, last_error = NULL, updated_at = excluded.updated_at,
-                    delivered_at = NULL, response_summary = NULL
+                    delivered_at = NULL, response_summary = NULL,
+                    lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
                 """,
-                (submission_id, server_url, text, now, now),
+                (submission_id, server_url, text, now, now, owner, until),
             )
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM outbox WHERE server_url = ? AND submission_id = ?",  # noqa: S608
@@ -270,6 +244,49 @@ class Outbox:
         where, values = _key(submission_id, server_url)
         rows = self._select(f"{where} ORDER BY seq LIMIT 1", values)
         return rows[0] if rows else None
+
+    def queue(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
+        """Pending entries (for ``server_url``, or all), oldest first, *without* their bundles: what a flush
+        goes through, claiming each (:meth:`claim`) before it reads the bundle."""
+        where = "WHERE status = 'pending'" + ("" if server_url is None else " AND server_url = ?")
+        values = () if server_url is None else (server_url,)
+        return self._select(f"{where} ORDER BY seq", values, bundles=False)
+
+    def claim(
+        self, submission_id: str, server_url: str, lease_seconds: float = LEASE_SECONDS
+    ) -> OutboxEntry | None:
+        """Lease the pending entry to this process and return it with its bundle; None when it is not
+        pending, or another live process holds an unexpired lease on it. Raises :class:`OutboxDamaged` when
+        its bundle cannot be read (the caller sets it aside with :meth:`mark_damaged`)."""
+        now = _now()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT status, lease_owner, lease_until FROM outbox WHERE server_url = ? AND submission_id = ?",
+                (server_url, submission_id),
+            ).fetchone()
+            if row is None or row[0] != "pending":
+                return None
+            owner, until = row[1], row[2]
+            if owner and owner != self.owner and until and until > now and _alive(owner):
+                return None
+            db.execute(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE server_url = ? AND submission_id = ?",
+                (self.owner, _now(lease_seconds), server_url, submission_id),
+            )
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE server_url = ? AND submission_id = ?",  # noqa: S608
+                (server_url, submission_id),
+            ).fetchone()
+        return _entry(found)
+
+    def release(self, submission_id: str, server_url: str) -> None:
+        """Give up this process's lease on the entry (nothing else changes)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL "
+                "WHERE server_url = ? AND submission_id = ? AND lease_owner = ?",
+                (server_url, submission_id, self.owner),
+            )
 
     def pending(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
         """Entries still to deliver (for ``server_url``, or all), oldest first (FIFO), with their bundles."""
@@ -285,19 +302,21 @@ class Outbox:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def counts(self) -> dict[str, int]:
-        """How many entries per status (an SQL count: no bundle is read)."""
-        out = {"pending": 0, "rejected": 0, "delivered": 0}
-        with self._lock:
-            for status, n in self._conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+    def counts(self, server_url: str | None = None) -> dict[str, int]:
+        """How many entries per status (for ``server_url``, or all; an SQL count: no bundle is read)."""
+        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        where = "" if server_url is None else "WHERE server_url = ?"
+        query = f"SELECT status, COUNT(*) FROM outbox {where} GROUP BY status"  # noqa: S608
+        with self._lock, self._damage_reported():
+            for status, n in self._conn.execute(query, () if server_url is None else (server_url,)):
                 out[status] = n
         return out
 
     def list(self, status: Status | None = None) -> builtins.list[OutboxEntry]:
-        """All entries (or those with ``status``), oldest first."""
+        """All entries (or those with ``status``), oldest first, without their bundles (see :meth:`get`)."""
         if status is None:
-            return self._select("ORDER BY seq", ())
-        return self._select("WHERE status = ? ORDER BY seq", (status,))
+            return self._select("ORDER BY seq", (), bundles=False)
+        return self._select("WHERE status = ? ORDER BY seq", (status,), bundles=False)
 
     def mark_delivered(
         self,
@@ -318,7 +337,7 @@ class Outbox:
             server_url,
             revision,
             "status = 'delivered', bundle = NULL, delivered_at = ?, updated_at = ?, response_summary = ?, "
-            "last_error = NULL",
+            "last_error = NULL, lease_owner = NULL, lease_until = NULL",
             (now, now, json.dumps(response_summary, ensure_ascii=False)),
         )
         if done:
@@ -336,7 +355,7 @@ class Outbox:
             submission_id,
             server_url,
             revision,
-            "attempts = attempts + 1, last_error = ?, updated_at = ?",
+            "attempts = attempts + 1, last_error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL",
             (reason[:_REASON_MAX], _now()),
         )
 
@@ -353,8 +372,23 @@ class Outbox:
             submission_id,
             server_url,
             revision,
-            "status = 'rejected', attempts = attempts + 1, last_error = ?, updated_at = ?",
+            "status = 'rejected', attempts = attempts + 1, last_error = ?, updated_at = ?, "
+            "lease_owner = NULL, lease_until = NULL",
             (reason[:_REASON_MAX], _now()),
+        )
+
+    def mark_damaged(self, submission_id: str, server_url: str) -> bool:
+        """Set a pending entry whose bundle cannot be read aside (status ``damaged``), so the rest is sent.
+
+        Its bytes are kept for ``outbox check`` / ``outbox export``; nothing is sent from it.
+        """
+        return self._update(
+            submission_id,
+            server_url,
+            None,
+            "status = 'damaged', last_error = 'OutboxDamaged: the stored bundle cannot be read', "
+            "updated_at = ?, lease_owner = NULL, lease_until = NULL",
+            (_now(),),
         )
 
     def requeue(self, submission_id: str, server_url: str | None = None) -> int:
@@ -375,13 +409,17 @@ class Outbox:
             cur = db.execute(f"DELETE FROM outbox {where}", values)  # noqa: S608 - fixed fragments only
         return cur.rowcount > 0
 
-    def purge(self, status: Literal["delivered", "rejected"], older_than_days: float | None = None) -> int:
+    def purge(
+        self, status: Literal["delivered", "rejected", "damaged"], older_than_days: float | None = None
+    ) -> int:
         """Delete entries with ``status`` (last changed more than ``older_than_days`` ago); how many.
 
         Pending entries are never purged: they are plans not yet on the server.
         """
-        if status not in ("delivered", "rejected"):
-            raise InputError("Only delivered or rejected entries can be purged; pending plans are kept.")
+        if status not in ("delivered", "rejected", "damaged"):
+            raise InputError(
+                "Only delivered, rejected or damaged entries can be purged; pending plans are kept."
+            )
         where, values = "WHERE status = ?", (status,)
         if older_than_days is not None:
             cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
@@ -400,6 +438,7 @@ class Outbox:
         values: tuple[Any, ...],
     ) -> bool:
         where, key = _key(submission_id, server_url)
+        where += " AND status = 'pending'"  # nothing leaves delivered (or rejected) but a new put/requeue
         if revision is not None:
             where += " AND revision = ?"
             key = (*key, revision)
@@ -408,26 +447,56 @@ class Outbox:
                 f"UPDATE outbox SET {assignments} {where}",  # noqa: S608 - fixed fragments only
                 (*values, *key),
             )
-            if cur.rowcount == 0 and revision is not None:
+            if cur.rowcount == 0:
                 where, key = _key(submission_id, server_url)
                 query = f"SELECT 1 FROM outbox {where}"  # noqa: S608 - fixed fragments only
                 if db.execute(query, key).fetchone():
-                    return False  # a newer revision: it stays pending
+                    return False  # a newer revision (it stays pending), or already settled by another sender
         if cur.rowcount == 0:
             raise InputError(f"The outbox has no submission {submission_id!r}.")
         return True
 
-    def _select(self, where: str, values: tuple[Any, ...]) -> builtins.list[OutboxEntry]:
-        with self._lock:
-            query = f"SELECT {_COLUMNS} FROM outbox {where}"  # noqa: S608 - fixed fragments only
+    def _select(
+        self, where: str, values: tuple[Any, ...], *, bundles: bool = True
+    ) -> builtins.list[OutboxEntry]:
+        columns = _COLUMNS if bundles else _COLUMNS.replace("bundle,", "NULL,")
+        with self._lock, self._damage_reported():
+            query = f"SELECT {columns} FROM outbox {where}"  # noqa: S608 - fixed fragments only
             rows = self._conn.execute(query, values).fetchall()
         return [_entry(r) for r in rows]
+
+
+def _alive(owner: str) -> bool:
+    """False when ``owner`` (``host:pid:nonce``) is a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's: only its lease's expiry can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by another user
+    return True
 
 
 def _key(submission_id: str, server_url: str | None) -> tuple[str, tuple[Any, ...]]:
     if server_url is None:
         return "WHERE submission_id = ?", (submission_id,)
     return "WHERE submission_id = ? AND server_url = ?", (submission_id, server_url)
+
+
+def _json_or_damaged(text: str | None, submission_id: str, what: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise OutboxDamaged(
+            f"The outbox entry for submission {submission_id} is damaged: its {what} cannot be read. It is set "
+            "aside (status damaged); 'safetyplan outbox check' lists such entries."
+        ) from None
 
 
 def _entry(r: Any) -> OutboxEntry:
@@ -441,7 +510,9 @@ def _entry(r: Any) -> OutboxEntry:
         created_at=r[6],
         updated_at=r[7],
         delivered_at=r[8],
-        response_summary=json.loads(r[9]) if r[9] else None,
-        bundle=json.loads(r[10]) if r[10] else None,
+        response_summary=_json_or_damaged(r[9], r[1], "server's answer"),
+        bundle=_json_or_damaged(r[10], r[1], "bundle"),
         revision=r[11],
+        lease_owner=r[12],
+        lease_until=r[13],
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from functools import cache
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, population
 from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, ConfigError
 from fhir_safetyplan.form_builder import RELEASE_DATE, STRING_MAX, TEXT_MAX, _Builder
@@ -36,6 +36,7 @@ from fhir_safetyplan.form_ids import (
     CS_LEVEL,
     CS_PLAN,
     FLAG_CODE,
+    REQUIRED_GROUPS,
     TEMPLATE_ID,
     Link,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "CS_PLAN",
     "FLAG_CODE",
     "RELEASE_DATE",
+    "REQUIRED_GROUPS",
     "STRING_MAX",
     "TEMPLATE_ID",
     "TEXT_MAX",
@@ -68,7 +70,9 @@ __all__ = [
 
 @cache
 def _cached(base: str, lang: str | None) -> JSON:
-    return _Builder(load(), base, lang).build()
+    builder = _Builder(load(), base, lang)
+    q = builder.build()
+    return population.add_markup(q, builder.not_carried, builder.c, codes.codesystem_url(base, CS_PLAN))
 
 
 def build_questionnaire(

@@ -33,10 +33,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from fhir_safetyplan import changes, codes, exitcodes
+from fhir_safetyplan import changes, codes
 from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, find, when
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.outcomes import Kind
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -50,7 +51,7 @@ class RevisionConflict(SafetyPlanError):
     """Held for a person: the patient's plan on the server is not the one this revision can supersede (it was
     revised by someone else meanwhile, or a newer conversation's plan is current). Nothing was written."""
 
-    exit_code = exitcodes.CONFLICT
+    kind = Kind.REVISION_CONFLICT
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 # Set up everything fhir-safetyplan needs, from scratch, idempotently:
 #   .venv/ with the package and its test tools (PyPI),
 #   tools/sdc-extract-npm/node_modules (npm: the independent SDC extraction engine for the conformance test),
+#   tools/sdc-populate-npm/node_modules (npm: the independent SDC $populate engine for its conformance test),
+#   tools/renderers/node_modules + refero/dist (npm: LHC-Forms, Helsenorge Refero bundled by Vite, playwright-core:
+#     the renderer tests),
 #   tools/form-preview/node_modules (npm: LHC-Forms for 'safetyplan preview', playwright-core for its test),
-#   Debian's chromium when missing (apt: the headless browser of the preview test),
+#   Debian's chromium when missing (apt: the headless browser of the preview and renderer tests),
 #   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher),
 #   tools/hl7-validator/ runner + offline package cache (Maven Central + npm: the official HL7 FHIR validator).
 # Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_CHROMIUM=0 / SETUP_HAPI=0 /
@@ -22,13 +25,19 @@ fi
 if [ "${SETUP_NPM:-1}" = 1 ]; then
   echo "setup: npm ci tools/sdc-extract-npm"
   npm ci --prefix tools/sdc-extract-npm --no-audit --no-fund --loglevel=error
+  echo "setup: npm ci tools/sdc-populate-npm"
+  # its .npmrc says legacy-peer-deps: fhirclient's optional React Native peers would add ~300 MB, unused here
+  (cd tools/sdc-populate-npm && npm ci --no-audit --no-fund --loglevel=error)
+  echo "setup: npm ci + Vite build in tools/renderers (LHC-Forms, Refero)"
+  npm ci --prefix tools/renderers --no-audit --no-fund --loglevel=error
+  npm run --prefix tools/renderers --silent build
   echo "setup: npm ci tools/form-preview"
   # --legacy-peer-deps: lforms' Angular peer ranges otherwise make npm search for 15+ minutes.
   npm ci --prefix tools/form-preview --legacy-peer-deps --no-audit --no-fund --loglevel=error
 fi
 
 if [ "${SETUP_CHROMIUM:-1}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  echo "setup: installing Debian's chromium (headless browser of the preview test)"
+  echo "setup: installing Debian's chromium (headless browser of the preview and renderer tests)"
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium

@@ -1,7 +1,9 @@
-"""Every file in tests/bad_inputs/ is rejected with a clear OperationOutcome, by the library and by the CLI.
+"""Every bad file in tests/bad_inputs/ is rejected with a clear OperationOutcome, by the library and by the CLI;
+every file that only looks hostile (exit 0) is accepted with a warning, and its text reaches the narratives as
+text.
 
-The expectations (exit code, issue code, expression) come from the table in tests/bad_inputs/README.md, which is
-the manifest: one row per file. A row with a "known bug" is an open defect, tested as ``xfail(strict=True)``.
+The expectations (exit code, issue code, expression) come from the tables in tests/bad_inputs/README.md, which
+are the manifest: one row per file. A row with a "known bug" is an open defect, tested as ``xfail(strict=True)``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +49,11 @@ class Case:
     def path(self) -> Path:
         return CORPUS / self.file
 
+    @property
+    def accepted(self) -> bool:
+        """A row of the second table: input that looks hostile but is data (exit 0, a warning at most)."""
+        return self.exit == exitcodes.OK
+
 
 def load_manifest() -> list[Case]:
     """The rows of the README table whose first cell is a file name."""
@@ -72,7 +80,7 @@ def load_manifest() -> list[Case]:
 CASES = load_manifest()
 
 
-def _params() -> list[Any]:
+def _params(accepted: bool = False) -> list[Any]:
     return [
         pytest.param(
             case,
@@ -80,6 +88,7 @@ def _params() -> list[Any]:
             marks=[pytest.mark.xfail(strict=True, reason=f"BUG: {case.bug}")] if case.bug else [],
         )
         for case in CASES
+        if case.accepted == accepted
     ]
 
 
@@ -142,8 +151,9 @@ def test_manifest_lists_every_corpus_file_once_and_there_are_at_least_45() -> No
     listed = [c.file for c in CASES]
     assert len(listed) == len(set(listed)), "a file is listed twice"
     assert sorted(listed) == files
-    assert len(files) >= 45
-    assert all(c.exit == exitcodes.INVALID for c in CASES)  # all bad input: exit 1 as documented
+    assert len([c for c in CASES if not c.accepted]) >= 45
+    # bad input: exit 1 as documented; accepted input: exit 0
+    assert all(c.exit in (exitcodes.INVALID, exitcodes.OK) for c in CASES)
 
 
 @pytest.mark.parametrize("case", _params())
@@ -162,6 +172,47 @@ def test_library_rejects_bad_input_with_an_operation_outcome(case: Case) -> None
     assert_rejected(info.value.outcome, case, "build_bundle")
     shown = json.dumps([outcome, info.value.outcome], ensure_ascii=False) + str(info.value)
     assert_nothing_echoed(shown, case)
+
+
+def assert_warned(outcome: Any, case: Case, where: str) -> None:
+    """``outcome`` has no error and a warning of the manifest's code at its expression."""
+    assert not errors_of(outcome), f"{where}: {case.file} ({case.what}) was refused: {outcome}"
+    warnings = [
+        i
+        for i in outcome.get("issue", [])
+        if i.get("severity") == "warning"
+        and i.get("code") in case.codes
+        and any(case.expression in x for x in i.get("expression", []))
+    ]
+    assert warnings, f"{where}: expected a warning {case.codes} at {case.expression!r}: {outcome}"
+
+
+def free_texts(raw: bytes) -> list[str]:
+    return [v for k, v in _walk_strings(json.loads(raw)) if k in FREE_TEXT_KEYS and "<" in v]
+
+
+def assert_narratives_hold_the_text_as_text(bundle: Any, case: Case) -> None:
+    """Every narrative is well-formed XHTML made only of our own elements, and the text is in it as text."""
+    texts = free_texts(case.path.read_bytes())
+    assert texts, f"{case.file}: no free text with '<' to follow"
+    shown = ""
+    for entry in bundle["entry"]:
+        div = entry["resource"].get("text", {}).get("div")
+        if not div:
+            continue
+        root = ET.fromstring(div)
+        tags = {el.tag.rsplit("}", 1)[-1] for el in root.iter()}
+        assert tags <= {"div", "h3", "p"}, f"{case.file}: the narrative has elements {tags}"
+        shown += "".join(root.itertext())
+    for text in texts:
+        assert text in shown, f"{case.file}: the text is not in any narrative as text"
+
+
+@pytest.mark.parametrize("case", _params(accepted=True))
+def test_library_accepts_text_that_only_looks_like_markup_and_escapes_it(case: Case) -> None:
+    data = pipeline.parse_json(case.path.read_bytes(), case.file)
+    assert_warned(pipeline.validate(data), case, "validate")
+    assert_narratives_hold_the_text_as_text(pipeline.build_bundle(data), case)
 
 
 def _run_cli(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -206,6 +257,17 @@ def test_cli_validate_and_bundle_reject_bad_input_with_exit_1_and_an_operation_o
 ) -> None:
     for command in COMMANDS:
         assert_cli_rejected(cli_results[(case.file, command)], case, f"safetyplan {command} {case.file}")
+
+
+@pytest.mark.parametrize("case", _params(accepted=True))
+def test_cli_validate_and_bundle_accept_text_that_only_looks_like_markup(
+    case: Case, cli_results: dict[tuple[str, str], subprocess.CompletedProcess[bytes]]
+) -> None:
+    validated, bundled = (cli_results[(case.file, command)] for command in COMMANDS)
+    assert validated.returncode == bundled.returncode == exitcodes.OK, validated.stderr + bundled.stderr
+    assert_warned(json.loads(validated.stdout), case, f"safetyplan validate {case.file}")
+    assert_nothing_echoed(validated.stdout.decode("utf-8") + validated.stderr.decode("utf-8"), case)
+    assert_narratives_hold_the_text_as_text(json.loads(bundled.stdout), case)
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,11 @@ from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import (
     FhirClient,
     FhirError,
+    ServerConfigError,
     ServerIncompatible,
     ServerRejected,
     ServerUnavailable,
+    WriteConflict,
     entry_results,
     is_idempotent_transaction,
 )
@@ -556,18 +558,33 @@ def test_a_conflict_answered_to_a_resend_is_transient() -> None:
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": {"resourceType": "CarePlan", "id": "a"}, "request": {"method": "PUT", "url": "CarePlan/a"}}
     ]}  # fmt: skip
-    with pytest.raises(ServerUnavailable):
+    with pytest.raises(WriteConflict) as info:
         FhirClient(
             BASE,
             retries=1,
         ).transaction(bundle)
+    assert not isinstance(info.value, ServerRejected)  # not a verdict on the content
+    assert info.value.exit_code == exitcodes.UNAVAILABLE
+
+
+@responses.activate
+def test_a_racing_identical_write_answered_409_hapi_0550_on_the_first_attempt_is_a_conflict_not_a_rejection() -> (
+    None
+):
+    responses.post(BASE, status=409, json=hapi_outcome("HAPI-0550", "version constraint failure"))
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "CarePlan", "id": "a"}, "request": {"method": "PUT", "url": "CarePlan/a"}}
+    ]}  # fmt: skip
+    with pytest.raises(WriteConflict) as info:
+        FhirClient(BASE, retries=0).transaction(bundle)
+    assert info.value.status == 409 and "HAPI-0550" in str(info.value)
 
 
 @responses.activate
 @pytest.mark.parametrize("status", [301, 401, 403, 407])
 def test_redirects_and_refused_credentials_are_configuration_errors(status: int) -> None:
     responses.get(f"{BASE}/CarePlan/x", status=status)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ServerConfigError) as info:
         FhirClient(BASE).read("CarePlan", "x")
     assert info.value.exit_code == exitcodes.CONFIG
 

@@ -15,9 +15,9 @@ import responses
 from _searches import empty_searches
 
 from fhir_safetyplan import exitcodes
-from fhir_safetyplan.client import FhirClient, ServerRejected, ServerUnavailable
+from fhir_safetyplan.client import FhirClient, ServerConfigError, ServerRejected, ServerUnavailable
 from fhir_safetyplan.deliver import DeliveryResult, RefusedByPolicy, deliver, flush, guard_public_server
-from fhir_safetyplan.errors import ConfigError, InputError
+from fhir_safetyplan.errors import InputError
 from fhir_safetyplan.outbox import Outbox
 
 BASE = "http://127.0.0.1:8080/fhir"
@@ -575,7 +575,7 @@ def test_the_guard_decodes_any_base64_data(identifiers, where):
 def test_deliver_checks_capabilities_after_storing_and_a_wrong_base_is_config(box):
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BASE}/metadata", status=404)
-        with pytest.raises(ConfigError, match="FHIR base URL"):
+        with pytest.raises(ServerConfigError, match="FHIR base URL"):
             deliver(
                 journal_bundle("s1"),
                 FhirClient(BASE),

@@ -83,7 +83,7 @@ def error_inputs() -> dict[str, Any]:
     bad_fnr = canary_document()
     bad_fnr["patient"] = {"fnr": BAD_FNR}
     markup = canary_document()
-    markup["answers"]["existingMeasures"] = f"<b>{NAME}</b> {PHRASES[1]}"
+    markup["answers"]["existingMeasures"] = f"<b onclick=x>{NAME}</b> {PHRASES[1]}"
     control = canary_document()
     control["answers"]["dependants"]["plan"] = f"{NAME}\x07 {PHRASES[2]}"
     too_long = canary_document()
@@ -97,6 +97,8 @@ def error_inputs() -> dict[str, Any]:
     qr_bad["item"][0]["item"][0]["text"] = NAME
     qr_markup = pipeline.respond(canary_document())
     qr_markup["item"][1]["item"][2]["answer"] = [{"valueString": f"<script>{NAME}</script>"}]
+    qr_no_section = pipeline.respond(canary_document())  # a required section missing (sections.py)
+    qr_no_section["item"] = [it for it in qr_no_section["item"] if it["linkId"] != "sarbare"]
     return {
         "bad-fnr": bad_fnr,
         "markup": markup,
@@ -106,6 +108,7 @@ def error_inputs() -> dict[str, Any]:
         "unknown-word": word,
         "qr-bad-fnr-and-text": qr_bad,
         "qr-markup": qr_markup,
+        "qr-missing-section": qr_no_section,
     }
 
 
@@ -173,6 +176,18 @@ def test_unparseable_input_with_the_canary_is_not_echoed(debug_logs: pytest.LogC
     with pytest.raises(InputError) as info:
         pipeline.parse_json(raw, "canary.json")
     assert_no_canary(json.dumps(info.value.outcome, ensure_ascii=False) + str(info.value), "the parse error")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def test_strict_json_refusals_do_not_echo_the_canary(debug_logs: pytest.LogCaptureFixture) -> None:
+    text = json.dumps(canary_document(), ensure_ascii=True)
+    duplicated = text.replace('"patient":', f'"patient": {{"fnr": "{FNR}"}}, "patient":', 1)
+    surrogate = text.replace(json.dumps(NAME, ensure_ascii=True)[1:-1], "\\ud800" + NAME, 1)
+    duplicated_canary_key = text[:-1] + f', "{FNR}": 1, "{FNR}": 2}}'
+    for raw in (duplicated, surrogate, duplicated_canary_key):
+        with pytest.raises(InputError) as info:
+            pipeline.parse_json(raw, "canary.json")
+        assert_no_canary(json.dumps(info.value.outcome, ensure_ascii=False) + str(info.value), "the refusal")
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 
@@ -421,6 +436,128 @@ def test_content_1_1_0_flow_and_its_errors_log_no_personal_data(debug_logs: pyte
 
 def has_errors_in(outcome: dict[str, Any]) -> bool:
     return any(i["severity"] in ("error", "fatal") for i in outcome["issue"])
+
+
+def test_unknown_patient_conflict_damaged_row_and_outbox_repair_say_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from fhir_safetyplan.client import FhirClient, check_base_url
+    from fhir_safetyplan.deliver import attempt
+    from fhir_safetyplan.outbox import Outbox
+
+    unknown = {  # HAPI quotes the whole conditional reference, number included
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": (
+            f'HAPI-1091: Invalid match URL "Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.1|{FNR}" - No resources'
+        )}],
+    }  # fmt: skip
+    conflict = _outcome_quoting_the_canary()
+    conflict["issue"][0]["diagnostics"] = f"HAPI-0550: version constraint failure for {NAME} ({FNR})"
+    bundle = pipeline.build_bundle(canary_document())
+    path = tmp_path / "outbox.sqlite"
+    client = FhirClient(BASE, retries=0)
+    upstream = _Upstream()  # the batch read of the current plan finds nothing; the writes get ``answer``
+    with responses.RequestsMock() as rsps, Outbox(path) as outbox:
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
+        upstream.answer = (404, unknown)
+        rejected = attempt(bundle, client, outbox=outbox, submission_id="kanari-unknown")
+        upstream.answer = (409, conflict)
+        queued = attempt(bundle, client, outbox=outbox, submission_id="kanari-conflict")
+        outbox.put("kanari-damaged", bundle, check_base_url(BASE))
+    assert (rejected.status, queued.status) == ("rejected", "queued")
+    for result in (rejected, queued):
+        assert_no_canary(f"{result.reason} {json.dumps(result.outcome, ensure_ascii=False)}", "the result")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE outbox SET bundle = ? WHERE submission_id = 'kanari-damaged'", (f'{{"broken": "{NAME}',)
+        )
+    upstream.answer = (200, {})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
+        assert cli.main(["-vv", "outbox", "flush", "--outbox", str(path)]) == 7
+    assert cli.main(["-vv", "outbox", "check", "--outbox", str(path)]) == 7
+    assert (
+        cli.main(["-vv", "outbox", "export", "--outbox", str(path), "--to", str(tmp_path / "new.sqlite")])
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert_no_canary(captured.out + captured.err, "the output of outbox flush / check / export")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+# ---- populate: pre-filling from the last plan -------------------------------------------------------------------
+
+
+def test_populate_from_a_file_with_vv_writes_no_personal_data_to_stderr(tmp_path: Path) -> None:
+    qr = pipeline.respond(canary_document())
+    # answers that no longer fit (a misfit type, a withdrawn code, a removed item) make the issues list long
+    misfit = copy.deepcopy(qr)
+    misfit["item"].append({"linkId": "fjernet-punkt", "answer": [{"valueString": PHRASES[1]}]})
+    for item in misfit["item"]:
+        for child in item.get("item", []):
+            if child["linkId"] == "trygg-kontakt.tidspunkt":
+                child["answer"] = [{"valueBoolean": True}]
+            if child["linkId"] == "trygg-kontakt.merknad":
+                child["answer"].append({"valueString": PHRASES[3]})
+    for name, data in (("answers", canary_document()), ("qr", qr), ("misfit", misfit)):
+        path = tmp_path / f"kanari-{name}.json"
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        result = _cli(["populate", "--from", str(path), "--lang", "nn"])
+        assert result.returncode == 0, result.stderr
+        assert "populate:" in result.stderr  # the issues are there, and say nothing personal
+        assert_no_canary(result.stderr, f"stderr of safetyplan -vv populate --from ({name})")
+    assert PHRASES[0] in result.stdout  # the carried answers are the output itself
+
+
+def test_populate_from_a_server_logs_no_personal_data(
+    debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qr = {
+        **pipeline.respond(canary_document()),
+        "id": "qr-kanari",
+        "subject": {"reference": "Patient/p-kanari"},
+    }
+    plan = {
+        "resourceType": "CarePlan",
+        "id": "cp-kanari",
+        "status": "active",
+        "identifier": [qr["identifier"]],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "https://safetyplan.example/fhir/CodeSystem/sikkerhetsplan",
+                        "code": "sikkerhetsplan",
+                    }
+                ]
+            }
+        ],
+        "supportingInfo": [{"reference": "QuestionnaireResponse/qr-kanari"}],
+    }
+
+    def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/Patient", json=searchset({"resourceType": "Patient", "id": "p-kanari"}))
+        rsps.get(f"{BASE}/CarePlan", json=searchset(plan, {**plan, "id": "cp-kanari-2"}))
+        rsps.get(f"{BASE}/QuestionnaireResponse", json=searchset(qr))
+        code = cli.main(
+            [
+                "-vv",
+                "populate",
+                "--server",
+                BASE,
+                "--patient-identifier",
+                f"urn:oid:2.16.578.1.12.4.1.4.1|{FNR}",
+            ]
+        )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 active safety plans" in captured.err
+    assert_no_canary(captured.err, "stderr of populate --server")
 
 
 # ---- the form page's check (safetyplan preview, /form of safetyplan serve) --------------------------------------

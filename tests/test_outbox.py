@@ -107,7 +107,9 @@ def test_rejected_entries_leave_the_queue_until_resubmitted(box: Outbox):
     box.put("s1", bundle("1"), SERVER)
     box.mark_rejected("s1", "ServerRejected (HTTP 422)")
     assert box.pending() == []
-    assert box.list("rejected")[0].bundle is not None  # kept for review, not lost
+    assert box.list("rejected")[0].bundle is None  # a listing never reads bundles
+    rejected = box.get("s1")
+    assert rejected is not None and rejected.bundle is not None  # kept for review, not lost
     box.put("s1", bundle("fixed"), SERVER)
     (entry,) = box.pending()
     assert entry.attempts == 0 and entry.last_error is None
@@ -232,7 +234,7 @@ def test_counts_by_status(box: Outbox):
     box.put("a", bundle("a"), SERVER)
     box.put("b", bundle("b"), SERVER)
     box.mark_rejected("b", "x")
-    assert box.counts() == {"pending": 1, "rejected": 1, "delivered": 0}
+    assert box.counts() == {"pending": 1, "rejected": 1, "delivered": 0, "damaged": 0}
 
 
 def test_an_outbox_of_the_old_schema_is_migrated_in_place(tmp_path: Path):
@@ -266,3 +268,26 @@ def test_an_outbox_from_a_newer_version_is_a_config_error(tmp_path: Path):
     conn.close()
     with pytest.raises(ConfigError, match="newer"):
         Outbox(path)
+
+
+def test_an_outbox_of_schema_2_keeps_its_revisions_and_gains_leases_when_opened(tmp_path: Path):
+    path = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL, server_url TEXT NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'rejected')), bundle TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL, delivered_at TEXT, response_summary TEXT, UNIQUE (server_url, submission_id));
+        INSERT INTO outbox (submission_id, server_url, revision, status, bundle, created_at, updated_at)
+            VALUES ('s1', 'http://127.0.0.1:8080/fhir', 3, 'pending', '{"resourceType":"Bundle"}', 't', 't');
+        PRAGMA user_version = 2;
+        """
+    )
+    conn.close()
+    with Outbox(path) as ob:
+        entry = ob.claim("s1", SERVER)
+        assert entry is not None and entry.revision == 3 and entry.lease_owner == ob.owner
+        assert ob.mark_damaged("s1", SERVER)  # the new status is allowed by the migrated table

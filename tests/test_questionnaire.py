@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from _questionnaire_check import check_questionnaire
 from fhir.resources.R4B.questionnaire import Questionnaire
 
 from fhir_safetyplan import codes, content
 from fhir_safetyplan.conformance import codesystems
 from fhir_safetyplan.questionnaire import Link, build_questionnaire
-from fhir_safetyplan.validate import check_questionnaire
 
 ANSWER_CS_URL = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 LANGS = [None, "nb", "nn", "en"]

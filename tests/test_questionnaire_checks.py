@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 from _mutate import slots
+from _questionnaire_check import TRANSLATION_URL, check_questionnaire
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.validate import TRANSLATION_URL, check_questionnaire
 
 CS = "https://safetyplan.example/fhir/CodeSystem/test-plan"
 YN = "http://terminology.hl7.org/CodeSystem/v2-0532"

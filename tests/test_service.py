@@ -439,7 +439,7 @@ def test_an_upstream_that_is_not_a_fhir_base_url_is_a_configuration_error(url: s
         settings_from_env({}, upstream=url)
 
 
-def test_an_upstream_configuration_problem_is_503_and_the_plan_stays_queued(
+def test_an_upstream_configuration_problem_is_502_and_the_plan_stays_held(
     upstream: responses.RequestsMock, outbox_path: Path
 ) -> None:
     from fhir_safetyplan.client import AuthError
@@ -448,7 +448,7 @@ def test_an_upstream_configuration_problem_is_503_and_the_plan_stays_queued(
     upstream.add(responses.POST, UPSTREAM, body=AuthError("The token endpoint refused the client."))
     for client in make_client(upstream=UPSTREAM, outbox=outbox_path):
         r = post(client, "/QuestionnaireResponse", answers(submission="svc-config"))
-        assert r.status_code == 503 and is_outcome(r)
+        assert r.status_code == 502 and is_outcome(r)  # held for configuration, as a 401 from the upstream
         assert "held in the outbox" in diagnostics(r)
     with Outbox(outbox_path) as box:
         assert [e.submission_id for e in box.pending()] == ["svc-config"]
@@ -725,7 +725,7 @@ def test_healthz_reports_a_reachable_upstream_and_the_outbox_depth(
     health = r.json()
     assert health["status"] == "ok"
     assert health["upstream"]["reachable"] is True
-    assert health["outbox"] == {"configured": True, "pending": 0, "rejected": 0, "delivered": 0}
+    assert health["outbox"] == {"configured": True, "pending": 0, "rejected": 0, "delivered": 0, "damaged": 0}
 
 
 def test_healthz_stays_200_but_degraded_when_the_upstream_is_down_and_counts_queued_plans(
@@ -770,6 +770,8 @@ def test_the_openapi_document_lists_every_endpoint_and_both_auth_schemes(app_cli
     assert set(doc["paths"]) == {
         "/Questionnaire",
         "/Questionnaire/{id}",
+        "/Questionnaire/$populate",
+        "/Questionnaire/{id}/$populate",
         "/QuestionnaireResponse",
         "/QuestionnaireResponse/$validate",
         "/QuestionnaireResponse/$extract",

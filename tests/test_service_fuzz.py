@@ -74,6 +74,9 @@ class StubUpstream:
         ]
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
+    def search(self, resource_type: str, params: Any = None, **kw: Any) -> list[dict[str, Any]]:
+        return []  # no plans: $populate without a previous response reads the upstream and finds none (404)
+
     def capabilities(self) -> dict[str, Any]:
         return {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from fhir_safetyplan.errors import JSON, ValidationFailed, has_errors
 from fhir_safetyplan.identifiers import DNR_SYSTEM, FNR_SYSTEM, HPR_SYSTEM, synthetic_fnr
-from fhir_safetyplan.validate import (
+from fhir_safetyplan.validation import (
     QuestionnaireIndex,
     ValidationOptions,
     assert_valid,
@@ -996,21 +996,32 @@ def test_oversized_free_text_is_an_error_with_a_configurable_limit() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["<script>alert(1)</script>", "Hi <b>there</b>", "<!-- x -->", "<img src=x onerror=y>"]
+    "text",
+    ["<script>alert(1)</script>", "<img src=x onerror=y>", '<a href="javascript:x()">', "<svg/onload=x>"],
 )
-def test_markup_in_free_text_is_an_error_by_default(text: str) -> None:
+def test_active_markup_in_free_text_is_an_error_whatever_the_markup_policy(text: str) -> None:
+    qr = make_qr()
+    item(qr, 2, 2)["answer"] = [{"valueString": text}]
+    for policy in ("warning", "error", "ignore"):
+        issue = only_problem(validate_response(qr, make_q(), options=ValidationOptions(markup=policy)))
+        assert issue["severity"] == "error" and issue["code"] == "security"
+
+
+@pytest.mark.parametrize("text", ["Hi <b>there</b>", "<!-- x -->", "Avtale med <Kari>", "avstand <ca. 5 km"])
+def test_tag_like_free_text_is_a_warning_by_default(text: str) -> None:
     qr = make_qr()
     item(qr, 2, 2)["answer"] = [{"valueString": text}]
     issue = only_problem(validate_response(qr, make_q()))
-    assert issue["severity"] == "error" and issue["code"] == "security"
+    assert issue["severity"] == "warning" and issue["code"] == "security"
+    assert "escaped" in issue["diagnostics"]
 
 
-def test_markup_policy_can_be_a_warning_or_ignored() -> None:
+def test_markup_policy_can_make_tag_like_text_an_error_or_ignore_it() -> None:
     qr = make_qr()
     item(qr, 2, 2)["answer"] = [{"valueString": "<b>x</b>"}]
-    assert only_problem(validate_response(qr, make_q(), options=ValidationOptions(markup="warning")))[
+    assert only_problem(validate_response(qr, make_q(), options=ValidationOptions(markup="error")))[
         "severity"
-    ] == ("warning")
+    ] == ("error")
     assert not problems(validate_response(qr, make_q(), options=ValidationOptions(markup="ignore")))
 
 

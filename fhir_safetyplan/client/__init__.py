@@ -12,7 +12,9 @@ This module states the whole public API; everything in ``_*`` modules is private
 - retry policy: :class:`RetryPolicy`, :func:`default_policy`, :data:`NO_RETRY`
 - errors: :class:`FhirError` → :class:`FhirHttpError` → :class:`ServerRejected` (exit 3, the content) /
   :class:`ServerUnavailable` (exit 5) / :class:`ServerConfigError` (exit 7: credentials, redirects, not a
-  FHIR base); :class:`ServerIncompatible`, :class:`AuthError` (exit 7)
+  FHIR base); :class:`ServerIncompatible`, :class:`AuthError` (exit 7); :class:`UnknownPatient` (a
+  ServerRejected: no Patient has the plan's identifier), :class:`WriteConflict` (a racing write: send again)
+- what each error means is its ``kind``; :mod:`fhir_safetyplan.outcomes` maps kinds to outcomes and codes
 
 Importing this package imports ``requests``: the CLI imports it only in commands that talk to a server.
 """
@@ -33,6 +35,8 @@ from fhir_safetyplan.client._errors import (
     ServerIncompatible,
     ServerRejected,
     ServerUnavailable,
+    UnknownPatient,
+    WriteConflict,
 )
 from fhir_safetyplan.client._retry import NO_RETRY, RetryPolicy, default_policy
 from fhir_safetyplan.client._session import DELIVERY_REQUIREMENTS, FHIR_JSON, FhirClient, check_base_url
@@ -57,6 +61,8 @@ __all__ = [
     "ServerRejected",
     "ServerUnavailable",
     "SmartBackendAuth",
+    "UnknownPatient",
+    "WriteConflict",
     "auth_from_env",
     "check_base_url",
     "default_policy",

@@ -7,8 +7,11 @@ for a caller that prints it to its own user.
 
 from __future__ import annotations
 
-from fhir_safetyplan import exitcodes
+import re
+
+from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, ConfigError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.outcomes import Kind
 
 
 class FhirError(SafetyPlanError):
@@ -18,7 +21,7 @@ class FhirError(SafetyPlanError):
     :class:`ServerUnavailable`: the plan stays in the outbox and an idempotent resend settles it.
     """
 
-    exit_code = exitcodes.UNAVAILABLE
+    kind = Kind.UNAVAILABLE
 
 
 class FhirHttpError(FhirError):
@@ -38,35 +41,71 @@ class FhirHttpError(FhirError):
 class ServerRejected(FhirHttpError):
     """The server refused the *content* (400/409/412/422, or e.g. 404 on a read): retrying will not help."""
 
-    exit_code = exitcodes.REJECTED
+    kind = Kind.CONTENT
+
+
+class UnknownPatient(ServerRejected):
+    """The plan refers to its patient by identifier, and no Patient on the server has it (HAPI-1091).
+
+    A problem of this plan only: the patient must be registered (or linked) on the server first. ``system``
+    is the identifier system the reference used; the number itself is never kept here.
+    """
+
+    def __init__(self, message: str, status: int | None, system: str | None) -> None:
+        super().__init__(message, status, synthesised_outcome("not-found", message))
+        self.system = system
+
+
+#: a conditional reference in HAPI's diagnostics: ``Patient?identifier=<system>|<value>``
+_MATCH_URL = re.compile(r"Patient\?identifier=([^|\s\"]+)\|")
+_SYSTEM_NAMES = {codes.FNR: "national identity number", codes.DNR: "D-number"}
+
+
+def unknown_patient(method: str, where: str, status: int, outcome: JSON | None) -> UnknownPatient:
+    """The error for HAPI's 404 ``HAPI-1091`` on a transaction: names the identifier system, never the value."""
+    diagnostics = " ".join(str(i.get("diagnostics", "")) for i in (outcome or {}).get("issue", []))
+    found = _MATCH_URL.search(diagnostics)
+    system = found.group(1) if found else None
+    named = f"{system} ({_SYSTEM_NAMES[system]})" if system in _SYSTEM_NAMES else system or "its system"
+    message = (
+        f"{method} {where}: no Patient on the server has the identifier this plan refers to (system "
+        f"{named}) [HAPI-1091]. Register the patient on the server or link the existing Patient to that "
+        "identifier, then send the plan again ('safetyplan outbox requeue SUBMISSION' for one kept in the "
+        "outbox); on a test server, 'push --create-patient' creates the Patient with the plan."
+    )
+    return UnknownPatient(message, status, system)
+
+
+class WriteConflict(FhirHttpError):
+    """A 409 that says another write of the same resource happened at the same moment (HAPI-0550), or a
+    conflict answered to a resend: the first attempt may still be in progress. Not a verdict on the content;
+    the same plan is sent again later, and its other writes are unaffected."""
+
+    kind = Kind.CONFLICT
 
 
 class ServerUnavailable(FhirHttpError):
     """No usable answer: connection refused or reset, timeout, 429 or 5xx after the retries ran out."""
 
-    exit_code = exitcodes.UNAVAILABLE
+    kind = Kind.UNAVAILABLE
 
 
-class ServerConfigError(FhirHttpError, ConfigError):
+class ServerConfigError(FhirHttpError):
     """The server's answer says our configuration is wrong, not the content: credentials (401/403/407),
     a redirect (3xx), or a base URL that is not a FHIR base (404/405/413/415 at the base or /metadata).
 
     A plan meeting this stays pending in the outbox: once the URL or credentials are fixed it is sent.
     """
 
-    exit_code = exitcodes.CONFIG
+    kind = Kind.CONFIG
 
 
-class ServerIncompatible(ConfigError, FhirError):
+class ServerIncompatible(ConfigError):
     """The server's CapabilityStatement lacks the FHIR version, types or interactions we need."""
 
-    exit_code = exitcodes.CONFIG
 
-
-class AuthError(ConfigError, FhirError):
+class AuthError(ConfigError):
     """Credentials are missing, unreadable, or refused by the token endpoint."""
-
-    exit_code = exitcodes.CONFIG
 
 
 def synthesised_outcome(code: str, diagnostics: str) -> JSON:

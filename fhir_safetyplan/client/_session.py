@@ -25,11 +25,14 @@ from urllib3.util.retry import Retry
 from fhir_safetyplan import __version__
 from fhir_safetyplan.client._errors import (
     FhirError,
+    FhirHttpError,
     ServerConfigError,
     ServerIncompatible,
     ServerRejected,
     ServerUnavailable,
+    WriteConflict,
     synthesised_outcome,
+    unknown_patient,
 )
 from fhir_safetyplan.client._retry import Attempt, RetryPolicy, default_policy
 from fhir_safetyplan.client._transaction import (
@@ -212,7 +215,7 @@ class FhirClient:
         body = self._json(self._request("GET", "metadata", idempotent=True), "GET metadata")
         if body.get("resourceType") != "CapabilityStatement":
             raise FhirError(
-                f"{self.base_url}/metadata did not return a CapabilityStatement: is this a FHIR base URL?"
+                f"{self.base_url}/metadata did not return a CapabilityStatement; check that this is the FHIR base URL."
             )
         return body
 
@@ -525,7 +528,7 @@ class FhirClient:
 
     def _http_error(
         self, method: str, where: str, resp: requests.Response, *, path: str | None = None, attempt: int = 1
-    ) -> ServerRejected | ServerUnavailable | ServerConfigError:
+    ) -> FhirHttpError:
         status = resp.status_code
         outcome = _outcome_of(resp)
         # HAPI's message codes (e.g. HAPI-0450) identify the cause without quoting the data.
@@ -538,6 +541,8 @@ class FhirClient:
         )
         tag = f" [{', '.join(codes)}]" if codes else ""
         at_base = path in ("", "metadata")
+        if at_base and method == "POST" and status == 404 and "HAPI-1091" in codes:
+            return unknown_patient(method, where, status, outcome)  # this plan's patient, not our URL
         if 300 <= status < 400:
             msg = f"{method} {where}: the server redirected ({status}); use the final FHIR base URL instead."
             return ServerConfigError(msg, status, outcome or synthesised_outcome("processing", msg))
@@ -545,15 +550,13 @@ class FhirClient:
             # Our URL or credentials, not the plan: keep it pending until the configuration is fixed.
             hint = _HINTS.get(status, "check the proxy settings")
             if at_base and status == 404:
-                hint = f"is {self.base_url} the FHIR base URL?"
+                hint = f"check that {self.base_url} is the FHIR base URL"
             msg = f"{method} {where}: the server refused the request ({status} {resp.reason}){tag}: {hint}."
             return ServerConfigError(msg, status, outcome or synthesised_outcome("security", msg))
-        if status == 409 and attempt > 1:
-            # A conflict answered to a resend can be the first attempt still being processed: try again later.
-            msg = (
-                f"{method} {where}: the server answered a resend with a conflict ({status}); try again later."
-            )
-            return ServerUnavailable(msg, status, outcome or synthesised_outcome("transient", msg))
+        if status == 409 and (attempt > 1 or "HAPI-0550" in codes):
+            # A racing identical write (HAPI-0550), or a resend meeting the first attempt still in progress.
+            msg = f"{method} {where}: a concurrent write of the same resources conflicted ({status}){tag}."
+            return WriteConflict(msg + " Try again later.", status, synthesised_outcome("conflict", msg))
         if path == "" and method == "POST" and (status not in (400, 409, 412, 422) or outcome is None):
             # A verdict on the plan comes with an OperationOutcome; anything else (a proxy's 400 page, 410)
             # does not say the content is wrong, so the plan stays pending.

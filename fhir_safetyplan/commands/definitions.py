@@ -29,6 +29,12 @@ def register(sub: Any) -> None:
         metavar="URL",
         help="canonical base URL (default: $SAFETYPLAN_CANONICAL_BASE or https://safetyplan.example/fhir)",
     )
+    p.add_argument(
+        "--renderer",
+        choices=("refero",),
+        help="the form adapted for this renderer (refero: multi-select lists as Helsenorge marks them; "
+        "its responses validate against the Questionnaire itself)",
+    )
     p.set_defaults(handler=_questionnaire)
 
     p = sub.add_parser("profiles", help="write every conformance resource as DIR/<ResourceType>-<id>.json")
@@ -46,7 +52,12 @@ def _questionnaire(args: argparse.Namespace) -> int:
     from fhir_safetyplan.conformance import dumps
     from fhir_safetyplan.questionnaire import build_questionnaire
 
-    sys.stdout.write(dumps(build_questionnaire(args.lang, args.canonical_base, args.version)))
+    questionnaire = build_questionnaire(args.lang, args.canonical_base, args.version)
+    if args.renderer:
+        from fhir_safetyplan.rendering import for_renderer
+
+        questionnaire = for_renderer(questionnaire, args.renderer)
+    sys.stdout.write(dumps(questionnaire))
     return exitcodes.OK
 
 

@@ -8,9 +8,10 @@ Credentials are scoped to one server: ``outbox flush --auth`` needs ``--server``
 is for one server) and then sends only that server's plans.
 
 ``push`` exit codes: 0 delivered, 1 invalid input (our OperationOutcome on stdout), 3 rejected by the server
-(its OperationOutcome on stdout), 4 queued in the outbox, 5 unavailable and no outbox, 6 refused by policy
-(public sandbox guard), 7 configuration (wrong URL, credentials refused: a queued plan stays pending), 8 held for a
-person (the patient's plan changed on the server meanwhile: nothing written).
+(its OperationOutcome on stdout; also when no Patient on the server has the plan's identifier), 4 queued in the
+outbox, 5 unavailable and no outbox, 6 refused by policy (public sandbox guard), 7 configuration (wrong URL,
+credentials refused: a queued plan stays pending) or a damaged outbox, 8 held for a person (the patient's plan
+changed on the server meanwhile: nothing written). They come from the one table in :mod:`fhir_safetyplan.outcomes`.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ def register(sub: Any) -> None:
             "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
             "submission again never duplicates anything on the server."
         ),
-        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server, 4 queued in the "
-        "outbox, 5 unavailable (no outbox), 6 refused by policy, 7 configuration, 8 held for a person (the "
-        "patient's plan changed meanwhile: nothing written).",
+        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server (also: no Patient there has "
+        "the plan's identifier), 4 queued in the outbox, 5 unavailable (no outbox), 6 refused by policy, "
+        "7 configuration or a damaged outbox, 8 held for a person (the patient's plan changed meanwhile: "
+        "nothing written).",
     )
     add_input(p)
     add_document_options(p)
@@ -102,7 +104,9 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_push)
 
-    outbox = sub.add_parser("outbox", help="plans waiting for delivery: list | flush | requeue | purge")
+    outbox = sub.add_parser(
+        "outbox", help="plans waiting for delivery: list | flush | requeue | purge | check | export"
+    )
     actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=type(outbox))
     outbox.set_defaults(handler=lambda args: _usage(outbox))
 
@@ -110,13 +114,16 @@ def register(sub: Any) -> None:
         "list", help="one JSON line per submission (ids, server, status, attempts, times; no personal data)"
     )
     _add_outbox(p)
-    p.add_argument("--status", choices=("pending", "delivered", "rejected"), help="only this status")
+    p.add_argument(
+        "--status", choices=("pending", "delivered", "rejected", "damaged"), help="only this status"
+    )
     p.set_defaults(handler=_outbox_list)
 
     p = actions.add_parser(
         "flush",
         help="deliver pending plans, oldest first; exit 0 all delivered, 4 some still queued, 3 some rejected, "
-        "7 the server refused the configuration (credentials, URL: the plans stay pending)",
+        "7 the server refused the configuration (credentials, URL: the plans stay pending) or a damaged "
+        "entry was set aside",
     )
     _add_outbox(p)
     _add_server(p, required=False)
@@ -137,8 +144,13 @@ def register(sub: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--rejected", action="store_const", const="rejected", dest="purge_status")
     which.add_argument("--delivered", action="store_const", const="delivered", dest="purge_status")
+    which.add_argument("--damaged", action="store_const", const="damaged", dest="purge_status")
     p.add_argument("--older-than", metavar="DAYS", type=float, help="only entries last changed before that")
     p.set_defaults(handler=_outbox_purge)
+
+    from fhir_safetyplan.commands.outbox_tools import register_repair
+
+    register_repair(actions, _add_outbox)
 
     p = sub.add_parser(
         "show",
@@ -218,8 +230,7 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
 
 def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.client import ServerRejected, ServerUnavailable
-    from fhir_safetyplan.deliver import deliver, guard_public_server
+    from fhir_safetyplan.deliver import attempt, guard_public_server
     from fhir_safetyplan.outbox import Outbox
     from fhir_safetyplan.pipeline import build_bundle
 
@@ -232,50 +243,63 @@ def _push(args: argparse.Namespace) -> int:
         path = None if args.no_outbox else outbox_path(args)
         with contextlib.ExitStack() as stack:
             outbox = None if path is None else stack.enter_context(Outbox(path))
-            try:
-                result = deliver(
-                    bundle,
-                    client,
-                    outbox=outbox,
-                    submission_id=submission,
-                    public_hosts=args.public_host,
-                    check_capabilities=not args.no_check,
-                )
-            except ServerRejected as err:
-                emit(err.outcome)
-                sys.stderr.write(f"safetyplan: rejected by the server: {err}\n")
-                return exitcodes.REJECTED
-            except ServerUnavailable as err:
-                emit(err.outcome)
-                sys.stderr.write(f"safetyplan: {err} Nothing was kept (--no-outbox).\n")
-                return exitcodes.UNAVAILABLE
+            result = attempt(
+                bundle,
+                client,
+                outbox=outbox,
+                submission_id=submission,
+                public_hosts=args.public_host,
+                check_capabilities=not args.no_check,
+            )
             return _report(result, path)
 
 
+#: what ``push`` adds on stderr for an outcome (``{reason}``, ``{path}``); the exit code is the outcome's
+_PUSH_NOTES = {
+    "queued": "the server could not take the plan now ({reason}); it is safe in the outbox {path}. "
+    "Deliver it later with: safetyplan outbox flush --outbox {path}",
+    "unavailable": "{reason} Nothing was kept (--no-outbox).",
+    "rejected": "rejected by the server: {reason}",
+    "held": "configuration: {reason}",
+    "refused": "{reason}",
+    "damaged": "{reason}",
+    "conflict": "held for a person. {reason}",
+}
+
+
 def _report(result: Any, path: Path | None) -> int:
-    emit(summary(result, path))
-    if result.status == "queued":
+    if result.status in ("delivered", "queued", "conflict"):
+        emit(summary(result, path))
+    elif result.outcome is not None:
+        emit(result.outcome)
+    note = _PUSH_NOTES.get(str(result.status))
+    if note:
+        sys.stderr.write("safetyplan: " + note.format(reason=result.reason, path=path) + "\n")
+    if result.status == "held" and path is not None:
+        sys.stderr.write(f"safetyplan: the plan stays pending in the outbox {path} until this is fixed.\n")
+    if result.status == "conflict" and path is not None:
         sys.stderr.write(
-            f"safetyplan: the server could not take the plan now ({result.reason}); it is safe in the outbox "
-            f"{path}. Deliver it later with: safetyplan outbox flush --outbox {path}\n"
+            f"safetyplan: it is kept in the outbox {path}; after review: safetyplan outbox requeue "
+            f"{result.submission_id}\n"
         )
-    if result.status == "conflict":
-        kept = (
-            f" It is kept in the outbox {path}; after review: safetyplan outbox requeue {result.submission_id}"
-            if path
-            else ""
-        )
-        sys.stderr.write(f"safetyplan: held for a person. {result.reason}{kept}\n")
     code: int = result.exit_code
     return code
+
+
+def existing_outbox(args: argparse.Namespace, missing: str) -> Path | None:
+    """The outbox path of this command, or None (having said ``no outbox at PATH{missing}``) when absent."""
+    path = outbox_path(args)
+    if path.exists():
+        return path
+    sys.stderr.write(f"safetyplan: no outbox at {path}{missing}\n")
+    return None
 
 
 def _outbox_list(args: argparse.Namespace) -> int:
     from fhir_safetyplan.outbox import Outbox
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path} (nothing was ever queued there)\n")
+    path = existing_outbox(args, " (nothing was ever queued there)")
+    if path is None:
         return exitcodes.OK
     with Outbox(path) as outbox:
         for entry in outbox.list(args.status):
@@ -305,12 +329,13 @@ def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
 
 def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import auth_from_env
+    from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.deliver import flush
     from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.outcomes import exit_code
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to deliver\n")
+    path = existing_outbox(args, "; nothing to deliver")
+    if path is None:
         return exitcodes.OK
     auth = auth_from_env(args.auth)  # checked once, before anything is sent
     with Outbox(path) as outbox:
@@ -318,54 +343,27 @@ def _outbox_flush(args: argparse.Namespace) -> int:
         results = flush(
             outbox, lambda url: make_client(url, auth), public_hosts=args.public_host, server_url=server
         )
-    for result in results:
-        line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-    statuses = {r.status for r in results}
-    sys.stderr.write(
-        f"safetyplan: {sum(r.status == 'delivered' for r in results)} delivered, "
-        f"{sum(r.status in ('queued', 'held') for r in results)} still queued, "
-        f"{sum(r.status in ('rejected', 'refused') for r in results)} rejected, "
-        f"{sum(r.status == 'conflict' for r in results)} held for a person\n"
-    )
-    for result in results:
-        if result.status == "held":
-            sys.stderr.write(
-                f"safetyplan: {result.server_url} refused the configuration: {result.reason} The plans stay "
-                "pending; fix the URL or credentials and flush again.\n"
-            )
-    for result in results:
-        if result.status == "conflict":
-            sys.stderr.write(
-                f"safetyplan: submission {result.submission_id} held for a person. {result.reason}\n"
-            )
-    for status, code in (
-        ("conflict", exitcodes.CONFLICT),
-        ("held", exitcodes.CONFIG),
-        ("queued", exitcodes.QUEUED),
-        ("rejected", exitcodes.REJECTED),
-        ("refused", exitcodes.REFUSED),
-    ):
-        if status in statuses:
-            return code
-    return exitcodes.OK
+        for result in results:
+            line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        sys.stderr.write(flush_summary(results, outbox, server))
+    return exit_code(r.status for r in results)
 
 
 def _outbox_requeue(args: argparse.Namespace) -> int:
+    from fhir_safetyplan.client import check_base_url
+    from fhir_safetyplan.commands.outbox_tools import why_not_requeued
     from fhir_safetyplan.outbox import Outbox
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path}\n")
+    path = existing_outbox(args, "")
+    if path is None:
         return exitcodes.INVALID
     with Outbox(path) as outbox:
-        server = args.server.strip().rstrip("/") if args.server else None
+        server = check_base_url(args.server) if args.server else None  # as the entries' server was kept
         n = outbox.requeue(args.submission, server)
-    if n == 0:
-        sys.stderr.write(
-            "safetyplan: no rejected entry with that submission id (see 'safetyplan outbox list')\n"
-        )
-        return exitcodes.INVALID
+        if n == 0:
+            sys.stderr.write(f"safetyplan: {why_not_requeued(outbox, args.submission, server)}\n")
+            return exitcodes.INVALID
     sys.stderr.write(f"safetyplan: {n} entry(ies) pending again; deliver with 'safetyplan outbox flush'\n")
     return exitcodes.OK
 
@@ -373,9 +371,8 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
 def _outbox_purge(args: argparse.Namespace) -> int:
     from fhir_safetyplan.outbox import Outbox
 
-    path = outbox_path(args)
-    if not path.exists():
-        sys.stderr.write(f"safetyplan: no outbox at {path}; nothing to purge\n")
+    path = existing_outbox(args, "; nothing to purge")
+    if path is None:
         return exitcodes.OK
     with Outbox(path) as outbox:
         n = outbox.purge(args.purge_status, args.older_than)

@@ -72,7 +72,7 @@ def register(sub: Any) -> None:
 
 def read_input(name: str) -> Any:
     """Read and parse FILE (or stdin for ``-``); errors are InputError / usage errors, never tracebacks."""
-    from fhir_safetyplan.pipeline import MAX_INPUT_BYTES, parse_json
+    from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES, parse_json
 
     if name == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)

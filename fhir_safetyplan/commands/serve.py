@@ -6,6 +6,7 @@ Standard library only at import time: FastAPI and uvicorn are imported when the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from typing import Any
@@ -53,6 +54,20 @@ def register(sub: Any) -> None:
         action="store_true",
         help="add a conditional create of a minimal test Patient to each delivery: sandboxes and tests only",
     )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds a request body may take to arrive in full; slower ones are answered 408 (default 30)",
+    )
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        default=64,
+        metavar="N",
+        help="requests handled at once; more are answered 503 with Retry-After (default 64)",
+    )
     p.set_defaults(handler=_serve)
 
 
@@ -61,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from fhir_safetyplan.service import create_app, settings_from_env
+        from fhir_safetyplan.service.limits import uvicorn_options
     except ModuleNotFoundError as exc:
         sys.stderr.write(
             f"safetyplan: 'serve' needs {exc.name}: install it with pip install 'fhir-safetyplan[serve]'\n"
@@ -69,6 +85,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535\n")
         return exitcodes.USAGE
+    if not (args.body_timeout > 0 and args.max_requests > 0):
+        sys.stderr.write("safetyplan: --body-timeout and --max-requests must be positive\n")
+        return exitcodes.USAGE
     settings = settings_from_env(
         upstream=args.upstream,
         outbox=args.outbox,
@@ -76,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         canonical_base=args.canonical_base,
         create_patient=args.create_patient,
     )
+    settings = dataclasses.replace(settings, body_timeout=args.body_timeout, max_requests=args.max_requests)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         log.warning(
             "listening on %s: this is plain HTTP; put a TLS-terminating proxy in front of it", args.host
@@ -92,5 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
         server_header=False,
         log_level="info",
         timeout_graceful_shutdown=15,
+        # Malformed requests get a 400 OperationOutcome; connections and idle keep-alive time are bounded.
+        **uvicorn_options(settings.max_requests),
     )
     return exitcodes.OK

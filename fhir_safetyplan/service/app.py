@@ -18,6 +18,8 @@ from fhir_safetyplan import __version__
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.service.delivery import Delivery
 from fhir_safetyplan.service.fhirio import HttpError, error_response
+from fhir_safetyplan.service.limits import RequestLimits
+from fhir_safetyplan.service.populate import router as populate_router
 from fhir_safetyplan.service.settings import ServiceSettings
 
 log = logging.getLogger("fhir_safetyplan.service")
@@ -278,7 +280,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.delivery = Delivery(settings)
     _install_error_handlers(app)
     app.include_router(router)
+    app.include_router(populate_router)
     app.include_router(form_router)
+    app.add_middleware(RequestLimits, body_timeout=settings.body_timeout, max_requests=settings.max_requests)
     app.add_middleware(AccessLog)
 
     def openapi() -> JSON:

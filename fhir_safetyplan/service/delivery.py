@@ -82,12 +82,12 @@ class Delivery:
                 self._busy.discard(submission_id)
 
     def deliver(self, bundle: JSON, submission_id: str) -> DeliveryResult:
-        """Deliver one bundle to the upstream (through the outbox when there is one)."""
-        from fhir_safetyplan.deliver import deliver
+        """Deliver one bundle to the upstream (through the outbox when there is one): what became of it."""
+        from fhir_safetyplan.deliver import attempt
 
         assert self.settings.upstream is not None
         with self.sending(submission_id):
-            return deliver(
+            return attempt(
                 bundle,
                 self.client(self.settings.upstream),
                 outbox=self.outbox,
@@ -130,12 +130,19 @@ class Delivery:
         finally:
             self._flush_lock.release()
 
-    def depth(self) -> dict[str, int]:
-        """How many plans the outbox holds, by status (delivered plans keep only ids, no bundle)."""
+    def depth(self) -> JSON:
+        """How many plans the outbox holds, by status (delivered plans keep only ids, no bundle); for a
+        damaged outbox file, a ``problem`` instead (``outbox check`` says more)."""
+        from fhir_safetyplan.outbox import OutboxDamaged
+
         outbox = self.outbox
         if outbox is None:
             return {}
-        return outbox.counts()
+        try:
+            return dict(outbox.counts())
+        except OutboxDamaged:
+            log.error("the outbox is damaged: run 'safetyplan outbox check' on it")
+            return {"problem": "OutboxDamaged"}
 
     # ---- the background flusher -----------------------------------------------------------------
 

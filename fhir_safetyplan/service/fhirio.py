@@ -158,7 +158,7 @@ async def read_json(request: Request, limit: int) -> Any:
     The size is checked on the declared Content-Length first and then while reading, so an oversized body
     (declared or chunked) is refused before it is held in memory.
     """
-    from fhir_safetyplan.pipeline import parse_json
+    from fhir_safetyplan.jsoninput import parse_json
 
     _check_content_type(request)
     too_large = HttpError(

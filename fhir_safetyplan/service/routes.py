@@ -360,17 +360,15 @@ def _transaction_response(result: Any) -> JSON:
         409: _answers("Held for a person: the patient's plan changed meanwhile; nothing written.", _OUTCOME),
         422: _answers("Not valid, or refused by the upstream server (OperationOutcome).", _OUTCOME),
         501: _answers("This service has no upstream server to deliver to (OperationOutcome).", _OUTCOME),
-        502: _answers("The upstream server refused the service itself, e.g. its credentials.", _OUTCOME),
+        502: _answers(
+            "The upstream refused the service itself (credentials, URL): the plan is held.", _OUTCOME
+        ),
         503: _answers("The upstream cannot take it now and there is no outbox (OperationOutcome).", _OUTCOME),
         **_ERRORS,
     },
 )
 async def create_response(request: Request, format_: str | None = _FORMAT) -> Response:
     """Validate, document and deliver: 201 delivered, 202 queued in the outbox, 4xx refused (OperationOutcome)."""
-    from fhir_safetyplan.client import FhirError, ServerConfigError, ServerRejected
-    from fhir_safetyplan.deliver import RefusedByPolicy
-    from fhir_safetyplan.errors import ConfigError
-
     media = negotiate(request)
     settings = _settings(request)
     delivery = request.app.state.delivery
@@ -390,58 +388,11 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
         bundle, submission = await _work(_document, data, settings)
     except InputError as err:
         raise _input_error(err) from None
-    try:
-        result = await _work(delivery.deliver, bundle, submission)
-    except RefusedByPolicy as err:
-        raise HttpError(403, str(err), err.outcome) from None
-    except ServerConfigError as err:
-        # The upstream refused the service itself (credentials, URL); the plan stays pending in the outbox.
-        log.error("upstream refused the service (HTTP %s): check its URL and credentials", err.status)
-        raise HttpError(
-            502,
-            f"The upstream FHIR server refused this service's request (HTTP {err.status}); the operator must "
-            f"check the upstream URL and credentials.{_held(delivery, submission)}",
-            code="transient",
-        ) from None
-    except ServerRejected as err:
-        if err.status in (400, 409, 412, 422):
-            outcome = operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "processing",
-                        f"The upstream FHIR server refused the plan (HTTP {err.status}); its own issues follow.",
-                    ),
-                    *[i for i in err.outcome.get("issue", []) if isinstance(i, dict)],
-                ]
-            )
-            raise HttpError(422, str(err), outcome) from None
-        log.error("upstream refused the service (HTTP %s): check its URL and credentials", err.status)
-        raise HttpError(
-            502,
-            f"The upstream FHIR server refused this service's request (HTTP {err.status}); the operator must "
-            "check the upstream URL and credentials.",
-            code="transient",
-        ) from None
-    except ConfigError:
-        held = _held(delivery, submission)
-        log.error("upstream configuration problem; see the service's configuration")
-        raise HttpError(
-            503,
-            "The service cannot deliver with its current upstream configuration (credentials or server "
-            f"capabilities); the operator has been told in the log.{held}",
-            code="transient",
-            headers={"Retry-After": "60"},
-        ) from None
-    except FhirError:
-        # No answer, or one we could not read (e.g. HTML with 200), and no outbox to keep the plan.
-        raise HttpError(
-            503,
-            "The upstream FHIR server cannot be reached now and this service has no outbox to keep the plan; "
-            "send it again later (the same submission never creates copies).",
-            code="transient",
-            headers={"Retry-After": "30"},
-        ) from None
+    result = await _work(delivery.deliver, bundle, submission)
+    if result.status not in ("delivered", "queued", "conflict"):  # conflict: answered 409 below
+        from fhir_safetyplan.service.refusals import refusal
+
+        raise refusal(result, delivery)
     # Percent-encoded: a header must be Latin-1 and one line, whatever the sender chose as identifier.
     headers = {"X-Submission-Id": quote(submission, safe="-._:")}
     if result.status == "queued":
@@ -505,6 +456,7 @@ def capability_statement(settings: ServiceSettings, base_url: str) -> JSON:
                             {"name": "language", "type": "token"},
                             {"name": "_id", "type": "token"},
                         ],
+                        "operation": [{"name": "populate", "definition": codes.SDC_POPULATE_OPERATION}],
                     },
                     {
                         "type": "QuestionnaireResponse",
@@ -548,15 +500,6 @@ async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
 
 
 _health_lock = threading.Lock()
-
-
-def _held(delivery: Any, submission: str) -> str:
-    """A sentence for the caller when the plan waits in the outbox, else ''."""
-    outbox = delivery.outbox
-    entry = outbox.get(submission, delivery.settings.upstream) if outbox is not None else None
-    if entry is not None and entry.status == "pending":
-        return " The plan is held in the outbox and is sent once this is fixed."
-    return ""
 
 
 def _upstream_health(request: Request) -> JSON:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from fhir_safetyplan.errors import ConfigError
-from fhir_safetyplan.pipeline import MAX_INPUT_BYTES
+from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES
 
 if TYPE_CHECKING:
     from requests.auth import AuthBase
@@ -99,6 +99,10 @@ class ServiceSettings:
     client_factory: Callable[[str], FhirClient] | None = field(default=None, repr=False)
     #: seconds /healthz reuses its last look at the upstream (so /healthz cannot be used to hammer it)
     health_cache_seconds: float = 5.0
+    #: seconds a request body may take to arrive in full; a slower one is answered 408 (service/limits.py)
+    body_timeout: float = 30.0
+    #: requests in progress at once; more are answered 503 with Retry-After (uvicorn bounds connections above)
+    max_requests: int = 64
 
     def new_client(self, base_url: str, *, probe: bool = False) -> FhirClient:
         """The one place the service builds a FhirClient: ``client_factory`` if set, else one with the upstream

@@ -163,3 +163,25 @@ def fhir(hapi_base_url: str) -> Fhir:
 def upload(fhir: Fhir) -> Callable[..., list[JSON]]:
     """``upload(*resources)``: store resources on the server and return what it stored."""
     return fhir.upload
+
+
+@pytest.fixture(scope="session")
+def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) -> Iterator[JSON]:
+    """A dedicated HAPI server with an H2 file database (data survives a kill), and a fault proxy in front
+    of it; shared by the fault tests, which may kill and restart it (``port`` follows the restart)."""
+    from fhir_safetyplan import server
+
+    from .test_faults_hapi import FaultProxy
+
+    del hapi_base_url  # only to share the session fixture's checks (tools present, jar built)
+    root = tmp_path_factory.mktemp("faulty-hapi")
+    state = root / "state"
+    args = [f"--safetyplan.jdbc-url=jdbc:h2:file:{root / 'db'}"]
+    info = server.start(state_dir=state, server_args=args, timeout=300)
+    proxy = FaultProxy(info.port)
+    ctx: JSON = {"state": state, "args": args, "port": info.port, "proxy": proxy}
+    try:
+        yield ctx
+    finally:
+        proxy.close()
+        server.stop(state)

@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +61,34 @@ def _reset(conn: socket.socket) -> None:
     conn.close()
 
 
+def _answer(status: str) -> bytes:
+    body = json.dumps(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "transient", "diagnostics": status}],
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/fhir+json\r\nRetry-After: 0\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_ANSWERS = {"429": _answer("429 Too Many Requests"), "503": _answer("503 Service Unavailable")}
+
+
 class FaultProxy:
     """A loopback TCP proxy to ``127.0.0.1:upstream_port`` that can fail transaction POSTs on purpose."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.transactions_forwarded = 0
-        #: what to do with the next transaction POSTs: "cut" (after the server answered) or "kill"
-        self.faults: list[str] = []
+        self.faults_injected = 0
+        #: what to do with the next transaction POSTs: "cut" (after the server answered), "kill" (the server,
+        #: mid-request), "down" (drop the connection, nothing forwarded), "429" / "503" (answered by the
+        #: proxy, with Retry-After), or None (pass it through)
+        self.faults: list[str | None] = []
         self.on_kill: Callable[[], None] = lambda: None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -99,6 +119,18 @@ class FaultProxy:
                 and path.rstrip(b"/").endswith(b"/fhir")
                 and b'"type":"batch"' not in request
             )
+            fault = None
+            if is_transaction:
+                with self._lock:
+                    fault = self.faults.pop(0) if self.faults else None
+                    self.faults_injected += fault is not None
+            if fault in _ANSWERS:  # answered by the proxy: the server never sees the request
+                conn.sendall(_ANSWERS[fault])
+                conn.close()
+                return
+            if fault == "down":  # as if the server were down: the connection drops before anything is sent
+                _reset(conn)
+                return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=120)
             except OSError:
@@ -106,11 +138,9 @@ class FaultProxy:
                 return
             with upstream:
                 upstream.sendall(request)
-                fault = None
                 if is_transaction:
                     with self._lock:
                         self.transactions_forwarded += 1
-                        fault = self.faults.pop(0) if self.faults else None
                 if fault == "kill":
                     time.sleep(0.2)  # let the server start on it: the kill lands mid-transaction
                     self.on_kill()
@@ -126,25 +156,6 @@ class FaultProxy:
                 conn.close()
         except OSError:
             conn.close()
-
-
-@pytest.fixture(scope="module")
-def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) -> Iterator[JSON]:
-    """A dedicated HAPI server with an H2 file database, and a proxy in front of it."""
-    from fhir_safetyplan import server
-
-    del hapi_base_url  # only to share the session fixture's checks (tools present, jar built)
-    root = tmp_path_factory.mktemp("faulty-hapi")
-    state = root / "state"
-    args = [f"--safetyplan.jdbc-url=jdbc:h2:file:{root / 'db'}"]
-    info = server.start(state_dir=state, server_args=args, timeout=300)
-    proxy = FaultProxy(info.port)
-    ctx: JSON = {"state": state, "args": args, "port": info.port, "proxy": proxy}
-    try:
-        yield ctx
-    finally:
-        proxy.close()
-        server.stop(state)
 
 
 def _kill(state: Path) -> Callable[[], None]:

@@ -145,6 +145,14 @@ OFFLINE_WARNINGS: tuple[Kind, ...] = (
         "The same Volven 9603 label in the journal note's securityLabel (a CodeableConcept).",
         text=r"urn:oid:2\.16\.578\.1\.12\.4\.1\.1\.9603#NORN_EPO",
     ),
+    Kind(
+        "Terminology_TX_NoValid_13",
+        r"Questionnaire\.extension\[\d+\]\.extension\[0\]\.value\.ofType\(Coding\)$",
+        "The $populate launch context for the previous response (population.py): SDC's launchContext name binding "
+        "is extensible and SDC has no code for a previous response (research followup.md 1.3), so the name is a "
+        "code of our CodeSystem sikkerhetsplan, which is what an extensible binding allows.",
+        text=r"sikkerhetsplan#previousResponse' was not found in the value set 'http://hl7\.org/fhir/uv/sdc/ValueSet/launchContext",
+    ),
 )
 
 #: Errors a published version keeps: a released Questionnaire is never changed (SDC: changed questions mean a new

@@ -21,6 +21,7 @@ import pytest
 import requests
 import uvicorn
 
+from fhir_safetyplan.identifiers import FNR_SYSTEM
 from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
 
 from .conftest import Fhir, fresh_identifier
@@ -249,8 +250,9 @@ def test_a_plan_queued_while_the_server_is_down_is_delivered_once_when_it_is_bac
         finally:
             proxy.stop()
 
-    from fhir_safetyplan.document import resource_id
+    from fhir_safetyplan.ids import plan_scope, resource_id
 
+    subject = {"identifier": {"system": FNR_SYSTEM, "value": answers(submission)["patient"]["fnr"]}}
     for rtype in ("QuestionnaireResponse", "CarePlan", "DocumentReference", "Provenance"):
-        found = fhir.search(rtype, _id=resource_id(submission, rtype))
+        found = fhir.search(rtype, _id=resource_id(plan_scope(submission, subject), rtype))
         assert len(found) == 1, rtype

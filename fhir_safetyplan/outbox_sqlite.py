@@ -1,0 +1,166 @@
+"""The outbox's SQLite file: creating it privately, refusing what is not ours, its schema, and damage.
+
+This is the SQLite-specific layer under :class:`fhir_safetyplan.outbox.Outbox` (the seam where another store
+would go): a new file is created with mode 0600 before SQLite opens it; an existing path is used only when it
+is an SQLite file with no tables but ours, and only then narrowed to 0600; the schema is created or migrated
+under the write lock; and SQLite's "malformed" / "not a database" becomes :class:`OutboxDamaged` (exit 7),
+saying how many plans can still be read and how to get them out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+from fhir_safetyplan.errors import ConfigError, SafetyPlanError
+from fhir_safetyplan.outcomes import Kind
+
+log = logging.getLogger("fhir_safetyplan.outbox")
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+SCHEMA_VERSION = 3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id    TEXT NOT NULL,
+    server_url       TEXT NOT NULL,
+    revision         INTEGER NOT NULL DEFAULT 1,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'rejected', 'damaged')),
+    bundle           TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    delivered_at     TEXT,
+    response_summary TEXT,
+    lease_owner      TEXT,
+    lease_until      TEXT,
+    UNIQUE (server_url, submission_id)
+);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
+"""
+
+# An older table (version 1: ``submission_id UNIQUE``, no revision; 2: no leases, three statuses) is
+# renamed and its rows copied into the current one.
+_RENAME_OLD = """
+ALTER TABLE outbox RENAME TO outbox_old;
+DROP INDEX IF EXISTS outbox_status;
+"""
+_COPY_OLD = """
+INSERT INTO outbox (seq, submission_id, server_url, revision, status, bundle, attempts, last_error,
+                    created_at, updated_at, delivered_at, response_summary)
+    SELECT seq, submission_id, server_url, {revision}, status, bundle, attempts, last_error,
+           created_at, updated_at, delivered_at, response_summary FROM outbox_old;
+DROP TABLE outbox_old;
+"""
+
+
+class OutboxDamaged(SafetyPlanError):
+    """The outbox file (or a row in it) cannot be read. Says what, how many plans, and how to get them out."""
+
+    kind = Kind.DAMAGED
+
+
+def create_private_file(path: Path) -> bool:
+    """Create ``path`` with mode 0600 (True), or check that the existing file may be an outbox (False).
+
+    Nothing that is not an outbox is touched: a directory, or a file that is not SQLite, is refused.
+    """
+    if path.is_dir():
+        raise ConfigError(f"--outbox {path} is a directory; give the path of the outbox file inside it.")
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if path.exists() and not path.is_file():
+        raise ConfigError(
+            f"--outbox {path} is not a regular file (a device or pipe?); give an outbox file path."
+        )
+    if path.exists():
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+        if head and head != _SQLITE_MAGIC:
+            raise ConfigError(
+                f"--outbox {path} is an existing file that is not an outbox (not SQLite); it was left as it "
+                "is. Give the path of an outbox file, or a new one."
+            )
+        return False
+    # Created with 0600 before SQLite opens it, so there is no moment when others could read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    return True
+
+
+def narrow_mode(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("outbox file was readable by other users (mode %o); narrowing it to 600", mode)
+        os.chmod(path, 0o600)
+
+
+def damaged(path: Path, exc: BaseException) -> OutboxDamaged:
+    """The error for an outbox SQLite cannot read: what, how many plans it holds (as far as readable), what to do."""
+    from fhir_safetyplan.outbox_repair import readable_count
+
+    held = readable_count(path)
+    plans = (
+        f"{held} plan(s) not yet delivered can still be read from it"
+        if held is not None
+        else "how many plans it holds cannot be read"
+    )
+    message = (
+        f"The outbox {path} is damaged ({type(exc).__name__}: {exc}); {plans}. Nothing was sent from it. "
+        f"See what is readable with 'safetyplan outbox check --outbox {path}', copy every readable plan into "
+        f"a new outbox with 'safetyplan outbox export --outbox {path} --to NEW.sqlite', and flush that one. "
+        "Keep the damaged file until then (it holds personal data: delete it securely afterwards)."
+    )
+    return OutboxDamaged(message)
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """SQLite's "malformed" / "not a database" (a plain DatabaseError), not a lock or a full disk."""
+    return type(exc) is sqlite3.DatabaseError
+
+
+def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"The outbox {path} was written by a newer fhir-safetyplan (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}): upgrade fhir-safetyplan, or deliver its plans with the newer version first."
+        )
+    if version == SCHEMA_VERSION:
+        return
+    if version == 0:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables - {"outbox", "sqlite_sequence"}:
+            raise ConfigError(
+                f"--outbox {path} is an SQLite database of something else (it has other tables); it was "
+                "left as it is. Give the path of an outbox file, or a new one."
+            )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated it meanwhile.
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version < SCHEMA_VERSION:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='outbox'"
+            ).fetchone()
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")} if exists else set()
+            if exists and "lease_owner" not in columns:
+                log.info("outbox: migrating the file to schema %d", SCHEMA_VERSION)
+                revision = "revision" if "revision" in columns else "1"
+                script = _RENAME_OLD + _SCHEMA + _COPY_OLD.format(revision=revision)
+            else:
+                script = _SCHEMA
+            # One statement at a time: executescript would commit the transaction that holds the lock.
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,150 @@
+"""What became of a plan, decided in one place: the kinds of failure, the outcomes, and their two tables.
+
+Every error this package raises declares its :class:`Kind` (what went wrong, not how to show it). Delivery
+turns a kind into an :class:`Outcome` with :func:`outcome_of` (:data:`KINDS`: one row a kind), and the
+outcome alone decides the rest:
+
+- :data:`EXIT_CODES` — the ``safetyplan`` command's exit code;
+- :data:`HTTP_STATUSES` — the HTTP status the service answers;
+- :data:`STOPS_QUEUE` (in :data:`KINDS`) — whether a failure is the server's (stop sending to it) or one
+  plan's (set that plan aside, send the next).
+
+A new outcome is one row in :data:`KINDS` (the kind that leads to it, and what its outbox entry becomes),
+one in :data:`EXIT_CODES` and one in :data:`HTTP_STATUSES`. Both tables are ordered by priority: when a run has several outcomes (a flush),
+the first one in the table that occurred gives the exit code.
+
+This module imports nothing from the package, so errors, delivery, the CLI and the service can all use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from fhir_safetyplan import exitcodes
+
+
+class Kind(StrEnum):
+    """What kind of failure an error is (declared by each error class as ``kind``)."""
+
+    #: the input itself is wrong; nothing was sent anywhere
+    INPUT = "input"
+    #: the server judged this plan's content (400/409/412/422 with an OperationOutcome, unknown patient)
+    CONTENT = "content"
+    #: our configuration: URL, credentials, server capabilities; true for every plan bound to that server
+    CONFIG = "config"
+    #: the server cannot take anything now: no answer, 429, 5xx
+    UNAVAILABLE = "unavailable"
+    #: this plan met a concurrent write of itself (a racing identical PUT): send it again later
+    CONFLICT = "conflict"
+    #: not sent, by policy (a real-looking identity number bound for a public server)
+    POLICY = "policy"
+    #: the outbox (a row or the file) is damaged
+    DAMAGED = "damaged"
+    #: the patient's plan on the server changed meanwhile (:mod:`fhir_safetyplan.revise`): a person decides
+    REVISION_CONFLICT = "revision-conflict"
+
+
+class Outcome(StrEnum):
+    """What became of one plan (the ``status`` that ``push``, ``outbox flush`` and the service report)."""
+
+    DELIVERED = "delivered"
+    #: kept in the outbox; sent by the next flush
+    QUEUED = "queued"
+    #: the server could not take it and there was no outbox: nothing was kept
+    UNAVAILABLE = "unavailable"
+    #: kept pending in the outbox until the configuration (URL, credentials) is fixed
+    HELD = "held"
+    #: the server refused the content; kept (as rejected) for review and ``outbox requeue``
+    REJECTED = "rejected"
+    #: not sent, by policy
+    REFUSED = "refused"
+    #: the outbox row could not be read; set aside (``outbox check`` / ``outbox export``)
+    DAMAGED = "damaged"
+    #: the input is not valid; nothing was sent or stored
+    INVALID = "invalid"
+    #: held for a person: the patient's plan changed on the server meanwhile; nothing written, kept as rejected
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """How a kind of failure is treated: the outcome with and without an outbox, its reach, and what the
+    outbox entry becomes (``pending``: an attempt is counted and it is sent again; ``rejected``: it leaves
+    the queue, kept for review; ``damaged``: set aside)."""
+
+    with_outbox: Outcome
+    without_outbox: Outcome
+    #: True: the server's condition, so its queue stops; False: this plan's, so the next one is sent
+    stops_queue: bool
+    entry: Literal["pending", "rejected", "damaged"]
+
+
+#: kind of failure -> treatment (one row a kind)
+KINDS: dict[Kind, Treatment] = {
+    Kind.INPUT: Treatment(Outcome.INVALID, Outcome.INVALID, stops_queue=False, entry="rejected"),
+    Kind.CONTENT: Treatment(Outcome.REJECTED, Outcome.REJECTED, stops_queue=False, entry="rejected"),
+    Kind.CONFIG: Treatment(Outcome.HELD, Outcome.HELD, stops_queue=True, entry="pending"),
+    Kind.UNAVAILABLE: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=True, entry="pending"),
+    Kind.CONFLICT: Treatment(Outcome.QUEUED, Outcome.UNAVAILABLE, stops_queue=False, entry="pending"),
+    Kind.POLICY: Treatment(Outcome.REFUSED, Outcome.REFUSED, stops_queue=False, entry="rejected"),
+    Kind.DAMAGED: Treatment(Outcome.DAMAGED, Outcome.DAMAGED, stops_queue=False, entry="damaged"),
+    Kind.REVISION_CONFLICT: Treatment(
+        Outcome.CONFLICT, Outcome.CONFLICT, stops_queue=False, entry="rejected"
+    ),
+}
+
+#: outcome -> exit code of the ``safetyplan`` command, in priority order (first present wins for a run)
+EXIT_CODES: dict[Outcome, int] = {
+    Outcome.INVALID: exitcodes.INVALID,
+    Outcome.CONFLICT: exitcodes.CONFLICT,
+    Outcome.DAMAGED: exitcodes.CONFIG,
+    Outcome.HELD: exitcodes.CONFIG,
+    Outcome.UNAVAILABLE: exitcodes.UNAVAILABLE,
+    Outcome.QUEUED: exitcodes.QUEUED,
+    Outcome.REJECTED: exitcodes.REJECTED,
+    Outcome.REFUSED: exitcodes.REFUSED,
+    Outcome.DELIVERED: exitcodes.OK,
+}
+
+#: outcome -> HTTP status of the service's ``POST /QuestionnaireResponse`` (same order as above)
+HTTP_STATUSES: dict[Outcome, int] = {
+    Outcome.INVALID: 422,
+    Outcome.CONFLICT: 409,
+    Outcome.DAMAGED: 503,
+    Outcome.HELD: 502,
+    Outcome.UNAVAILABLE: 503,
+    Outcome.QUEUED: 202,
+    Outcome.REJECTED: 422,
+    Outcome.REFUSED: 403,
+    Outcome.DELIVERED: 201,
+}
+
+
+def outcome_of(kind: Kind, *, outbox: bool = True) -> Outcome:
+    """The outcome of a failure of ``kind`` (``outbox``: whether the plan was stored before sending)."""
+    treatment = KINDS[kind]
+    return treatment.with_outbox if outbox else treatment.without_outbox
+
+
+def stops_queue(kind: Kind) -> bool:
+    """True when a failure of ``kind`` is the server's, so nothing more is sent to it in this round."""
+    return KINDS[kind].stops_queue
+
+
+def exit_code(outcomes: Iterable[Outcome]) -> int:
+    """The exit code of a run with these outcomes (the highest-priority one present; none: 0)."""
+    present = set(outcomes)
+    return next((code for outcome, code in EXIT_CODES.items() if outcome in present), exitcodes.OK)
+
+
+def exit_code_of_kind(kind: Kind) -> int:
+    """The exit code of a command ended by an error of ``kind`` (no outbox involved)."""
+    return EXIT_CODES[outcome_of(kind, outbox=False)]
+
+
+def http_status(outcome: Outcome) -> int:
+    """The HTTP status for ``outcome``."""
+    return HTTP_STATUSES[outcome]
