@@ -331,3 +331,11 @@ def test_lhc_forms_accepts_the_channels_refero_collected(seen: dict[str, JSON], 
         "checkboxes": len(load().options("channels")),
         "radios": 0,
     }
+
+
+def test_refero_sends_no_boolean_answers_because_yes_no_questions_are_coded(seen: dict[str, JSON]) -> None:
+    # Refero answers an untouched boolean with valueBoolean false; content 1.1.0 codes every yes/no question.
+    assert [it["linkId"] for it in _items(build_questionnaire("nb")) if it["type"] == "boolean"] == []
+    for name in ("refero:yes", "refero:no", "refero:channels"):
+        held = seen[name]["response"]
+        assert held is not None and "valueBoolean" not in json.dumps(held), name
