@@ -44,6 +44,8 @@ Word = Literal[
 ]
 YesNo = Literal["yes", "no", "ja", "nei"]
 YesNoDeclined = Literal["yes", "no", "declined", "ja", "nei", "vil-ikke-svare", "asked-declined"]
+#: The Questionnaire version an answers document answers (its schema has the items of content 1.0.0).
+ANSWERS_VERSION = "1.0.0"
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
@@ -248,9 +250,36 @@ class AnswersDocument(_Model):
 
 
 def parse_answers(data: Any) -> AnswersDocument:
-    """Validate an answers document (parsed JSON); raises InputError listing every problem with its location."""
+    """Validate an answers document (parsed JSON); raises InputError listing every problem with its location.
+
+    ``"version": "1.1.0"`` selects the 1.1.0 shape (:mod:`fhir_safetyplan.answers_v110`); without a version (or
+    with ``"1.0.0"``) the document has the 1.0.0 shape, so documents written before 1.1.0 keep their meaning."""
+    from fhir_safetyplan import answers_v110
+
+    model: type[AnswersDocument] = AnswersDocument
+    if isinstance(data, dict) and "version" in data:
+        version = data["version"]
+        if version == answers_v110.VERSION:
+            model = answers_v110.AnswersDocument
+        elif version == ANSWERS_VERSION:
+            data = {k: v for k, v in data.items() if k != "version"}
+        else:  # the value is not echoed: it is the sender's text
+            raise InputError(
+                "unknown answers document version",
+                operation_outcome(
+                    [
+                        issue(
+                            "error",
+                            "not-supported",
+                            f"answers document: this version is not known; use {answers_v110.VERSION!r} "
+                            "(or leave version out for the 1.0.0 shape)",
+                            "version",
+                        )
+                    ]
+                ),
+            )
     try:
-        return AnswersDocument.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         issues = []
         for err in exc.errors(include_url=False, include_input=False):
@@ -310,13 +339,15 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
 
     Item texts are those of that Questionnaire, items follow its order, and only enabled items are present.
     """
+    from fhir_safetyplan import answers_v110
     from fhir_safetyplan.ids import plan_scope, resource_id
-    from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
+    from fhir_safetyplan.questionnaire import ANSWER_WORDS, shared_questionnaire
 
     base = codes.canonical_base(canonical_base)
-    q = shared_questionnaire(doc.language, base)
-    a = doc.answers
-    by_link = _index_cached(q["url"], q)
+    v110 = isinstance(doc, answers_v110.AnswersDocument)
+    # Without a version the document has the shape of content 1.0.0: it answers that (frozen) version.
+    q = shared_questionnaire(doc.language, base, answers_v110.VERSION if v110 else ANSWERS_VERSION)
+    by_link = _index_cached(f"{q['url']}|{q['version']}", q)
 
     def coded(link: str, word: str) -> JSON:
         code = ANSWER_WORDS[word]
@@ -336,6 +367,33 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
             if opt["valueCoding"]["code"] == code:
                 return {"valueCoding": dict(opt["valueCoding"])}
         raise AssertionError(f"{code} not an option of {link}")  # schema Literal prevents this
+
+    if isinstance(doc, answers_v110.AnswersDocument):
+        answers = answers_v110.response_answers(doc.answers, coded, own)
+    else:
+        answers = _answers_v100(doc.answers, coded, own)
+    sub = submission_id(doc)
+    subject = _patient_ref(doc.patient)
+    qr: JSON = {
+        "resourceType": "QuestionnaireResponse",
+        "id": resource_id(plan_scope(sub, subject), "QuestionnaireResponse"),
+        "language": doc.language,
+        "identifier": submission_identifier(base, sub),
+        "questionnaire": f"{q['url']}|{q['version']}",
+        "status": doc.status,
+        "subject": subject,
+    }
+    if doc.encounter:
+        qr["encounter"] = {"reference": doc.encounter}
+    qr["authored"] = doc.authored.isoformat()
+    qr["author"] = _clinician_ref(doc.clinician)
+    qr["item"] = _items(q["item"], answers)
+    return qr
+
+
+def _answers_v100(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
+    """The QR answers by linkId for a 1.0.0 answers document."""
+    from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link
 
     answers: dict[str, list[JSON]] = {
         Link.INFORMED: [{"valueBoolean": a.informed}],
@@ -390,24 +448,7 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
                 answers[Link.RISK_DATE] = [{"valueDate": a.risk.date.isoformat()}]
             if a.risk.level:
                 answers[Link.RISK_LEVEL] = [own(Link.RISK_LEVEL, a.risk.level)]
-
-    sub = submission_id(doc)
-    subject = _patient_ref(doc.patient)
-    qr: JSON = {
-        "resourceType": "QuestionnaireResponse",
-        "id": resource_id(plan_scope(sub, subject), "QuestionnaireResponse"),
-        "language": doc.language,
-        "identifier": submission_identifier(base, sub),
-        "questionnaire": f"{q['url']}|{q['version']}",
-        "status": doc.status,
-        "subject": subject,
-    }
-    if doc.encounter:
-        qr["encounter"] = {"reference": doc.encounter}
-    qr["authored"] = doc.authored.isoformat()
-    qr["author"] = _clinician_ref(doc.clinician)
-    qr["item"] = _items(q["item"], answers)
-    return qr
+    return answers
 
 
 def context_of(doc: AnswersDocument, base: DocumentContext) -> DocumentContext:

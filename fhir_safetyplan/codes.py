@@ -7,7 +7,7 @@ import os
 #: Used when neither the caller nor SAFETYPLAN_CANONICAL_BASE names one. A deployment replaces it with a base URL
 #: it controls; `.example` is reserved (RFC 2606), so this default can never collide with a real organisation.
 DEFAULT_CANONICAL_BASE = "https://safetyplan.example/fhir"
-QUESTIONNAIRE_VERSION = "1.0.0"
+QUESTIONNAIRE_VERSION = "1.1.0"
 PACKAGE_NAME = "example.safetyplan.r4"
 
 #: Our CodeSystem of answers (Y / N / NA / asked-declined), displayed in nb with nn and en designations. Content 1.0.0
@@ -23,6 +23,8 @@ FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 PROVENANCE_AGENT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 VOLVEN_DOCUMENT_TYPE = "urn:oid:2.16.578.1.12.4.1.1.9602"
+#: Volven 9603 Sperring og nekting av dokumenter (e.g. NORN_EPO: not shown electronically, the patient's wish).
+VOLVEN_ACCESS = "urn:oid:2.16.578.1.12.4.1.1.9603"
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
 ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"

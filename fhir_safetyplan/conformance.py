@@ -7,6 +7,7 @@ so that a server (HAPI ``$validate``) can check our output independently of our 
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,16 @@ from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY
 from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.questionnaire import (
+    CATEGORY_CODE,
     CS_ANSWER,
+    CS_AVERT,
     CS_CHANNEL,
+    CS_CONVERSATION,
     CS_DUTY,
     CS_INSTRUMENT,
     CS_LEVEL,
     CS_PLAN,
+    FLAG_CODE,
     RELEASE_DATE,
     all_questionnaires,
 )
@@ -100,6 +105,16 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
             "Sikkerhetsplan for person utsatt for vold i nære relasjoner (kategori og skjema).",
         ),
         _concept(
+            CATEGORY_CODE,
+            c.text("neutral", field="careplan-title"),
+            "Oppfølgingsplan (kategori); nøytral kode brukt fra versjon 1.1.0 i stedet for «sikkerhetsplan».",
+        ),
+        _concept(
+            FLAG_CODE,
+            c.text("neutral", field="flag-title"),
+            "Kontaktavtale (kode for varselet); nøytral kode brukt fra versjon 1.1.0 i stedet for «trygg-kontakt».",
+        ),
+        _concept(
             "involvering",
             t("conversation", "involvement"),
             "Om personen ønsker involvering fra tjenesteapparatet.",
@@ -118,8 +133,12 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
         ),
     ]
 
-    def simple(section: str) -> list[JSON]:
-        return [_concept(o.code, o.display) for o in c.options(section)]
+    def simple(*sections: str) -> list[JSON]:
+        return [
+            _concept(o.code, o.display, f"Brukes bare i versjon før {o.retired}." if o.retired else None)
+            for section in sections
+            for o in c.options(section)
+        ]
 
     answers = [
         _concept(o.code, o.display, f"Samme betydning som {v['same-as']}.")
@@ -131,7 +150,8 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
             CS_ANSWER,
             "Svar",
             "Svar",
-            "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare. Kodene og betydningen er de "
+            "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare, ikke tatt opp. Kodene og "
+            "betydningen er de "
             "samme som i HL7 v2-0532 og data-absent-reason, men med visningsnavn på bokmål, nynorsk og engelsk.",
             answers,
         ),
@@ -160,6 +180,23 @@ def codesystems(base: str, content: Content | None = None) -> list[JSON]:
             "Opplysningsplikt til barnevernet – status",
             "Hvordan helsepersonellets opplysningsplikt til barnevernet (hpl. § 33) er fulgt opp.",
             simple("duty-status"),
+        ),
+        _codesystem(
+            base,
+            CS_CONVERSATION,
+            "Samtale",
+            "Samtale – koder",
+            "Samtaletype (første samtale / oppfølging), tolk, og ønsket involvering når pasienten vil ha "
+            "sikkerhetssamtale uten andre tjenester.",
+            simple("conversation-types", "interpreter", "involvement"),
+        ),
+        _codesystem(
+            base,
+            CS_AVERT,
+            "AvvergingspliktStatus",
+            "Avvergingsplikt – vurdering",
+            "Hvordan avvergingsplikten (straffeloven § 196, helsepersonelloven § 31) er vurdert og fulgt opp.",
+            simple("avert-status"),
         ),
         _codesystem(
             base,
@@ -228,8 +265,8 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
             "sjekkliste-svar",
             "SjekklisteSvar",
             "Svar på punktene i sikkerhetsplanen",
-            "Ja / nei / ikke aktuelt / ønsket ikke å svare.",
-            pick("yes", "no", "not-relevant", "declined"),
+            "Ja / nei / ikke aktuelt / ønsket ikke å svare / ikke tatt opp.",
+            pick("yes", "no", "not-relevant", "declined", "not-asked"),
         ),
         _valueset(base, "ja-nei", "JaNei", "Ja / nei", "Ja / nei.", pick("yes", "no")),
         _valueset(
@@ -307,7 +344,7 @@ def profiles(base: str) -> list[JSON]:
             "QuestionnaireResponse",
             "SikkerhetsplanQuestionnaireResponse",
             "Sikkerhetsplan – utfylt skjema",
-            "Svarene fra sikkerhetsplanleggingen. Skjermet: konfidensialitet R/V og SDV.",
+            "Svarene fra sikkerhetsplanleggingen. Sensitivt: merket med konfidensialitet R/V og SDV.",
             [
                 _rule(
                     "sp-qr-1",
@@ -335,8 +372,9 @@ def profiles(base: str) -> list[JSON]:
             [
                 _rule(
                     "sp-cp-1",
-                    "Kategori sikkerhetsplan",
-                    f"category.coding.where(system='{plan_cs}' and code='sikkerhetsplan').exists()",
+                    "Kategori oppfølging (1.0.0: sikkerhetsplan)",
+                    f"category.coding.where(system='{plan_cs}' and (code='{CATEGORY_CODE}' or "
+                    "code='sikkerhetsplan')).exists()",
                     "",
                 ),
                 _rule(
@@ -454,11 +492,20 @@ def all_resources(canonical_base: str | None = None) -> list[JSON]:
     c = load()
     return [
         *all_questionnaires(base),
+        *frozen_questionnaires(base),
         *codesystems(base, c),
         *valuesets(base, c),
         *profiles(base),
         *naming_systems(base),
     ]
+
+
+def frozen_questionnaires(base: str) -> list[JSON]:
+    """The earlier published Questionnaires, unchanged but for their server id (``<id>-<version>``, so that a
+    server or package holds every version side by side; the canonical ``url|version`` is what responses name)."""
+    from fhir_safetyplan.versions import published_questionnaires
+
+    return [copy.deepcopy(q) for q in published_questionnaires(base) if q["version"] != VERSION]
 
 
 def dumps(resource: JSON) -> str:

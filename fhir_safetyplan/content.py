@@ -39,6 +39,8 @@ class Option:
     system: str | None  # None: our own CodeSystem, whose URL depends on the canonical base
     code: str
     display: Text
+    #: the version from which the code is no longer offered (kept in the CodeSystem for earlier responses)
+    retired: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,16 +72,16 @@ class Content:
 
     def options(self, section: str) -> tuple[Option, ...]:
         """The answer options of a section (``answers``, ``channels``, ``duty-status``, ``instruments``, ``levels``)."""
-        return tuple(
-            Option(system=v.get("system"), code=v["code"], display=_text(v["display"], f"{section}.{k}"))
-            for k, v in self.raw[section].items()
-        )
+        return tuple(self.option(section, k) for k in self.raw[section])
 
     def option(self, section: str, name: str) -> Option:
         """One answer option by its name in the TOML, e.g. ``option("answers", "no")``."""
         v = self.raw[section][name]
         return Option(
-            system=v.get("system"), code=v["code"], display=_text(v["display"], f"{section}.{name}")
+            system=v.get("system"),
+            code=v["code"],
+            display=_text(v["display"], f"{section}.{name}"),
+            retired=v.get("retired"),
         )
 
 

@@ -20,7 +20,7 @@ from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, answ
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
 from fhir_safetyplan.ids import full_url, plan_scope, resource_id
-from fhir_safetyplan.questionnaire import CS_PLAN, Link
+from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE, Link
 
 CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
 
@@ -68,8 +68,9 @@ class Documentation:
         return next((r for r in self.resources if r["resourceType"] == rtype), None)
 
 
-def security_labels(confidentiality: str) -> list[JSON]:
-    """meta.security for every written resource: confidentiality R or V, and v3-ActCode SDV."""
+def security_labels(confidentiality: str, extra: list[JSON] | None = None) -> list[JSON]:
+    """meta.security for every written resource: confidentiality R or V, v3-ActCode SDV, and ``extra`` (the
+    Volven 9603 code when the documents are to be hidden from electronic access)."""
     return [
         {
             "system": CONFIDENTIALITY,
@@ -81,6 +82,7 @@ def security_labels(confidentiality: str) -> list[JSON]:
             "code": "SDV",
             "display": "sexual assault, abuse, or domestic violence information sensitivity",
         },
+        *(extra or []),
     ]
 
 
@@ -125,7 +127,7 @@ def _strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
     return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
 
 
-def _subject(qr: JSON, ctx: DocumentContext, scope: str) -> tuple[JSON, JSON | None]:
+def _subject(qr: JSON, ctx: DocumentContext, scope: str, hidden: list[JSON]) -> tuple[JSON, JSON | None]:
     """The subject reference for every resource, and the test-Patient entry when one is to be created."""
     subject = qr.get("subject")
     if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
@@ -166,7 +168,7 @@ def _subject(qr: JSON, ctx: DocumentContext, scope: str) -> tuple[JSON, JSON | N
             "fullUrl": url,
             "resource": {
                 "resourceType": "Patient",
-                "meta": {"security": security_labels(ctx.confidentiality)},
+                "meta": {"security": security_labels(ctx.confidentiality, hidden)},
                 "identifier": [dict(ident)],
             },
             "request": {
@@ -213,8 +215,11 @@ def _narrative(lang: str, title: str, lines: list[str]) -> JSON:
     }
 
 
-def _meta(ctx: DocumentContext, base: str, profile: str) -> JSON:
-    return {"profile": [codes.profile_url(base, profile)], "security": security_labels(ctx.confidentiality)}
+def _meta(ctx: DocumentContext, base: str, profile: str, extra: list[JSON]) -> JSON:
+    return {
+        "profile": [codes.profile_url(base, profile)],
+        "security": security_labels(ctx.confidentiality, extra),
+    }
 
 
 def format_date(value: str, lang: str) -> str:
@@ -231,103 +236,25 @@ def _sentence(text: str) -> str:
     return text if not text or text[-1] in ".!?" else text + "."
 
 
-def journal_lines(
-    qr: JSON, lang: str, content: Content | None = None, crisis_centre: CrisisCentre | None = None
-) -> list[str]:
-    """The human-readable journal note, line by line, in ``lang``: statements of what was discussed, what is in
-    place, the help offered, the advice given — or the refusal. Its first line is neutral (a preview in lists)."""
-    c = content or load()
-
-    def j(key: str) -> str:
-        return c.text("journal", field=key).get(lang)
-
-    a = answers_by_link(qr)
-    lines = [f"{j('heading')} {format_date(str(qr.get('authored', '')), lang)}"]
-    informed = _yes(a, Link.INFORMED)
-    if informed is not None:
-        lines.append(j("informed") if informed else j("not-informed"))
-    wants = _yes(a, Link.INVOLVEMENT)
-    if wants is False:
-        lines.append(j("refusal"))
-        lines += [f"{j('refusal-note')}: {_sentence(s)}" for s in _strings(a, Link.REFUSAL_NOTE)]
-        if _yes(a, Link.REFUSAL_INFORMED):
-            lines.append(j("refusal-informed"))
-    elif wants:
-        lines.append(j("involvement"))
-    lines += [f"{j('existing')}: {_sentence(s)}" for s in _strings(a, Link.EXISTING)]
-    contact = safe_contact_parts(qr, lang, c)
-    if contact:
-        lines.append(f"{j('contact')}:")
-        lines += [f"• {part}" for part in contact]
-    if wants:
-        groups: dict[str, list[str]] = {"in-place": [], "missing": [], "not-relevant": [], "declined": []}
-        for ci in c.checklist:
-            for coding in _coding(a, Link.checklist_item(ci.key)):
-                key = {
-                    "Y": "in-place",
-                    "N": "missing",
-                    "NA": "not-relevant",
-                    "asked-declined": "declined",
-                }.get(answer_code(coding) or "")
-                if key == "missing":
-                    help_text = ci.help.get(lang)
-                    if ci.key == "krisesenter" and crisis_centre:
-                        phone = f", {crisis_centre.phone}" if crisis_centre.phone else ""
-                        help_text += f" {j('crisis-centre')}: {crisis_centre.name}{phone}."
-                    groups[key].append(f"{ci.label.get(lang)}: {_lower_first(help_text)}")
-                elif key:
-                    groups[key].append(ci.label.get(lang))
-        for key in ("in-place", "not-relevant", "declined"):
-            if groups[key]:
-                lines.append(f"{j(key)}: {', '.join(groups[key])}.")
-        if groups["missing"]:
-            lines.append(f"{j('missing')}:")
-            lines += [f"• {s}" for s in groups["missing"]]
-        agreed = _strings(a, Link.AGREED)
-        if agreed:
-            lines.append(f"{j('agreed')}:")
-            lines += [f"• {_sentence(s)}" for s in agreed]
-        if _yes(a, Link.ADVICE_GIVEN):
-            lines.append(j("advice-given"))
-    lines += _dependants_lines(a, lang, c)
-    mental = _answer_key(a, Link.MENTAL_PRESENT)
-    if mental:
-        lines.append(j(f"mental-{mental}"))
-        lines += [f"{j('mental-adaptation')}: {_sentence(s)}" for s in _strings(a, Link.MENTAL_ADAPTATION)]
-    if _yes(a, Link.RISK_DONE):
-        parts = [_display(c, "instruments", x, lang) for x in _coding(a, Link.RISK_INSTRUMENT)]
-        parts += [format_date(str(x.get("valueDate")), lang) for x in a.get(Link.RISK_DATE, [])]
-        parts.append(j("risk-by"))
-        line = f"{j('risk')}: {', '.join(parts)}."
-        for x in _coding(a, Link.RISK_LEVEL):
-            line += f" {j('risk-level')}: {_lower_first(_display(c, 'levels', x, lang))}."
-        lines.append(line)
-    return lines
-
-
-def _dependants_lines(a: dict[str, list[JSON]], lang: str, c: Content) -> list[str]:
-    def j(key: str) -> str:
-        return c.text("journal", field=key).get(lang)
-
-    present = _answer_key(a, Link.DEPENDANTS_PRESENT)
-    if not present:
-        return []
-    lines = [j(f"dependants-{present}")]
-    lines += [f"{j('children-count')}: {n.get('valueInteger')}." for n in a.get(Link.CHILDREN_COUNT, [])]
-    lines += [f"{j('dependants-plan')}: {_sentence(s)}" for s in _strings(a, Link.DEPENDANTS_PLAN)]
-    for coding in _coding(a, Link.DUTY):
-        lines.append(f"{j('duty')}: {_lower_first(_display(c, 'duty-status', coding, lang))}.")
-    lines += [f"{j('duty-note')}: {_sentence(s)}" for s in _strings(a, Link.DUTY_NOTE)]
-    return lines
-
-
-def _answer_key(a: dict[str, list[JSON]], link: str) -> str | None:
-    """``yes`` / ``no`` / ``declined`` for a coded yes-no-declined answer, None when unanswered."""
-    for coding in _coding(a, link):
-        key = {"Y": "yes", "N": "no", "asked-declined": "declined"}.get(answer_code(coding) or "")
-        if key:
-            return key
+def involvement_of(answers: dict[str, list[JSON]]) -> str | None:
+    """``yes`` (services involved), ``conversation-only`` (a safety plan, no other services now), ``no`` (a
+    refusal), or None when unanswered."""
+    for coding in _coding(answers, Link.INVOLVEMENT):
+        code = answer_code(coding)
+        if code in ("Y", "N"):
+            return "yes" if code == "Y" else "no"
+        if coding.get("code") == load().option("involvement", "conversation-only").code:
+            return "conversation-only"
     return None
+
+
+def access_labels(answers: dict[str, list[JSON]]) -> list[JSON]:
+    """The Volven 9603 codes chosen for hiding the documents from electronic access (empty when not chosen)."""
+    return [
+        {"system": str(x["system"]), "code": str(x["code"])}
+        for x in _coding(answers, Link.ACCESS_HIDE)
+        if x.get("system") == codes.VOLVEN_ACCESS and isinstance(x.get("code"), str)
+    ]
 
 
 def _lower_first(text: str) -> str:
@@ -357,6 +284,8 @@ def response_lines(qr: JSON, lang: str, content: Content | None = None) -> list[
     def walk(items: list[JSON]) -> None:
         for it in items:
             answers = it.get("answer") or []
+            if it.get("linkId") == Link.CODE_WORD:
+                continue  # the code word is shown in the contact agreement (Flag) only
             if answers:
                 text = it.get("text") or it.get("linkId")
                 sep = " " if str(text).rstrip().endswith("?") else ": "
@@ -376,9 +305,12 @@ def _display(c: Content, section: str, coding: JSON, lang: str) -> str:
     return str(coding.get("display") or coding.get("code"))
 
 
-def safe_contact_parts(qr: JSON, lang: str, content: Content | None = None) -> list[str]:
+def safe_contact_parts(
+    qr: JSON, lang: str, content: Content | None = None, *, code_word: bool = True
+) -> list[str]:
     """The agreed contact arrangement as sentences (empty when nothing was agreed): how the patient may and must
-    not be contacted, when, and anything else agreed."""
+    not be contacted, when, anything else agreed, the agreed code word (``code_word``: the Flag has it, the
+    journal note does not) and when the agreement is to be reviewed."""
     c = content or load()
 
     def j(key: str) -> str:
@@ -394,6 +326,11 @@ def safe_contact_parts(qr: JSON, lang: str, content: Content | None = None) -> l
         parts.append(f"{j('contact-unsafe')}: {'; '.join(unsafe)}.")
     parts += [f"{j('contact-times')}: {_sentence(s)}" for s in _strings(a, Link.SAFE_TIMES)]
     parts += [f"{j('contact-note')}: {_sentence(s)}" for s in _strings(a, Link.SAFE_NOTE)]
+    if code_word:
+        parts += [f"{j('contact-code-word')}: {_sentence(s)}" for s in _strings(a, Link.CODE_WORD)]
+    if parts:
+        review = [format_date(str(x.get("valueDate")), lang) for x in a.get(Link.SAFE_REVIEW, [])]
+        parts += [f"{j('contact-review')}: {d}." for d in review]
     return parts
 
 
@@ -416,19 +353,20 @@ def document(
     lang = str(questionnaire.get("language") or qr.get("language") or "nb")
     if lang not in codes.LANGUAGES:
         lang = "nb"
+    answers = answers_by_link(qr)
+    hidden = access_labels(answers)
     scope = plan_scope(submission, qr.get("subject"))
-    subject, patient_entry = _subject(qr, ctx, scope)
+    subject, patient_entry = _subject(qr, ctx, scope, hidden)
     author = _author(qr)
     ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
     urls = {t: full_url(scope, t) for t in WRITTEN_TYPES}
     authored = str(qr.get("authored", ""))
     encounter = qr.get("encounter")
     resources: list[JSON] = []
-    answers = answers_by_link(qr)
 
     out_qr = sanitized_response(qr)
     out_qr["id"] = resource_id(scope, "QuestionnaireResponse")
-    out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse")
+    out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse", hidden)
     out_qr["identifier"] = ident
     out_qr["language"] = lang  # a renderer's response may lack it; validators read displays in this language
     out_qr["subject"] = subject
@@ -449,10 +387,13 @@ def document(
             ),
             None,
         )
-    if careplan is not None and _yes(answers, Link.INVOLVEMENT):
+    # A plan when one was made (services involved, or a safety conversation only), and on a refusal only when
+    # something is still to be done (a report of concern to be sent is tracked also after a refusal).
+    planned = involvement_of(answers) in ("yes", "conversation-only")
+    if careplan is not None and (planned or careplan.get("activity")):
         cp = copy.deepcopy(careplan)
         cp["id"] = resource_id(scope, "CarePlan")
-        cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan")
+        cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan", hidden)
         cp["language"] = lang
         cp["identifier"] = [ident]
         cp["subject"] = subject
@@ -479,7 +420,7 @@ def document(
         flag: JSON = {
             "resourceType": "Flag",
             "id": resource_id(scope, "Flag"),
-            "meta": _meta(ctx, base, "sikkerhetsplan-flag"),
+            "meta": _meta(ctx, base, "sikkerhetsplan-flag", hidden),
             "language": lang,
             "text": _narrative(lang, flag_title, [instruction, contact]),
             "identifier": [ident],
@@ -491,8 +432,8 @@ def document(
                 "coding": [
                     {
                         "system": codes.codesystem_url(base, CS_PLAN),
-                        "code": "trygg-kontakt",
-                        "display": c.text("safe-contact").get(lang),
+                        "code": FLAG_CODE,
+                        "display": c.text("neutral", field="flag-title").get(lang),
                     }
                 ],
                 "text": f"{instruction} {contact}",
@@ -506,6 +447,8 @@ def document(
         resources.append(flag)
 
     note_title = c.text("neutral", field="note-title").get(lang)
+    from fhir_safetyplan.journal import journal_lines
+
     lines = journal_lines(qr, lang, c, ctx.crisis_centre)
     note_text = "\n".join(lines) + "\n"
     related = [{"reference": urls["QuestionnaireResponse"]}]
@@ -515,11 +458,11 @@ def document(
     if encounter:
         doc_context["encounter"] = [copy.deepcopy(encounter)]
     doc_context["related"] = related
-    labels = security_labels(ctx.confidentiality)
+    labels = security_labels(ctx.confidentiality, hidden)
     docref: JSON = {
         "resourceType": "DocumentReference",
         "id": resource_id(scope, "DocumentReference"),
-        "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat"),
+        "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat", hidden),
         "language": lang,
         "text": _narrative(lang, note_title, lines),
         "masterIdentifier": ident,
@@ -560,7 +503,7 @@ def document(
     provenance: JSON = {
         "resourceType": "Provenance",
         "id": resource_id(scope, "Provenance"),
-        "meta": _meta(ctx, base, "sikkerhetsplan-provenance"),
+        "meta": _meta(ctx, base, "sikkerhetsplan-provenance", hidden),
         "language": lang,
         "text": _narrative(
             lang,

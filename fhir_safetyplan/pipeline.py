@@ -122,9 +122,13 @@ def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
 
 
 def _known(canonical_base: str | None) -> list[str]:
+    """The current forms' url|version first (the example in messages), then the earlier versions'."""
+    from fhir_safetyplan.versions import KNOWN_VERSIONS
+
     base = codes.canonical_base(canonical_base)
     return [
-        f"{codes.questionnaire_url(base, lang)}|{codes.QUESTIONNAIRE_VERSION}"
+        f"{codes.questionnaire_url(base, lang)}|{version}"
+        for version in reversed(KNOWN_VERSIONS)
         for lang in (None, *codes.LANGUAGES)
     ]
 

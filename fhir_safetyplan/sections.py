@@ -4,13 +4,16 @@ SDC lets a ``required`` group be satisfied by any answered question inside it, b
 like a question and reports it as "requires a value" even when every question in it is answered (its own
 ``checkValidity`` fails on a complete response). So the Questionnaire puts ``required`` on the questions only, and
 this module keeps the rule the groups carried: each section in :data:`REQUIRED_GROUPS` must be present, with at least
-one answer in it, wherever its parent item is present (the checklist inside an answered plan; the conversation and
-the dependants section in every response). Under SDC an absent optional group would otherwise skip its required
-questions.
+one answer in it, wherever its parent item is present and the section itself is enabled (the checklist inside an
+answered plan; the conversation, electronic access, safe contact and dependants sections in every response; the plan
+and the duty to avert when their enableWhen holds). Under SDC an absent optional group would otherwise skip its
+required questions.
 
 LinkIds are quoted in double quotes, as the generic validator quotes them (the preview page ties a message to the
-first quoted linkId). A Questionnaire that still marks such a group ``required`` (content 1.0.0) is left to the generic validator, so one
-missing section is reported once.
+first quoted linkId). A Questionnaire that still marks such a group ``required`` is left to the generic validator, so
+one missing section is reported once. The published earlier versions (content 1.0.0, frozen as published: required
+groups marked on the groups, an optional plan and safe contact) keep their own rules: the sections here are those of
+the current content.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 
 from fhir_safetyplan.errors import JSON, issue
 from fhir_safetyplan.questionnaire import REQUIRED_GROUPS
+from fhir_safetyplan.validation.response import enabled_in
+from fhir_safetyplan.versions import FROZEN_VERSIONS
 
 _MAX_DEPTH = 50
 
@@ -75,6 +80,8 @@ def _answered(node: Any, depth: int = 0) -> bool:
 
 def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
     """An error for each required section that is missing or has nothing answered in it."""
+    if questionnaire.get("version") in FROZEN_VERSIONS:
+        return []  # published as it is: its group items carry ``required`` (the generic validator's)
     q_items = _q_items(questionnaire)
     issues: list[JSON] = []
     for link_id in REQUIRED_GROUPS:
@@ -83,6 +90,8 @@ def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
         item, parent = q_items[link_id]
         if item.get("required") is True:
             continue  # the generic validator reports it
+        if not enabled_in(response, questionnaire, link_id):
+            continue  # a section not asked in this conversation (e.g. the plan after a refusal)
         # The questions always asked in the section (no enableWhen of their own), at most three named.
         always = [
             f'"{c["linkId"]}"'

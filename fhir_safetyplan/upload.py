@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON
 
 if TYPE_CHECKING:
@@ -25,18 +26,20 @@ def conformance_bundle(canonical_base: str | None = None) -> JSON:
     from fhir_safetyplan.conformance import all_resources
 
     resources = sorted(all_resources(canonical_base), key=lambda r: _ORDER.index(r["resourceType"]))
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
+    entries, seen = [], set()
+    for r in resources:
+        full_url = r.get("url") or r["uniqueId"][0]["value"]  # a NamingSystem has no url
+        if full_url in seen:  # an earlier version of a Questionnaire shares its url: its own address, unique
+            full_url = f"{codes.canonical_base(canonical_base)}/{r['resourceType']}/{r['id']}"
+        seen.add(full_url)
+        entries.append(
             {
-                "fullUrl": r.get("url") or r["uniqueId"][0]["value"],  # a NamingSystem has no url
+                "fullUrl": full_url,
                 "resource": r,
                 "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
             }
-            for r in resources
-        ],
-    }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def upload_conformance(client: FhirClient, canonical_base: str | None = None) -> list[EntryResult]:

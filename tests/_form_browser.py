@@ -27,12 +27,17 @@ TOOLS = REPO / "tools" / "form-preview"
 DRIVER = TOOLS / "drive-form.mjs"
 SAFETYPLAN = Path(sys.executable).parent / "safetyplan"
 
-#: The nb form filled in by clicks as a clinician would: informed, involvement wanted, safe contact only
-#: in person (letters forbidden), every checklist point in place, one agreed action, the advice given,
-#: no children, no mental impairment, no risk assessment.
+#: The nb form (content 1.1.0) filled in by clicks as a clinician would: a first conversation without the partner,
+#: informed, involvement wanted, the advice given, not hidden from Helsenorge, safe contact only in person
+#: (letters forbidden), every checklist point in place, one agreed action, no children on
+#: either side, no other vulnerable people, no mental impairment, no risk assessment.
 NB_STEPS: list[dict[str, Any]] = [
-    {"choose": ["samtale.informert", "Yes"]},
+    {"choose": ["samtale.type", "Første samtale om sikkerhetsplan"]},
+    {"choose": ["samtale.uten-partner", "Ja"]},
+    {"choose": ["samtale.informert", "Ja"]},
     {"choose": ["samtale.involvering", "Ja"]},
+    {"choose": ["samtale.atferd-rad", "Ja"]},
+    {"choose": ["innsyn.skjul", "Nei"]},
     {"choose": ["trygg-kontakt.trygge", "Ved oppmøte hos tjenesten"]},
     {"choose": ["trygg-kontakt.utrygge", "Brev (papir eller digital postkasse)"]},
     {"type": ["trygg-kontakt.tidspunkt", "Hverdager 09–14"]},
@@ -52,10 +57,11 @@ NB_STEPS: list[dict[str, Any]] = [
         )
     ),
     {"type": ["plan.avtalte-tiltak", "Ringe krisesenteret sammen neste uke"]},
-    {"choose": ["plan.atferd-rad", "Yes"]},
-    {"choose": ["sarbare.omsorg", "Nei"]},
+    {"choose": ["sarbare.barn", "Nei"]},
+    {"choose": ["sarbare.barn-utover", "Nei"]},
+    {"choose": ["sarbare.andre", "Nei"]},
     {"choose": ["psykisk.funksjonsnedsettelse", "Nei"]},
-    {"choose": ["risiko.utfort", "No"]},
+    {"choose": ["risiko.utfort", "Nei"]},
 ]
 
 

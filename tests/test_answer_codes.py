@@ -18,7 +18,7 @@ import pytest
 from fhir_safetyplan import codes
 from fhir_safetyplan.conformance import codesystems
 from fhir_safetyplan.content import load
-from fhir_safetyplan.document import journal_lines
+from fhir_safetyplan.journal import journal_lines
 from fhir_safetyplan.questionnaire import build_questionnaire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,12 +72,13 @@ def test_answer_code_reads_our_codes_and_the_hl7_codes_of_content_1_0_0() -> Non
 
 def test_a_response_coded_the_1_0_0_way_gets_the_same_journal_note() -> None:
     qr = json.loads(
-        (ROOT / "examples" / "02-flere-mangler" / "questionnaire-response.json").read_text("utf-8")
-    )
+        (ROOT / "examples" / "10-skjult-for-innsyn" / "questionnaire-response.json").read_text("utf-8")
+    )  # content 1.1.0, whose answers are in our CodeSystem (the 1.0.0 examples keep the HL7 codes they had)
     legacy = copy.deepcopy(qr)
     for coding in _codings(legacy["item"]):
         if coding["system"] == ANSWER_CS:
-            coding["system"] = codes.DATA_ABSENT if coding["code"] == "asked-declined" else codes.YES_NO
+            absent = coding["code"] in ("asked-declined", "not-asked")
+            coding["system"] = codes.DATA_ABSENT if absent else codes.YES_NO
     assert legacy != qr
     c = load()
     assert journal_lines(legacy, "nb", c, None) == journal_lines(qr, "nb", c, None)

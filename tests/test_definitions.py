@@ -37,7 +37,10 @@ def test_every_conformance_resource_parses_with_r4b_models() -> None:
 def test_ids_and_urls_are_unique() -> None:
     resources = all_resources()
     assert len({filename(r) for r in resources}) == len(resources)
-    canonicals = [r.get("url") or r["uniqueId"][0]["value"] for r in resources]  # a NamingSystem has no url
+    # A NamingSystem has no url; the frozen 1.0.0 Questionnaires share their url with 1.1.0 (identity: url|version).
+    canonicals = [
+        f"{r['url']}|{r['version']}" if r.get("url") else r["uniqueId"][0]["value"] for r in resources
+    ]
     assert len(set(canonicals)) == len(resources)
 
 

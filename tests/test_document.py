@@ -148,7 +148,9 @@ def test_journal_note_is_a_journalnotat_with_readable_text_and_links() -> None:
         "display": "Journalnotat",
     }
     text = base64.b64decode(note["content"][0]["attachment"]["data"]).decode()
-    assert "Ikke på plass – tilbys hjelp med:" in text and "• Krisesenter: gi kontaktinformasjon" in text
+    # What is not in place, as a statement: never "help offered" with a text the clinician did not see.
+    assert "Ikke på plass: Rømningsplan, Krisesenter" in text and "tilbys hjelp" not in text
+    assert "gi kontaktinformasjon" not in text
     assert text.startswith("Journalnotat – oppfølgingssamtale 20.11.2026\n")  # a neutral first line
     assert {(c["coding"][0]["code"]) for c in note["securityLabel"]} == {"R", "SDV"}
 

@@ -86,13 +86,22 @@ def test_preview_filled_in_nb_by_clicks_shows_the_journal_note_with_nothing_leav
 
 
 def test_preview_shows_each_problem_next_to_its_question(preview: str, tmp_path: Path) -> None:
-    report = drive(preview, [{"choose": ["samtale.informert", "Yes"]}], tmp_path, first_check=True)
+    first = [
+        {"choose": ["samtale.type", "Første samtale om sikkerhetsplan"]},
+        {"choose": ["samtale.informert", "Ja"]},
+    ]
+    report = drive(preview, first, tmp_path, first_check=True)
     assert report["blocked"] == []
     # The browser itself reports the check's 422 (the answers break the form's rules); nothing else goes wrong.
     assert all("422" in error for error in report["consoleErrors"]), report["consoleErrors"]
     assert report["result"] is None
-    # An empty form: the two required groups, each shown at its group.
-    assert {p["linkId"] for p in report["firstProblems"]["shown"]} == {"samtale", "sarbare"}
+    # An empty form: the required groups (content 1.1.0), each shown at its group.
+    assert {p["linkId"] for p in report["firstProblems"]["shown"]} == {
+        "samtale",
+        "innsyn",
+        "trygg-kontakt",
+        "sarbare",
+    }
     # Informed, but no answer on involvement: shown at that question.
     shown = {p["linkId"]: p["text"] for p in report["problems"]}
     assert "samtale.involvering" in shown and "answer it" in shown["samtale.involvering"]

@@ -108,7 +108,7 @@ def test_problems_prefer_the_quoted_linkid_of_the_form_then_the_fhirpath() -> No
     response = example_response()
     outcome = {
         "issue": [
-            {"severity": "error", "code": "required", "diagnostics": 'No answer for "plan.atferd-rad" here',
+            {"severity": "error", "code": "required", "diagnostics": 'No answer for "samtale.atferd-rad" here',
              "expression": ["QuestionnaireResponse.item[0]"]},
             {"severity": "error", "code": "value", "diagnostics": 'A "quoted word" that is no linkId',
              "expression": ["QuestionnaireResponse.item[0].item[1]"]},
@@ -118,7 +118,7 @@ def test_problems_prefer_the_quoted_linkid_of_the_form_then_the_fhirpath() -> No
         ]
     }  # fmt: skip
     assert [p["linkId"] for p in form_preview.problems(response, outcome)] == [
-        "plan.atferd-rad",
+        "samtale.atferd-rad",
         response["item"][0]["item"][1]["linkId"],
         None,
     ]

@@ -385,6 +385,59 @@ def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 
+def canary_document_v110() -> dict[str, Any]:
+    """A content 1.1.0 answers document with the canary in the free texts 1.1.0 adds (code word, review,
+    the duty to avert, the risk performer and conclusion)."""
+    doc = canary_document("no")
+    answers = doc["answers"]
+    doc["version"] = "1.1.0"
+    answers.pop("informed")
+    dependants = answers.pop("dependants")
+    answers |= {
+        "conversationType": "oppfolging",
+        "withoutPartner": True,
+        "hideFromPortal": True,
+        "safeContact": {**answers["safeContact"], "codeWord": PHRASES[3], "reviewBy": "2027-01-01"},
+        "dependants": {
+            "children": "yes",
+            "perpetratorChildren": "not-asked",
+            "others": "no",
+            "plan": dependants["plan"],
+            "duty": "skal-sendes",
+            "dutyNote": f"Melding om barna til {NAME} sendes i dag",
+        },
+        "risk": {
+            "done": True,
+            "instrument": "sara-sv",
+            "date": "2026-11-19",
+            "level": "hoy",
+            "conclusion": f"Høy risiko fra partneren til {NAME}",
+            "performedBy": f"Psykolog, ikke {NAME}",
+        },
+        "dutyToAvert": {"status": "politiet-varslet", "note": f"Politiet varslet om {NAME}; {PHRASES[2]}"},
+    }
+    return doc
+
+
+def test_content_1_1_0_flow_and_its_errors_log_no_personal_data(debug_logs: pytest.LogCaptureFixture) -> None:
+    doc = canary_document_v110()
+    bundle = json.dumps(pipeline.build_bundle(copy.deepcopy(doc)), ensure_ascii=False)
+    assert NAME in bundle and PHRASES[3] in bundle  # the canary is really there
+    response = pipeline.respond(copy.deepcopy(doc))
+    pipeline.build_bundle(copy.deepcopy(response))
+    broken = copy.deepcopy(doc)
+    del broken["answers"]["dutyToAvert"]
+    broken["answers"]["safeContact"]["codeWord"] = f"<i>{NAME}</i>"
+    outcome = pipeline.validate(broken)
+    assert has_errors_in(outcome)
+    assert_no_canary(json.dumps(outcome, ensure_ascii=False), "the OperationOutcome")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+def has_errors_in(outcome: dict[str, Any]) -> bool:
+    return any(i["severity"] in ("error", "fatal") for i in outcome["issue"])
+
+
 def test_unknown_patient_conflict_damaged_row_and_outbox_repair_say_no_personal_data(
     tmp_path: Path, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

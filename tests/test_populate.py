@@ -31,17 +31,26 @@ BASE = "http://fhir.test/fhir"
 ANSWERS = f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/{codes.ANSWER_CS}"
 #: what the guidance and the clinical review make specific to one conversation (content.toml: carry = false)
 CONVERSATION_SPECIFIC = {
+    "samtale.type",  # first or follow-up (content 1.1.0)
+    "samtale.uten-partner",  # the partner absent this time
+    "samtale.tolk",  # this conversation's interpreter
     "samtale.informert",
     "samtale.involvering",
     "samtale.avslag",
     "samtale.avslag-informert",
-    "plan.atferd-rad",
+    "samtale.atferd-rad",  # 1.1.0: the behaviour advice is in the conversation
+    "innsyn.skjul",  # hidden from the portal: decided for each plan's documents
+    "trygg-kontakt.gjennomgas",  # the review date agreed last time has mostly passed
     "sarbare.opplysningsplikt",
     "sarbare.opplysningsplikt-merknad",
     "risiko.utfort",
     "risiko.instrument",
     "risiko.dato",
     "risiko.niva",
+    "risiko.konklusjon",
+    "risiko.utfort-av",
+    "avverging.status",  # the duty to avert is assessed in every conversation
+    "avverging.merknad",
 }
 
 
@@ -105,8 +114,32 @@ def test_a_group_marked_not_carried_covers_every_item_below_it_and_new_items_are
 # ---- the engine ---------------------------------------------------------------------------------------------
 
 
+#: a complete content 1.1.0 plan in bokmål (a safety conversation only, hidden from the portal)
+PLAN_110 = "10-skjult-for-innsyn"
+
+
+def with_answers_of(qr: dict[str, Any], prev: dict[str, Any], link_ids: set[str]) -> list[dict[str, Any]]:
+    """``qr``'s items with the items ``link_ids`` of ``prev`` put back where ``prev`` has them."""
+
+    def merge(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        by_link = {i["linkId"]: i for i in mine}
+        out = []
+        for item in theirs:
+            if item["linkId"] in link_ids:
+                out.append(copy.deepcopy(item))
+            elif item["linkId"] in by_link or "item" in item:
+                own = by_link.get(item["linkId"]) or {k: v for k, v in item.items() if k != "item"}
+                if "item" in item:
+                    own = {**own, "item": merge(own.get("item", []), item["item"])}
+                if own.get("item") or own.get("answer"):
+                    out.append(own)
+        return out
+
+    return merge(qr["item"], prev["item"])
+
+
 def test_the_prefilled_response_is_in_progress_with_no_author_and_carries_the_plan() -> None:
-    prev = example_qr("01-alt-pa-plass")
+    prev = example_qr(PLAN_110)
     result = populate(shared_questionnaire("nb"), prev)
     qr = result.response
     assert qr["status"] == "in-progress" and "author" not in qr and "authored" not in qr and "id" not in qr
@@ -119,20 +152,11 @@ def test_the_prefilled_response_is_in_progress_with_no_author_and_carries_the_pl
 
 
 def test_the_prefilled_response_validates_once_this_conversations_answers_are_given() -> None:
-    qr = populate(shared_questionnaire("nb"), example_qr("01-alt-pa-plass")).response
-    by_link = {i["linkId"]: i for i in items(qr["item"])}
-    by_link["samtale"]["item"][:0] = [
-        {
-            "linkId": "samtale.informert",
-            "text": "Pasienten er informert om formålet med og innholdet i sikkerhetsplanleggingen",
-            "answer": [{"valueBoolean": True}],
-        },
-        {
-            "linkId": "samtale.involvering",
-            "text": "Ønsker pasienten involvering fra tjenesteapparatet?",
-            "answer": [{"valueCoding": {"system": ANSWERS, "code": "Y", "display": "Ja"}}],
-        },
-    ]
+    prev = example_qr(PLAN_110)
+    qr = populate(shared_questionnaire("nb"), prev).response
+    asked_again = set(answers(prev)) & CONVERSATION_SPECIFIC
+    assert asked_again  # the example answers some of them
+    qr["item"] = with_answers_of(qr, prev, asked_again)
     qr.update(
         status="completed",
         authored="2026-12-01T10:00:00+01:00",
@@ -143,23 +167,23 @@ def test_the_prefilled_response_validates_once_this_conversations_answers_are_gi
 
 
 def test_a_plan_in_another_language_is_prefilled_with_the_new_forms_displays_and_texts() -> None:
-    result = populate(shared_questionnaire("en"), example_qr("01-alt-pa-plass"))
+    result = populate(shared_questionnaire("en"), example_qr(PLAN_110))
     safe = next(i for i in items(result.response["item"]) if i["linkId"] == "trygg-kontakt.trygge")
-    assert safe["text"] == "Safe ways to contact the patient"
-    assert safe["answer"][0]["valueCoding"]["display"] == "Phone call to the patient's own number"
+    assert safe["text"].startswith("Safe ways to contact the patient (if no other way is safe")
+    assert safe["answer"][0]["valueCoding"]["display"] == "In person, when the patient attends"
     note = next(i for i in result.issues if i["expression"] == ["QuestionnaireResponse.questionnaire"])
     assert note["severity"] == "information" and "another language of the same version" in note["diagnostics"]
 
 
 def test_what_no_longer_fits_is_listed_as_warnings_and_never_carried() -> None:
-    prev = copy.deepcopy(example_qr("03-barn-og-psykisk"))
-    prev["questionnaire"] = prev["questionnaire"].replace("|1.0.0", "|0.9.0")
+    prev = copy.deepcopy(example_qr("12-follow-up-high-risk"))
+    prev["questionnaire"] = prev["questionnaire"].replace("|1.1.0", "|0.9.0")
     prev["item"].append({"linkId": "fjernet", "answer": [{"valueString": "x"}]})
     by_link = {i["linkId"]: i for i in items(prev["item"])}
     by_link["trygg-kontakt.trygge"]["answer"][0]["valueCoding"]["code"] = "brevdue"
     by_link["sarbare.antall-barn"]["answer"] = [{"valueString": "to"}]
-    by_link["psykisk.funksjonsnedsettelse"]["answer"] *= 2
-    result = populate(shared_questionnaire("nb"), prev)
+    by_link["sarbare.barn"]["answer"] *= 2
+    result = populate(shared_questionnaire("en"), prev)
     warned = {i["expression"][0]: i["diagnostics"] for i in result.issues if i["severity"] == "warning"}
     assert len(warned) == 4
     assert any("'fjernet' is not an item" in d for d in warned.values())
@@ -168,7 +192,7 @@ def test_what_no_longer_fits_is_listed_as_warnings_and_never_carried() -> None:
     assert any("only the first was kept" in d for d in warned.values())
     carried = answers(result.response)
     assert "sarbare.antall-barn" not in carried and "fjernet" not in carried
-    assert len(carried["psykisk.funksjonsnedsettelse"]) == 1
+    assert len(carried["sarbare.barn"]) == 1
     assert "brevdue" not in json.dumps(carried)
     version = next(i for i in result.issues if i["expression"] == ["QuestionnaireResponse.questionnaire"])
     assert "another Questionnaire version" in version["diagnostics"]
@@ -408,7 +432,7 @@ def _hl7_coded(qr: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_plan_coded_with_the_hl7_answer_codes_of_content_1_0_0_is_carried_into_our_own_codes() -> None:
-    current = example_qr("03-barn-og-psykisk")
+    current = example_qr(PLAN_110)
     old = _hl7_coded(current)
     assert old != current  # the example has answer codes to convert
     q = shared_questionnaire("nb")

@@ -167,25 +167,38 @@ def test_an_unknown_questionnaire_id_is_404_naming_the_known_ids(app_client: Tes
     assert "sikkerhetsplan-nn" in diagnostics(r)
 
 
-def test_questionnaire_search_without_parameters_is_a_searchset_of_all_four(app_client: TestClient) -> None:
+def test_questionnaire_search_without_parameters_is_a_searchset_of_every_form_of_every_version(
+    app_client: TestClient,
+) -> None:
     from fhir.resources.R4B.bundle import Bundle
 
     r = app_client.get("/Questionnaire")
     assert r.status_code == 200
     bundle = r.json()
     Bundle.model_validate(bundle)
-    assert bundle["type"] == "searchset" and bundle["total"] == 4
+    # four forms (nb with translations, nb, nn, en) in each published version (1.1.0 and the frozen 1.0.0)
+    assert bundle["type"] == "searchset" and bundle["total"] == 8
     assert all(e["fullUrl"].endswith("/Questionnaire/" + e["resource"]["id"]) for e in bundle["entry"])
 
 
 @pytest.mark.parametrize(
     ("params", "ids"),
     [
-        ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan-en"}, ["sikkerhetsplan-en"]),
-        ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|1.0.0"}, ["sikkerhetsplan"]),
+        (
+            {"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan-en"},
+            ["sikkerhetsplan-en", "sikkerhetsplan-en-1.0.0"],
+        ),
+        ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|1.1.0"}, ["sikkerhetsplan"]),
+        (
+            {"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|1.0.0"},
+            ["sikkerhetsplan-1.0.0"],
+        ),
         ({"url": "https://safetyplan.example/fhir/Questionnaire/sikkerhetsplan|9.9.9"}, []),
-        ({"version": "1.0.0", "language": "nn"}, ["sikkerhetsplan-nn"]),
-        ({"language": "nb"}, ["sikkerhetsplan", "sikkerhetsplan-nb"]),
+        ({"version": "1.0.0", "language": "nn"}, ["sikkerhetsplan-nn-1.0.0"]),
+        (
+            {"language": "nb"},
+            ["sikkerhetsplan", "sikkerhetsplan-nb", "sikkerhetsplan-1.0.0", "sikkerhetsplan-nb-1.0.0"],
+        ),
         ({"_id": "sikkerhetsplan-en"}, ["sikkerhetsplan-en"]),
         ({"url": "https://elsewhere.example/Questionnaire/sikkerhetsplan"}, []),
     ],

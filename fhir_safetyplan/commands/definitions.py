@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.versions import KNOWN_VERSIONS
 
 
 def register(sub: Any) -> None:
@@ -18,6 +19,11 @@ def register(sub: Any) -> None:
         "extensions; --lang gives the form in one language.",
     )
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="one language only (id sikkerhetsplan-<lang>)")
+    p.add_argument(
+        "--version",
+        choices=KNOWN_VERSIONS,
+        help="a published version (default: the current one); earlier versions are printed as published",
+    )
     p.add_argument(
         "--canonical-base",
         metavar="URL",
@@ -46,7 +52,7 @@ def _questionnaire(args: argparse.Namespace) -> int:
     from fhir_safetyplan.conformance import dumps
     from fhir_safetyplan.questionnaire import build_questionnaire
 
-    questionnaire = build_questionnaire(args.lang, args.canonical_base)
+    questionnaire = build_questionnaire(args.lang, args.canonical_base, args.version)
     if args.renderer:
         from fhir_safetyplan.rendering import for_renderer
 

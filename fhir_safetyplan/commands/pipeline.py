@@ -64,6 +64,9 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_bundle)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the answers document")
+    p.add_argument(
+        "--version", choices=("1.0.0", "1.1.0"), default="1.0.0", help="the document shape (default: 1.0.0)"
+    )
     p.set_defaults(handler=_schema)
 
 
@@ -136,5 +139,10 @@ def _bundle(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from fhir_safetyplan.answers import AnswersDocument
 
+    if args.version == "1.1.0":
+        from fhir_safetyplan import answers_v110
+
+        emit(answers_v110.AnswersDocument.model_json_schema(by_alias=True))
+        return exitcodes.OK
     emit(AnswersDocument.model_json_schema(by_alias=True))
     return exitcodes.OK

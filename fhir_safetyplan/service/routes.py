@@ -171,10 +171,10 @@ def _input_error(err: InputError) -> HttpError:
 
 
 def _questionnaires(settings: ServiceSettings) -> list[JSON]:
-    """The shared, cached Questionnaires: only serialised here, never changed, so no copy per request."""
-    from fhir_safetyplan.questionnaire import shared_questionnaire
+    """The shared, cached Questionnaires of every version: only serialised here, never changed."""
+    from fhir_safetyplan.versions import published_questionnaires
 
-    return [shared_questionnaire(lang, settings.canonical_base) for lang in (None, *codes.LANGUAGES)]
+    return published_questionnaires(codes.canonical_base(settings.canonical_base))
 
 
 @router.get(

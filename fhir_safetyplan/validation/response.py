@@ -539,3 +539,15 @@ def assert_valid(
         first = errors[0].get("diagnostics", "")
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ValidationFailed(f"The QuestionnaireResponse is not valid: {first}{more}", outcome)
+
+
+def enabled_in(response: JSON, questionnaire: JSON, link_id: str) -> bool:
+    """Whether the Questionnaire item ``link_id`` is enabled in ``response`` (its conditions looked up anywhere in
+    the response, as for a top-level item; an item with no enableWhen, or unknown, is enabled)."""
+    index = index_questionnaire(questionnaire)
+    q = index.items.get(link_id)
+    if q is None or not q.conditions:
+        return True
+    run = _Run(index, DEFAULT_OPTIONS, completed=True)
+    run.collect(response.get("item"), ())
+    return run.enabled(q, ())

@@ -134,6 +134,19 @@ OFFLINE_WARNINGS: tuple[Kind, ...] = (
     ),
     Kind(
         "Terminology_TX_NoValid_13",
+        r".*(meta\.security|securityLabel)\[\d+\]",
+        "The Volven 9603 label (content 1.1.0: documents hidden from Helsenorge) is a Norwegian security label, "
+        "not in HL7's security-labels value set; the binding is extensible, so it is allowed and warned about.",
+        text=r"urn:oid:2\.16\.578\.1\.12\.4\.1\.1\.9603#NORN_EPO",
+    ),
+    Kind(
+        "Terminology_TX_NoValid_2_CC",
+        r".*securityLabel\[\d+\]",
+        "The same Volven 9603 label in the journal note's securityLabel (a CodeableConcept).",
+        text=r"urn:oid:2\.16\.578\.1\.12\.4\.1\.1\.9603#NORN_EPO",
+    ),
+    Kind(
+        "Terminology_TX_NoValid_13",
         r"Questionnaire\.extension\[\d+\]\.extension\[0\]\.value\.ofType\(Coding\)$",
         "The $populate launch context for the previous response (population.py): SDC's launchContext name binding "
         "is extensible and SDC has no code for a previous response (research followup.md 1.3), so the name is a "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,22 @@ from .conftest import Fhir
 from .test_delivery_hapi import FNR, fresh_plan, push, write
 
 JSON = dict[str, Any]
-NOT_CARRIED = ("samtale.informert", "samtale.involvering", "plan.atferd-rad")
+#: a content 1.1.0 plan (nynorsk, a follow-up, services involved) and what a follow-up asks again of it
+EXAMPLE = "11-oppfolging-nynorsk"
+NOT_CARRIED = (
+    "samtale.type",
+    "samtale.uten-partner",
+    "samtale.tolk",
+    "samtale.involvering",
+    "innsyn.skjul",
+    "trygg-kontakt.gjennomgas",
+    "risiko.utfort",
+    "risiko.instrument",
+    "risiko.dato",
+    "risiko.niva",
+    "risiko.konklusjon",
+    "risiko.utfort-av",
+)
 ANSWERS = f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/{codes.ANSWER_CS}"
 
 
@@ -48,6 +63,23 @@ def find(items: list[JSON], link_id: str) -> JSON:
     raise KeyError(link_id)
 
 
+def with_answers_of(items: list[JSON], previous: list[JSON], link_ids: set[str]) -> list[JSON]:
+    """``items`` with the items ``link_ids`` of ``previous`` put back where ``previous`` has them (this
+    conversation's answers, here the same as last time)."""
+    by_link = {i["linkId"]: i for i in items}
+    out = []
+    for item in previous:
+        if item["linkId"] in link_ids:
+            out.append(copy.deepcopy(item))
+        elif item["linkId"] in by_link or "item" in item:
+            own = by_link.get(item["linkId"]) or {k: v for k, v in item.items() if k != "item"}
+            if "item" in item:
+                own = {**own, "item": with_answers_of(own.get("item", []), item["item"], link_ids)}
+            if own.get("item") or own.get("answer"):
+                out.append(own)
+    return out
+
+
 def codes_of(answers: list[JSON]) -> list[str]:
     return [a["valueCoding"]["code"] for a in answers]
 
@@ -55,14 +87,15 @@ def codes_of(answers: list[JSON]) -> list[str]:
 def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     hapi_base_url: str, fhir: Fhir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = fresh_plan("01-alt-pa-plass")
+    first = fresh_plan(EXAMPLE)
     fnr = first["patient"]["fnr"]
     code, summary, err = push(
         capsys, str(write(tmp_path, first)), "--server", hapi_base_url, "--create-patient", "--no-outbox"
     )
     assert code == 0, err
     old_qr_id = next(e["id"] for e in summary["entries"] if e["resourceType"] == "QuestionnaireResponse")
-    old = answers_by_link(fhir.get(f"QuestionnaireResponse/{old_qr_id}").json())
+    old_qr = fhir.get(f"QuestionnaireResponse/{old_qr_id}").json()
+    old = answers_by_link(old_qr)
 
     capsys.readouterr()
     code = main(["populate", "--server", hapi_base_url, "--patient-identifier", f"{FNR}|{fnr}"])
@@ -88,26 +121,12 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     unsafe["answer"].append(phone)
     find(edited["item"], "plan.sjekkliste.romningsplan")["answer"] = [
         {"valueCoding": {"system": ANSWERS, "code": "N", "display": "Nei"}}
-    ]
-    conversation = find(edited["item"], "samtale")
-    conversation["item"][:0] = [
-        {"linkId": "samtale.informert", "text": "x", "answer": [{"valueBoolean": True}]},
-        {
-            "linkId": "samtale.involvering",
-            "answer": [{"valueCoding": {"system": ANSWERS, "code": "Y", "display": "Ja"}}],
-        },
-    ]
-    find(edited["item"], "plan")["item"].append(
-        {"linkId": "plan.atferd-rad", "answer": [{"valueBoolean": True}]}
-    )
-    for item in conversation["item"][:1]:
-        item["text"] = "Pasienten er informert om formålet med og innholdet i sikkerhetsplanleggingen"
-    conversation["item"][1]["text"] = "Ønsker pasienten involvering fra tjenesteapparatet?"
-    find(edited["item"], "plan.atferd-rad")["text"] = (
-        "Pasienten er rådet til ikke å endre atferd før det praktiske er på plass"
-    )
+    ]  # (the same in nynorsk)
+    edited["item"] = with_answers_of(edited["item"], old_qr["item"], set(NOT_CARRIED))
     edited["status"] = "completed"
-    edited["authored"] = datetime.now(UTC).isoformat(timespec="seconds")
+    # the follow-up comes after the example's conversation (dated 2026-12-01 14:30), whatever today is
+    later = max(datetime.now(UTC), datetime.fromisoformat(first["authored"]) + timedelta(days=1))
+    edited["authored"] = later.isoformat(timespec="seconds")
     edited["author"] = {"identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.4", "value": "99990001"}}
 
     code, summary, err = push(

@@ -169,7 +169,8 @@ def test_definitions_and_operations_answer_over_http(service: RunningService) ->
     cs = s.get(f"{service.url}/metadata", timeout=30)
     assert cs.status_code == 200 and cs.headers["content-type"].startswith("application/fhir+json")
     q = s.get(f"{service.url}/Questionnaire", params={"language": "en"}, timeout=30).json()
-    assert [e["resource"]["id"] for e in q["entry"]] == ["sikkerhetsplan-en"]
+    # the current form and the frozen 1.0.0 one
+    assert [e["resource"]["id"] for e in q["entry"]] == ["sikkerhetsplan-en", "sikkerhetsplan-en-1.0.0"]
     body = json.dumps(answers(fresh_identifier("svc"), fresh_fnr()))
     outcome = s.post(f"{service.url}/QuestionnaireResponse/$validate", data=body, headers=HEADERS, timeout=30)
     assert outcome.status_code == 200 and outcome.json()["issue"][0]["severity"] == "information"
