@@ -14,6 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A registry connection that stalls is given up after 60 s and retried (npm's default waits 5 minutes, twice);
+# seen here: one `npm ci` sat on idle connections for over ten minutes.
+export npm_config_fetch_timeout="${npm_config_fetch_timeout:-60000}"
+export npm_config_fetch_retries="${npm_config_fetch_retries:-5}"
+
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)"
