@@ -103,3 +103,7 @@ def questionnaire_id(lang: str | None) -> str:
 
 def questionnaire_url(base: str, lang: str | None) -> str:
     return f"{base}/Questionnaire/{questionnaire_id(lang)}"
+
+
+#: How our submission identifier system ends, whatever the canonical base (``namingsystem_url(base, "submission")``).
+SUBMISSION_SYSTEM_SUFFIX = namingsystem_url("", "submission")

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.jsonshape import obj as _obj
+from fhir_safetyplan.jsonshape import objs as _objs
 from fhir_safetyplan.outcomes import Kind
 
 if TYPE_CHECKING:
@@ -303,11 +305,3 @@ def submission_of(resource: JSON, submission_system: str) -> str | None:
         if isinstance(i, dict) and i.get("system") == submission_system and isinstance(i.get("value"), str):
             return str(i["value"])
     return None
-
-
-def _obj(value: Any) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
-def _objs(value: Any) -> list[JSON]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

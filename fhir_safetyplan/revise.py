@@ -31,12 +31,13 @@ import copy
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from fhir_safetyplan import changes, codes
 from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, find, when
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.outcomes import Kind
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUBMISSION_SUFFIX = "/NamingSystem/submission"
+SUBMISSION_SUFFIX = codes.SUBMISSION_SYSTEM_SUFFIX
 
 
 class RevisionConflict(SafetyPlanError):
@@ -71,10 +72,6 @@ class Revision:
     def guarded(self) -> bool:
         """Some entry is conditional on a version read (a conflict then means someone else wrote first)."""
         return any("ifMatch" in e.get("request", {}) for e in (self.bundle or {}).get("entry", []))
-
-
-def _obj(value: Any) -> JSON:
-    return value if isinstance(value, dict) else {}
 
 
 def _entries(bundle: JSON, rtype: str) -> list[JSON]:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.jsonshape import obj as _obj
+from fhir_safetyplan.jsonshape import objs as _objs
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: the journal resource types a plan consists of, searched by subject
 PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
-SUBMISSION_SYSTEM_SUFFIX = "/NamingSystem/submission"
+SUBMISSION_SYSTEM_SUFFIX = codes.SUBMISSION_SYSTEM_SUFFIX
 #: results per search page (a patient has few plans; more pages are followed)
 PAGE_SIZE = "50"
 
@@ -210,14 +212,6 @@ def _submission_of(resource: JSON) -> JSON | None:
 
 # Resources come from a server as they are: every field is checked before use, so an odd resource
 # renders as "(none)" for that part rather than failing.
-def _obj(value: Any) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
-def _objs(value: Any) -> list[JSON]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
 def _clean_items(items: Any) -> list[JSON]:
     """QuestionnaireResponse items with list-shaped ``item``/``answer`` and a string ``linkId`` only."""
     out = []
