@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fhir_safetyplan import pipeline, server  # noqa: E402
+from fhir_safetyplan import local_hapi, pipeline  # noqa: E402
 from fhir_safetyplan.client import FhirClient  # noqa: E402
 from fhir_safetyplan.document import DocumentContext  # noqa: E402
 
@@ -112,7 +112,9 @@ def naive(client: FhirClient, bundle: JSON) -> None:
 
 
 def java_version() -> str:
-    out = subprocess.run([server.java_executable(), "-version"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [local_hapi.java_executable(), "-version"], capture_output=True, text=True, check=False
+    )
     return out.stderr.splitlines()[0] if out.stderr else "?"
 
 
@@ -135,7 +137,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         print("starting the local HAPI FHIR server ...", file=sys.stderr)
-        info = server.start(state_dir=Path(tmp))
+        info = local_hapi.start(state_dir=Path(tmp))
         try:
             base = info.base_url
             with FhirClient(base) as c:
@@ -156,7 +158,7 @@ def main() -> int:
                 print(f"{name}: {len(bundles)} plans ...", file=sys.stderr)
                 results[name] = run(bundles, workers, push, base, args.max_seconds)
         finally:
-            server.stop(Path(tmp))
+            local_hapi.stop(Path(tmp))
 
     rows = "\n".join(
         f"| {name} | {r['plans']} | {r['wall']:.1f} | {r['plans_per_s']:.1f} | {r['median_ms']:.0f} | "

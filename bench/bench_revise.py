@@ -3,7 +3,7 @@
     python bench/bench_revise.py [--patients 40] [--server URL]     # writes bench/results/revise.md
 
 Without ``--server`` it starts its own local server (loopback, in-memory H2, own state directory; stopped at the
-end). For each of N fresh synthetic patients it delivers, through :func:`fhir_safetyplan.deliver.deliver`:
+end). For each of N fresh synthetic patients it delivers, through :func:`fhir_safetyplan.delivery.deliver.deliver`:
 
 - *first*: the patient's first plan (the current-plan lookup finds nothing; the bundle goes as built);
 - *revision*: a second conversation, which supersedes the first in the same transaction (2 more entries: the old
@@ -36,9 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fhir_safetyplan import pipeline, server  # noqa: E402
+from fhir_safetyplan import local_hapi, pipeline  # noqa: E402
 from fhir_safetyplan.client import FhirClient  # noqa: E402
-from fhir_safetyplan.deliver import deliver  # noqa: E402
+from fhir_safetyplan.delivery.deliver import deliver  # noqa: E402
 from fhir_safetyplan.document import DocumentContext  # noqa: E402
 from fhir_safetyplan.identifiers import synthetic_fnr  # noqa: E402
 
@@ -141,8 +141,8 @@ def main() -> int:
         base = args.server
         if base is None:
             state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-revise-")))
-            info = server.start(state_dir=state, timeout=300)
-            stack.callback(server.stop, state_dir=state)
+            info = local_hapi.start(state_dir=state, timeout=300)
+            stack.callback(local_hapi.stop, state_dir=state)
             base = info.base_url
         stats = run(base, args.patients)
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]

@@ -39,7 +39,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fhir_safetyplan import server  # noqa: E402
+from fhir_safetyplan import local_hapi  # noqa: E402
 
 JSON = dict[str, Any]
 EXAMPLE = ROOT / "examples" / "02-flere-mangler" / "answers.json"
@@ -144,8 +144,8 @@ def breakdown(template: JSON, runs: int = 60) -> dict[str, tuple[float, float]]:
     """Median and p90 ms, in this process without HTTP, of the steps a delivering POST takes before HAPI."""
     from fhir_safetyplan import pipeline
     from fhir_safetyplan.bundle import transaction
+    from fhir_safetyplan.delivery.outbox import Outbox
     from fhir_safetyplan.document import DocumentContext
-    from fhir_safetyplan.outbox import Outbox
 
     times: dict[str, list[float]] = {
         "extract": [],
@@ -185,7 +185,7 @@ def main() -> int:
     started_hapi = False
     if not hapi_url:
         print("starting the local HAPI FHIR server ...", file=sys.stderr)
-        hapi_url = server.start(state_dir=tmp / "hapi", timeout=300).base_url
+        hapi_url = local_hapi.start(state_dir=tmp / "hapi", timeout=300).base_url
         started_hapi = True
     service = None
     try:
@@ -245,7 +245,7 @@ def main() -> int:
             service.terminate()
             service.wait(30)
         if started_hapi:
-            server.stop(tmp / "hapi")
+            local_hapi.stop(tmp / "hapi")
 
     write(args, results, idle_rss, hwm, health, steps, load_before)
     return 0

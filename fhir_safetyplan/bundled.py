@@ -7,7 +7,7 @@ there). A clone has no ``_bundled/`` and uses the repository's own ``hapi/``, ``
 the wheel's sources are copied into a per-user cache directory (``$XDG_CACHE_HOME/fhir-safetyplan``,
 default ``~/.cache/fhir-safetyplan``) and Maven builds them there.
 
-Standard library only: the CLI imports this module through :mod:`fhir_safetyplan.server`.
+Standard library only: the CLI imports this module through :mod:`fhir_safetyplan.local_hapi`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from fhir_safetyplan import __version__, exitcodes
 _COMMAND_MODULES = (
     "fhir_safetyplan.commands.definitions",
     "fhir_safetyplan.commands.pipeline",
-    "fhir_safetyplan.commands.delivery",
+    "fhir_safetyplan.commands.push",
     "fhir_safetyplan.commands.populate",
     "fhir_safetyplan.commands.changes",
     "fhir_safetyplan.commands.server",

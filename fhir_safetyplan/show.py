@@ -143,9 +143,9 @@ def resolve_patient(client: FhirClient, identifier: str, *, public_hosts: Iterab
     """``Patient/<id>`` of the one Patient with ``identifier`` (SYSTEM|VALUE); PlanNotFound if not exactly one.
 
     A real-looking identity number is never sent in a search to a public test server
-    (:class:`~fhir_safetyplan.deliver.RefusedByPolicy`, exit 6).
+    (:class:`~fhir_safetyplan.delivery.guard.RefusedByPolicy`, exit 6).
     """
-    from fhir_safetyplan.deliver import guard_public_server
+    from fhir_safetyplan.delivery.guard import guard_public_server
 
     system, value = parse_token(identifier)
     guard_public_server(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_safetyplan import __version__, bundled, server
+from fhir_safetyplan import __version__, bundled, local_hapi
 from fhir_safetyplan.commands.demo import find_example
 from fhir_safetyplan.errors import ConfigError
 
@@ -53,7 +53,7 @@ def test_installed_the_launcher_sources_are_copied_into_the_cache_and_built_ther
     assert (project / "src" / "main" / "Launcher.java").is_file()
     assert bundled.hapi_project(env) == project  # copied once
     assert [p.name for p in project.parent.iterdir()] == [project.name]  # no staging left behind
-    assert server.jar_path(project) == project / "target" / server.JAR_NAME
+    assert local_hapi.jar_path(project) == project / "target" / local_hapi.JAR_NAME
     assert bundled.clone_root() is None  # never the folder around site-packages
 
 
@@ -78,7 +78,7 @@ def test_installed_without_launcher_sources_the_error_says_what_to_do(wheel: Pat
     shutil.rmtree(wheel / "hapi")
     assert bundled.hapi_project({}) is None
     with pytest.raises(ConfigError, match="complete wheel or a clone"):
-        server.hapi_dir()
+        local_hapi.hapi_dir()
 
 
 def test_the_cache_is_xdg_cache_home_when_absolute_else_the_home_cache() -> None:

@@ -16,9 +16,10 @@ from _searches import empty_searches
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient, ServerConfigError, ServerRejected, ServerUnavailable
-from fhir_safetyplan.deliver import DeliveryResult, RefusedByPolicy, deliver, flush, guard_public_server
+from fhir_safetyplan.delivery.deliver import DeliveryResult, deliver, flush
+from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
+from fhir_safetyplan.delivery.outbox import Outbox
 from fhir_safetyplan.errors import InputError
-from fhir_safetyplan.outbox import Outbox
 
 BASE = "http://127.0.0.1:8080/fhir"
 SANDBOX = "https://hapi.fhir.org/baseR4"

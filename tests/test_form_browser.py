@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from _form_browser import NB_STEPS, drive, preview_url, require_browser, serving
 
-from fhir_safetyplan import content, server
+from fhir_safetyplan import content, local_hapi
 from fhir_safetyplan.questionnaire import shared_questionnaire
 
 SERVICE_TOKEN = "form-browser-test-token-0123456789abcdef"
@@ -29,7 +29,7 @@ def preview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address ``safetyplan preview`` prints (a one-time token in its fragment)."""
     require_browser()
     log = tmp_path_factory.mktemp("preview") / "stderr.log"
-    with serving(["preview", "--port", str(server.free_port())], log) as printed:
+    with serving(["preview", "--port", str(local_hapi.free_port())], log) as printed:
         yield preview_url(printed)
 
 
@@ -37,7 +37,7 @@ def preview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base address of ``safetyplan serve`` with one configured token (no upstream)."""
     require_browser()
-    port = server.free_port()
+    port = local_hapi.free_port()
     log = tmp_path_factory.mktemp("serve") / "stderr.log"
     env = {"SAFETYPLAN_SERVICE_TOKENS": SERVICE_TOKEN, "SAFETYPLAN_UPSTREAM": "", "SAFETYPLAN_OUTBOX": ""}
     with serving(["serve", "--port", str(port)], log, env):

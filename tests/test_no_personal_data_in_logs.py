@@ -120,7 +120,7 @@ def assert_no_canary(text: str, where: str) -> None:
 @pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Every record at DEBUG, from the root and our own loggers (and the HTTP stack's)."""
-    for name in (None, "fhir_safetyplan", "fhir_safetyplan.deliver", "urllib3", "requests"):
+    for name in (None, "fhir_safetyplan", "fhir_safetyplan.delivery.deliver", "urllib3", "requests"):
         caplog.set_level(logging.DEBUG, logger=name)  # restored by caplog after the test
     yield caplog
 
@@ -311,8 +311,8 @@ def test_a_revision_and_a_lost_race_log_no_personal_data(
     tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fhir_safetyplan.client import FhirClient
-    from fhir_safetyplan.deliver import deliver
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import deliver
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
     document = canary_document()
@@ -341,10 +341,10 @@ def test_a_revision_and_a_lost_race_log_no_personal_data(
 def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("fhir_safetyplan.deliver")
+    pytest.importorskip("fhir_safetyplan.delivery.deliver")
     from fhir_safetyplan.client import FhirClient
-    from fhir_safetyplan.deliver import deliver, flush
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import deliver, flush
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
     bundle = pipeline.build_bundle(canary_document())
@@ -444,8 +444,8 @@ def test_unknown_patient_conflict_damaged_row_and_outbox_repair_say_no_personal_
     import sqlite3
 
     from fhir_safetyplan.client import FhirClient, check_base_url
-    from fhir_safetyplan.deliver import attempt
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import attempt
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     unknown = {  # HAPI quotes the whole conditional reference, number included
         "resourceType": "OperationOutcome",
@@ -592,7 +592,7 @@ def test_one_submission_for_two_patients_in_the_outbox_logs_and_says_no_personal
     never the patients; and an old outbox migrated to plan keys logs nothing of its plans either."""
     import sqlite3
 
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     other = canary_document()
     other["patient"] = {"fnr": synthetic_fnr(date(1979, 2, 21))}

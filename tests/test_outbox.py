@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from fhir_safetyplan.delivery.outbox import Outbox
 from fhir_safetyplan.errors import ConfigError, InputError
-from fhir_safetyplan.outbox import Outbox
 
 SERVER = "http://127.0.0.1:8080/fhir"
 NAME = "Kari Testesen"
@@ -152,7 +152,7 @@ def test_two_handles_on_one_file_see_each_others_writes(tmp_path: Path):
 
 _WRITER = """
 import sys
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.delivery.outbox import Outbox
 box = Outbox(sys.argv[1])
 i = 0
 while True:

@@ -13,9 +13,9 @@ import pytest
 from test_outbox import SERVER, bundle
 
 from fhir_safetyplan.cli import main
+from fhir_safetyplan.delivery.outbox import Outbox, OutboxDamaged
+from fhir_safetyplan.delivery.outbox_repair import check, export
 from fhir_safetyplan.errors import ConfigError
-from fhir_safetyplan.outbox import Outbox, OutboxDamaged
-from fhir_safetyplan.outbox_repair import check, export
 
 
 def outbox_with(path: Path, n: int) -> None:
@@ -167,7 +167,7 @@ def test_push_into_a_damaged_outbox_sends_nothing_and_exits_7(
 
 
 def test_the_services_health_says_the_outbox_is_damaged_instead_of_failing(tmp_path: Path) -> None:
-    from fhir_safetyplan.service.delivery import Delivery
+    from fhir_safetyplan.service.sender import Delivery
     from fhir_safetyplan.service.settings import ServiceSettings
 
     path = tmp_path / "outbox.sqlite"

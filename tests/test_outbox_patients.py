@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from fhir_safetyplan import cli, pipeline
+from fhir_safetyplan.delivery.outbox import Outbox, SharedSubmission
+from fhir_safetyplan.delivery.outbox_keys import plan_key
 from fhir_safetyplan.identifiers import FNR_SYSTEM, synthetic_fnr
-from fhir_safetyplan.outbox import Outbox, SharedSubmission
-from fhir_safetyplan.outbox_keys import plan_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = "http://127.0.0.1:8080/fhir"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from fhir_safetyplan import client, exitcodes, outcomes
-from fhir_safetyplan.deliver import RefusedByPolicy
+from fhir_safetyplan.delivery.guard import RefusedByPolicy
+from fhir_safetyplan.delivery.outbox import Outbox, OutboxDamaged
 from fhir_safetyplan.errors import ConfigError, InputError
-from fhir_safetyplan.outbox import Outbox, OutboxDamaged
 from fhir_safetyplan.outcomes import Kind, Outcome
 
 SERVER = "http://127.0.0.1:8080/fhir"

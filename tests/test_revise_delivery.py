@@ -16,9 +16,9 @@ from test_revise import FIRST, SECOND, after, conversation
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient
-from fhir_safetyplan.deliver import deliver
+from fhir_safetyplan.delivery.deliver import deliver
+from fhir_safetyplan.delivery.outbox import Outbox
 from fhir_safetyplan.errors import ConfigError
-from fhir_safetyplan.outbox import Outbox
 
 JSON = dict[str, Any]
 BASE = "http://fhir.test/fhir"

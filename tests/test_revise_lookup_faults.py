@@ -13,8 +13,8 @@ from test_revise import FIRST, SECOND, conversation
 from test_revise_delivery import BASE, VersionedServer
 
 from fhir_safetyplan.client import FhirClient
-from fhir_safetyplan.deliver import flush
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.delivery.deliver import flush
+from fhir_safetyplan.delivery.outbox import Outbox
 
 JSON = dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""Managing the local HAPI FHIR server (``fhir_safetyplan.server``, ``safetyplan server ...``) without Java.
+"""Managing the local HAPI FHIR server (``fhir_safetyplan.local_hapi``, ``safetyplan server ...``) without Java.
 
 A small Python HTTP server stands in for HAPI (``_server_command`` is the seam), so start/wait/status/stop,
 their state files and their error messages are tested as real processes; Maven and Java are fakes on PATH.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_safetyplan import exitcodes, server
+from fhir_safetyplan import exitcodes, local_hapi
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.errors import ConfigError
 
@@ -46,15 +46,15 @@ def _use_command(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
     def command(jar: Path, port: int, server_args: Sequence[str]) -> list[str]:
         return [sys.executable, "-c", script, str(port), *server_args]
 
-    monkeypatch.setattr(server, "_server_command", command)
-    monkeypatch.setattr(server, "build", lambda force=False, project=None: Path("unused.jar"))
+    monkeypatch.setattr(local_hapi, "_server_command", command)
+    monkeypatch.setattr(local_hapi, "build", lambda force=False, project=None: Path("unused.jar"))
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "state"
     yield path
-    server.stop(path, timeout=5)  # never leave a stand-in running
+    local_hapi.stop(path, timeout=5)  # never leave a stand-in running
 
 
 @pytest.fixture
@@ -65,30 +65,30 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_start_waits_until_metadata_answers_and_records_pid_port_and_log(
     stand_in: None, state_dir: Path
 ) -> None:
-    info = server.start(state_dir=state_dir, timeout=30)
+    info = local_hapi.start(state_dir=state_dir, timeout=30)
     assert info.base_url == f"http://127.0.0.1:{info.port}/fhir"
-    assert server.metadata_ok(info.base_url)
-    assert info.log_file == (state_dir / server.LOG_FILE).resolve()
+    assert local_hapi.metadata_ok(info.base_url)
+    assert info.log_file == (state_dir / local_hapi.LOG_FILE).resolve()
     assert "stand-in listening" in info.log_file.read_text()
-    assert server.status(state_dir) == info
+    assert local_hapi.status(state_dir) == info
 
-    assert server.stop(state_dir, timeout=10) is True
-    assert server.status(state_dir) is None
-    assert not server.metadata_ok(info.base_url)
-    assert not (state_dir / server.STATE_FILE).exists()
+    assert local_hapi.stop(state_dir, timeout=10) is True
+    assert local_hapi.status(state_dir) is None
+    assert not local_hapi.metadata_ok(info.base_url)
+    assert not (state_dir / local_hapi.STATE_FILE).exists()
 
 
 def test_start_while_running_returns_the_running_server(stand_in: None, state_dir: Path) -> None:
-    first = server.start(state_dir=state_dir, timeout=30)
-    assert server.start(state_dir=state_dir, timeout=30) == first
-    assert server.start(port=first.port, state_dir=state_dir, timeout=30) == first
+    first = local_hapi.start(state_dir=state_dir, timeout=30)
+    assert local_hapi.start(state_dir=state_dir, timeout=30) == first
+    assert local_hapi.start(port=first.port, state_dir=state_dir, timeout=30) == first
 
 
 def test_start_on_another_port_while_running_is_a_config_error(stand_in: None, state_dir: Path) -> None:
-    first = server.start(state_dir=state_dir, timeout=30)
-    other = server.free_port()
+    first = local_hapi.start(state_dir=state_dir, timeout=30)
+    other = local_hapi.free_port()
     with pytest.raises(ConfigError, match=f"already running on port {first.port}"):
-        server.start(port=other, state_dir=state_dir, timeout=30)
+        local_hapi.start(port=other, state_dir=state_dir, timeout=30)
 
 
 def test_start_on_a_port_in_use_is_a_config_error(stand_in: None, state_dir: Path) -> None:
@@ -99,7 +99,7 @@ def test_start_on_a_port_in_use_is_a_config_error(stand_in: None, state_dir: Pat
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ConfigError, match=f"Port {port} .* already in use"):
-            server.start(port=port, state_dir=state_dir, timeout=30)
+            local_hapi.start(port=port, state_dir=state_dir, timeout=30)
 
 
 def test_server_exiting_during_startup_is_reported_with_the_end_of_its_log(
@@ -108,39 +108,39 @@ def test_server_exiting_during_startup_is_reported_with_the_end_of_its_log(
     _use_command(
         monkeypatch, "import sys; print('Web server failed to start. Port was already in use.'); sys.exit(1)"
     )
-    with pytest.raises(server.ServerStartError, match="exited during startup") as caught:
-        server.start(state_dir=state_dir, timeout=30)
+    with pytest.raises(local_hapi.ServerStartError, match="exited during startup") as caught:
+        local_hapi.start(state_dir=state_dir, timeout=30)
     assert "Port was already in use" in str(caught.value)
     assert caught.value.exit_code == exitcodes.UNAVAILABLE
-    assert server.status(state_dir) is None
+    assert local_hapi.status(state_dir) is None
 
 
 def test_server_not_answering_in_time_is_stopped_and_reported(
     monkeypatch: pytest.MonkeyPatch, state_dir: Path
 ) -> None:
     _use_command(monkeypatch, "import time; print('still initialising', flush=True); time.sleep(600)")
-    with pytest.raises(server.ServerStartError, match="did not answer /metadata within 1 s") as caught:
-        server.start(state_dir=state_dir, timeout=1)
+    with pytest.raises(local_hapi.ServerStartError, match="did not answer /metadata within 1 s") as caught:
+        local_hapi.start(state_dir=state_dir, timeout=1)
     assert "still initialising" in str(caught.value)
-    assert server.status(state_dir) is None  # the slow process was stopped, not left behind
+    assert local_hapi.status(state_dir) is None  # the slow process was stopped, not left behind
 
 
 def test_status_forgets_a_server_whose_process_has_ended(stand_in: None, state_dir: Path) -> None:
-    info = server.start(state_dir=state_dir, timeout=30)
+    info = local_hapi.start(state_dir=state_dir, timeout=30)
     os.kill(info.pid, 9)
     deadline = time.monotonic() + 10
-    while server.status(state_dir) is not None and time.monotonic() < deadline:
+    while local_hapi.status(state_dir) is not None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert server.status(state_dir) is None
-    assert not (state_dir / server.STATE_FILE).exists()
-    assert server.stop(state_dir) is False
+    assert local_hapi.status(state_dir) is None
+    assert not (state_dir / local_hapi.STATE_FILE).exists()
+    assert local_hapi.stop(state_dir) is False
 
 
 def test_status_ignores_an_unreadable_state_file(tmp_path: Path) -> None:
-    tmp_path.joinpath(server.STATE_FILE).write_text("{not json")
-    assert server.status(tmp_path) is None
-    tmp_path.joinpath(server.STATE_FILE).write_text('{"pid": "x"}')
-    assert server.status(tmp_path) is None
+    tmp_path.joinpath(local_hapi.STATE_FILE).write_text("{not json")
+    assert local_hapi.status(tmp_path) is None
+    tmp_path.joinpath(local_hapi.STATE_FILE).write_text('{"pid": "x"}')
+    assert local_hapi.status(tmp_path) is None
 
 
 def test_status_does_not_claim_an_unrelated_process_with_a_recycled_pid(tmp_path: Path) -> None:
@@ -148,13 +148,13 @@ def test_status_does_not_claim_an_unrelated_process_with_a_recycled_pid(tmp_path
         pytest.skip("needs /proc to tell processes apart")
     unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        record = server.ServerInfo(
+        record = local_hapi.ServerInfo(
             unrelated.pid, 1, "http://127.0.0.1:1/fhir", tmp_path / "log", 0.0
         ).to_json()
         record["proc_start"] = "1"  # a different start time than the live process has
-        tmp_path.joinpath(server.STATE_FILE).write_text(__import__("json").dumps(record))
-        assert server.status(tmp_path) is None
-        assert server.stop(tmp_path) is False
+        tmp_path.joinpath(local_hapi.STATE_FILE).write_text(__import__("json").dumps(record))
+        assert local_hapi.status(tmp_path) is None
+        assert local_hapi.stop(tmp_path) is False
         assert unrelated.poll() is None  # and it was not killed
     finally:
         unrelated.kill()
@@ -183,12 +183,12 @@ def test_needs_build_when_jar_missing_or_older_than_any_source(tmp_path: Path) -
     now = time.time()
     for source in (project / "pom.xml", project / "src" / "main" / "java" / "Launcher.java"):
         os.utime(source, (now - 100, now - 100))
-    jar = server.jar_path(project)
-    assert server.needs_build(project)
+    jar = local_hapi.jar_path(project)
+    assert local_hapi.needs_build(project)
     _touch(jar, now)
-    assert not server.needs_build(project)
+    assert not local_hapi.needs_build(project)
     os.utime(project / "src" / "main" / "java" / "Launcher.java", (now + 10, now + 10))
-    assert server.needs_build(project)
+    assert local_hapi.needs_build(project)
 
 
 def _fake_tools(
@@ -213,7 +213,7 @@ def test_build_without_maven_is_a_config_error_saying_what_to_install(
 ) -> None:
     _fake_tools(tmp_path, monkeypatch, mvn_script=None, java_version="17.0.15")
     with pytest.raises(ConfigError, match="'mvn' was not found on PATH") as caught:
-        server.build(project=_project(tmp_path))
+        local_hapi.build(project=_project(tmp_path))
     assert "SAFETYPLAN_HAPI_URL" in str(caught.value)
 
 
@@ -229,7 +229,7 @@ def test_build_failure_is_a_config_error_pointing_to_the_build_log(
     )
     project = _project(tmp_path)
     with pytest.raises(ConfigError, match="mvn exit code 1") as caught:
-        server.build(project=project)
+        local_hapi.build(project=project)
     assert str(project / "target" / "build.log") in str(caught.value)
     assert "COMPILATION ERROR" in str(caught.value)
 
@@ -238,14 +238,14 @@ def test_build_failure_is_a_config_error_pointing_to_the_build_log(
 def test_build_runs_maven_only_when_the_jar_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = _project(tmp_path)
     counter = tmp_path / "mvn-runs"
-    jar = server.jar_path(project)
+    jar = local_hapi.jar_path(project)
     _fake_tools(
         tmp_path, monkeypatch, mvn_script=f"echo run >> '{counter}'\n: > '{jar}'\n", java_version="17.0.15"
     )
-    assert server.build(project=project) == jar
-    assert server.build(project=project) == jar
+    assert local_hapi.build(project=project) == jar
+    assert local_hapi.build(project=project) == jar
     assert counter.read_text().count("run") == 1
-    server.build(force=True, project=project)
+    local_hapi.build(force=True, project=project)
     assert counter.read_text().count("run") == 2
 
 
@@ -253,13 +253,13 @@ def test_build_runs_maven_only_when_the_jar_is_stale(tmp_path: Path, monkeypatch
 def test_java_older_than_17_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_tools(tmp_path, monkeypatch, mvn_script="exit 0\n", java_version="1.8.0_392")
     with pytest.raises(ConfigError, match="Java 8; HAPI FHIR 8 needs Java 17"):
-        server.check_tools()
+        local_hapi.check_tools()
 
 
 def test_missing_launcher_sources_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFETYPLAN_HAPI_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match="launcher sources were not found"):
-        server.hapi_dir()
+        local_hapi.hapi_dir()
 
 
 # ------------------------------------------------------------------------------------------- command line

@@ -443,7 +443,7 @@ def test_an_upstream_configuration_problem_is_502_and_the_plan_stays_held(
     upstream: responses.RequestsMock, outbox_path: Path
 ) -> None:
     from fhir_safetyplan.client import AuthError
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     upstream.add(responses.POST, UPSTREAM, body=AuthError("The token endpoint refused the client."))
     for client in make_client(upstream=UPSTREAM, outbox=outbox_path):
@@ -563,7 +563,7 @@ def test_a_delivered_plan_is_201_with_the_upstream_statuses_and_the_response_loc
 def test_an_unreachable_upstream_queues_the_plan_202_and_a_flush_delivers_it_once(
     delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
 ) -> None:
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     upstream.add(responses.POST, UPSTREAM, body=requests.ConnectionError("refused"))
     r = post(delivering, "/QuestionnaireResponse", answers(submission="svc-queued-1"))
@@ -651,7 +651,7 @@ def test_an_upstream_refusing_the_service_credentials_is_502_for_the_operator(
 def test_an_invalid_plan_is_422_and_nothing_is_sent_or_stored(
     delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
 ) -> None:
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     qr = json.loads(
         (EXAMPLES / "01-alt-pa-plass" / "questionnaire-response.json").read_text(encoding="utf-8")
@@ -694,7 +694,7 @@ def real_looking_fnr() -> str:
 def test_a_real_looking_identity_number_bound_for_the_public_sandbox_is_403_and_not_sent(
     upstream: responses.RequestsMock, outbox_path: Path
 ) -> None:
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     number = real_looking_fnr()
     data = answers(submission="svc-guard")
@@ -859,7 +859,7 @@ def test_healthz_shows_only_scheme_and_host_and_caches_the_upstream_probe(
 def test_the_flusher_sends_only_its_own_upstreams_plans(
     delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
 ) -> None:
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     other = "https://public.example/fhir"
     with Outbox(outbox_path) as box:

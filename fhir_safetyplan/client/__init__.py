@@ -19,7 +19,7 @@ This module states the whole public API; everything in ``_*`` modules is private
 Importing this package imports ``requests``: the CLI imports it only in commands that talk to a server.
 """
 
-from fhir_safetyplan.client._auth import (
+from fhir_safetyplan.client._credentials import (
     AUTH_KINDS,
     DEFAULT_SMART_SCOPE,
     BasicAuth,

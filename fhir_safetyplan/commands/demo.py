@@ -75,20 +75,20 @@ def _say(message: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
     started_here = False
     base_url = args.server
     if base_url is None:
-        running = server.status(args.state_dir)
+        running = local_hapi.status(args.state_dir)
         if running is not None:
             _say(f"using the local HAPI FHIR server already running at {running.base_url}")
             base_url = running.base_url
         else:
-            if server.needs_build():
+            if local_hapi.needs_build():
                 _say("building the local HAPI FHIR server with Maven (first time only; downloads ~350 MB)")
             _say("starting the local HAPI FHIR server on 127.0.0.1 (about 30 s)")
-            info = server.start(state_dir=args.state_dir)
+            info = local_hapi.start(state_dir=args.state_dir)
             started_here = True
             base_url = info.base_url
             _say(f"server ready at {base_url}")
@@ -100,15 +100,15 @@ def _demo(args: argparse.Namespace) -> int:
                 _say(f"leaving the server running at {base_url}; stop it with: safetyplan server stop")
             else:
                 _say("stopping the local server")
-                server.stop(args.state_dir)
+                local_hapi.stop(args.state_dir)
 
 
 def _run(args: argparse.Namespace, base_url: str) -> int:
     from fhir_safetyplan import show
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.commands.delivery import make_client
     from fhir_safetyplan.commands.pipeline import read_input
-    from fhir_safetyplan.deliver import deliver
+    from fhir_safetyplan.commands.push import make_client
+    from fhir_safetyplan.delivery.deliver import deliver
     from fhir_safetyplan.document import CrisisCentre, DocumentContext
     from fhir_safetyplan.pipeline import build_bundle
 

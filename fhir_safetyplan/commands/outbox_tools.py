@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from fhir_safetyplan import exitcodes
 
 if TYPE_CHECKING:
-    from fhir_safetyplan.deliver import DeliveryResult
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import DeliveryResult
+    from fhir_safetyplan.delivery.outbox import Outbox
 
 
 def register_repair(actions: Any, add_outbox: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -53,16 +53,16 @@ def _report(report: Any) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.commands.delivery import existing_outbox
-    from fhir_safetyplan.outbox_repair import check
+    from fhir_safetyplan.commands.push import existing_outbox
+    from fhir_safetyplan.delivery.outbox_repair import check
 
     path = existing_outbox(args, "")
     return exitcodes.INVALID if path is None else _report(check(path))
 
 
 def _export(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.commands.delivery import existing_outbox
-    from fhir_safetyplan.outbox_repair import export
+    from fhir_safetyplan.commands.push import existing_outbox
+    from fhir_safetyplan.delivery.outbox_repair import export
 
     path = existing_outbox(args, "")
     if path is None:

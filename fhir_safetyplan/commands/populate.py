@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from fhir_safetyplan import codes, exitcodes
-from fhir_safetyplan.commands.delivery import _add_auth, _add_public_hosts, make_client
 from fhir_safetyplan.commands.pipeline import emit, read_input
+from fhir_safetyplan.commands.push import _add_auth, _add_public_hosts, make_client
 from fhir_safetyplan.errors import JSON
 
 

@@ -23,7 +23,7 @@ log = logging.getLogger("fhir_safetyplan.service")
 
 def register(sub: Any) -> None:
     """Add the ``preview`` command."""
-    from fhir_safetyplan.commands.delivery import _add_auth, _add_outbox
+    from fhir_safetyplan.commands.push import _add_auth, _add_outbox
 
     p = sub.add_parser(
         "preview",
@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
 def _settings(args: argparse.Namespace, token: str) -> Any:
     from fhir_safetyplan import codes
     from fhir_safetyplan.client import auth_from_env, check_base_url
-    from fhir_safetyplan.commands.delivery import outbox_path
+    from fhir_safetyplan.commands.push import outbox_path
     from fhir_safetyplan.service.settings import ServiceSettings, Tokens
 
     upstream = check_base_url(args.server).rstrip("/") if args.server else None
@@ -82,7 +82,7 @@ def _preview(args: argparse.Namespace) -> int:
             "pip install 'fhir_safetyplan-<version>-py3-none-any.whl[serve]'\n"
         )
         return exitcodes.CONFIG
-    from fhir_safetyplan import bundled, server
+    from fhir_safetyplan import bundled, local_hapi
 
     if not 0 <= args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535 (or 0: a free one)\n")
@@ -93,20 +93,22 @@ def _preview(args: argparse.Namespace) -> int:
             "tools/form-preview); or install fhir-safetyplan from a wheel built after that\n"
         )
         return exitcodes.CONFIG
-    port = args.port or server.free_port()
-    if server._port_in_use(port):
+    port = args.port or local_hapi.free_port()
+    if local_hapi._port_in_use(port):
         sys.stderr.write(
-            f"safetyplan: port {port} on {server.HOST} is already in use; choose another --port\n"
+            f"safetyplan: port {port} on {local_hapi.HOST} is already in use; choose another --port\n"
         )
         return exitcodes.CONFIG
     token = secrets.token_urlsafe(32)
     app = create_app(_settings(args, token))
     # The token travels in the fragment: browsers never send it to the server, so no log can hold it.
     sys.stderr.write(
-        f"Form preview: http://{server.HOST}:{port}/form?lang={args.lang}#token={token}\n"
+        f"Form preview: http://{local_hapi.HOST}:{port}/form?lang={args.lang}#token={token}\n"
         f"{'Deliver goes to ' + app.state.settings.upstream if args.server else 'Nothing is delivered.'} "
         "Stop with Ctrl-C.\n"
     )
     sys.stderr.flush()
-    uvicorn.run(app, host=server.HOST, port=port, access_log=False, server_header=False, log_level="warning")
+    uvicorn.run(
+        app, host=local_hapi.HOST, port=port, access_log=False, server_header=False, log_level="warning"
+    )
     return exitcodes.OK

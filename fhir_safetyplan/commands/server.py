@@ -70,12 +70,14 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
-    already = server.status(args.state_dir)
+    already = local_hapi.status(args.state_dir)
     if already is None:
-        _say_if_building(server)
-    info = server.start(port=args.port, state_dir=args.state_dir, wait=not args.no_wait, timeout=args.timeout)
+        _say_if_building()
+    info = local_hapi.start(
+        port=args.port, state_dir=args.state_dir, wait=not args.no_wait, timeout=args.timeout
+    )
     if already is not None:
         sys.stderr.write(f"safetyplan: already running (pid {info.pid}); log: {info.log_file}\n")
     else:
@@ -85,19 +87,21 @@ def _start(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _say_if_building(server: Any, force: bool = False) -> None:
+def _say_if_building(force: bool = False) -> None:
     """Building takes a minute or more the first time; say so rather than sit silent."""
-    if force or server.needs_build():
+    from fhir_safetyplan import local_hapi
+
+    if force or local_hapi.needs_build():
         sys.stderr.write(
             "safetyplan: building the HAPI FHIR server with Maven (the first build downloads about 380 MB; "
-            f"log: {server.jar_path().parent / 'build.log'})\n"
+            f"log: {local_hapi.jar_path().parent / 'build.log'})\n"
         )
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
-    if server.stop(args.state_dir):
+    if local_hapi.stop(args.state_dir):
         sys.stderr.write("safetyplan: HAPI FHIR server stopped\n")
     else:
         sys.stderr.write(f"safetyplan: no HAPI FHIR server running from {args.state_dir}\n")
@@ -105,23 +109,23 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
-    info = server.status(args.state_dir)
+    info = local_hapi.status(args.state_dir)
     if info is None:
         sys.stderr.write(f"safetyplan: no HAPI FHIR server running from {args.state_dir}\n")
         return exitcodes.UNAVAILABLE
-    ready = "ready" if server.metadata_ok(info.base_url) else "starting (not answering yet)"
+    ready = "ready" if local_hapi.metadata_ok(info.base_url) else "starting (not answering yet)"
     sys.stderr.write(f"safetyplan: running, {ready} (pid {info.pid}); log: {info.log_file}\n")
     sys.stdout.write(info.base_url + "\n")
     return exitcodes.OK
 
 
 def _build(args: argparse.Namespace) -> int:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
-    if args.force or server.needs_build():
-        _say_if_building(server, force=True)
-    jar = server.build(force=args.force)
+    if args.force or local_hapi.needs_build():
+        _say_if_building(force=True)
+    jar = local_hapi.build(force=args.force)
     sys.stdout.write(f"{jar}\n")
     return exitcodes.OK

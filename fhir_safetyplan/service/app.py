@@ -16,10 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_safetyplan import __version__
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
-from fhir_safetyplan.service.delivery import Delivery
 from fhir_safetyplan.service.fhirio import HttpError, error_response
 from fhir_safetyplan.service.limits import RequestLimits
 from fhir_safetyplan.service.populate import router as populate_router
+from fhir_safetyplan.service.sender import Delivery
 from fhir_safetyplan.service.settings import ServiceSettings
 
 log = logging.getLogger("fhir_safetyplan.service")

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, Response
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.service.auth import require_caller
+from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.fhirio import PLAIN_JSON, HttpError, fhir_response, read_json
 from fhir_safetyplan.service.settings import ServiceSettings
 

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, InputError
-from fhir_safetyplan.service.auth import require_caller
+from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.fhirio import HttpError, fhir_response, negotiate, read_json
 from fhir_safetyplan.service.routes import _ERRORS, _FORMAT, _OUTCOME, _answers, _settings, _work
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from fhir_safetyplan.deliver import DeliveryResult
+from fhir_safetyplan.delivery.deliver import DeliveryResult
 from fhir_safetyplan.errors import SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.outcomes import Outcome
 from fhir_safetyplan.service.fhirio import HttpError
 
 if TYPE_CHECKING:
-    from fhir_safetyplan.service.delivery import Delivery
+    from fhir_safetyplan.service.sender import Delivery
 
 log = logging.getLogger("fhir_safetyplan.service.routes")
 

@@ -1,7 +1,7 @@
 """The endpoints: definitions, ``$validate``, ``$extract``, delivery, ``/metadata`` and ``/healthz``.
 
 Handlers read and answer HTTP; the work is done by the same pure functions the command line uses
-(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.deliver`, on worker threads.
+(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.delivery.deliver`, on worker threads.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fhir_safetyplan import __version__, codes
 from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, issue, operation_outcome
-from fhir_safetyplan.service.auth import require_caller
+from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.fhirio import (
     FHIR_JSON,
     PLAIN_JSON,
@@ -508,7 +508,7 @@ def _upstream_health(request: Request) -> JSON:
     settings = _settings(request)
     if settings.upstream is None:
         return {"configured": False}
-    from fhir_safetyplan.deliver import reason_of
+    from fhir_safetyplan.delivery.deliver import reason_of
     from fhir_safetyplan.errors import SafetyPlanError
 
     state = request.app.state

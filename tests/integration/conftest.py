@@ -112,15 +112,15 @@ class Fhir:
 
 
 def _wait_for(base_url: str, timeout: float) -> None:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
-    server.wait_until_ready(base_url, timeout)
+    local_hapi.wait_until_ready(base_url, timeout)
 
 
 @pytest.fixture(scope="session")
 def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:PORT/fhir``) of a running HAPI FHIR R4 server for this session."""
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
     from fhir_safetyplan.errors import ConfigError, SafetyPlanError
 
     in_ci = bool(os.environ.get("CI"))
@@ -135,7 +135,7 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
 
     try:
-        server.check_tools(need_maven=server.needs_build())
+        local_hapi.check_tools(need_maven=local_hapi.needs_build())
     except ConfigError as exc:
         if in_ci:
             pytest.fail(f"CI must run the integration tests, but: {exc}", pytrace=False)
@@ -144,13 +144,13 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state_dir = tmp_path_factory.mktemp("hapi-server")
     timeout = float(os.environ.get("SAFETYPLAN_HAPI_START_TIMEOUT", "300"))
     try:
-        info = server.start(state_dir=state_dir, timeout=timeout)
+        info = local_hapi.start(state_dir=state_dir, timeout=timeout)
     except SafetyPlanError as exc:
         pytest.fail(f"could not start the local HAPI FHIR server: {exc}", pytrace=False)
     try:
         yield info.base_url
     finally:
-        server.stop(state_dir)
+        local_hapi.stop(state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +169,7 @@ def upload(fhir: Fhir) -> Callable[..., list[JSON]]:
 def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) -> Iterator[JSON]:
     """A dedicated HAPI server with an H2 file database (data survives a kill), and a fault proxy in front
     of it; shared by the fault tests, which may kill and restart it (``port`` follows the restart)."""
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
     from .test_faults_hapi import FaultProxy
 
@@ -179,11 +179,11 @@ def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) 
     # WRITE_DELAY=0: H2 writes each commit to its file at once. With its default (500 ms) a SIGKILL of HAPI loses
     # transactions HAPI had already answered 2xx for, and the fault matrix would count the server's lost write as ours.
     args = [f"--safetyplan.jdbc-url=jdbc:h2:file:{root / 'db'};WRITE_DELAY=0"]
-    info = server.start(state_dir=state, server_args=args, timeout=300)
+    info = local_hapi.start(state_dir=state, server_args=args, timeout=300)
     proxy = FaultProxy(info.port)
     ctx: JSON = {"state": state, "args": args, "port": info.port, "proxy": proxy}
     try:
         yield ctx
     finally:
         proxy.close()
-        server.stop(state)
+        local_hapi.stop(state)

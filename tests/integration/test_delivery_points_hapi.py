@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from fhir_safetyplan.cli import main
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.delivery.outbox import Outbox
 
 from .conftest import Fhir
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, fresh_plan, push, write
@@ -129,7 +129,7 @@ def test_a_plan_for_an_unknown_patient_first_in_the_outbox_does_not_block_the_pl
 def test_the_services_background_flusher_is_not_blocked_by_a_plan_for_an_unknown_patient(
     hapi_base_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fhir_safetyplan.service.delivery import Delivery
+    from fhir_safetyplan.service.sender import Delivery
 
     outbox = tmp_path / "svc.sqlite"
     unknown, good = fresh_plan("01-alt-pa-plass"), fresh_plan("05-streng-kontakt")

@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.delivery.outbox import Outbox
 
 from .conftest import Fhir, fresh_identifier
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, fresh_fnr, fresh_plan, write
@@ -148,20 +148,20 @@ class Matrix:
 
     def kill_and_restart_server(self) -> None:
         """The proxy's ``kill`` fault: SIGKILL HAPI mid-transaction, restart it on a new port meanwhile."""
-        from fhir_safetyplan import server
+        from fhir_safetyplan import local_hapi
 
         state = self.faulty["state"]
-        info = server.status(state)
+        info = local_hapi.status(state)
         assert info is not None
         os.kill(info.pid, signal.SIGKILL)
         self.server_kills += 1
 
         def restart() -> None:
             for _ in range(100):
-                if server.status(state) is None:
+                if local_hapi.status(state) is None:
                     break
                 time.sleep(0.1)
-            started = server.start(state_dir=state, server_args=self.faulty["args"], timeout=300)
+            started = local_hapi.start(state_dir=state, server_args=self.faulty["args"], timeout=300)
             self.faulty["port"] = self.proxy.upstream_port = started.port
 
         threading.Thread(target=restart, daemon=True).start()

@@ -159,14 +159,14 @@ class FaultProxy:
 
 
 def _kill(state: Path) -> Callable[[], None]:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
     def kill() -> None:
-        info = server.status(state)
+        info = local_hapi.status(state)
         assert info is not None
         os.kill(info.pid, signal.SIGKILL)
         for _ in range(100):
-            if server.status(state) is None:
+            if local_hapi.status(state) is None:
                 return
             time.sleep(0.1)
 
@@ -184,7 +184,7 @@ def _one_of_each(fhir: Fhir, data: JSON, expected_types: list[str]) -> None:
 def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_delivers_exactly_one(
     faulty_server: JSON, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fhir_safetyplan import server
+    from fhir_safetyplan import local_hapi
 
     proxy: FaultProxy = faulty_server["proxy"]
     state: Path = faulty_server["state"]
@@ -201,14 +201,14 @@ def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_deliv
     out, err = capsys.readouterr()
     assert code == 4, err
     assert json.loads(out)["status"] == "queued"
-    assert server.status(state) is None  # really killed
+    assert local_hapi.status(state) is None  # really killed
     assert main(["outbox", "list", "--outbox", outbox]) == 0
     (entry,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert entry["status"] == "pending" and entry["attempts"] >= 1
 
     # Restarted on a new port behind the same proxy address: the killed server's port stays in TIME_WAIT for
-    # a minute, and server.start refuses a port it cannot bind without SO_REUSEADDR.
-    info = server.start(state_dir=state, server_args=faulty_server["args"], timeout=300)
+    # a minute, and local_hapi.start refuses a port it cannot bind without SO_REUSEADDR.
+    info = local_hapi.start(state_dir=state, server_args=faulty_server["args"], timeout=300)
     faulty_server["port"] = proxy.upstream_port = info.port
     assert main(["outbox", "flush", "--outbox", outbox]) == 0
     (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]

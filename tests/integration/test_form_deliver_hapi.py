@@ -8,8 +8,8 @@ from pathlib import Path
 
 from _form_browser import NB_STEPS, drive, preview_url, require_browser, serving
 
-from fhir_safetyplan import server
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan import local_hapi
+from fhir_safetyplan.delivery.outbox import Outbox
 
 from .conftest import Fhir
 
@@ -19,7 +19,7 @@ def test_preview_delivers_the_filled_in_plan_through_the_outbox_only_when_asked(
 ) -> None:
     require_browser()
     outbox = tmp_path / "outbox.sqlite"
-    args = ["preview", "--port", str(server.free_port()), "--server", hapi_base_url, "--create-patient"]
+    args = ["preview", "--port", str(local_hapi.free_port()), "--server", hapi_base_url, "--create-patient"]
     with serving([*args, "--outbox", str(outbox)], tmp_path / "stderr.log") as printed:
         url = preview_url(printed)
         checked_only = drive(url, NB_STEPS, tmp_path)

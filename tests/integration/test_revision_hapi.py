@@ -19,8 +19,8 @@ from fhir_safetyplan import current_plan, pipeline, revise
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.client import FhirClient
 from fhir_safetyplan.content import load
-from fhir_safetyplan.deliver import deliver, flush
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.delivery.deliver import deliver, flush
+from fhir_safetyplan.delivery.outbox import Outbox
 
 from .conftest import Fhir, fresh_identifier
 from .test_delivery_hapi import EXAMPLES, FNR, SUBMISSION_SYSTEM, fresh_fnr, push, write

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from fhir_safetyplan.cli import main
-from fhir_safetyplan.outbox import Outbox
+from fhir_safetyplan.delivery.outbox import Outbox
 
 from .conftest import Fhir, fresh_identifier
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, WRITTEN, fresh_fnr, fresh_plan, push, write

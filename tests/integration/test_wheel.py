@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fhir_safetyplan import server
+from fhir_safetyplan import local_hapi
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,10 +123,10 @@ def test_the_installed_demo_builds_the_launcher_in_the_cache_and_delivers_a_plan
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.startswith("Sikkerhetsplan – 2026-11-20")
     assert "read back 5 resources" in result.stderr and "Traceback" not in result.stderr
-    jars = list((installed.cache / "fhir-safetyplan").glob(f"hapi-*/target/{server.JAR_NAME}"))
+    jars = list((installed.cache / "fhir-safetyplan").glob(f"hapi-*/target/{local_hapi.JAR_NAME}"))
     assert len(jars) == 1, "the launcher is built in the per-user cache directory"
     site = installed.root / "venv" / "lib"
-    assert not list(site.rglob(server.JAR_NAME)), "nothing is built inside site-packages"
+    assert not list(site.rglob(local_hapi.JAR_NAME)), "nothing is built inside site-packages"
     assert not list(installed.run_dir.iterdir()), "nothing is written to the working directory"
     sys.stderr.write(
         f"\n[installed demo incl. Maven build and server start: {time.monotonic() - started:.0f} s]\n"
@@ -136,7 +136,7 @@ def test_the_installed_demo_builds_the_launcher_in_the_cache_and_delivers_a_plan
 def _serve_until_answered(
     installed: Installed, args: list[str], path: str
 ) -> tuple[subprocess.Popen[str], str]:
-    port = server.free_port()
+    port = local_hapi.free_port()
     process = subprocess.Popen(
         [str(installed.bin / "safetyplan"), *args, "--port", str(port)],
         cwd=installed.run_dir,

@@ -20,10 +20,10 @@ from fhir_safetyplan.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
-    from fhir_safetyplan.deliver import DeliveryResult
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import DeliveryResult
+    from fhir_safetyplan.delivery.outbox import Outbox
 
-log = logging.getLogger("fhir_safetyplan.service.delivery")
+log = logging.getLogger("fhir_safetyplan.service.sender")
 
 
 class Delivery:
@@ -49,7 +49,7 @@ class Delivery:
             return None
         with self._outbox_lock:
             if self._outbox is None:
-                from fhir_safetyplan.outbox import Outbox
+                from fhir_safetyplan.delivery.outbox import Outbox
 
                 self._outbox = Outbox(self.settings.outbox)
             return self._outbox
@@ -83,8 +83,8 @@ class Delivery:
 
     def deliver(self, bundle: JSON, submission_id: str) -> DeliveryResult:
         """Deliver one bundle to the upstream (through the outbox when there is one): what became of it."""
-        from fhir_safetyplan.deliver import attempt
-        from fhir_safetyplan.outbox_keys import plan_key
+        from fhir_safetyplan.delivery.deliver import attempt
+        from fhir_safetyplan.delivery.outbox_keys import plan_key
 
         assert self.settings.upstream is not None
         with self.sending(plan_key(submission_id, bundle)):
@@ -103,7 +103,7 @@ class Delivery:
         if outbox is None or not self._flush_lock.acquire(blocking=False):
             return []
         try:
-            from fhir_safetyplan.deliver import flush
+            from fhir_safetyplan.delivery.deliver import flush
 
             with self._busy_lock:
                 busy = frozenset(self._busy)
@@ -134,7 +134,7 @@ class Delivery:
     def depth(self) -> JSON:
         """How many plans the outbox holds, by status (delivered plans keep only ids, no bundle); for a
         damaged outbox file, a ``problem`` instead (``outbox check`` says more)."""
-        from fhir_safetyplan.outbox import OutboxDamaged
+        from fhir_safetyplan.delivery.outbox import OutboxDamaged
 
         outbox = self.outbox
         if outbox is None:

@@ -1,6 +1,6 @@
 """The outbox's SQLite file: creating it privately, refusing what is not ours, its schema, and damage.
 
-This is the SQLite-specific layer under :class:`fhir_safetyplan.outbox.Outbox` (the seam where another store
+This is the SQLite-specific layer under :class:`fhir_safetyplan.delivery.outbox.Outbox` (the seam where another store
 would go): a new file is created with mode 0600 before SQLite opens it; an existing path is used only when it
 is an SQLite file with no tables but ours, and only then narrowed to 0600; the schema is created or migrated
 under the write lock; and SQLite's "malformed" / "not a database" becomes :class:`OutboxDamaged` (exit 7),
@@ -19,7 +19,7 @@ from pathlib import Path
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
 from fhir_safetyplan.outcomes import Kind
 
-log = logging.getLogger("fhir_safetyplan.outbox")
+log = logging.getLogger("fhir_safetyplan.delivery.outbox")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 SCHEMA_VERSION = 4
@@ -67,7 +67,7 @@ DROP TABLE outbox_old;
 def _plan_key_of(submission_id: str, bundle: str | None) -> str:
     """The plan key of an old row: from its bundle's patient; a row without a readable bundle (delivered,
     damaged) keeps a key of its submission alone (it was unique on that in the old schema)."""
-    from fhir_safetyplan.outbox_keys import plan_key
+    from fhir_safetyplan.delivery.outbox_keys import plan_key
 
     try:
         parsed = json.loads(bundle) if bundle else None
@@ -119,7 +119,7 @@ def narrow_mode(path: Path) -> None:
 
 def damaged(path: Path, exc: BaseException) -> OutboxDamaged:
     """The error for an outbox SQLite cannot read: what, how many plans it holds (as far as readable), what to do."""
-    from fhir_safetyplan.outbox_repair import readable_count
+    from fhir_safetyplan.delivery.outbox_repair import readable_count
 
     held = readable_count(path)
     plans = (

@@ -1,7 +1,7 @@
 """A durable local outbox: plans wait here until the FHIR server has acknowledged them.
 
 The rule it serves: a plan is always either in the outbox or acknowledged by the server, never neither.
-:func:`fhir_safetyplan.deliver.deliver` writes the bundle here *before* sending and marks it delivered
+:func:`fhir_safetyplan.delivery.deliver.deliver` writes the bundle here *before* sending and marks it delivered
 only after the server's 2xx; ``safetyplan outbox flush`` sends what is still pending, oldest first.
 
 Storage is one SQLite file in WAL mode with ``synchronous=FULL``: a write that returned is on disk,
@@ -13,7 +13,7 @@ wider mode found on an existing file is narrowed. Once the server has a plan, th
 bundle is deleted (``secure_delete`` overwrites it) and only ids, statuses and locations are kept.
 Reasons recorded for failures must not contain personal data: pass status codes and error kinds.
 
-An entry is keyed on (server, plan key): the plan key (:func:`fhir_safetyplan.outbox_keys.plan_key`) is the
+An entry is keyed on (server, plan key): the plan key (:func:`fhir_safetyplan.delivery.outbox_keys.plan_key`) is the
 sender's submission id scoped by the patient, so two patients' plans never share an entry even when their
 senders gave them the same submission id; the same plan bound for two servers is two entries. The sender's
 submission id is kept beside it (listings, logs); the methods that find an entry take either its plan key or a
@@ -30,7 +30,7 @@ holder on this machine has died. Outcomes are recorded only on a pending entry: 
 
 A row whose bundle cannot be read is set aside as ``damaged`` and the rest is delivered; a file SQLite
 cannot read is reported as :class:`OutboxDamaged` (exit 7) with how to get the readable plans out
-(:mod:`fhir_safetyplan.outbox_repair`). Only our own outbox file ever has its mode changed: a directory,
+(:mod:`fhir_safetyplan.delivery.outbox_repair`). Only our own outbox file ever has its mode changed: a directory,
 a file that is not SQLite, or an SQLite file without our table is refused untouched.
 
 Schema history (``PRAGMA user_version``): 0/1 = keyed on the submission alone, no revision; 2 = revisions;
@@ -55,9 +55,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from fhir_safetyplan.errors import JSON, ConfigError, InputError
-from fhir_safetyplan.outbox_keys import SharedSubmission, plan_key, resolve_key
-from fhir_safetyplan.outbox_sqlite import (
+from fhir_safetyplan.delivery.outbox_keys import SharedSubmission, plan_key, resolve_key
+from fhir_safetyplan.delivery.outbox_sqlite import (
     OutboxDamaged,
     create_private_file,
     damaged,
@@ -65,6 +64,7 @@ from fhir_safetyplan.outbox_sqlite import (
     is_damage,
     narrow_mode,
 )
+from fhir_safetyplan.errors import JSON, ConfigError, InputError
 
 __all__ = [
     "LEASE_SECONDS",
@@ -76,7 +76,7 @@ __all__ = [
     "Status",
 ]
 
-log = logging.getLogger("fhir_safetyplan.outbox")
+log = logging.getLogger("fhir_safetyplan.delivery.outbox")
 
 Status = Literal["pending", "delivered", "rejected", "damaged"]
 STATUSES: tuple[Status, ...] = ("pending", "delivered", "rejected", "damaged")
@@ -112,7 +112,7 @@ class OutboxEntry:
     #: who is sending it now (``host:pid:nonce``) and until when (ISO time, UTC); None when nobody
     lease_owner: str | None = None
     lease_until: str | None = None
-    #: the entry's key: the submission scoped by the patient (:func:`fhir_safetyplan.outbox_keys.plan_key`)
+    #: the entry's key: the submission scoped by the patient (:func:`fhir_safetyplan.delivery.outbox_keys.plan_key`)
     plan_key: str = ""
 
     def as_dict(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from fhir_safetyplan.service.fhirio import HttpError
 from fhir_safetyplan.service.settings import ServiceSettings
 
-log = logging.getLogger("fhir_safetyplan.service.auth")
+log = logging.getLogger("fhir_safetyplan.service.callers")
 
 # auto_error=False: a missing or malformed header is our decision (and our OperationOutcome), not FastAPI's.
 bearer_scheme = HTTPBearer(

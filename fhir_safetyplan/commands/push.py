@@ -237,8 +237,9 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
 
 def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.deliver import attempt, guard_public_server
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import attempt
+    from fhir_safetyplan.delivery.guard import guard_public_server
+    from fhir_safetyplan.delivery.outbox import Outbox
     from fhir_safetyplan.pipeline import build_bundle
 
     # Everything that can fail without the network comes first: input, configuration, policy.
@@ -303,7 +304,7 @@ def existing_outbox(args: argparse.Namespace, missing: str) -> Path | None:
 
 
 def _outbox_list(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     path = existing_outbox(args, " (nothing was ever queued there)")
     if path is None:
@@ -337,8 +338,8 @@ def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
 def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import auth_from_env
     from fhir_safetyplan.commands.outbox_tools import flush_summary
-    from fhir_safetyplan.deliver import flush
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.deliver import flush
+    from fhir_safetyplan.delivery.outbox import Outbox
     from fhir_safetyplan.outcomes import exit_code
 
     path = existing_outbox(args, "; nothing to deliver")
@@ -360,7 +361,7 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 def _outbox_requeue(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import check_base_url
     from fhir_safetyplan.commands.outbox_tools import why_not_requeued
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     path = existing_outbox(args, "")
     if path is None:
@@ -376,7 +377,7 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
 
 
 def _outbox_purge(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     path = existing_outbox(args, "; nothing to purge")
     if path is None:

@@ -122,7 +122,7 @@ def readable_count(path: Path) -> int | None:
 
 def export(path: Path, to: Path) -> Report:
     """Copy every readable, undelivered plan of ``path`` into a new outbox at ``to`` (pending there)."""
-    from fhir_safetyplan.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox import Outbox
 
     if to.exists():
         raise ConfigError(f"--to {to} exists; export writes a new outbox file only.")
