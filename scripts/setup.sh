@@ -50,7 +50,7 @@ fi
 
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
   echo "setup: building the HAPI FHIR launcher (first time: Maven downloads a few hundred MB)"
-  .venv/bin/python -c "from fhir_safetyplan import server; print('setup: HAPI launcher', server.build())"
+  .venv/bin/python -c "from fhir_safetyplan import local_hapi; print('setup: HAPI launcher', local_hapi.build())"
 fi
 
 if [ "${SETUP_HL7_VALIDATOR:-1}" = 1 ]; then
