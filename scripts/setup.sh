@@ -7,10 +7,11 @@
 #     the renderer tests),
 #   tools/form-preview/node_modules (npm: LHC-Forms for 'safetyplan preview', playwright-core for its test),
 #   Debian's chromium when missing (apt: the headless browser of the preview and renderer tests),
+#   Debian's postgresql when missing (apt: the real PostgreSQL the tests run a temporary cluster of),
 #   hapi/target/safetyplan-hapi.jar (Maven Central: our local HAPI FHIR JPA server launcher),
 #   tools/hl7-validator/ runner + offline package cache (Maven Central + npm: the official HL7 FHIR validator).
-# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_CHROMIUM=0 / SETUP_HAPI=0 /
-# SETUP_HL7_VALIDATOR=0 skip those steps.
+# Needs: Python >= 3.11, Node 20 + npm, Java 17 + Maven. SETUP_NPM=0 / SETUP_CHROMIUM=0 / SETUP_POSTGRES=0 /
+# SETUP_HAPI=0 / SETUP_HL7_VALIDATOR=0 skip those steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,18 @@ if [ "${SETUP_CHROMIUM:-1}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+if [ "${SETUP_POSTGRES:-1}" = 1 ] && ! have_postgres; then
+  echo "setup: installing Debian's postgresql (the tests start a temporary cluster with initdb / pg_ctl)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+  # The tests run their own clusters; Debian's package starts a system one, which they do not need.
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
 fi
 
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
