@@ -13,8 +13,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from fhir_safetyplan import __version__, exitcodes
+from fhir_safetyplan import exitcodes
 
 # Sub-command groups, in the order `--help` lists them. A group missing from the install is skipped.
 _COMMAND_MODULES = (
@@ -28,6 +29,19 @@ _COMMAND_MODULES = (
     "fhir_safetyplan.commands.serve",
     "fhir_safetyplan.commands.preview",
 )
+
+
+class _Version(argparse.Action):
+    """``--version``: the package's version, looked up only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from fhir_safetyplan import __version__
+
+        sys.stdout.write(f"{parser.prog} {__version__}\n")
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             "plan changed meanwhile), 70 internal error."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log progress to stderr (never personal data)"
     )
