@@ -17,9 +17,12 @@ import re
 import tomllib
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan.errors import JSON, InputError
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.document import DocumentContext
 
 #: ``QuestionnaireResponse.item[0].item[3].answer[0]…`` → the indices of the item path
 _ITEM_STEP = re.compile(r"\.item\[(\d+)\]")
@@ -93,12 +96,10 @@ def _note_text(document_reference: JSON | None) -> str:
     return ""
 
 
-def result(response: Any, context: Any) -> tuple[int, JSON]:
+def result(response: Any, context: DocumentContext | None) -> tuple[int, JSON]:
     """The HTTP status and answer of a check: 200 ``{"ok": true, note, activities, flag, resources}``;
     else ``{"ok": false, problems, outcome}`` with 422 when the answers break the form's rules, 400 when the
     input is no plan at all. ``outcome`` is the OperationOutcome, for callers other than the page.
-
-    ``context`` is a :class:`~fhir_safetyplan.document.DocumentContext`.
     """
     from fhir_safetyplan.errors import ValidationFailed
     from fhir_safetyplan.pipeline import document

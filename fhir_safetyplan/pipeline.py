@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,7 +227,7 @@ def extract(data: Any, context: DocumentContext | None = None) -> JSON:
     return sdc_extract(p.response, p.questionnaire, new_id=_ids(p))
 
 
-def _ids(p: Prepared) -> Any:
+def _ids(p: Prepared) -> Callable[[], str]:
     """Deterministic uuids for extraction, so the same submission (for the same patient) always extracts the
     same Bundle."""
     import uuid

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands.pipeline import read_input
 
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
 
-def register(sub: Any) -> None:
+
+def register(sub: Subcommands) -> None:
     """Add ``changes``."""
     p = sub.add_parser(
         "changes",

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.versions import KNOWN_VERSIONS
 
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
 
-def register(sub: Any) -> None:
+
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "questionnaire",
         help="print the Questionnaire JSON",

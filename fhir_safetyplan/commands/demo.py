@@ -13,14 +13,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
 
 DEFAULT_EXAMPLE = "01-alt-pa-plass"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     """Add ``demo``."""
     p = sub.add_parser(
         "demo",

@@ -12,16 +12,18 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
 
 if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
     from fhir_safetyplan.delivery.deliver import DeliveryResult
     from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.outbox_repair import Report
 
 
-def register_repair(actions: Any, add_outbox: Callable[[argparse.ArgumentParser], None]) -> None:
+def register_repair(actions: Subcommands, add_outbox: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``outbox check`` and ``outbox export`` to the ``outbox`` sub-commands."""
     p = actions.add_parser(
         "check",
@@ -40,7 +42,7 @@ def register_repair(actions: Any, add_outbox: Callable[[argparse.ArgumentParser]
     p.set_defaults(handler=_export)
 
 
-def _report(report: Any) -> int:
+def _report(report: Report) -> int:
     sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
     readable = sum(report.readable.values())
     sys.stderr.write(

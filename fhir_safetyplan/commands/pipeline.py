@@ -9,9 +9,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
+    from fhir_safetyplan.document import DocumentContext
 
 
 def add_input(p: argparse.ArgumentParser) -> None:
@@ -41,7 +45,7 @@ def add_document_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("respond", help="answers document → QuestionnaireResponse")
     add_input(p)
     p.set_defaults(handler=_respond)
@@ -87,7 +91,8 @@ def read_input(name: str) -> Any:
     return parse_json(raw, path.name)
 
 
-def context_from(args: argparse.Namespace) -> Any:
+def context_from(args: argparse.Namespace) -> DocumentContext:
+    """What documentation needs from this command's options (and the crisis centre from the environment)."""
     from fhir_safetyplan.document import CrisisCentre, DocumentContext
 
     return DocumentContext(

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import codes, exitcodes
 from fhir_safetyplan.commands.pipeline import emit, read_input
 from fhir_safetyplan.commands.push import _add_auth, _add_public_hosts, make_client
 from fhir_safetyplan.errors import JSON
 
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
 
-def register(sub: Any) -> None:
+
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "populate",
         help="a follow-up form (in-progress QuestionnaireResponse) pre-filled from the last plan",

@@ -14,14 +14,18 @@ import argparse
 import logging
 import secrets
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
+    from fhir_safetyplan.service.settings import ServiceSettings
 
 log = logging.getLogger("fhir_safetyplan.service")
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     """Add the ``preview`` command."""
     from fhir_safetyplan.commands.push import _add_auth, _add_outbox
 
@@ -53,7 +57,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_preview)
 
 
-def _settings(args: argparse.Namespace, token: str) -> Any:
+def _settings(args: argparse.Namespace, token: str) -> ServiceSettings:
     from fhir_safetyplan import codes
     from fhir_safetyplan.client import auth_from_env, check_base_url
     from fhir_safetyplan.commands.push import outbox_path

@@ -22,10 +22,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
+
+if TYPE_CHECKING:
+    from requests.auth import AuthBase
+
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.commands import Subcommands
+    from fhir_safetyplan.delivery.deliver import DeliveryResult
+    from fhir_safetyplan.delivery.outbox import Outbox
 
 #: where plans wait when no --outbox / SAFETYPLAN_OUTBOX is given
 DEFAULT_OUTBOX = Path(".safetyplan") / "outbox.sqlite"
@@ -70,7 +78,7 @@ def _add_public_hosts(p: argparse.ArgumentParser) -> None:
     )
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     """Add ``push``, ``outbox list|flush`` and ``show``."""
     p = sub.add_parser(
         "push",
@@ -197,7 +205,7 @@ def outbox_path(args: argparse.Namespace) -> Path:
     return Path(env) if env else DEFAULT_OUTBOX
 
 
-def make_client(server_url: str, auth: Any = "none") -> Any:
+def make_client(server_url: str, auth: AuthBase | str | None = "none") -> FhirClient:
     """The one place the CLI builds a FhirClient: for ``server_url``, with ``auth`` an auth object or a kind
     (``--auth``) whose secrets come from the environment (ConfigError, exit 7, when incomplete)."""
     from fhir_safetyplan.client import FhirClient, auth_from_env
@@ -205,7 +213,7 @@ def make_client(server_url: str, auth: Any = "none") -> Any:
     return FhirClient(server_url, auth=auth_from_env(auth) if isinstance(auth, str) else auth)
 
 
-def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
+def summary(result: DeliveryResult, outbox: Path | None) -> dict[str, Any]:
     """The JSON summary ``push`` prints: status, submission id, server and each entry's type/id/version."""
     out: dict[str, Any] = {
         "status": result.status,
@@ -228,7 +236,7 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
     }
     if outbox is not None:
         out["outbox"] = str(outbox)
-    if getattr(result, "plan_key", None):
+    if result.plan_key:
         out["planKey"] = result.plan_key  # the outbox entry's key: the submission scoped by the patient
     if result.reason:
         out["reason"] = result.reason
@@ -275,7 +283,7 @@ _PUSH_NOTES = {
 }
 
 
-def _report(result: Any, path: Path | None) -> int:
+def _report(result: DeliveryResult, path: Path | None) -> int:
     if result.status in ("delivered", "queued", "conflict"):
         emit(summary(result, path))
     elif result.outcome is not None:
@@ -290,8 +298,7 @@ def _report(result: Any, path: Path | None) -> int:
             f"safetyplan: it is kept in the outbox {path}; after review: safetyplan outbox requeue "
             f"{result.plan_key or result.submission_id}\n"
         )
-    code: int = result.exit_code
-    return code
+    return result.exit_code
 
 
 def existing_outbox(args: argparse.Namespace, missing: str) -> Path | None:
@@ -315,13 +322,13 @@ def _outbox_list(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
+def _flush_server(args: argparse.Namespace, outbox: Outbox) -> str | None:
     """The one server this flush may send to, or None for all (only without credentials)."""
     if args.server:
         from fhir_safetyplan.client import FhirClient
 
         with FhirClient(args.server) as probe:  # the same normalisation as the entries' server_url
-            return str(probe.base_url)
+            return probe.base_url
     if args.auth == "none":
         return None
     servers = outbox.pending_servers()

@@ -9,14 +9,17 @@ import argparse
 import dataclasses
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
 
 log = logging.getLogger("fhir_safetyplan.service")
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     """Add the ``serve`` command."""
     p = sub.add_parser(
         "serve",

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.commands import Subcommands
 
 _STATE_HELP = "where the pid, port and log of the server are kept (default: .safetyplan)"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     """Add ``server`` and its sub-commands."""
     parser = sub.add_parser(
         "server",
@@ -61,7 +65,7 @@ def _port(text: str) -> int:
     return value
 
 
-def _usage(parser: argparse.ArgumentParser) -> Any:
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
         return exitcodes.USAGE

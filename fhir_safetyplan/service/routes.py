@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -29,6 +29,10 @@ from fhir_safetyplan.service.fhirio import (
     read_json,
 )
 from fhir_safetyplan.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.delivery.deliver import DeliveryResult
+    from fhir_safetyplan.document import DocumentContext
 
 log = logging.getLogger("fhir_safetyplan.service")
 T = TypeVar("T")
@@ -150,7 +154,7 @@ def _unwrap(data: Any, names: tuple[str, ...]) -> Any:
     )
 
 
-def _context(settings: ServiceSettings) -> Any:
+def _context(settings: ServiceSettings) -> DocumentContext:
     from fhir_safetyplan.document import CrisisCentre, DocumentContext
 
     return DocumentContext(
@@ -319,7 +323,7 @@ def _document(data: Any, settings: ServiceSettings) -> tuple[JSON, str]:
     return transaction(documentation), documentation.submission
 
 
-def _transaction_response(result: Any) -> JSON:
+def _transaction_response(result: DeliveryResult) -> JSON:
     """A transaction-response Bundle from what the upstream answered per entry (ids and statuses only)."""
     entries = []
     for e in result.entries:
