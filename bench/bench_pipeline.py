@@ -247,7 +247,7 @@ def main() -> None:
     lines = [
         "# Whole pipeline for one plan, in-process",
         "",
-        f"Recorded {dt.date.today().isoformat()} by `{cmd}`. Target (DESIGN.md): the whole flow "
+        f"Recorded {dt.date.today().isoformat()} by `{cmd}`. Target (README, Performance): the whole flow "
         f"≤ {TARGET_FLOW_MS:g} ms median; `safetyplan --help` cold start ≤ {TARGET_HELP_S} s; our "
         "template extraction at least as fast as the npm engine.",
         "",

@@ -1,5 +1,5 @@
-"""Content 1.1.0 as a specification: the clinical and legal corrections of the review
-(shared/research/clinical-review.md), each proved on the form, on validation and on the documentation."""
+"""Content 1.1.0 as a specification: the clinical and legal corrections of the review of 1.0.0 (listed in
+fhir_safetyplan/data/CHANGELOG-content.md), each proved on the form, on validation and on the documentation."""
 
 from __future__ import annotations
 

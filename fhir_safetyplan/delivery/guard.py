@@ -2,8 +2,9 @@
 
 :func:`guard_public_server` refuses to send a real-looking national identity number to a public test
 server such as hapi.fhir.org, where anyone can read everything. Caveat: NAV-style numbers (month + 40)
-count as synthetic, as DESIGN.md decides, although some hospitals give real patients H-numbers with the
-same offset; :func:`fhir_safetyplan.identifiers.is_real_looking` has ``plus40_is_synthetic=False`` for a
+count as synthetic, on purpose: they are the NAV/Dolly test series that test data is made of (the README's
+"The public HAPI sandbox" says which series pass), although some hospitals give real patients H-numbers with
+the same offset; :func:`fhir_safetyplan.identifiers.is_real_looking` has ``plus40_is_synthetic=False`` for a
 stricter check.
 """
 

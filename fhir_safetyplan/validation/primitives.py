@@ -32,7 +32,7 @@ ITEM_TYPES = frozenset(
     }
 )
 
-#: The answer value[x] each R4 item type allows (research/spec.md §2.2).
+#: The answer value[x] each R4 item type allows (as the HL7 validator's ``QuestionnaireValidator`` checks it).
 ALLOWED_ANSWER_TYPES: dict[str, frozenset[str]] = {
     "boolean": frozenset({"Boolean"}),
     "decimal": frozenset({"Decimal"}),

@@ -1,8 +1,9 @@
 """Validate a QuestionnaireResponse against its Questionnaire (FHIR R4).
 
-:func:`validate_response` follows what the HL7 validator (used by HAPI) checks (research/spec.md §2.2), so
-that a response we accept is also accepted by the server, plus checks that protect the journal (hostile free
-text, Norwegian identifier check digits). It is generic: nothing in it knows our own Questionnaire.
+:func:`validate_response` follows what the HL7 validator (used by HAPI) checks (its ``QuestionnaireValidator``
+and ``EnableWhenEvaluator`` in org.hl7.fhir.validation), so that a response we accept is also accepted by the
+server, plus checks that protect the journal (hostile free text, Norwegian identifier check digits). It is
+generic: nothing in it knows our own Questionnaire.
 
 Every problem becomes one OperationOutcome issue with ``expression`` = the FHIRPath of the offending element
 (``QuestionnaireResponse.item[0].answer[0].item[2]``) and a message naming the linkId and saying what to do.

@@ -149,8 +149,9 @@ OFFLINE_WARNINGS: tuple[Kind, ...] = (
         "Terminology_TX_NoValid_13",
         r"Questionnaire\.extension\[\d+\]\.extension\[0\]\.value\.ofType\(Coding\)$",
         "The $populate launch context for the previous response (population.py): SDC's launchContext name binding "
-        "is extensible and SDC has no code for a previous response (research followup.md 1.3), so the name is a "
-        "code of our CodeSystem sikkerhetsplan, which is what an extensible binding allows.",
+        "is extensible and SDC has no code for a previous response (its codes: patient, encounter, location, "
+        "user, study, clinical), so the name is a code of our CodeSystem sikkerhetsplan, which is what an "
+        "extensible binding allows.",
         text=r"sikkerhetsplan#previousResponse' was not found in the value set 'http://hl7\.org/fhir/uv/sdc/ValueSet/launchContext",
     ),
 )
