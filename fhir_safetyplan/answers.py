@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -26,6 +27,9 @@ from pydantic import (
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.identifiers import is_valid_organisation_number
+from fhir_safetyplan.ids import derived_id, plan_scope, resource_id
+from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
 
 if TYPE_CHECKING:
     from fhir_safetyplan.document import DocumentContext
@@ -111,7 +115,6 @@ class Organization(_Model):
     @field_validator("orgnr")
     @classmethod
     def _check_digit(cls, value: str) -> str:
-        from fhir_safetyplan.identifiers import is_valid_organisation_number
 
         if not is_valid_organisation_number(value):
             raise ValueError("the organisation number's check digit (mod 11) is wrong; check the number")
@@ -254,7 +257,7 @@ def parse_answers(data: Any) -> AnswersDocument:
 
     ``"version": "1.1.0"`` selects the 1.1.0 shape (:mod:`fhir_safetyplan.answers_v110`); without a version (or
     with ``"1.0.0"``) the document has the 1.0.0 shape, so documents written before 1.1.0 keep their meaning."""
-    from fhir_safetyplan import answers_v110
+    from fhir_safetyplan import answers_v110  # a cycle: the 1.1.0 shape is built on this module's models
 
     model: type[AnswersDocument] = AnswersDocument
     if isinstance(data, dict) and "version" in data:
@@ -302,7 +305,6 @@ def submission_id(doc: AnswersDocument) -> str:
     """The stable submission id: given, or derived from the document's content (same content → same id)."""
     if doc.submission_id:
         return doc.submission_id
-    from fhir_safetyplan.ids import derived_id
 
     return derived_id(
         json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
@@ -339,9 +341,7 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
 
     Item texts are those of that Questionnaire, items follow its order, and only enabled items are present.
     """
-    from fhir_safetyplan import answers_v110
-    from fhir_safetyplan.ids import plan_scope, resource_id
-    from fhir_safetyplan.questionnaire import ANSWER_WORDS, shared_questionnaire
+    from fhir_safetyplan import answers_v110  # a cycle: the 1.1.0 shape is built on this module's models
 
     base = codes.canonical_base(canonical_base)
     v110 = isinstance(doc, answers_v110.AnswersDocument)
@@ -393,7 +393,6 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
 
 def _answers_v100(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
     """The QR answers by linkId for a 1.0.0 answers document."""
-    from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link
 
     answers: dict[str, list[JSON]] = {
         Link.INFORMED: [{"valueBoolean": a.informed}],
@@ -454,7 +453,6 @@ def _answers_v100(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
 def context_of(doc: AnswersDocument, base: DocumentContext) -> DocumentContext:
     """``base`` with what the answers document adds: its organisation, and its confidentiality when that is
     stricter (a label is never lowered: V from either side wins)."""
-    from dataclasses import replace
 
     org: JSON | None = base.organization
     if doc.organization:

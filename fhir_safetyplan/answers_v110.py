@@ -27,6 +27,7 @@ from pydantic import Field, StrictBool, StrictInt, model_validator
 from fhir_safetyplan import answers as v100
 from fhir_safetyplan.answers import CHECKLIST_KEYS, Channel, LongText, ShortText, _Model
 from fhir_safetyplan.errors import JSON
+from fhir_safetyplan.questionnaire import Link
 
 VERSION = "1.1.0"
 Known = Literal[
@@ -158,7 +159,6 @@ class AnswersDocument(v100.AnswersDocument):
 
 def response_answers(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
     """The QR answers by linkId. ``coded(link, word)`` and ``own(link, code)`` give an answer option's coding."""
-    from fhir_safetyplan.questionnaire import Link
 
     def yes_no(link: str, value: bool) -> list[JSON]:
         return [coded(link, "yes" if value else "no")]

@@ -17,7 +17,9 @@ from typing import Any
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.content import Content, load
+from fhir_safetyplan.document import answers_by_link, format_date
 from fhir_safetyplan.errors import JSON, ConfigError
+from fhir_safetyplan.questionnaire import Link, questionnaire_for
 
 HIDDEN = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden"
 
@@ -44,7 +46,6 @@ class _Item:
 
 def _items(questionnaire: JSON | None) -> Iterator[_Item]:
     """The answerable, visible items of a Questionnaire in document order."""
-    from fhir_safetyplan.questionnaire import Link
 
     def walk(items: Any, in_contact: bool) -> Iterator[_Item]:
         for it in items if isinstance(items, list) else []:
@@ -72,7 +73,6 @@ def _items(questionnaire: JSON | None) -> Iterator[_Item]:
 def form_in(response: JSON, lang: str, canonical_base: str | None = None) -> JSON | None:
     """The Questionnaire a response answers, in ``lang`` (the single-language form of the same version), else
     the one it names, else None."""
-    from fhir_safetyplan.questionnaire import questionnaire_for
 
     canonical = response.get("questionnaire")
     if not isinstance(canonical, str):
@@ -94,7 +94,6 @@ def form_in(response: JSON, lang: str, canonical_base: str | None = None) -> JSO
 
 def _value(answer: JSON, item: _Item | None, lang: str, c: Content) -> tuple[str, str]:
     """(comparison key, display) of one answer."""
-    from fhir_safetyplan.document import format_date
 
     for key, v in answer.items():
         if not key.startswith("value"):
@@ -113,7 +112,6 @@ def _value(answer: JSON, item: _Item | None, lang: str, c: Content) -> tuple[str
 
 def changes(old: JSON, new: JSON, lang: str, canonical_base: str | None = None) -> list[Change]:
     """Every item whose answers differ between response ``old`` and response ``new``: safe contact first."""
-    from fhir_safetyplan.document import answers_by_link
 
     c = load()
     seen: dict[str, _Item] = {}
@@ -145,7 +143,6 @@ def changes(old: JSON, new: JSON, lang: str, canonical_base: str | None = None) 
 def lines(found: list[Change], lang: str, since: str | None = None) -> list[str]:
     """The changes as lines of the journal note: a heading (with the previous plan's date), then one line per
     item, ``question: before → now``; one line saying nothing changed when nothing did."""
-    from fhir_safetyplan.document import format_date
 
     c = load()
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.errors import ConfigError, InputError, SafetyPlanError
 
 # Sub-command groups, in the order `--help` lists them. A group missing from the install is skipped.
 _COMMAND_MODULES = (
@@ -38,7 +39,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from fhir_safetyplan import __version__
+        from fhir_safetyplan import __version__  # lazy in the package root: importlib.metadata is slow
 
         sys.stdout.write(f"{parser.prog} {__version__}\n")
         parser.exit()
@@ -101,7 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return exitcodes.USAGE
-    from fhir_safetyplan.errors import ConfigError, InputError, SafetyPlanError
 
     try:
         code: int = handler(args)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from fhir_safetyplan.errors import ConfigError
+
 #: Used when neither the caller nor SAFETYPLAN_CANONICAL_BASE names one. A deployment replaces it with a base URL
 #: it controls; `.example` is reserved (RFC 2606), so this default can never collide with a real organisation.
 DEFAULT_CANONICAL_BASE = "https://safetyplan.example/fhir"
@@ -53,7 +55,6 @@ TRANSLATED = ("nn", "en")
 
 def canonical_base(base: str | None = None) -> str:
     """The canonical base in force: the argument, else SAFETYPLAN_CANONICAL_BASE, else the default (no trailing /)."""
-    from fhir_safetyplan.errors import ConfigError
 
     value = base or os.environ.get("SAFETYPLAN_CANONICAL_BASE") or DEFAULT_CANONICAL_BASE
     value = value.rstrip("/")

@@ -30,6 +30,7 @@ from fhir_safetyplan.questionnaire import (
     RELEASE_DATE,
     all_questionnaires,
 )
+from fhir_safetyplan.versions import published_questionnaires
 
 VERSION = codes.QUESTIONNAIRE_VERSION
 PUBLISHER = "fhir-safetyplan"
@@ -503,7 +504,6 @@ def all_resources(canonical_base: str | None = None) -> list[JSON]:
 def frozen_questionnaires(base: str) -> list[JSON]:
     """The earlier published Questionnaires, unchanged but for their server id (``<id>-<version>``, so that a
     server or package holds every version side by side; the canonical ``url|version`` is what responses name)."""
-    from fhir_safetyplan.versions import published_questionnaires
 
     return [copy.deepcopy(q) for q in published_questionnaires(base) if q["version"] != VERSION]
 

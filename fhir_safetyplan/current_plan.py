@@ -22,16 +22,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
+from fhir_safetyplan.client import (
+    BatchEntryRejected,
+    FhirClient,
+    FhirError,
+    ServerIncompatible,
+    ServerRejected,
+)
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
 from fhir_safetyplan.outcomes import Kind
-
-if TYPE_CHECKING:
-    from fhir_safetyplan.client import FhirClient
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +219,6 @@ def find(
     Raises the client's errors (:class:`~fhir_safetyplan.client.FhirError`) when the server cannot answer, and
     :class:`~fhir_safetyplan.client.ServerIncompatible` when it refuses the searches.
     """
-    from fhir_safetyplan.client import BatchEntryRejected, FhirError, ServerIncompatible, ServerRejected
 
     batch = search_batch(subject, submission_system, submission)
     try:

@@ -447,7 +447,7 @@ def document(
         resources.append(flag)
 
     note_title = c.text("neutral", field="note-title").get(lang)
-    from fhir_safetyplan.journal import journal_lines
+    from fhir_safetyplan.journal import journal_lines  # a cycle: the note's text uses this module's helpers
 
     lines = journal_lines(qr, lang, c, ctx.crisis_centre)
     note_text = "\n".join(lines) + "\n"

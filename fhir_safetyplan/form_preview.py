@@ -19,7 +19,9 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from fhir_safetyplan.errors import JSON, InputError
+from fhir_safetyplan.errors import JSON, InputError, ValidationFailed
+from fhir_safetyplan.pipeline import document
+from fhir_safetyplan.questionnaire import shared_questionnaire
 
 if TYPE_CHECKING:
     from fhir_safetyplan.document import DocumentContext
@@ -57,7 +59,6 @@ def linkid_at(response: Any, expression: str) -> str | None:
 @cache
 def form_link_ids() -> frozenset[str]:
     """Every linkId of our Questionnaire (the same in every language)."""
-    from fhir_safetyplan.questionnaire import shared_questionnaire
 
     found: set[str] = set()
     stack = list(shared_questionnaire("nb", None).get("item", []))
@@ -101,8 +102,6 @@ def result(response: Any, context: DocumentContext | None) -> tuple[int, JSON]:
     else ``{"ok": false, problems, outcome}`` with 422 when the answers break the form's rules, 400 when the
     input is no plan at all. ``outcome`` is the OperationOutcome, for callers other than the page.
     """
-    from fhir_safetyplan.errors import ValidationFailed
-    from fhir_safetyplan.pipeline import document
 
     try:
         documentation = document(response, context)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import exitcodes
+from fhir_safetyplan import bundled, exitcodes
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,6 @@ class ServerInfo:
 def hapi_dir() -> Path:
     """The Maven project of the launcher: ``$SAFETYPLAN_HAPI_DIR``, a clone's ``hapi/``, or (installed from a
     wheel) its packaged sources copied into the per-user cache (see :mod:`fhir_safetyplan.bundled`)."""
-    from fhir_safetyplan import bundled
 
     configured = os.environ.get("SAFETYPLAN_HAPI_DIR")
     path = Path(configured) if configured else bundled.hapi_project(os.environ)

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fhir_safetyplan import codes
+from fhir_safetyplan.answers import context_of, parse_answers, submission_id, to_response
+from fhir_safetyplan.bundle import transaction
 from fhir_safetyplan.document import Documentation, DocumentContext
+from fhir_safetyplan.document import document as make_documentation
 from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, has_errors, issue, operation_outcome
+from fhir_safetyplan.ids import NAMESPACE, derived_id, plan_scope
 from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES as MAX_INPUT_BYTES
 from fhir_safetyplan.jsoninput import lone_surrogate_issues
 from fhir_safetyplan.jsoninput import parse_json as parse_json
+from fhir_safetyplan.questionnaire import questionnaire_for
+from fhir_safetyplan.sections import section_issues
+from fhir_safetyplan.validation import documentation_issues, structure_issues, validate_response
+from fhir_safetyplan.versions import KNOWN_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +85,12 @@ def respond(data: Any, canonical_base: str | None = None) -> JSON:
     """A QuestionnaireResponse from an answers document (a QuestionnaireResponse is returned as it is)."""
     if kind_of(data) == "QuestionnaireResponse":
         return dict(data)
-    from fhir_safetyplan.answers import parse_answers, to_response
 
     return to_response(parse_answers(data), canonical_base)
 
 
 def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
     """Our Questionnaire the response points at (``questionnaire`` = url|version)."""
-    from fhir_safetyplan.questionnaire import questionnaire_for
 
     canonical = response.get("questionnaire")
     if not isinstance(canonical, str) or not canonical:
@@ -124,7 +131,6 @@ def questionnaire_of(response: JSON, canonical_base: str | None = None) -> JSON:
 
 def _known(canonical_base: str | None) -> list[str]:
     """The current forms' url|version first (the example in messages), then the earlier versions'."""
-    from fhir_safetyplan.versions import KNOWN_VERSIONS
 
     base = codes.canonical_base(canonical_base)
     return [
@@ -161,8 +167,6 @@ def validate(data: Any, canonical_base: str | None = None) -> JSON:
 def _check(response: JSON, questionnaire: JSON, external: bool) -> JSON:
     """Every rule an input must pass: the Questionnaire's, this form's documentation rules, and for a response
     received from elsewhere its R4 structure and what may be written of it."""
-    from fhir_safetyplan.sections import section_issues
-    from fhir_safetyplan.validation import documentation_issues, structure_issues, validate_response
 
     checked = validate_response(response, questionnaire)
     return _combine(
@@ -184,8 +188,6 @@ def prepare(data: Any, context: DocumentContext | None = None) -> Prepared:
     context = context or DocumentContext()
     base = context.canonical_base
     if kind_of(data) == "answers":
-        from fhir_safetyplan.answers import context_of, parse_answers, submission_id, to_response
-
         doc = parse_answers(data)
         response = to_response(doc, base)
         context = context_of(doc, context)
@@ -209,7 +211,6 @@ def _submission_of_response(response: JSON) -> str:
     that whatever a sender put in its identifier (it could be an identity number) never appears in ids, logs or
     headers.
     """
-    from fhir_safetyplan.ids import derived_id
 
     ident = response.get("identifier")
     if isinstance(ident, dict) and isinstance(ident.get("value"), str) and ident["value"]:
@@ -221,7 +222,7 @@ def _submission_of_response(response: JSON) -> str:
 
 def extract(data: Any, context: DocumentContext | None = None) -> JSON:
     """SDC ``$extract`` of a validated input: the transaction Bundle the Questionnaire's markup defines."""
-    from fhir_safetyplan.extract import extract as sdc_extract
+    from fhir_safetyplan.extract import extract as sdc_extract  # fhirpathpy: validate/respond never load it
 
     p = prepare(data, context)
     return sdc_extract(p.response, p.questionnaire, new_id=_ids(p))
@@ -230,9 +231,6 @@ def extract(data: Any, context: DocumentContext | None = None) -> JSON:
 def _ids(p: Prepared) -> Callable[[], str]:
     """Deterministic uuids for extraction, so the same submission (for the same patient) always extracts the
     same Bundle."""
-    import uuid
-
-    from fhir_safetyplan.ids import NAMESPACE, plan_scope
 
     scope = plan_scope(p.submission, p.response.get("subject"))
     counter = iter(range(1_000_000))
@@ -241,8 +239,7 @@ def _ids(p: Prepared) -> Callable[[], str]:
 
 def document(data: Any, context: DocumentContext | None = None) -> Documentation:
     """All journal resources for an input (validated and extracted first)."""
-    from fhir_safetyplan.document import document as make_documentation
-    from fhir_safetyplan.extract import extract as sdc_extract
+    from fhir_safetyplan.extract import extract as sdc_extract  # fhirpathpy: validate/respond never load it
 
     p = prepare(data, context)
     extracted = sdc_extract(p.response, p.questionnaire, new_id=_ids(p))
@@ -253,6 +250,5 @@ def document(data: Any, context: DocumentContext | None = None) -> Documentation
 
 def build_bundle(data: Any, context: DocumentContext | None = None) -> JSON:
     """The complete journal transaction Bundle for an input (answers document or QuestionnaireResponse)."""
-    from fhir_safetyplan.bundle import transaction
 
     return transaction(document(data, context))

@@ -24,8 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_safetyplan import _fhirpath, codes
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.pipeline import kind_of, respond
 from fhir_safetyplan.population import INITIAL_EXPRESSION, LAUNCH_CONTEXT, UNANSWERED_TYPES
+from fhir_safetyplan.questionnaire import shared_questionnaire
+from fhir_safetyplan.validation import structure_issues
 
 #: the answer element (value[x]) each item type takes, and the FHIR types of values that fill it
 _VALUE_TYPES: dict[str, tuple[str, frozenset[str]]] = {
@@ -237,7 +241,6 @@ def _capped(issues: list[JSON]) -> tuple[JSON, ...]:
 
 def check_previous(previous: Any) -> JSON:
     """``previous`` if it is a structurally valid QuestionnaireResponse; InputError (with every problem) if not."""
-    from fhir_safetyplan.validation import structure_issues
 
     if not isinstance(previous, dict) or previous.get("resourceType") != "QuestionnaireResponse":
         raise InputError(
@@ -300,7 +303,6 @@ class Evaluator:
 
     def reference(self, expression: str) -> list[tuple[str, Any]]:
         """The same evaluation in fhirpathpy (any FHIRPath expression)."""
-        from fhir_safetyplan import _fhirpath
 
         context = _fhirpath.node(self.previous, "QuestionnaireResponse")
         raw = _fhirpath.compile_expression(expression)(context, {self.name: context})
@@ -318,7 +320,6 @@ def _typed(answer: JSON) -> tuple[str, Any]:
 
 def _fhir_type(value: Any) -> tuple[str, Any]:
     """(FHIR type name, JSON data) of one raw FHIRPath result."""
-    from fhir_safetyplan import _fhirpath
 
     data = _fhirpath.to_json(value)
     path = getattr(value, "path", None)
@@ -329,7 +330,6 @@ def _fhir_type(value: Any) -> tuple[str, Any]:
 
 def previous_response(data: Any, canonical_base: str | None = None) -> JSON:
     """The previous plan as a QuestionnaireResponse: an answers document is turned into one first."""
-    from fhir_safetyplan.pipeline import kind_of, respond
 
     if kind_of(data) == "QuestionnaireResponse":
         return check_previous(data)
@@ -338,8 +338,6 @@ def previous_response(data: Any, canonical_base: str | None = None) -> JSON:
 
 def target_questionnaire(previous: JSON, lang: str | None = None, canonical_base: str | None = None) -> JSON:
     """The current form to pre-fill (shared instance: never mutate): in ``lang``, else the previous plan's."""
-    from fhir_safetyplan import codes
-    from fhir_safetyplan.questionnaire import shared_questionnaire
 
     if lang is None:
         lang = previous.get("language") if previous.get("language") in codes.LANGUAGES else "nb"
@@ -383,7 +381,6 @@ def _answer(item: JSON, fhir_type: str, data: Any) -> tuple[JSON | None, str]:
 def _same_coding(option: JSON, coding: JSON) -> bool:
     """The previous coding is this option: the same system and code, or the same answer code where content 1.0.0
     used the HL7 code systems our answer CodeSystem now stands for (``same-as`` in content.toml)."""
-    from fhir_safetyplan import codes
 
     if option.get("system") == coding.get("system") and option.get("code") == coding.get("code"):
         return True

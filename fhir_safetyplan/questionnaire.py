@@ -40,6 +40,7 @@ from fhir_safetyplan.form_ids import (
     TEMPLATE_ID,
     Link,
 )
+from fhir_safetyplan.versions import KNOWN_VERSIONS, check_version, frozen_questionnaire
 
 # The form's ids live in form_ids and the builder in form_builder; they are re-exported here, where other
 # modules have always imported them.
@@ -91,7 +92,6 @@ def shared_questionnaire(
     The hot path (validation, extraction) uses it so per-Questionnaire indexes and compiled expressions are
     reused across plans instead of being rebuilt for a fresh copy each time.
     """
-    from fhir_safetyplan.versions import check_version, frozen_questionnaire
 
     if lang is not None and lang not in codes.LANGUAGES:
         raise ConfigError(f"language {lang!r} is not supported; use one of nb, nn, en")
@@ -110,7 +110,6 @@ def all_questionnaires(canonical_base: str | None = None, version: str | None = 
 def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON | None:
     """Our Questionnaire whose ``url|version`` is ``canonical`` (a bare ``url``: the current version), or None
     (the shared instance: never mutate it)."""
-    from fhir_safetyplan.versions import KNOWN_VERSIONS
 
     url, _, version = canonical.partition("|")
     if version and version not in KNOWN_VERSIONS:

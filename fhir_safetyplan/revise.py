@@ -31,17 +31,17 @@ import copy
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from fhir_safetyplan import changes, codes
+from fhir_safetyplan.client import FhirClient, FhirHttpError
 from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, find, when
+from fhir_safetyplan.document import _narrative, answers_by_link, format_date
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.outcomes import Kind
-
-if TYPE_CHECKING:
-    from fhir_safetyplan.client import FhirClient
+from fhir_safetyplan.questionnaire import Link
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +278,6 @@ def _revised(bundle: JSON, preds: list[StoredPlan], authored: str) -> JSON:
 def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
     """Carry the previous plan's open activities for items in place now into the new CarePlan as completed;
     their labels (for the note)."""
-    from fhir_safetyplan.document import answers_by_link
-    from fhir_safetyplan.questionnaire import Link
 
     new_qr = _entries(bundle, "QuestionnaireResponse")[0]["resource"]
     answers = answers_by_link(new_qr)
@@ -314,7 +312,6 @@ def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
 
 
 def _renarrate_careplan(careplan: JSON, lang: str) -> None:
-    from fhir_safetyplan.document import _narrative
 
     done = load().text("revision", field="completed").get(lang)
     lines = []
@@ -328,7 +325,6 @@ def _renarrate_careplan(careplan: JSON, lang: str) -> None:
 
 def _add_changes(note: JSON, previous: StoredPlan, new_qr: JSON, completed: list[str]) -> None:
     """Insert what changed since ``previous`` after the note's first (neutral) line, in the note's language."""
-    from fhir_safetyplan.document import _narrative
 
     lang = _lang(note)
     attachment = note["content"][0]["attachment"]
@@ -345,7 +341,6 @@ def _add_changes(note: JSON, previous: StoredPlan, new_qr: JSON, completed: list
 
 
 def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, written: set[str]) -> None:
-    from fhir_safetyplan.document import _narrative, format_date
 
     provenance["activity"] = {
         "coding": [{"system": codes.DATA_OPERATION, "code": "UPDATE", "display": "revise"}]
@@ -369,7 +364,6 @@ def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, writt
 
 
 def _is_conflict(err: Exception) -> bool:
-    from fhir_safetyplan.client import FhirHttpError
 
     return isinstance(err, FhirHttpError) and err.status in (409, 412)
 
@@ -380,7 +374,6 @@ def send(bundle: JSON, client: FhirClient) -> JSON:
     Any other bundle is sent as it is. Raises :class:`RevisionConflict` (held for a person: nothing written)
     and the client's errors.
     """
-    from fhir_safetyplan.client import FhirHttpError
 
     identity = journal_identity(bundle)
     if identity is None:

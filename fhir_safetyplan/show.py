@@ -21,9 +21,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import codes
+from fhir_safetyplan.content import load
+from fhir_safetyplan.current_plan import when
+from fhir_safetyplan.delivery.guard import guard_public_server
+from fhir_safetyplan.document import answers_by_link, format_date, safe_contact_text
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
+from fhir_safetyplan.questionnaire import Link
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -145,7 +150,6 @@ def resolve_patient(client: FhirClient, identifier: str, *, public_hosts: Iterab
     A real-looking identity number is never sent in a search to a public test server
     (:class:`~fhir_safetyplan.delivery.guard.RefusedByPolicy`, exit 6).
     """
-    from fhir_safetyplan.delivery.guard import guard_public_server
 
     system, value = parse_token(identifier)
     guard_public_server(
@@ -308,7 +312,6 @@ def _current(candidates: list[JSON], by_type: dict[str, list[JSON]]) -> JSON:
     """The current plan's resource: an active CarePlan or Flag of ours (the newest conversation among them, when
     older data has several), else the newest conversation — never the newest ``_lastUpdated``, which retiring
     an old plan bumps."""
-    from fhir_safetyplan.current_plan import when
 
     active = [r for t in ("CarePlan", "Flag") for r in by_type[t] if r.get("status") == "active"]
     pool = active or candidates
@@ -330,7 +333,6 @@ def _current_date(ident: JSON, everything: list[JSON], by_type: dict[str, list[J
 def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, str], ...]:
     """The other plans of the patient: those the current CarePlan ``replaces`` (followed back), then the rest,
     newest conversation first."""
-    from fhir_safetyplan.current_plan import when
 
     subs: dict[str, list[JSON]] = {}
     for rs in by_type.values():
@@ -360,15 +362,12 @@ def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, st
 
 
 def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
-    from fhir_safetyplan.document import answers_by_link
 
     return answers_by_link({**qr, "item": _clean_items(qr.get("item"))}) if qr else {}
 
 
 def in_place(plan: SafetyPlan, lang: str) -> list[str]:
     """The checklist points answered 'in place' (Y), in ``lang``."""
-    from fhir_safetyplan.content import load
-    from fhir_safetyplan.questionnaire import Link
 
     answers = _answers(plan.questionnaire_response)
     out = []
@@ -383,7 +382,6 @@ def in_place(plan: SafetyPlan, lang: str) -> list[str]:
 def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
     """The CarePlan's open activities: the help for checklist points, in ``lang``, and the agreed actions as
     written (completed ones are left out)."""
-    from fhir_safetyplan.content import load
 
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
@@ -400,8 +398,6 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
 
 def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
     """The safe-contact instructions in ``lang`` (from the answers; else the Flag's text as stored)."""
-    from fhir_safetyplan.content import load
-    from fhir_safetyplan.document import safe_contact_text
 
     if plan.flag is None:
         return None
@@ -416,7 +412,6 @@ def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
 
 def render(plan: SafetyPlan, lang: str | None = None) -> str:
     """The plan as plain text for a clinician, in ``lang`` (default: the form's language)."""
-    from fhir_safetyplan.content import load
 
     c = load()
     lang = lang if lang in codes.LANGUAGES else plan.language
@@ -432,8 +427,6 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines = [heading, "=" * len(heading)]
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
-    from fhir_safetyplan.current_plan import when
-    from fhir_safetyplan.document import format_date
 
     if plan.current is not None:
         reason = c.text("revision", field="status-reason").get(lang)

@@ -9,13 +9,10 @@ version.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fhir_safetyplan import codes
+from fhir_safetyplan.client import EntryResult, FhirClient, entry_results
+from fhir_safetyplan.conformance import all_resources
 from fhir_safetyplan.errors import JSON
-
-if TYPE_CHECKING:
-    from fhir_safetyplan.client import EntryResult, FhirClient
 
 #: the order a validator needs them in: terminology first, then profiles, then forms
 _ORDER = ("NamingSystem", "CodeSystem", "ValueSet", "StructureDefinition", "Questionnaire")
@@ -23,7 +20,6 @@ _ORDER = ("NamingSystem", "CodeSystem", "ValueSet", "StructureDefinition", "Ques
 
 def conformance_bundle(canonical_base: str | None = None) -> JSON:
     """A transaction Bundle that PUTs every conformance resource at its id."""
-    from fhir_safetyplan.conformance import all_resources
 
     resources = sorted(all_resources(canonical_base), key=lambda r: _ORDER.index(r["resourceType"]))
     entries, seen = [], set()
@@ -44,6 +40,5 @@ def conformance_bundle(canonical_base: str | None = None) -> JSON:
 
 def upload_conformance(client: FhirClient, canonical_base: str | None = None) -> list[EntryResult]:
     """PUT every conformance resource to the server in one transaction; the server's answer per resource."""
-    from fhir_safetyplan.client import entry_results
 
     return entry_results(client.transaction(conformance_bundle(canonical_base)))

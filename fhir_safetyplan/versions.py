@@ -64,6 +64,7 @@ def server_id(q: JSON) -> str:
 def published_questionnaires(base: str) -> list[JSON]:
     """Every Questionnaire of every version, with its server id, current version first (shared instances:
     never mutate them)."""
+    # a cycle (questionnaire reads the frozen forms from here), and --help imports this module: lazy
     from fhir_safetyplan.questionnaire import shared_questionnaire
 
     out = []

@@ -88,3 +88,20 @@ def test_the_version_is_looked_up_on_first_use() -> None:
     code = "import fhir_safetyplan\nprint(fhir_safetyplan.__version__)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() and out.strip()[0].isdigit()
+
+
+def test_the_command_line_help_loads_no_stage_and_no_heavy_dependency() -> None:
+    """``safetyplan --help`` imports every command module: they import only what the help needs, so it stays
+    fast (the stages and their libraries are imported by the handlers that run them)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from fhir_safetyplan import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.main(['--help'])\n"
+        "heavy = ('requests', 'pydantic', 'fhirpathpy', 'fhir.', 'fastapi', 'uvicorn', 'sqlite3', 'importlib.metadata',\n"
+        "         'fhir_safetyplan.pipeline', 'fhir_safetyplan.document', 'fhir_safetyplan.questionnaire',\n"
+        "         'fhir_safetyplan.delivery', 'fhir_safetyplan.client', 'fhir_safetyplan.service')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == []

@@ -96,6 +96,7 @@ class SmartBackendAuth(AuthBase):
         clock: Callable[[], float] = time.time,
         refresh_margin: float = 60.0,
     ) -> None:
+        # Only SMART needs these, and cryptography is slow to import: not loaded for none / bearer / basic.
         import jwt
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -152,7 +153,7 @@ class SmartBackendAuth(AuthBase):
 
     def client_assertion(self) -> str:
         """A freshly signed client assertion JWT (new ``jti`` every time)."""
-        import jwt
+        import jwt  # as in __init__: only SMART loads it
 
         now = int(self._clock())
         claims = {

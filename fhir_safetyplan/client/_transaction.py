@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fhir_safetyplan.client._errors import BatchEntryRejected, FhirError
 from fhir_safetyplan.errors import JSON
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -60,7 +61,6 @@ def check_transaction_response(request: JSON, response: JSON) -> None:
     A transaction is all or nothing, but a batch is not, and a misbehaving proxy may cut entries: only a
     complete, all-2xx answer counts as delivered.
     """
-    from fhir_safetyplan.client._errors import BatchEntryRejected, FhirError
 
     entries = response.get("entry") or []
     asked = request.get("entry") or []

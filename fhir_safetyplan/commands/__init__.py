@@ -2,8 +2,9 @@
 
 Each module exposes ``register(subparsers)``, which adds its sub-commands and sets ``handler`` (a function
 ``(argparse.Namespace) -> int`` returning an exit code from :mod:`fhir_safetyplan.exitcodes`).
-Modules here import only the standard library at import time, so that ``safetyplan --help`` stays fast;
-handlers import the heavy stages when they run.
+``safetyplan --help`` imports every module here, so at import time they import only what it loads anyway
+(the standard library, :mod:`~fhir_safetyplan.errors`, :mod:`~fhir_safetyplan.codes`, each other); handlers
+import the stages they run (FHIR client, pydantic, fhirpathpy, FastAPI), which keeps ``--help`` fast.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands.pipeline import read_input
+from fhir_safetyplan.commands.push import make_client
+from fhir_safetyplan.errors import ConfigError
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -58,7 +61,6 @@ def register(sub: Subcommands) -> None:
 def find_example(name: str) -> Path:
     """The input file of example ``name`` (folder name or its leading number); ConfigError if none."""
     from fhir_safetyplan.bundled import examples_root
-    from fhir_safetyplan.errors import ConfigError
 
     root = examples_root()
     folders = sorted(p for p in root.iterdir() if p.is_dir()) if root is not None else []
@@ -109,8 +111,6 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, base_url: str) -> int:
     from fhir_safetyplan import show
     from fhir_safetyplan.bundle import submission_of
-    from fhir_safetyplan.commands.pipeline import read_input
-    from fhir_safetyplan.commands.push import make_client
     from fhir_safetyplan.delivery.deliver import deliver
     from fhir_safetyplan.document import CrisisCentre, DocumentContext
     from fhir_safetyplan.pipeline import build_bundle
@@ -152,6 +152,5 @@ def _subject_of(bundle: dict[str, Any]) -> str:
         ref = (entry.get("resource", {}).get("subject") or {}).get("reference", "")
         if isinstance(ref, str) and ref.startswith("Patient/"):
             return ref
-    from fhir_safetyplan.errors import ConfigError
 
     raise ConfigError("The example names no patient by a literal reference, so the demo cannot read it back.")

@@ -55,7 +55,7 @@ def _report(report: Report) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.commands.push import existing_outbox
+    from fhir_safetyplan.commands.push import existing_outbox  # a cycle: push registers these commands
     from fhir_safetyplan.delivery.outbox_repair import check
 
     path = existing_outbox(args, "")
@@ -63,7 +63,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.commands.push import existing_outbox
+    from fhir_safetyplan.commands.push import existing_outbox  # a cycle: push registers these commands
     from fhir_safetyplan.delivery.outbox_repair import export
 
     path = existing_outbox(args, "")

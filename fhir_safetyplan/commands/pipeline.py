@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.errors import has_errors
+from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES, parse_json
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -76,7 +78,6 @@ def register(sub: Subcommands) -> None:
 
 def read_input(name: str) -> Any:
     """Read and parse FILE (or stdin for ``-``); errors are InputError / usage errors, never tracebacks."""
-    from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES, parse_json
 
     if name == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
@@ -115,7 +116,6 @@ def _respond(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.errors import has_errors
     from fhir_safetyplan.pipeline import validate
 
     outcome = validate(read_input(args.file), args.canonical_base)

@@ -16,7 +16,8 @@ import secrets
 import sys
 from typing import TYPE_CHECKING
 
-from fhir_safetyplan import exitcodes
+from fhir_safetyplan import codes, exitcodes
+from fhir_safetyplan.commands.push import _add_auth, _add_outbox, outbox_path
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -27,7 +28,6 @@ log = logging.getLogger("fhir_safetyplan.service")
 
 def register(sub: Subcommands) -> None:
     """Add the ``preview`` command."""
-    from fhir_safetyplan.commands.push import _add_auth, _add_outbox
 
     p = sub.add_parser(
         "preview",
@@ -58,9 +58,7 @@ def register(sub: Subcommands) -> None:
 
 
 def _settings(args: argparse.Namespace, token: str) -> ServiceSettings:
-    from fhir_safetyplan import codes
     from fhir_safetyplan.client import auth_from_env, check_base_url
-    from fhir_safetyplan.commands.push import outbox_path
     from fhir_safetyplan.service.settings import ServiceSettings, Tokens
 
     upstream = check_base_url(args.server).rstrip("/") if args.server else None

@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands.outbox_tools import flush_summary, register_repair, why_not_requeued
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
+from fhir_safetyplan.errors import ConfigError
+from fhir_safetyplan.outcomes import exit_code
 
 if TYPE_CHECKING:
     from requests.auth import AuthBase
@@ -160,8 +163,6 @@ def register(sub: Subcommands) -> None:
     which.add_argument("--damaged", action="store_const", const="damaged", dest="purge_status")
     p.add_argument("--older-than", metavar="DAYS", type=float, help="only entries last changed before that")
     p.set_defaults(handler=_outbox_purge)
-
-    from fhir_safetyplan.commands.outbox_tools import register_repair
 
     register_repair(actions, _add_outbox)
 
@@ -333,8 +334,6 @@ def _flush_server(args: argparse.Namespace, outbox: Outbox) -> str | None:
         return None
     servers = outbox.pending_servers()
     if len(servers) > 1:
-        from fhir_safetyplan.errors import ConfigError
-
         raise ConfigError(
             f"The outbox holds plans for {len(servers)} servers; --auth {args.auth} credentials belong to one. "
             "Name it with --server URL (plans for other servers are left for their own flush)."
@@ -344,10 +343,8 @@ def _flush_server(args: argparse.Namespace, outbox: Outbox) -> str | None:
 
 def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import auth_from_env
-    from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.delivery.deliver import flush
     from fhir_safetyplan.delivery.outbox import Outbox
-    from fhir_safetyplan.outcomes import exit_code
 
     path = existing_outbox(args, "; nothing to deliver")
     if path is None:
@@ -367,7 +364,6 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 
 def _outbox_requeue(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import check_base_url
-    from fhir_safetyplan.commands.outbox_tools import why_not_requeued
     from fhir_safetyplan.delivery.outbox import Outbox
 
     path = existing_outbox(args, "")

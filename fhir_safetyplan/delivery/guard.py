@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.identifiers import is_real_looking
 from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger("fhir_safetyplan.delivery.deliver")
@@ -103,7 +104,6 @@ def guard_public_server(
     host = _is_public(server_url, public_hosts(extra_public_hosts, env))
     if host is None:
         return
-    from fhir_safetyplan.identifiers import is_real_looking
 
     found = sorted({where for where, value in _walk(bundle, root) if is_real_looking(value)})
     if not found:

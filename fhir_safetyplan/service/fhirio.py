@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.jsoninput import parse_json
 
 log = logging.getLogger("fhir_safetyplan.service")
 
@@ -158,7 +159,6 @@ async def read_json(request: Request, limit: int) -> Any:
     The size is checked on the declared Content-Length first and then while reading, so an oversized body
     (declared or chunked) is refused before it is held in memory.
     """
-    from fhir_safetyplan.jsoninput import parse_json
 
     _check_content_type(request)
     too_large = HttpError(

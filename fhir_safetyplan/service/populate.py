@@ -16,10 +16,17 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from fhir_safetyplan import codes
+from fhir_safetyplan import populate as pop
+from fhir_safetyplan.client import FhirError
+from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, InputError
+from fhir_safetyplan.populate_source import find_current_plan
+from fhir_safetyplan.population import context_name
+from fhir_safetyplan.questionnaire import questionnaire_for, shared_questionnaire
 from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.fhirio import HttpError, fhir_response, negotiate, read_json
 from fhir_safetyplan.service.routes import _ERRORS, _FORMAT, _OUTCOME, _answers, _settings, _work
+from fhir_safetyplan.show import PlanNotFound
 
 router = APIRouter()
 
@@ -106,7 +113,6 @@ def _params(body: Any) -> list[JSON]:
 
 def _our_form(value: Any, base: str | None) -> JSON:
     """Our shared Questionnaire named by a canonical, a ``Questionnaire/<id>`` reference, a resource or an id."""
-    from fhir_safetyplan.questionnaire import questionnaire_for, shared_questionnaire
 
     if isinstance(value, dict):
         canonical = f"{value.get('url', '')}|{value.get('version', '')}" if "url" in value else None
@@ -129,8 +135,6 @@ def _our_form(value: Any, base: str | None) -> JSON:
 
 def _parse(params: list[JSON], form_id: str | None) -> tuple[Any, JSON | None, JSON | None]:
     """(questionnaire value or None, subject, previous response) from the input parameters."""
-    from fhir_safetyplan.content import load
-    from fhir_safetyplan.population import context_name
 
     name = context_name(load())
     questionnaire: Any = form_id
@@ -168,7 +172,6 @@ def _parse(params: list[JSON], form_id: str | None) -> tuple[Any, JSON | None, J
 
 
 def _populate(body: Any, form_id: str | None, request: Request) -> JSON:
-    from fhir_safetyplan import populate as pop
 
     settings = _settings(request)
     base = settings.canonical_base
@@ -188,7 +191,6 @@ def _populate(body: Any, form_id: str | None, request: Request) -> JSON:
 
 
 def _from_upstream(request: Request, subject: JSON | None) -> tuple[JSON, list[JSON]]:
-    from fhir_safetyplan.populate_source import find_current_plan
 
     settings = _settings(request)
     reference = (subject or {}).get("reference")
@@ -202,8 +204,6 @@ def _from_upstream(request: Request, subject: JSON | None) -> tuple[JSON, list[J
             "To read the current plan from the upstream, give 'subject' as a Patient/<id> reference.",
             "required",
         )
-    from fhir_safetyplan.client import FhirError
-    from fhir_safetyplan.show import PlanNotFound
 
     try:
         plan = find_current_plan(request.app.state.delivery.client(settings.upstream), reference)

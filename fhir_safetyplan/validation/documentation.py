@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir_safetyplan.document import answers_by_link
 from fhir_safetyplan.errors import JSON, issue
+from fhir_safetyplan.questionnaire import Link
 from fhir_safetyplan.validation.primitives import MAX_DEPTH
 
 #: At most this many structural issues are listed (a hostile input could otherwise produce thousands).
@@ -17,6 +19,7 @@ def structure_issues(response: JSON) -> list[JSON]:
     """Problems outside the items of a QuestionnaireResponse received from elsewhere: R4 structure (checked with
     the fhir.resources R4B model: unknown elements, wrong types), dom-5, unknown modifier extensions, and what the
     journal documentation needs (subject, author)."""
+    # fhir.resources is slow to import, and only a response received from elsewhere is checked with it
     from pydantic import ValidationError
 
     issues: list[JSON] = []
@@ -106,8 +109,6 @@ _DATETIME_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-
 def documentation_issues(response: JSON) -> list[JSON]:
     """What this form's documentation needs beyond the Questionnaire's own rules (any input kind):
     only a finished conversation is documented, and a channel cannot be both safe and forbidden."""
-    from fhir_safetyplan.document import answers_by_link
-    from fhir_safetyplan.questionnaire import Link
 
     issues: list[JSON] = []
     status = response.get("status")
