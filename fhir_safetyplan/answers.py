@@ -115,7 +115,6 @@ class Organization(_Model):
     @field_validator("orgnr")
     @classmethod
     def _check_digit(cls, value: str) -> str:
-
         if not is_valid_organisation_number(value):
             raise ValueError("the organisation number's check digit (mod 11) is wrong; check the number")
         return value

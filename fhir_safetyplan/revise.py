@@ -312,7 +312,6 @@ def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
 
 
 def _renarrate_careplan(careplan: JSON, lang: str) -> None:
-
     done = load().text("revision", field="completed").get(lang)
     lines = []
     for activity in careplan.get("activity", []):
@@ -341,7 +340,6 @@ def _add_changes(note: JSON, previous: StoredPlan, new_qr: JSON, completed: list
 
 
 def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, written: set[str]) -> None:
-
     provenance["activity"] = {
         "coding": [{"system": codes.DATA_OPERATION, "code": "UPDATE", "display": "revise"}]
     }
@@ -364,7 +362,6 @@ def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, writt
 
 
 def _is_conflict(err: Exception) -> bool:
-
     return isinstance(err, FhirHttpError) and err.status in (409, 412)
 
 

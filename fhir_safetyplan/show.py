@@ -362,7 +362,6 @@ def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, st
 
 
 def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
-
     return answers_by_link({**qr, "item": _clean_items(qr.get("item"))}) if qr else {}
 
 

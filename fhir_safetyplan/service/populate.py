@@ -172,7 +172,6 @@ def _parse(params: list[JSON], form_id: str | None) -> tuple[Any, JSON | None, J
 
 
 def _populate(body: Any, form_id: str | None, request: Request) -> JSON:
-
     settings = _settings(request)
     base = settings.canonical_base
     questionnaire_value, subject, previous = _parse(_params(body), form_id)
@@ -191,7 +190,6 @@ def _populate(body: Any, form_id: str | None, request: Request) -> JSON:
 
 
 def _from_upstream(request: Request, subject: JSON | None) -> tuple[JSON, list[JSON]]:
-
     settings = _settings(request)
     reference = (subject or {}).get("reference")
     if not settings.upstream:
