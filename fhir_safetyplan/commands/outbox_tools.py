@@ -18,7 +18,7 @@ from fhir_safetyplan import exitcodes
 
 if TYPE_CHECKING:
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import OutboxStore
 
 
 def register_repair(actions: Any, add_outbox: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -57,7 +57,13 @@ def _check(args: argparse.Namespace) -> int:
     from fhir_safetyplan.delivery.outbox_repair import check
 
     path = existing_outbox(args, "")
-    return exitcodes.INVALID if path is None else _report(check(path))
+    if path is None:
+        return exitcodes.INVALID
+    if not isinstance(path, Path):
+        from fhir_safetyplan.errors import ConfigError
+
+        raise ConfigError(f"'outbox check' reads SQLite outbox files; {path} is a PostgreSQL outbox.")
+    return _report(check(path))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -67,6 +73,10 @@ def _export(args: argparse.Namespace) -> int:
     path = existing_outbox(args, "")
     if path is None:
         return exitcodes.INVALID
+    if not isinstance(path, Path):
+        from fhir_safetyplan.errors import ConfigError
+
+        raise ConfigError(f"'outbox export' reads SQLite outbox files; {path} is a PostgreSQL outbox.")
     report = export(path, args.to)
     _report(report)
     if report.damaged and not report.readable:
@@ -76,7 +86,7 @@ def _export(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def flush_summary(results: Sequence[DeliveryResult], outbox: Outbox, server: str | None) -> str:
+def flush_summary(results: Sequence[DeliveryResult], outbox: OutboxStore, server: str | None) -> str:
     """What a flush did and what the outbox holds now: the counts are read from the outbox, not guessed."""
     kinds = ("delivered", "rejected", "refused", "damaged", "conflict")
     done = {s: sum(r.status == s for r in results) for s in kinds}
@@ -105,7 +115,7 @@ def flush_summary(results: Sequence[DeliveryResult], outbox: Outbox, server: str
     return line
 
 
-def why_not_requeued(outbox: Outbox, submission: str, server: str | None) -> str:
+def why_not_requeued(outbox: OutboxStore, submission: str, server: str | None) -> str:
     """Why ``requeue`` changed nothing, agreeing with what ``outbox list`` shows for that submission."""
     entries = [
         e

@@ -38,9 +38,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--outbox",
-        metavar="PATH",
-        help="SQLite outbox keeping plans the upstream cannot take now (default $SAFETYPLAN_OUTBOX; "
-        "none: such a POST is answered 503)",
+        metavar="PATH|URL",
+        help="outbox keeping plans the upstream cannot take now: an SQLite file, or postgresql://USER@HOST/DB "
+        "shared by several replicas (default $SAFETYPLAN_OUTBOX; none: such a POST is answered 503)",
     )
     p.add_argument(
         "--flush-interval",

@@ -21,7 +21,7 @@ from fhir_safetyplan.service.settings import ServiceSettings
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import OutboxStore
 
 log = logging.getLogger("fhir_safetyplan.service.sender")
 
@@ -31,7 +31,7 @@ class Delivery:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self._outbox: Outbox | None = None
+        self._outbox: OutboxStore | None = None
         self._outbox_lock = threading.Lock()
         self._local = threading.local()
         self._clients: list[FhirClient] = []
@@ -43,15 +43,15 @@ class Delivery:
         self._stopping = asyncio.Event()
 
     @property
-    def outbox(self) -> Outbox | None:
+    def outbox(self) -> OutboxStore | None:
         """The outbox (opened on first use, so an app also works without its lifespan having run), or None."""
         if self.settings.outbox is None:
             return None
         with self._outbox_lock:
             if self._outbox is None:
-                from fhir_safetyplan.delivery.outbox import Outbox
+                from fhir_safetyplan.delivery.store import open_outbox
 
-                self._outbox = Outbox(self.settings.outbox)
+                self._outbox = open_outbox(self.settings.outbox)
             return self._outbox
 
     # ---- clients ---------------------------------------------------------------------------------
