@@ -18,6 +18,7 @@ import responses
 from _searches import empty_searches, refusing
 from fastapi.testclient import TestClient
 
+from fhir_safetyplan.delivery.store import outbox_spec
 from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.service import ServiceSettings, Tokens, create_app, settings_from_env
 from fhir_safetyplan.service.settings import read_tokens
@@ -879,3 +880,24 @@ def test_without_an_outbox_an_unreadable_upstream_answer_is_503_not_500(
     for client in make_client(upstream=UPSTREAM):
         r = post(client, "/QuestionnaireResponse", answers(submission="svc-html"))
         assert r.status_code == 503 and is_outcome(r)
+
+
+def test_a_replica_that_died_after_storing_a_plan_leaves_it_to_another_once_its_lease_expires(
+    upstream: responses.RequestsMock, postgres_db: str
+) -> None:
+    import time
+
+    from fhir_safetyplan import pipeline
+    from fhir_safetyplan.service.sender import Delivery
+
+    accept_transactions(upstream)
+    settings = ServiceSettings(upstream=UPSTREAM, outbox=outbox_spec(postgres_db), outbox_lease=2.0)
+    died, survivor = Delivery(settings), Delivery(settings)
+    assert died.outbox is not None and died.outbox.lease_seconds == 2.0
+    # The first replica stored and claimed the plan, as a request does before it sends, and then died.
+    died.outbox.put("svc-orphan-1", pipeline.build_bundle(answers()), UPSTREAM, lease_seconds=2.0)
+    died.outbox.close()
+    assert survivor.flush_once() == []  # still leased to the dead replica: left alone
+    time.sleep(2.2)
+    assert [r.status for r in survivor.flush_once()] == ["delivered"]
+    assert len(posted_transactions(upstream)) == 1

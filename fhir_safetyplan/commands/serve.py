@@ -43,6 +43,14 @@ def register(sub: Any) -> None:
         "shared by several replicas (default $SAFETYPLAN_OUTBOX; none: such a POST is answered 503)",
     )
     p.add_argument(
+        "--outbox-lease",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds a claim on a queued plan lasts; a replica that dies while sending holds its plans this "
+        "long before another replica sends them (default 300)",
+    )
+    p.add_argument(
         "--flush-interval",
         type=float,
         metavar="S",
@@ -85,8 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535\n")
         return exitcodes.USAGE
-    if not (args.body_timeout > 0 and args.max_requests > 0):
-        sys.stderr.write("safetyplan: --body-timeout and --max-requests must be positive\n")
+    if not (args.body_timeout > 0 and args.max_requests > 0 and args.outbox_lease > 0):
+        sys.stderr.write("safetyplan: --body-timeout, --max-requests and --outbox-lease must be positive\n")
         return exitcodes.USAGE
     settings = settings_from_env(
         upstream=args.upstream,
@@ -95,7 +103,12 @@ def _serve(args: argparse.Namespace) -> int:
         canonical_base=args.canonical_base,
         create_patient=args.create_patient,
     )
-    settings = dataclasses.replace(settings, body_timeout=args.body_timeout, max_requests=args.max_requests)
+    settings = dataclasses.replace(
+        settings,
+        body_timeout=args.body_timeout,
+        max_requests=args.max_requests,
+        outbox_lease=args.outbox_lease,
+    )
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         log.warning(
             "listening on %s: this is plain HTTP; put a TLS-terminating proxy in front of it", args.host

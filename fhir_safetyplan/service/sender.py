@@ -51,7 +51,7 @@ class Delivery:
             if self._outbox is None:
                 from fhir_safetyplan.delivery.store import open_outbox
 
-                self._outbox = open_outbox(self.settings.outbox)
+                self._outbox = open_outbox(self.settings.outbox, lease_seconds=self.settings.outbox_lease)
             return self._outbox
 
     # ---- clients ---------------------------------------------------------------------------------
