@@ -294,3 +294,59 @@ def test_another_url_scheme_is_a_clear_config_error_not_a_file_path(
     out, err = capsys.readouterr()
     assert "postgresql://" in out + err and "file path" in out + err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- outbox check / export: a PostgreSQL outbox, and moving a queue between the stores ------------------
+
+
+def test_check_reads_a_postgresql_outbox_and_names_an_unreadable_row(
+    postgres_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_outbox(postgres_db) as box:
+        for i in range(3):
+            box.put(f"s{i}", bundle(str(i)), SERVER)
+        box.mark_delivered("s0", [])
+    assert cli.main(["outbox", "check", "--outbox", postgres_db]) == exitcodes.OK
+    out, _ = capsys.readouterr()
+    assert json.loads(out)["readable"] == {"delivered": 1, "pending": 2}
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute("UPDATE safetyplan_outbox SET bundle = 'garbage{' WHERE submission_id = 's2'")
+    assert cli.main(["outbox", "check", "--outbox", postgres_db]) == exitcodes.CONFIG
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["unreadable"] == ["seq 3 (submission s2): bundle"] and report["readable"]["pending"] == 1
+    assert postgres_db.split(":")[2].split("@")[0] not in out + err  # the password
+
+
+def test_a_queue_moves_from_sqlite_to_postgresql_and_back_keeping_what_a_person_must_decide(
+    postgres_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.sqlite"
+    with open_outbox(old) as box:
+        for i in range(4):
+            box.put(f"s{i}", bundle(str(i)), SERVER)
+        box.mark_delivered("s0", [])
+        box.mark_rejected("s1", "WriteConflict (HTTP 412)")  # held for a person: only a requeue resends it
+    assert cli.main(["outbox", "export", "--outbox", str(old), "--to", postgres_db]) == exitcodes.OK
+    _, err = capsys.readouterr()
+    assert "outbox flush --outbox postgresql://" in err
+    with open_outbox(postgres_db) as box:
+        moved = {e.submission_id: (e.status, e.last_error) for e in box.list()}
+        assert moved == {
+            "s1": ("rejected", "WriteConflict (HTTP 412)"),
+            "s2": ("pending", None),
+            "s3": ("pending", None),
+        }
+        pending = box.pending()
+        assert [e.bundle for e in pending] == [bundle("2"), bundle("3")]
+    # Into a database that already holds an outbox with entries: refused, nothing added.
+    assert cli.main(["outbox", "export", "--outbox", str(old), "--to", postgres_db]) == exitcodes.CONFIG
+    assert "empty outbox only" in "".join(capsys.readouterr())
+    back = tmp_path / "back.sqlite"
+    assert cli.main(["outbox", "export", "--outbox", postgres_db, "--to", str(back)]) == exitcodes.OK
+    with open_outbox(back) as box:
+        assert {e.submission_id: e.status for e in box.list()} == {
+            "s1": "rejected",
+            "s2": "pending",
+            "s3": "pending",
+        }

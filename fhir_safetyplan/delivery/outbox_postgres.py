@@ -451,6 +451,18 @@ class PostgresOutbox:
             cur = db.execute(f"DELETE FROM {TABLE} {where}", values)  # noqa: S608 - fixed fragments only
         return cur.rowcount
 
+    def raw_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Every row as stored, oldest first: (seq, submission_id, server_url, status, bundle text,
+        response text, last_error), read through a server-side cursor (memory stays flat however many).
+        For ``outbox check`` / ``outbox export``; the outbox is not to be used otherwise until it is done."""
+        with self._db() as db, db.cursor(name="safetyplan_outbox_rows") as cur:
+            cur.itersize = 200
+            cur.execute(
+                f"SELECT seq, submission_id, server_url, status, bundle, response_summary, last_error "  # noqa: S608
+                f"FROM {TABLE} ORDER BY seq"
+            )
+            yield from cur
+
     # ---- helpers ---------------------------------------------------------------------------------
 
     def _update(
