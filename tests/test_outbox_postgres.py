@@ -350,3 +350,75 @@ def test_a_queue_moves_from_sqlite_to_postgresql_and_back_keeping_what_a_person_
             "s2": "pending",
             "s3": "pending",
         }
+
+
+# ---- the database goes away and comes back -------------------------------------------------------------
+
+
+def _allow_connections(postgres: pg_cluster.Cluster, url: str, allowed: bool) -> None:
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres.url_of("postgres"), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:  # and drop the sessions already open: as if the database server had gone
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+            )
+
+
+def test_the_service_answers_503_while_its_postgresql_outbox_is_unreachable_and_recovers(
+    postgres: pg_cluster.Cluster, postgres_db: str
+) -> None:
+    import requests
+    import responses
+    from fastapi.testclient import TestClient
+
+    from fhir_safetyplan.delivery.store import outbox_spec
+    from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
+
+    token = "postgres-outage-token-0123456789"
+    upstream = "http://upstream.test/fhir"
+    settings = ServiceSettings(
+        upstream=upstream,
+        outbox=outbox_spec(postgres_db),
+        tokens=Tokens([token]),
+        flush_interval=0,
+        upstream_retries=0,
+    )
+    plan = json.loads((EXAMPLES / "01-alt-pa-plass" / "answers.json").read_text(encoding="utf-8"))
+    auth = {"Authorization": f"Bearer {token}"}
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=False) as rsps,
+        TestClient(create_app(settings), raise_server_exceptions=False) as client,
+    ):
+        rsps.add(responses.POST, upstream, body=requests.ConnectionError("refused"))
+        assert client.post("/QuestionnaireResponse", json=plan, headers=auth).status_code == 202
+        _allow_connections(postgres, postgres_db, False)
+        try:
+            down = client.post("/QuestionnaireResponse", json={**plan, "submissionId": "b"}, headers=auth)
+            health = client.get("/healthz").json()
+        finally:
+            _allow_connections(postgres, postgres_db, True)
+        assert down.status_code == 503 and down.headers["Retry-After"]
+        assert "outbox cannot be reached" in down.text
+        assert postgres_db.rsplit("/", 1)[1] not in down.text and "127.0.0.1" not in down.text
+        assert health["outbox"]["problem"] == "OutboxUnavailable"
+        # Back: the same replica reconnects by itself, and the plan sent again is kept.
+        again = client.post("/QuestionnaireResponse", json={**plan, "submissionId": "b"}, headers=auth)
+        assert again.status_code == 202
+        assert client.get("/healthz").json()["outbox"]["pending"] == 2
+
+
+def test_serve_with_an_unreachable_postgresql_outbox_exits_7_before_listening(tmp_path: Path) -> None:
+    port = pg_cluster.free_port()
+    url = f"postgresql://nobody:Hemmelig-42@127.0.0.1:{pg_cluster.free_port()}/x"
+    done = subprocess.run(
+        [sys.executable, "-m", "fhir_safetyplan", "serve", "--port", str(port), "--outbox", url],
+        env={"PATH": "/usr/bin:/bin", "SAFETYPLAN_SERVICE_TOKENS": "serve-outage-token-0123456789"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == exitcodes.CONFIG, done.stderr
+    assert "cannot be used" in done.stderr and "Traceback" not in done.stderr
+    assert "Hemmelig-42" not in done.stdout + done.stderr

@@ -114,6 +114,12 @@ def _serve(args: argparse.Namespace) -> int:
             "listening on %s: this is plain HTTP; put a TLS-terminating proxy in front of it", args.host
         )
     logging.getLogger("fhir_safetyplan").setLevel(min(logging.getLogger().level, logging.INFO))
+    if settings.outbox is not None:
+        from fhir_safetyplan.delivery.store import open_outbox
+
+        # Before listening: an outbox that cannot be opened (a PostgreSQL server down, a wrong password, a
+        # damaged file) is said once, clearly, with exit 7, instead of a failed start-up with a traceback.
+        open_outbox(settings.outbox).close()
     app = create_app(settings)
     # access_log=False: uvicorn's access log prints the path and query, which can carry personal data;
     # the app logs method, route template, status and duration instead.

@@ -46,6 +46,7 @@ from fhir_safetyplan.delivery.store import (
     REASON_MAX,
     STATUSES,
     OutboxEntry,
+    OutboxUnavailable,
     OutboxUrl,
     Status,
     entry_from_row,
@@ -93,10 +94,6 @@ CREATE TABLE {VERSION_TABLE} (
 #: what ends a lease on an entry: its outcome (every change below clears it)
 _UNLEASE = "lease_owner = NULL, lease_until = NULL"
 _WHERE_FREE = "(lease_owner IS NULL OR lease_owner = %s OR lease_until IS NULL OR lease_until <= now())"
-
-
-class OutboxUnavailable(ConfigError):
-    """The PostgreSQL outbox cannot be reached or used (down, refused, privileges): nothing was stored."""
 
 
 def _password_of(url: str) -> str | None:

@@ -45,6 +45,7 @@ __all__ = [
     "STATUSES",
     "OutboxEntry",
     "OutboxStore",
+    "OutboxUnavailable",
     "OutboxUrl",
     "Status",
     "describe",
@@ -61,6 +62,10 @@ REASON_MAX = 500
 #: the URL schemes of a PostgreSQL outbox (libpq's own two)
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class OutboxUnavailable(ConfigError):
+    """A database outbox that cannot be reached or used now (down, refused, privileges): nothing was stored."""
 
 
 @dataclass(frozen=True)
