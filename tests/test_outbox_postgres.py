@@ -422,3 +422,29 @@ def test_serve_with_an_unreachable_postgresql_outbox_exits_7_before_listening(tm
     assert done.returncode == exitcodes.CONFIG, done.stderr
     assert "cannot be used" in done.stderr and "Traceback" not in done.stderr
     assert "Hemmelig-42" not in done.stdout + done.stderr
+
+
+def test_a_user_with_only_the_privileges_the_readme_names_can_run_the_outbox(
+    postgres: pg_cluster.Cluster, postgres_db: str
+) -> None:
+    open_outbox(postgres_db).close()  # the tables' owner opens it once
+    database = postgres_db.rsplit("/", 1)[1]
+    role = f"sender_{database}"
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'sender-pw-0123456789'")
+        conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {role}')
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON safetyplan_outbox, safetyplan_outbox_schema TO {role}"
+        )
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}, PUBLIC")
+    url = f"postgresql://{role}:sender-pw-0123456789@127.0.0.1:{postgres.port}/{database}"
+    with open_outbox(url) as box:
+        entry = box.put("s1", bundle("1"), SERVER, lease_seconds=60)
+        assert box.mark_delivered(entry.plan_key, [], server_url=SERVER, revision=entry.revision)
+        assert box.purge("delivered") == 1
+    # The first opening of a new database needs CREATE on the schema: without it, a message that says so.
+    fresh = postgres.create_database(f"{database}_new").rsplit("/", 1)[1]
+    with pytest.raises(ConfigError, match="CREATE on the schema") as caught:
+        open_outbox(f"postgresql://{role}:sender-pw-0123456789@127.0.0.1:{postgres.port}/{fresh}")
+    assert "sender-pw" not in str(caught.value)
