@@ -448,3 +448,13 @@ def test_a_user_with_only_the_privileges_the_readme_names_can_run_the_outbox(
     with pytest.raises(ConfigError, match="CREATE on the schema") as caught:
         open_outbox(f"postgresql://{role}:sender-pw-0123456789@127.0.0.1:{postgres.port}/{fresh}")
     assert "sender-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "POSTGRESQL", "PostgreSQL"])
+def test_libpqs_other_scheme_and_any_case_of_it_name_the_same_outbox(postgres_db: str, scheme: str) -> None:
+    with open_outbox(postgres_db) as box:
+        box.put("s1", bundle("1"), SERVER)
+    other = scheme + postgres_db[len("postgresql") :]
+    with open_outbox(other) as box:
+        assert [e.submission_id for e in box.list()] == ["s1"]
+        assert box.location.startswith(scheme.lower() + "://")

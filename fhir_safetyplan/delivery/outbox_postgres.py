@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -170,7 +170,8 @@ class PostgresOutbox:
         """``text`` (a driver's message) with the URL and its password taken out, whatever quoted them."""
         text = text.replace(self._url.url, self.location)
         if self._password:
-            text = text.replace(self._password, "***")
+            for form in {self._password, quote(self._password, safe=""), quote(self._password)}:
+                text = text.replace(form, "***")
         return " ".join(text.split())
 
     def _unavailable(self, exc: BaseException) -> OutboxUnavailable:

@@ -237,7 +237,8 @@ def redact(url: str) -> str:
         query = urlencode(
             [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query, True)]
         )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return shown if netloc else shown.replace(":", "://", 1)  # postgresql:// (all defaults) stays a URL
     except ValueError:
         return f"{url.partition('://')[0]}://(a URL that cannot be read)"
 
@@ -271,8 +272,9 @@ def outbox_spec(value: str | os.PathLike[str] | OutboxUrl) -> OutboxSpec:
     found = _URL.match(text.strip())
     if found is None:
         return Path(text)
-    if found.group(1).lower() in POSTGRES_SCHEMES:
-        return OutboxUrl(text.strip())
+    scheme = found.group(1).lower()
+    if scheme in POSTGRES_SCHEMES:  # libpq knows the scheme in lower case only
+        return OutboxUrl(scheme + text.strip()[len(scheme) :])
     raise ConfigError(
         f"--outbox / SAFETYPLAN_OUTBOX: {found.group(1)}:// is not an outbox this version can use. Give a "
         "file path for an SQLite outbox (e.g. .safetyplan/outbox.sqlite) or a PostgreSQL URL "
