@@ -458,3 +458,11 @@ def test_libpqs_other_scheme_and_any_case_of_it_name_the_same_outbox(postgres_db
     with open_outbox(other) as box:
         assert [e.submission_id for e in box.list()] == ["s1"]
         assert box.location.startswith(scheme.lower() + "://")
+
+
+def test_without_the_postgres_extra_a_url_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    monkeypatch.delitem(sys.modules, "fhir_safetyplan.delivery.outbox_postgres", raising=False)
+    with pytest.raises(ConfigError, match=r"fhir-safetyplan\[postgres\]") as caught:
+        open_outbox("postgresql://u:Hemmelig-42@127.0.0.1:1/x")
+    assert "Hemmelig-42" not in str(caught.value)

@@ -252,7 +252,8 @@ def flush(
     clients are closed at the end unless ``close_clients`` is False, for a factory that hands out clients it
     keeps). ``server_url``: only that server's entries. ``limit``: at most that many sends. ``skip``:
     plan keys (:func:`~fhir_safetyplan.delivery.outbox_keys.plan_key`) to leave alone (being sent elsewhere in this
-    process). Each entry is claimed
+    process). ``lease_seconds``: how long each claim lasts (default: the outbox's own
+    ``lease_seconds``). Each entry is claimed
     (:meth:`OutboxStore.claim`) before it is sent: an entry another flusher holds is left to it.
     """
     results: list[DeliveryResult] = []
