@@ -136,7 +136,8 @@ class PostgresOutbox:
         #: this process's name on leases (host, pid and a nonce: only expiry ends another host's lease)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
-        self._lock = threading.Lock()
+        # re-entrant: close() from the thread that is still reading raw_rows() must not wait for itself
+        self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         with self._lock:
             self._ensure_schema(self._connection())
