@@ -466,3 +466,12 @@ def test_without_the_postgres_extra_a_url_says_what_to_install(monkeypatch: pyte
     with pytest.raises(ConfigError, match=r"fhir-safetyplan\[postgres\]") as caught:
         open_outbox("postgresql://u:Hemmelig-42@127.0.0.1:1/x")
     assert "Hemmelig-42" not in str(caught.value)
+
+
+def test_check_of_a_database_without_an_outbox_says_so_and_creates_nothing(
+    postgres_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["outbox", "check", "--outbox", postgres_db]) == exitcodes.CONFIG
+    assert "no outbox in the database" in "".join(capsys.readouterr())
+    with psycopg.connect(postgres_db) as conn:
+        assert conn.execute("SELECT to_regclass('safetyplan_outbox')").fetchone() == (None,)

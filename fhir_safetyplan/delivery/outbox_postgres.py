@@ -119,7 +119,8 @@ def _entry(row: Any) -> OutboxEntry:
 
 
 class PostgresOutbox:
-    """The outbox in the PostgreSQL database at ``url`` (its tables created if missing).
+    """The outbox in the PostgreSQL database at ``url`` (its tables created if missing, unless ``create`` is
+    False: then a database without them is a ConfigError).
 
     Safe from several threads of one process (one connection, one lock) and from any number of processes.
     """
@@ -130,6 +131,7 @@ class PostgresOutbox:
         *,
         owner: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        create: bool = True,
     ) -> None:
         self._url = url if isinstance(url, OutboxUrl) else OutboxUrl(url)
         self._password = _password_of(self._url.url)
@@ -140,7 +142,7 @@ class PostgresOutbox:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         with self._lock:
-            self._ensure_schema(self._connection())
+            self._ensure_schema(self._connection(), create)
 
     # ---- connection, errors, schema ----------------------------------------------------------------
 
@@ -225,7 +227,7 @@ class PostgresOutbox:
             ) as exc:
                 raise self._unavailable(exc) from None
 
-    def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
+    def _ensure_schema(self, conn: psycopg.Connection[Any], create: bool) -> None:
         try:
             with conn.transaction():
                 # Many processes may start at once: one at a time looks and creates, the others then see it.
@@ -238,6 +240,11 @@ class PostgresOutbox:
                             f"The database {self.location} has a table {TABLE} that this version did not make "
                             f"(no {VERSION_TABLE}); it was left as it is. Give the URL of a database for the "
                             "outbox."
+                        )
+                    if not create:  # outbox check / export read only: they make nothing
+                        raise ConfigError(
+                            f"There is no outbox in the database {self.location} (no {TABLE} table: nothing "
+                            "was ever queued there)."
                         )
                     log.info("outbox: creating the outbox tables (schema %d)", SCHEMA_VERSION)
                     for statement in _SCHEMA.split(";"):

@@ -42,7 +42,7 @@ def _postgres_rows(url: OutboxUrl, report: Report) -> Iterator[tuple[Any, ...]]:
     """Each readable row of the PostgreSQL outbox as (submission_id, server_url, status, bundle, last_error)."""
     from fhir_safetyplan.delivery.outbox_postgres import PostgresOutbox
 
-    with PostgresOutbox(url) as box:
+    with PostgresOutbox(url, create=False) as box:
         report.integrity = "ok"  # opening it checked the schema (version, our tables)
         for seq, submission_id, server_url, status, bundle, answer, last_error in box.raw_rows():
             ok_bundle, parsed = _readable(bundle)
