@@ -11,8 +11,9 @@ dicts (``dict[str, Any]``), and only the client and delivery touch the network:
 - validate: :func:`validate` (an input → OperationOutcome), :func:`validate_response` with
   :class:`ValidationOptions` (a QuestionnaireResponse against a Questionnaire), :func:`has_errors`
 - deliver: :class:`FhirClient` (with :class:`BearerAuth`, :class:`BasicAuth` or :class:`SmartBackendAuth`),
-  :func:`deliver` (raises what was not delivered or queued) or :func:`attempt` (always a result),
-  :class:`Outbox` and :func:`flush`, :class:`DeliveryResult` / :class:`EntryResult`
+  :func:`deliver` (raises what was not delivered or queued) or :func:`attempt` (always a result), an outbox
+  (:func:`open_outbox`: an SQLite file or a PostgreSQL URL, an :class:`OutboxStore`; :class:`Outbox` is the
+  SQLite one) and :func:`flush`, :class:`DeliveryResult` / :class:`EntryResult`
 - read back: :func:`read_plan` (the patient's current plan, a :class:`SafetyPlan`), :func:`resolve_patient`
 - errors: :class:`SafetyPlanError` and its family (input, configuration, server, policy, revision, outbox);
   each has a ``kind`` (:class:`Kind`), and a delivery's ``status`` is an :class:`Outcome`
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
     from fhir_safetyplan.delivery.guard import RefusedByPolicy as RefusedByPolicy
     from fhir_safetyplan.delivery.outbox import Outbox as Outbox
     from fhir_safetyplan.delivery.outbox import OutboxDamaged as OutboxDamaged
+    from fhir_safetyplan.delivery.store import OutboxStore as OutboxStore
+    from fhir_safetyplan.delivery.store import OutboxUnavailable as OutboxUnavailable
+    from fhir_safetyplan.delivery.store import open_outbox as open_outbox
     from fhir_safetyplan.document import CrisisCentre as CrisisCentre
     from fhir_safetyplan.document import DocumentContext as DocumentContext
     from fhir_safetyplan.errors import ConfigError as ConfigError
@@ -101,6 +105,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "attempt": ("fhir_safetyplan.delivery.deliver", "attempt"),
     "flush": ("fhir_safetyplan.delivery.deliver", "flush"),
     "Outbox": ("fhir_safetyplan.delivery.outbox", "Outbox"),
+    "open_outbox": ("fhir_safetyplan.delivery.store", "open_outbox"),
+    "OutboxStore": ("fhir_safetyplan.delivery.store", "OutboxStore"),
     "DeliveryResult": ("fhir_safetyplan.delivery.deliver", "DeliveryResult"),
     "EntryResult": ("fhir_safetyplan.client", "EntryResult"),
     # read back
@@ -124,6 +130,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "RefusedByPolicy": ("fhir_safetyplan.delivery.guard", "RefusedByPolicy"),
     "RevisionConflict": ("fhir_safetyplan.revise", "RevisionConflict"),
     "OutboxDamaged": ("fhir_safetyplan.delivery.outbox", "OutboxDamaged"),
+    "OutboxUnavailable": ("fhir_safetyplan.delivery.store", "OutboxUnavailable"),
     "PlanNotFound": ("fhir_safetyplan.show", "PlanNotFound"),
     "Kind": ("fhir_safetyplan.outcomes", "Kind"),
     "Outcome": ("fhir_safetyplan.outcomes", "Outcome"),
@@ -146,6 +153,8 @@ __all__ = [
     "Kind",
     "Outbox",
     "OutboxDamaged",
+    "OutboxStore",
+    "OutboxUnavailable",
     "Outcome",
     "PlanNotFound",
     "RefusedByPolicy",
@@ -168,6 +177,7 @@ __all__ = [
     "extract_bundle",
     "flush",
     "has_errors",
+    "open_outbox",
     "read_plan",
     "resolve_patient",
     "respond",
