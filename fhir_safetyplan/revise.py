@@ -278,8 +278,8 @@ def _revised(bundle: JSON, preds: list[StoredPlan], authored: str) -> JSON:
 def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
     """Carry the previous plan's open activities for items in place now into the new CarePlan as completed;
     their labels (for the note)."""
-    from fhir_safetyplan.document import answers_by_link
     from fhir_safetyplan.questionnaire import Link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     new_qr = _entries(bundle, "QuestionnaireResponse")[0]["resource"]
     answers = answers_by_link(new_qr)
@@ -345,7 +345,8 @@ def _add_changes(note: JSON, previous: StoredPlan, new_qr: JSON, completed: list
 
 
 def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, written: set[str]) -> None:
-    from fhir_safetyplan.document import _narrative, format_date
+    from fhir_safetyplan.document import _narrative
+    from fhir_safetyplan.sentences import format_date
 
     provenance["activity"] = {
         "coding": [{"system": codes.DATA_OPERATION, "code": "UPDATE", "display": "revise"}]

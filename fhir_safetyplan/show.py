@@ -360,7 +360,7 @@ def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, st
 
 
 def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
-    from fhir_safetyplan.document import answers_by_link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     return answers_by_link({**qr, "item": _clean_items(qr.get("item"))}) if qr else {}
 
@@ -401,7 +401,7 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
 def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
     """The safe-contact instructions in ``lang`` (from the answers; else the Flag's text as stored)."""
     from fhir_safetyplan.content import load
-    from fhir_safetyplan.document import safe_contact_text
+    from fhir_safetyplan.sentences import safe_contact_text
 
     if plan.flag is None:
         return None
@@ -433,7 +433,7 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
     from fhir_safetyplan.current_plan import when
-    from fhir_safetyplan.document import format_date
+    from fhir_safetyplan.sentences import format_date
 
     if plan.current is not None:
         reason = c.text("revision", field="status-reason").get(lang)

@@ -106,8 +106,8 @@ _DATETIME_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-
 def documentation_issues(response: JSON) -> list[JSON]:
     """What this form's documentation needs beyond the Questionnaire's own rules (any input kind):
     only a finished conversation is documented, and a channel cannot be both safe and forbidden."""
-    from fhir_safetyplan.document import answers_by_link
     from fhir_safetyplan.questionnaire import Link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     issues: list[JSON] = []
     status = response.get("status")
