@@ -24,6 +24,10 @@ def json_objects(value: Any) -> list[JSON]:
     return value
 
 
+def _unsupported(diagnostics: str, where: str) -> JSON:
+    return issue("error", "not-supported", diagnostics, where)
+
+
 def capability_problems(
     cs: JSON,
     required: Mapping[str, Iterable[str]],
@@ -36,9 +40,7 @@ def capability_problems(
     version = str(cs.get("fhirVersion", ""))
     if not version.startswith(fhir_version_prefix):
         problems.append(
-            issue(
-                "error",
-                "not-supported",
+            _unsupported(
                 f"The server speaks FHIR {version or '(unstated)'}; we need FHIR R4 "
                 f"({fhir_version_prefix}x). Use the server's R4 base URL (HAPI: .../baseR4, .../fhir).",
                 "CapabilityStatement.fhirVersion",
@@ -50,9 +52,7 @@ def capability_problems(
         entry = resources.get(rtype)
         if entry is None:
             problems.append(
-                issue(
-                    "error",
-                    "not-supported",
+                _unsupported(
                     f"The server does not support the resource type {rtype}.",
                     "CapabilityStatement.rest.resource",
                 )
@@ -62,18 +62,14 @@ def capability_problems(
         missing = sorted(set(interactions) - have)
         if missing:
             problems.append(
-                issue(
-                    "error",
-                    "not-supported",
+                _unsupported(
                     f"The server does not allow {', '.join(missing)} on {rtype}.",
                     f"CapabilityStatement.rest.resource.where(type='{rtype}').interaction",
                 )
             )
         if "update" in interactions and entry.get("updateCreate") is False:
             problems.append(
-                issue(
-                    "error",
-                    "not-supported",
+                _unsupported(
                     f"The server does not let a PUT with our ids create {rtype} (updateCreate=false).",
                     f"CapabilityStatement.rest.resource.where(type='{rtype}').updateCreate",
                 )
@@ -82,9 +78,7 @@ def capability_problems(
     missing_system = sorted(set(system_interactions) - have_system)
     if missing_system:
         problems.append(
-            issue(
-                "error",
-                "not-supported",
+            _unsupported(
                 f"The server does not offer {', '.join(missing_system)} at its base.",
                 "CapabilityStatement.rest.interaction",
             )
