@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY
 from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
@@ -458,7 +458,7 @@ def _profile(base: str, spec: _ProfileSpec) -> JSON:
     rtype = spec.type
     return {
         **_metadata("StructureDefinition", spec.id, url, spec.name, spec.title, spec.description),
-        "fhirVersion": "4.0.1",
+        "fhirVersion": fhir_r4.FHIR_VERSION,
         "kind": "resource",
         "abstract": False,
         "type": rtype,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Literal
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
@@ -319,9 +319,9 @@ def _careplan_resource(careplan: JSON | None, f: _Frame, c: Content, involvement
     cp["title"] = title
     lines = []
     for activity in cp.get("activity", []):
-        detail = activity.get("detail", {})
-        label = next((x.get("display") for x in detail.get("code", {}).get("coding", [])), None)
-        description = str(detail.get("description", ""))
+        codings = fhir_r4.activity_codings(activity)
+        label = codings[0].get("display") if codings else None
+        description = fhir_r4.activity_description(activity)
         lines.append(f"{label}: {description}" if label else description)
     cp["text"] = f.narrative(title, lines)
     return _ordered(cp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fhir_safetyplan import fhir_r4
 from fhir_safetyplan.client._errors import FhirError
 from fhir_safetyplan.codes import WRITTEN_TYPES
 from fhir_safetyplan.errors import JSON, issue
@@ -41,8 +42,8 @@ def capability_problems(
     if not version.startswith(fhir_version_prefix):
         problems.append(
             _unsupported(
-                f"The server speaks FHIR {version or '(unstated)'}; we need FHIR R4 "
-                f"({fhir_version_prefix}x). Use the server's R4 base URL (HAPI: .../baseR4, .../fhir).",
+                f"The server speaks FHIR {version or '(unstated)'}; we need FHIR {fhir_r4.RELEASE} "
+                f"({fhir_version_prefix}x). Use the server's {fhir_r4.RELEASE} base URL (HAPI: .../baseR4, .../fhir).",
                 "CapabilityStatement.fhirVersion",
             )
         )

@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from fhir_safetyplan import __version__
+from fhir_safetyplan import __version__, fhir_r4
 from fhir_safetyplan.client._capabilities import DELIVERY_REQUIREMENTS, capability_problems, json_objects
 from fhir_safetyplan.client._errors import (
     FhirError,
@@ -210,7 +210,7 @@ class FhirClient:
         required: Mapping[str, Iterable[str]] = DELIVERY_REQUIREMENTS,
         *,
         system_interactions: Iterable[str] = (),
-        fhir_version_prefix: str = "4.0.",
+        fhir_version_prefix: str = fhir_r4.SERVER_VERSION_PREFIX,
     ) -> JSON:
         """Check the server is FHIR R4 and supports ``required`` {type: interactions}; return the statement.
 

@@ -3,7 +3,7 @@ authenticate."""
 
 from __future__ import annotations
 
-from fhir_safetyplan import __version__, codes
+from fhir_safetyplan import __version__, codes, fhir_r4
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.questionnaire import RELEASE_DATE
 from fhir_safetyplan.service.fhirio import FHIR_JSON, PLAIN_JSON
@@ -24,7 +24,7 @@ def capability_statement(settings: ServiceSettings, base_url: str) -> JSON:
             "description": "Safety plans as FHIR R4: definitions, $validate, $extract, journal delivery",
             "url": base_url,
         },
-        "fhirVersion": "4.0.1",
+        "fhirVersion": fhir_r4.FHIR_VERSION,
         "format": [FHIR_JSON, PLAIN_JSON, "json"],
         "rest": [
             {
