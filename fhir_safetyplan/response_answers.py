@@ -38,6 +38,7 @@ def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
 
 
 def codings(answers: dict[str, list[JSON]], link: str) -> list[JSON]:
+    """The codings answered to ``link``."""
     return [a["valueCoding"] for a in answers.get(link, []) if "valueCoding" in a]
 
 
@@ -53,6 +54,7 @@ def yes_no(answers: dict[str, list[JSON]], link: str) -> bool | None:
 
 
 def strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
+    """The free texts answered to ``link``."""
     return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
 
 

@@ -68,6 +68,7 @@ def response_lines(qr: JSON, lang: str, content: Content | None = None) -> list[
 
 
 def option_display(c: Content, section: str, coding: JSON, lang: str) -> str:
+    """The display of an answered option of content ``section`` in ``lang`` (else the coding's own)."""
     for o in c.options(section):
         if o.code == coding.get("code"):
             return o.display.get(lang)
