@@ -1,7 +1,9 @@
 """The endpoints: definitions, ``$validate``, ``$extract``, delivery, ``/metadata`` and ``/healthz``.
 
 Handlers read and answer HTTP; the work is done by the same pure functions the command line uses
-(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.delivery.deliver`, on worker threads.
+(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.delivery.deliver`, on worker threads. What the
+OpenAPI document says of them is in :mod:`.openapi`, the CapabilityStatement in :mod:`.capability`, the
+upstream's cached health in :mod:`.health`.
 """
 
 from __future__ import annotations
