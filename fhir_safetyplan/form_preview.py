@@ -19,6 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from fhir_safetyplan import fhir_r4
 from fhir_safetyplan.errors import JSON, InputError, ValidationFailed
 from fhir_safetyplan.pipeline import document
 from fhir_safetyplan.questionnaire import shared_questionnaire
@@ -111,9 +112,7 @@ def result(response: Any, context: DocumentContext | None) -> tuple[int, JSON]:
     care_plan = documentation.by_type("CarePlan") or {}
     flag = documentation.by_type("Flag")
     activities = [
-        str(a["detail"]["description"])
-        for a in care_plan.get("activity", [])
-        if isinstance(a.get("detail"), dict) and a["detail"].get("description")
+        description for a in care_plan.get("activity", []) if (description := fhir_r4.activity_description(a))
     ]
     return 200, {
         "ok": True,

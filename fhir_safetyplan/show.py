@@ -20,15 +20,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import when
 from fhir_safetyplan.delivery.guard import guard_public_server
-from fhir_safetyplan.document import answers_by_link, format_date, safe_contact_text
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
 from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.response_answers import answers_by_link
+from fhir_safetyplan.sentences import format_date, safe_contact_text
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -385,11 +386,10 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
     for activity in _objs((plan.care_plan or {}).get("activity")):
-        detail = _obj(activity.get("detail"))
-        if detail.get("status") in ("completed", "cancelled"):
+        if fhir_r4.activity_status(activity) in ("completed", "cancelled"):
             continue  # done: carried from the previous plan as completed, no longer help to give
-        code = next((c.get("code") for c in _objs(_obj(detail.get("code")).get("coding"))), None)
-        text = helps.get(str(code)) or detail.get("description")
+        code = next((c.get("code") for c in fhir_r4.activity_codings(activity)), None)
+        text = helps.get(str(code)) or fhir_r4.activity_description(activity)
         if text:
             out.append(str(text))
     return out

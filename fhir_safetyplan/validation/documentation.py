@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fhir_safetyplan.document import answers_by_link
+from pydantic import ValidationError
+
+from fhir_safetyplan import fhir_r4
 from fhir_safetyplan.errors import JSON, issue
 from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.response_answers import answers_by_link
 from fhir_safetyplan.validation.primitives import MAX_DEPTH
 
 #: At most this many structural issues are listed (a hostile input could otherwise produce thousands).
@@ -16,24 +19,24 @@ MAX_STRUCTURE_ISSUES = 50
 
 
 def structure_issues(response: JSON) -> list[JSON]:
-    """Problems outside the items of a QuestionnaireResponse received from elsewhere: R4 structure (checked with
-    the fhir.resources R4B model: unknown elements, wrong types), dom-5, unknown modifier extensions, and what the
-    journal documentation needs (subject, author)."""
-    # fhir.resources is slow to import, and only a response received from elsewhere is checked with it
-    from pydantic import ValidationError
+    """Problems outside the items of a QuestionnaireResponse received from elsewhere: its FHIR structure (checked
+    with :func:`fhir_safetyplan.fhir_r4.questionnaire_response_model`: unknown elements, wrong types), dom-5,
+    unknown modifier extensions, and what the journal documentation needs (subject, author)."""
 
     issues: list[JSON] = []
     try:
-        from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-
-        QuestionnaireResponse.model_validate(response)
+        fhir_r4.questionnaire_response_model().model_validate(response)
     except ValidationError as exc:
         for err in exc.errors(include_url=False, include_input=False)[:MAX_STRUCTURE_ISSUES]:
             loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
             where = "QuestionnaireResponse" + "".join(
                 f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc if p != "__root__"
             )
-            issues.append(issue("error", "structure", f"{where}: {err['msg']} (FHIR R4 structure)", where))
+            issues.append(
+                issue(
+                    "error", "structure", f"{where}: {err['msg']} (FHIR {fhir_r4.RELEASE} structure)", where
+                )
+            )
     except RecursionError:
         issues.append(issue("error", "too-costly", "the QuestionnaireResponse is nested too deeply"))
     for i, contained in enumerate(response.get("contained") or []):
