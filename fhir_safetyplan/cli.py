@@ -2,6 +2,7 @@
 
 Every failure a user can cause ends as a clear message (and, where it helps, an OperationOutcome on stdout)
 with a documented exit code; never as a traceback. Set ``SAFETYPLAN_DEBUG=1`` to see tracebacks of bugs.
+The configuration is read once, here, into :class:`fhir_safetyplan.settings.Settings` (``args.settings``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
-from fhir_safetyplan import __version__, exitcodes
+from fhir_safetyplan import __version__, exitcodes, settings
 
 # Sub-command groups, in the order `--help` lists them. A group missing from the install is skipped.
 _COMMAND_MODULES = (
@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.USAGE
     from fhir_safetyplan.errors import ConfigError, InputError, SafetyPlanError
 
+    args.settings = configured = settings.for_command(args)
     try:
         code: int = handler(args)
         return code
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return exitcodes.OK
     except Exception as exc:  # a bug: say so plainly, no traceback unless asked
-        if os.environ.get("SAFETYPLAN_DEBUG"):
+        if configured.debug:
             raise
         sys.stderr.write(
             f"safetyplan: internal error ({type(exc).__name__}); this is a bug. "

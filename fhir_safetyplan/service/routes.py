@@ -151,12 +151,12 @@ def _unwrap(data: Any, names: tuple[str, ...]) -> Any:
 
 
 def _context(settings: ServiceSettings) -> Any:
-    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+    from fhir_safetyplan.document import DocumentContext
 
     return DocumentContext(
         confidentiality=settings.confidentiality,
         create_patient=settings.create_patient,
-        crisis_centre=CrisisCentre.from_env(),
+        crisis_centre=settings.crisis_centre,
         canonical_base=settings.canonical_base,
     )
 
