@@ -101,11 +101,11 @@ class Settings:
         return auth_from_env(kind, self.secrets)
 
     def client(self, server_url: str, auth: str | AuthBase | None = "none") -> FhirClient:
-        """The one place the command line builds a FhirClient: for ``server_url``, with ``auth`` an auth object
-        or a kind (``--auth``) whose secrets come from :attr:`secrets`."""
-        from fhir_safetyplan.client import FhirClient
+        """A client for ``server_url`` from the one factory (:class:`fhir_safetyplan.client.ClientFactory`),
+        with ``auth`` an auth object or a kind (``--auth``) whose secrets come from :attr:`secrets`."""
+        from fhir_safetyplan.client import ClientFactory
 
-        return FhirClient(server_url, auth=self.auth(auth) if isinstance(auth, str) else auth)
+        return ClientFactory(auth=self.auth(auth) if isinstance(auth, str) else auth)(server_url)
 
 
 def from_environment(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:

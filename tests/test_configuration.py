@@ -136,3 +136,17 @@ def test_the_service_reads_public_hosts_crisis_centre_and_canonical_base_as_the_
     assert settings_from_env(env, canonical_base="https://x.example/fhir").canonical_base == (
         "https://x.example/fhir"
     )
+
+
+def test_the_command_line_and_the_service_make_clients_with_the_one_factory() -> None:
+    from fhir_safetyplan.client import NO_RETRY, ClientFactory
+    from fhir_safetyplan.service import ServiceSettings
+
+    with settings.Settings().client("http://fhir.test/fhir/") as cli_client:
+        assert cli_client.base_url == "http://fhir.test/fhir"  # the one normaliser: check_base_url
+        assert cli_client.timeout == ClientFactory().timeout
+    service = ServiceSettings(upstream_timeout=(1.0, 9.0), health_timeout=2.0)
+    with service.new_client("http://fhir.test/fhir/") as delivering:
+        assert delivering.base_url == "http://fhir.test/fhir" and delivering.timeout == (1.0, 9.0)
+    with service.new_client("http://fhir.test/fhir", probe=True) as probe:
+        assert probe.timeout == (2.0, 2.0) and probe.policy is NO_RETRY

@@ -116,18 +116,15 @@ class ServiceSettings:
     max_requests: int = 64
 
     def new_client(self, base_url: str, *, probe: bool = False) -> FhirClient:
-        """The one place the service builds a FhirClient: ``client_factory`` if set, else one with the upstream
-        auth, timeouts and retries (``probe``: the short health timeout and no retries)."""
+        """The service's FhirClient: ``client_factory`` if set, else one from the one factory
+        (:class:`fhir_safetyplan.client.ClientFactory`) with the upstream auth, timeouts and retries
+        (``probe``: the short health timeout and no retries)."""
         if self.client_factory is not None:
             return self.client_factory(base_url)
-        from fhir_safetyplan.client import NO_RETRY, FhirClient
+        from fhir_safetyplan.client import ClientFactory
 
-        if probe:
-            timeout = (self.health_timeout, self.health_timeout)
-            return FhirClient(base_url, auth=self.upstream_auth, timeout=timeout, retries=NO_RETRY)
-        return FhirClient(
-            base_url, auth=self.upstream_auth, timeout=self.upstream_timeout, retries=self.upstream_retries
-        )
+        factory = ClientFactory(self.upstream_auth, self.upstream_timeout, self.upstream_retries)
+        return factory.probe(base_url, self.health_timeout) if probe else factory(base_url)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
