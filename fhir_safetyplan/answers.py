@@ -311,7 +311,7 @@ def submission_id(doc: AnswersDocument) -> str:
 
 def submission_identifier(base: str, value: str) -> JSON:
     """The Identifier every written resource carries for this submission."""
-    return {"system": f"{base}/NamingSystem/submission", "value": value}
+    return {"system": codes.submission_system(base), "value": value}
 
 
 def _patient_ref(p: Patient) -> JSON:

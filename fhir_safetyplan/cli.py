@@ -48,11 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Questionnaire definitions, QuestionnaireResponse validation, SDC extraction to a CarePlan, "
             "journal documentation, and delivery to a HAPI FHIR server."
         ),
-        epilog=(
-            "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 rejected by server, 4 queued in outbox, "
-            "5 server unavailable, 6 refused by policy, 7 configuration, 8 held for a person (the patient's "
-            "plan changed meanwhile), 70 internal error."
-        ),
+        epilog=exitcodes.summary(),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -87,19 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return exitcodes.USAGE
-    from fhir_safetyplan.errors import ConfigError, InputError, SafetyPlanError
+    from fhir_safetyplan.errors import ConfigError, SafetyPlanError
 
     args.settings = configured = settings.for_command(args)
     try:
         code: int = handler(args)
         return code
-    except InputError as exc:
-        sys.stdout.write(json.dumps(exc.outcome, ensure_ascii=False, indent=2) + "\n")
-        sys.stderr.write(f"safetyplan: {exc}\n")
-        return exitcodes.INVALID
     except ConfigError as exc:
         sys.stderr.write(f"safetyplan: configuration: {exc}\n")
-        return exitcodes.CONFIG
+        return exc.exit_code
     except SafetyPlanError as exc:
         sys.stdout.write(json.dumps(exc.outcome, ensure_ascii=False, indent=2) + "\n")
         sys.stderr.write(f"safetyplan: {exc}\n")

@@ -104,5 +104,19 @@ def questionnaire_url(base: str, lang: str | None) -> str:
     return f"{base}/Questionnaire/{questionnaire_id(lang)}"
 
 
-#: How our submission identifier system ends, whatever the canonical base (``namingsystem_url(base, "submission")``).
-SUBMISSION_SYSTEM_SUFFIX = namingsystem_url("", "submission")
+#: The NamingSystem of the submission identifier every written resource carries (its id).
+SUBMISSION_NAMING_SYSTEM = "submission"
+
+
+def submission_system(base: str) -> str:
+    """The submission identifier's system under canonical ``base``: ``{base}/NamingSystem/submission``."""
+    return namingsystem_url(base, SUBMISSION_NAMING_SYSTEM)
+
+
+#: How the submission identifier's system ends, whatever the canonical base.
+SUBMISSION_SYSTEM_SUFFIX = submission_system("")
+
+
+def is_submission_system(system: object) -> bool:
+    """True for the submission identifier's system under any canonical base."""
+    return isinstance(system, str) and system.endswith(SUBMISSION_SYSTEM_SUFFIX)

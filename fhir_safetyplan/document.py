@@ -350,7 +350,7 @@ def document(
     scope = plan_scope(submission, qr.get("subject"))
     subject, patient_entry = _subject(qr, ctx, scope, hidden)
     author = _author(qr)
-    ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
+    ident = {"system": codes.submission_system(base), "value": submission}
     urls = {t: full_url(scope, t) for t in WRITTEN_TYPES}
     authored = str(qr.get("authored", ""))
     encounter = qr.get("encounter")

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import exitcodes
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
+from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ DEFAULT_TOOLCHAIN = Toolchain()
 class ServerStartError(SafetyPlanError):
     """The server process died or did not answer ``/fhir/metadata`` in time; the message quotes its log."""
 
-    exit_code = exitcodes.UNAVAILABLE
+    kind = Kind.UNAVAILABLE
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 #: the journal resource types a plan consists of, searched by subject
 PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
-SUBMISSION_SYSTEM_SUFFIX = codes.SUBMISSION_SYSTEM_SUFFIX
 #: results per search page (a patient has few plans; more pages are followed)
 PAGE_SIZE = "50"
 
@@ -203,7 +202,7 @@ def _submission_of(resource: JSON) -> JSON | None:
     for i in idents:
         if (
             isinstance(i, dict)
-            and str(i.get("system", "")).endswith(SUBMISSION_SYSTEM_SUFFIX)
+            and codes.is_submission_system(i.get("system"))
             and isinstance(i.get("value"), str)
         ):
             return {"system": i["system"], "value": i["value"]}

@@ -79,10 +79,8 @@ def register(sub: Any) -> None:
             "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
             "submission again never duplicates anything on the server."
         ),
-        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server (also: no Patient there has "
-        "the plan's identifier), 4 queued in the outbox, 5 unavailable (no outbox), 6 refused by policy, "
-        "7 configuration or a damaged outbox, 8 held for a person (the patient's plan changed meanwhile: "
-        "nothing written).",
+        epilog=exitcodes.summary() + " Rejected by the server includes: no Patient there has the plan's "
+        "identifier; held for a person: nothing written.",
     )
     add_input(p)
     add_document_options(p)
@@ -320,7 +318,6 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.delivery.deliver import flush
     from fhir_safetyplan.delivery.outbox import Outbox
-    from fhir_safetyplan.outcomes import exit_code
 
     path = existing_outbox(args, "; nothing to deliver")
     if path is None:
@@ -339,7 +336,7 @@ def _outbox_flush(args: argparse.Namespace) -> int:
             line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stderr.write(flush_summary(results, outbox, server))
-    return exit_code(r.status for r in results)
+    return exitcodes.exit_code(r.status for r in results)
 
 
 def _outbox_requeue(args: argparse.Namespace) -> int:
