@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from requests.auth import AuthBase
 
     from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.delivery.store import OutboxSpec
     from fhir_safetyplan.document import CrisisCentre
 
 #: where plans wait when neither --outbox nor SAFETYPLAN_OUTBOX names a place
@@ -82,8 +83,9 @@ class Settings:
 
     #: the forms' canonical base (not yet checked: see :func:`canonical_base`)
     canonical_base: str = codes.DEFAULT_CANONICAL_BASE
-    #: the outbox: a path (kept as given, not interpreted here)
-    outbox: Path = DEFAULT_OUTBOX
+    #: the outbox as given (``--outbox``, else ``SAFETYPLAN_OUTBOX``): a file path or a PostgreSQL URL, read only
+    #: by :meth:`outbox_spec` when a command uses it (so a wrong one never stops a command that does not)
+    outbox: str | Path = DEFAULT_OUTBOX
     #: public test servers beyond hapi.fhir.org: ``--public-host`` and ``SAFETYPLAN_PUBLIC_HOSTS``
     public_hosts: tuple[str, ...] = ()
     crisis_centre: CrisisCentre | None = None
@@ -93,6 +95,13 @@ class Settings:
     debug: bool = False
     #: where the credentials of ``--auth`` are found (the environment); never printed
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def outbox_spec(self) -> OutboxSpec:
+        """What :attr:`outbox` names (:func:`fhir_safetyplan.delivery.store.outbox_spec`; ConfigError, exit 7,
+        for a URL scheme that is not PostgreSQL's)."""
+        from fhir_safetyplan.delivery.store import outbox_spec
+
+        return outbox_spec(self.outbox)
 
     def auth(self, kind: str) -> AuthBase | None:
         """The credentials of ``--auth KIND`` (ConfigError, exit 7, naming what is missing)."""
@@ -110,11 +119,11 @@ class Settings:
 
 def from_environment(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """The settings of the command ``args`` (a command without an option uses the environment's value)."""
-    outbox = getattr(args, "outbox", None)
+    given = getattr(args, "outbox", None)
     configured_outbox = env.get("SAFETYPLAN_OUTBOX", "").strip()
     return Settings(
         canonical_base=canonical_base(env, getattr(args, "canonical_base", None)),
-        outbox=outbox or (Path(configured_outbox) if configured_outbox else DEFAULT_OUTBOX),
+        outbox=given if given is not None else (configured_outbox or DEFAULT_OUTBOX),
         public_hosts=(*(getattr(args, "public_host", None) or ()), *public_hosts(env)),
         crisis_centre=crisis_centre(env),
         toolchain=hapi_toolchain(env),

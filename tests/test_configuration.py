@@ -83,6 +83,15 @@ def test_the_canonical_base_comes_from_the_option_else_the_environment_else_the_
     assert given["url"] == "https://other.example/fhir/Questionnaire/sikkerhetsplan"
 
 
+def test_a_bad_outbox_in_the_environment_fails_only_the_commands_that_use_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFETYPLAN_OUTBOX", "mysql://db.example/outbox")
+    code, _, err = run(capsys, "outbox", "list")
+    assert code == exitcodes.CONFIG and "mysql" in err
+    assert run(capsys, "questionnaire")[0] == exitcodes.OK
+
+
 def test_a_bad_canonical_base_in_the_environment_fails_only_the_commands_that_use_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,13 +121,13 @@ def test_the_crisis_centre_of_the_environment_is_named_in_the_journal_note(
 def test_command_settings_take_argv_over_the_environment_over_the_default() -> None:
     parser = build_parser()
     flush = parser.parse_args(["outbox", "flush", "--public-host", "a.test"])
-    assert settings.from_environment(flush, {}).outbox == settings.DEFAULT_OUTBOX
+    assert settings.from_environment(flush, {}).outbox_spec() == settings.DEFAULT_OUTBOX
     env = {"SAFETYPLAN_OUTBOX": "/srv/outbox.sqlite", "SAFETYPLAN_PUBLIC_HOSTS": "b.test c.test"}
     configured = settings.from_environment(flush, env)
-    assert configured.outbox == Path("/srv/outbox.sqlite")
+    assert configured.outbox_spec() == Path("/srv/outbox.sqlite")
     assert configured.public_hosts == ("a.test", "b.test", "c.test")  # both: each adds hosts to guard
     given = parser.parse_args(["outbox", "list", "--outbox", "here.sqlite"])
-    assert settings.from_environment(given, env).outbox == Path("here.sqlite")
+    assert settings.from_environment(given, env).outbox_spec() == Path("here.sqlite")
     assert settings.from_environment(given, {"SAFETYPLAN_DEBUG": "1"}).debug is True
     assert "x" * 20 not in repr(settings.from_environment(given, {"SAFETYPLAN_BEARER_TOKEN": "x" * 20}))
 

@@ -63,7 +63,7 @@ def _settings(args: argparse.Namespace, token: str) -> Any:
     upstream = check_base_url(args.server) if args.server else None
     return ServiceSettings(
         upstream=upstream,
-        outbox=settings.outbox if upstream else None,
+        outbox=settings.outbox_spec() if upstream else None,
         tokens=Tokens([token]),
         canonical_base=codes.canonical_base(settings.canonical_base),
         create_patient=bool(args.create_patient),

@@ -21,11 +21,14 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
 from fhir_safetyplan.settings import DEFAULT_OUTBOX, settings_of
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.delivery.store import OutboxSpec
 
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
 _AUTH_HELP = (
@@ -51,9 +54,9 @@ def _add_auth(p: argparse.ArgumentParser) -> None:
 def _add_outbox(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--outbox",
-        metavar="PATH",
-        type=Path,
-        help=f"outbox file (default: $SAFETYPLAN_OUTBOX or {DEFAULT_OUTBOX})",
+        metavar="PATH|URL",
+        help=f"outbox: an SQLite file, or a PostgreSQL database postgresql://USER@HOST:PORT/DB shared by "
+        f"several processes (password in ~/.pgpass, not the URL) (default: $SAFETYPLAN_OUTBOX or {DEFAULT_OUTBOX})",
     )
 
 
@@ -184,7 +187,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return exitcodes.USAGE
 
 
-def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
+def summary(result: Any, outbox: OutboxSpec | None) -> dict[str, Any]:
     """The JSON summary ``push`` prints: status, submission id, server and each entry's type/id/version."""
     out: dict[str, Any] = {
         "status": result.status,
@@ -218,7 +221,7 @@ def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.bundle import submission_of
     from fhir_safetyplan.delivery.deliver import attempt
     from fhir_safetyplan.delivery.guard import guard_public_server
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
     from fhir_safetyplan.pipeline import build_bundle
 
     # Everything that can fail without the network comes first: input, configuration, policy.
@@ -228,9 +231,9 @@ def _push(args: argparse.Namespace) -> int:
     assert submission, "build_bundle always sets the submission identifier"
     with settings.client(args.server, args.auth) as client:
         guard_public_server(bundle, client.base_url, settings.public_hosts)
-        path = None if args.no_outbox else settings.outbox
+        path = None if args.no_outbox else settings.outbox_spec()
         with contextlib.ExitStack() as stack:
-            outbox = None if path is None else stack.enter_context(Outbox(path))
+            outbox = None if path is None else stack.enter_context(open_outbox(path))
             result = attempt(
                 bundle,
                 client,
@@ -255,7 +258,7 @@ _PUSH_NOTES = {
 }
 
 
-def _report(result: Any, path: Path | None) -> int:
+def _report(result: Any, path: OutboxSpec | None) -> int:
     if result.status in ("delivered", "queued", "conflict"):
         emit(summary(result, path))
     elif result.outcome is not None:
@@ -274,22 +277,23 @@ def _report(result: Any, path: Path | None) -> int:
     return code
 
 
-def existing_outbox(args: argparse.Namespace, missing: str) -> Path | None:
-    """The outbox path of this command, or None (having said ``no outbox at PATH{missing}``) when absent."""
-    path = settings_of(args).outbox
-    if path.exists():
+def existing_outbox(args: argparse.Namespace, missing: str) -> OutboxSpec | None:
+    """The outbox of this command, or None (having said ``no outbox at PATH{missing}``) when a file outbox is
+    absent. A PostgreSQL URL is returned as it is: opening it says whether the database can be used."""
+    path = settings_of(args).outbox_spec()
+    if not isinstance(path, Path) or path.exists():
         return path
     sys.stderr.write(f"safetyplan: no outbox at {path}{missing}\n")
     return None
 
 
 def _outbox_list(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, " (nothing was ever queued there)")
     if path is None:
         return exitcodes.OK
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         for entry in outbox.list(args.status):
             sys.stdout.write(json.dumps(entry.as_dict(), ensure_ascii=False) + "\n")
     return exitcodes.OK
@@ -317,14 +321,14 @@ def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
 def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.delivery.deliver import flush
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, "; nothing to deliver")
     if path is None:
         return exitcodes.OK
     settings = settings_of(args)
     auth = settings.auth(args.auth)  # checked once, before anything is sent
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         server = _flush_server(args, outbox)
         results = flush(
             outbox,
@@ -342,12 +346,12 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 def _outbox_requeue(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import check_base_url
     from fhir_safetyplan.commands.outbox_tools import why_not_requeued
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, "")
     if path is None:
         return exitcodes.INVALID
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         server = check_base_url(args.server) if args.server else None  # as the entries' server was kept
         n = outbox.requeue(args.submission, server)
         if n == 0:
@@ -358,12 +362,12 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
 
 
 def _outbox_purge(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, "; nothing to purge")
     if path is None:
         return exitcodes.OK
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         n = outbox.purge(args.purge_status, args.older_than)
     sys.stderr.write(f"safetyplan: {n} {args.purge_status} entry(ies) deleted\n")
     return exitcodes.OK
