@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from fhir_safetyplan import bundled, codes
 from fhir_safetyplan.delivery.guard import host_list
+from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.local_hapi import DEFAULT_JAVA_OPTS, Toolchain
 
 if TYPE_CHECKING:
@@ -67,12 +68,18 @@ def canonical_base(env: Mapping[str, str], given: str | None = None) -> str:
 
 def hapi_toolchain(env: Mapping[str, str]) -> Toolchain:
     """Where the local HAPI launcher and Java are: ``SAFETYPLAN_HAPI_DIR``, ``JAVA_HOME``,
-    ``SAFETYPLAN_HAPI_JAVA_OPTS`` (set but empty: no options) and ``XDG_CACHE_HOME``."""
+    ``SAFETYPLAN_HAPI_JAVA_OPTS`` (split as a shell would; set but empty: no options) and ``XDG_CACHE_HOME``.
+
+    Raises :class:`ConfigError` (exit 7) when ``SAFETYPLAN_HAPI_JAVA_OPTS`` cannot be split (an open quote)."""
     opts = env.get("SAFETYPLAN_HAPI_JAVA_OPTS")
+    try:
+        java_opts = tuple(shlex.split(opts)) if opts is not None else DEFAULT_JAVA_OPTS
+    except ValueError as exc:  # the value is shown: JVM options are configuration, not secrets
+        raise ConfigError(f"SAFETYPLAN_HAPI_JAVA_OPTS cannot be split into options ({exc}): {opts}") from None
     return Toolchain(
         project=Path(env["SAFETYPLAN_HAPI_DIR"]) if env.get("SAFETYPLAN_HAPI_DIR") else None,
         java_home=Path(env["JAVA_HOME"]) if env.get("JAVA_HOME") else None,
-        java_opts=tuple(shlex.split(opts)) if opts is not None else DEFAULT_JAVA_OPTS,
+        java_opts=java_opts,
         cache=bundled.cache_dir(env),
     )
 
@@ -89,12 +96,15 @@ class Settings:
     #: public test servers beyond hapi.fhir.org: ``--public-host`` and ``SAFETYPLAN_PUBLIC_HOSTS``
     public_hosts: tuple[str, ...] = ()
     crisis_centre: CrisisCentre | None = None
-    #: the local HAPI server's launcher and Java
-    toolchain: Toolchain = field(default_factory=Toolchain)
     #: show tracebacks of bugs (``SAFETYPLAN_DEBUG``)
     debug: bool = False
-    #: where the credentials of ``--auth`` are found (the environment); never printed
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: the environment, for what is read only when a command needs it: the credentials of ``--auth`` and the
+    #: local HAPI toolchain (so a wrong value there never stops another command); never printed
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def toolchain(self) -> Toolchain:
+        """The local HAPI server's launcher and Java (:func:`hapi_toolchain`)."""
+        return hapi_toolchain(self.environment)
 
     def outbox_spec(self) -> OutboxSpec:
         """What :attr:`outbox` names (:func:`fhir_safetyplan.delivery.store.outbox_spec`; ConfigError, exit 7,
@@ -107,11 +117,11 @@ class Settings:
         """The credentials of ``--auth KIND`` (ConfigError, exit 7, naming what is missing)."""
         from fhir_safetyplan.client import auth_from_env
 
-        return auth_from_env(kind, self.secrets)
+        return auth_from_env(kind, self.environment)
 
     def client(self, server_url: str, auth: str | AuthBase | None = "none") -> FhirClient:
         """A client for ``server_url`` from the one factory (:class:`fhir_safetyplan.client.ClientFactory`),
-        with ``auth`` an auth object or a kind (``--auth``) whose secrets come from :attr:`secrets`."""
+        with ``auth`` an auth object or a kind (``--auth``) whose secrets come from :attr:`environment`."""
         from fhir_safetyplan.client import ClientFactory
 
         return ClientFactory(auth=self.auth(auth) if isinstance(auth, str) else auth)(server_url)
@@ -126,9 +136,8 @@ def from_environment(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         outbox=given if given is not None else (configured_outbox or DEFAULT_OUTBOX),
         public_hosts=(*(getattr(args, "public_host", None) or ()), *public_hosts(env)),
         crisis_centre=crisis_centre(env),
-        toolchain=hapi_toolchain(env),
         debug=bool(env.get("SAFETYPLAN_DEBUG")),
-        secrets=env,
+        environment=env,
     )
 
 

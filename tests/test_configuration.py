@@ -92,6 +92,15 @@ def test_a_bad_outbox_in_the_environment_fails_only_the_commands_that_use_it(
     assert run(capsys, "questionnaire")[0] == exitcodes.OK
 
 
+def test_bad_java_options_fail_only_the_local_server_commands_and_say_which_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFETYPLAN_HAPI_JAVA_OPTS", "-Xmx1g '-Dopen=quote")
+    code, _, err = run(capsys, "server", "build")
+    assert code == exitcodes.CONFIG and "SAFETYPLAN_HAPI_JAVA_OPTS" in err
+    assert run(capsys, "schema")[0] == exitcodes.OK
+
+
 def test_a_bad_canonical_base_in_the_environment_fails_only_the_commands_that_use_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

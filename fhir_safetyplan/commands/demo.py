@@ -78,10 +78,10 @@ def _say(message: str) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from fhir_safetyplan import local_hapi
 
-    toolchain = settings_of(args).toolchain
     started_here = False
     base_url = args.server
     if base_url is None:
+        toolchain = settings_of(args).toolchain()
         running = local_hapi.status(args.state_dir)
         if running is not None:
             _say(f"using the local HAPI FHIR server already running at {running.base_url}")

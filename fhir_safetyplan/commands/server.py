@@ -74,7 +74,7 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 def _start(args: argparse.Namespace) -> int:
     from fhir_safetyplan import local_hapi
 
-    toolchain = settings_of(args).toolchain
+    toolchain = settings_of(args).toolchain()
     already = local_hapi.status(args.state_dir)
     if already is None:
         _say_if_building(toolchain)
@@ -131,7 +131,7 @@ def _status(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from fhir_safetyplan import local_hapi
 
-    toolchain = settings_of(args).toolchain
+    toolchain = settings_of(args).toolchain()
     if args.force or local_hapi.needs_build(toolchain=toolchain):
         _say_if_building(toolchain, force=True)
     jar = local_hapi.build(force=args.force, toolchain=toolchain)
