@@ -100,7 +100,8 @@ def test_the_command_line_help_loads_no_stage_and_no_heavy_dependency() -> None:
         "    cli.main(['--help'])\n"
         "heavy = ('requests', 'pydantic', 'fhirpathpy', 'fhir.', 'fastapi', 'uvicorn', 'sqlite3', 'importlib.metadata',\n"
         "         'fhir_safetyplan.pipeline', 'fhir_safetyplan.document', 'fhir_safetyplan.questionnaire',\n"
-        "         'fhir_safetyplan.delivery', 'fhir_safetyplan.client', 'fhir_safetyplan.service')\n"
+        "         'fhir_safetyplan.delivery.deliver', 'fhir_safetyplan.delivery.outbox',\n"
+        "         'fhir_safetyplan.delivery.store', 'fhir_safetyplan.client', 'fhir_safetyplan.service')\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.errors import has_errors
 from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES, parse_json
+from fhir_safetyplan.settings import settings_of
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -93,14 +94,15 @@ def read_input(name: str) -> Any:
 
 
 def context_from(args: argparse.Namespace) -> DocumentContext:
-    """What documentation needs from this command's options (and the crisis centre from the environment)."""
-    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+    """The documentation context of a command: its options and its settings (crisis centre, canonical base)."""
+    from fhir_safetyplan.document import DocumentContext
 
+    settings = settings_of(args)
     return DocumentContext(
         confidentiality=getattr(args, "confidentiality", None) or "R",
         create_patient=bool(getattr(args, "create_patient", False)),
-        crisis_centre=CrisisCentre.from_env(),
-        canonical_base=args.canonical_base,
+        crisis_centre=settings.crisis_centre,
+        canonical_base=settings.canonical_base,
     )
 
 
@@ -111,14 +113,14 @@ def emit(resource: Any) -> None:
 def _respond(args: argparse.Namespace) -> int:
     from fhir_safetyplan.pipeline import respond
 
-    emit(respond(read_input(args.file), args.canonical_base))
+    emit(respond(read_input(args.file), settings_of(args).canonical_base))
     return exitcodes.OK
 
 
 def _validate(args: argparse.Namespace) -> int:
     from fhir_safetyplan.pipeline import validate
 
-    outcome = validate(read_input(args.file), args.canonical_base)
+    outcome = validate(read_input(args.file), settings_of(args).canonical_base)
     if has_errors(outcome):
         emit(outcome)
         return exitcodes.INVALID

@@ -16,8 +16,9 @@ import secrets
 import sys
 from typing import TYPE_CHECKING
 
-from fhir_safetyplan import codes, exitcodes
-from fhir_safetyplan.commands.push import _add_auth, _add_outbox, outbox_path
+from fhir_safetyplan import bundled, codes, exitcodes, local_hapi
+from fhir_safetyplan.commands.push import _add_auth, _add_outbox
+from fhir_safetyplan.settings import settings_of
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -58,18 +59,21 @@ def register(sub: Subcommands) -> None:
 
 
 def _settings(args: argparse.Namespace, token: str) -> ServiceSettings:
-    from fhir_safetyplan.client import auth_from_env, check_base_url
+    from fhir_safetyplan.client import check_base_url
     from fhir_safetyplan.service.settings import ServiceSettings, Tokens
 
-    upstream = check_base_url(args.server).rstrip("/") if args.server else None
+    settings = settings_of(args)
+    upstream = check_base_url(args.server) if args.server else None
     return ServiceSettings(
         upstream=upstream,
-        outbox=outbox_path(args) if upstream else None,
+        outbox=settings.outbox_spec() if upstream else None,
         tokens=Tokens([token]),
-        canonical_base=codes.canonical_base(None),
+        canonical_base=codes.canonical_base(settings.canonical_base),
         create_patient=bool(args.create_patient),
         form_delivers=upstream is not None,
-        upstream_auth=auth_from_env(args.auth) if upstream else None,
+        public_hosts=settings.public_hosts,
+        crisis_centre=settings.crisis_centre,
+        upstream_auth=settings.auth(args.auth) if upstream else None,
     )
 
 
@@ -84,7 +88,6 @@ def _preview(args: argparse.Namespace) -> int:
             "pip install 'fhir_safetyplan-<version>-py3-none-any.whl[serve]'\n"
         )
         return exitcodes.CONFIG
-    from fhir_safetyplan import bundled, local_hapi
 
     if not 0 <= args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535 (or 0: a free one)\n")
