@@ -20,8 +20,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -341,6 +339,10 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 def metadata_ok(base_url: str, timeout: float = 5.0) -> bool:
     """True when ``{base_url}/metadata`` answers 200 (the server is ready for requests)."""
+    # --help imports this module (the settings' toolchain): urllib.request (http.client, email) only here
+    import urllib.error
+    import urllib.request
+
     url = base_url.rstrip("/") + "/metadata"
     if not url.startswith(("http://", "https://")):
         return False
