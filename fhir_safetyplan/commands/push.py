@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands.batch import add_ndjson
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
 
 #: where plans wait when no --outbox / SAFETYPLAN_OUTBOX is given
@@ -102,6 +103,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="skip checking the server's CapabilityStatement (FHIR R4, types and interactions) first",
     )
+    add_ndjson(p, workers=True)
     p.set_defaults(handler=_push)
 
     outbox = sub.add_parser(
@@ -236,6 +238,10 @@ def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
 
 
 def _push(args: argparse.Namespace) -> int:
+    if args.ndjson:
+        from fhir_safetyplan.commands.batch_push import push_lines
+
+        return push_lines(args)
     from fhir_safetyplan.bundle import submission_of
     from fhir_safetyplan.delivery.deliver import attempt
     from fhir_safetyplan.delivery.guard import guard_public_server

@@ -1,0 +1,198 @@
+"""``push --ndjson``: one plan per line into the outbox, in input order, then sent on a few threads.
+
+Each line is read, built into its journal Bundle and stored in the outbox (leased to this process) *before*
+anything of it is sent, in input order, on the main thread; :class:`~fhir_safetyplan.delivery.batch_send.Sender`
+sends the stored plans, one patient's plans one after the other. The results are written in input order as
+they become known: the delivery result as ``push`` prints it (with ``"line"``), or an OperationOutcome naming
+the line. At most a small window of plans is between stored and written, so memory stays flat.
+
+Ctrl-C / SIGTERM: no new line is read; a line being stored is finished; plans not sent yet stay pending in the
+outbox (reported queued); the last result line says up to which input line everything is in the outbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+from collections import deque
+from typing import Any
+
+from fhir_safetyplan import exitcodes
+from fhir_safetyplan.batch import Line, Stopper, Tally, internal_outcome, parse_line, read_lines, with_line
+from fhir_safetyplan.commands.batch import (
+    _WINDOW_PER_WORKER,
+    Output,
+    failure,
+    interrupted_outcome,
+    opened,
+)
+from fhir_safetyplan.errors import JSON, SafetyPlanError
+
+
+class _InOrder:
+    """Results put back in input order: a line is *expected* when it is read, *done* when its result is known;
+    results are written as soon as every line before them is written."""
+
+    def __init__(self, out: Output, tally: Tally) -> None:
+        self.out, self.tally = out, tally
+        self.expected: deque[int] = deque()
+        self.ready: dict[int, tuple[JSON, str, int]] = {}
+
+    def expect(self, number: int) -> None:
+        self.expected.append(number)
+
+    def done(self, number: int, result: JSON, status: str, code: int) -> None:
+        self.ready[number] = (result, status, code)
+        while self.expected and self.expected[0] in self.ready:
+            line = self.expected.popleft()
+            written, status_, code_ = self.ready.pop(line)
+            self.out.write(written)
+            self.tally.add(line, status_, code_)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.expected)
+
+
+def push_lines(args: argparse.Namespace) -> int:
+    """``push --ndjson``: see the module docstring; the exit code is :meth:`Tally.exit_code`."""
+    from fhir_safetyplan.client import auth_from_env
+    from fhir_safetyplan.commands.pipeline import context_from
+    from fhir_safetyplan.commands.push import make_client, outbox_path
+    from fhir_safetyplan.delivery.outbox import Outbox
+
+    if args.no_outbox:
+        sys.stderr.write("safetyplan: push --ndjson always goes through the outbox; leave out --no-outbox\n")
+        return exitcodes.USAGE
+    context = context_from(args)
+    auth = auth_from_env(args.auth)  # checked once, before anything is read or sent
+    path = outbox_path(args)
+    tally = Tally("push")
+    with (
+        opened(args.file) as stream,
+        make_client(args.server, auth) as client,
+        Outbox(path) as outbox,
+        Stopper() as stopper,
+    ):
+        run = _Run(args, context, client.base_url, outbox, path, tally)
+        run.go(stream, stopper, lambda: make_client(client.base_url, auth), client)
+    sys.stderr.write(f"safetyplan: {tally.summary()}\n")
+    return tally.exit_code()
+
+
+class _Run:
+    """One ``push --ndjson``: store each line, hand it to the sender, write the results in order."""
+
+    def __init__(
+        self, args: argparse.Namespace, context: Any, server: str, outbox: Any, path: Any, tally: Tally
+    ) -> None:
+        self.args, self.context, self.server, self.outbox, self.path = args, context, server, outbox, path
+        self.tally = tally
+        self.order = _InOrder(Output(), tally)
+        self.window = _WINDOW_PER_WORKER * args.workers
+
+    def go(self, stream: Any, stopper: Stopper, factory: Any, probe: Any) -> None:
+        from fhir_safetyplan.delivery.batch_send import Sender
+
+        with Sender(self.outbox, factory, self.args.workers, stopper.stopped) as sender:
+            try:
+                if not self.args.no_check:
+                    self._check(probe, sender)
+                for line in stopper.lines(read_lines(stream)):
+                    self._line(line, sender)
+                    self._collect(sender, block=False)
+                    while self.order.waiting >= self.window:
+                        self._collect(sender, block=True)
+            except BaseException:
+                stopper.stopped.set()  # nothing more is sent; what was stored stays pending in the outbox
+                raise
+            interrupted = stopper.stopped.is_set()
+            while self.order.waiting:
+                self._collect(sender, block=True)
+        self.tally.interrupted = interrupted
+        if interrupted:
+            after = (
+                f"; every plan up to there is in the outbox {self.path} (those not reported delivered are "
+                "sent by 'safetyplan outbox flush')"
+            )
+            self.order.out.write(interrupted_outcome(self.tally, after))
+
+    def _check(self, client: Any, sender: Any) -> None:
+        """The server's CapabilityStatement, once: when it cannot take plans, they all wait in the outbox."""
+        from fhir_safetyplan.outcomes import stops_queue
+
+        try:
+            client.check_capabilities()
+        except SafetyPlanError as err:
+            if not stops_queue(err.kind):
+                raise
+            sender.halt(err)
+
+    def _line(self, line: Line, sender: Any) -> None:
+        if line.blank:
+            self.tally.skip_blank(line.number)
+            return
+        self.order.expect(line.number)
+        try:
+            job = self._store(line)
+        except SafetyPlanError as err:
+            self.order.done(line.number, *_failed(line.number, err))
+        except Exception as exc:  # a bug on one line never stops the others
+            self.order.done(
+                line.number, internal_outcome(line.number, exc), "internal-error", exitcodes.INTERNAL
+            )
+        else:
+            sender.submit(job)
+
+    def _store(self, line: Line) -> Any:
+        from fhir_safetyplan.bundle import submission_of
+        from fhir_safetyplan.delivery.batch_send import Job
+        from fhir_safetyplan.delivery.guard import guard_public_server
+        from fhir_safetyplan.delivery.outbox import LEASE_SECONDS
+        from fhir_safetyplan.pipeline import build_bundle
+
+        bundle = build_bundle(parse_line(line), self.context)
+        submission = submission_of(bundle)
+        assert submission, "build_bundle always sets the submission identifier"
+        guard_public_server(bundle, self.server, self.args.public_host)
+        entry = self.outbox.put(submission, bundle, self.server, lease_seconds=LEASE_SECONDS)
+        return Job(line.number, entry, bundle)
+
+    def _collect(self, sender: Any, *, block: bool) -> None:
+        while True:
+            try:
+                number, result = sender.results.get(timeout=0.5) if block else sender.results.get_nowait()
+            except queue.Empty:
+                if block:
+                    continue
+                return
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                self.order.done(
+                    number, internal_outcome(number, result), "internal-error", exitcodes.INTERNAL
+                )
+            else:
+                self.order.done(number, *self._reported(number, result))
+            if block:
+                return
+
+    def _reported(self, number: int, result: Any) -> tuple[JSON, str, int]:
+        from fhir_safetyplan.commands.push import summary
+
+        status = str(result.status)
+        if status in ("delivered", "queued", "conflict") or result.outcome is None:
+            return {"line": number, **summary(result, self.path)}, status, result.exit_code
+        return with_line(number, result.outcome), status, result.exit_code
+
+
+def _failed(number: int, err: SafetyPlanError) -> tuple[JSON, str, int]:
+    """A line refused before it was sent: invalid input, refused by policy, an outbox that cannot store it."""
+    from fhir_safetyplan.outcomes import EXIT_CODES, outcome_of
+
+    if err.kind.value == "input":
+        return failure(number, err)
+    status = outcome_of(err.kind)
+    result, _, _ = failure(number, err)
+    return result, str(status), EXIT_CODES[status]
