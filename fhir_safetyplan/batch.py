@@ -155,13 +155,15 @@ class Tally:
         """Line ``number`` ended as ``status`` (with the single-input command's exit ``code``)."""
         self.by_status[status] += 1
         self.by_code[code] += 1
+
+    def seen(self, number: int) -> None:
+        """Line ``number`` was read (the last one read is what an interrupted batch names)."""
         self.last_line = max(self.last_line, number)
 
     def skip_blank(self, number: int) -> None:
         if len(self.blank) < _MAX_LISTED:
             self.blank.append(number)
         self.by_status["blank"] += 1
-        self.last_line = max(self.last_line, number)
 
     @property
     def lines(self) -> int:
@@ -230,6 +232,8 @@ class Stopper:
         while not self.stopped.is_set():
             try:
                 self.waiting = True
+                if self.stopped.is_set():  # the signal came just before: it raised nothing
+                    return
                 line = next(source, None)
             except Interrupted:
                 return

@@ -314,15 +314,16 @@ def _cli(*args: str) -> subprocess.Popen[bytes]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_mid_batch_ends_it_saying_up_to_which_line_it_read(signum: int) -> None:
     proc = _cli("bundle", "--ndjson", "-")
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     for doc in GOOD[:2]:
         proc.stdin.write((one_line(doc) + "\n").encode())
     proc.stdin.flush()
     got = [json.loads(proc.stdout.readline()) for _ in range(2)]  # written and flushed line by line
     assert [b["resourceType"] for b in got] == ["Bundle", "Bundle"]
     proc.send_signal(signum)  # while it waits for line 3
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == exitcodes.INTERRUPTED
+    assert proc.wait(timeout=60) == exitcodes.INTERRUPTED
+    out, err = proc.stdout.read(), proc.stderr.read()  # (communicate would miss what stdout has buffered)
+    proc.stdin.close()
     last = json.loads(out.decode())
     assert "interrupted: the input was read up to line 2" in diagnostics(last)[0]
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()

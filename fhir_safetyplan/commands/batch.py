@@ -34,7 +34,7 @@ from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, has_errors
 DEFAULT_WORKERS = 4
 MAX_WORKERS = 32
 #: at most this many results (per worker) wait to be written in input order
-_WINDOW_PER_WORKER = 8
+WINDOW_PER_WORKER = 8
 
 
 def add_ndjson(p: argparse.ArgumentParser, *, workers: bool = False) -> None:
@@ -130,6 +130,7 @@ def run_lines(args: argparse.Namespace, command: str, handle: Handler) -> int:
     tally, out = Tally(command), Output()
     with opened(args.file) as stream, Stopper() as stopper:
         for line in stopper.lines(read_lines(stream)):
+            tally.seen(line.number)
             if line.blank:
                 tally.skip_blank(line.number)
                 continue

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import queue
+import signal
 import sys
-from collections import deque
+import threading
 from typing import Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.batch import Line, Stopper, Tally, internal_outcome, parse_line, read_lines, with_line
 from fhir_safetyplan.commands.batch import (
-    _WINDOW_PER_WORKER,
+    WINDOW_PER_WORKER as _WINDOW_PER_WORKER,
+)
+from fhir_safetyplan.commands.batch import (
     Output,
     failure,
     interrupted_outcome,
@@ -31,28 +34,54 @@ from fhir_safetyplan.errors import JSON, SafetyPlanError
 
 
 class _InOrder:
-    """Results put back in input order: a line is *expected* when it is read, *done* when its result is known;
-    results are written as soon as every line before them is written."""
+    """Results written in input order by a writer thread, as soon as every line before them is written (also
+    while the main thread waits for more input). A line is *expected* when it is read (at most ``window`` wait
+    at once: :meth:`expect` blocks), *done* when its result is known (on any thread)."""
 
-    def __init__(self, out: Output, tally: Tally) -> None:
-        self.out, self.tally = out, tally
-        self.expected: deque[int] = deque()
-        self.ready: dict[int, tuple[JSON, str, int]] = {}
+    def __init__(self, out: Output, tally: Tally, window: int, stopped: threading.Event) -> None:
+        self.out, self.tally, self._stopped = out, tally, stopped
+        self._expected: queue.Queue[int | None] = queue.Queue()
+        self._ready: dict[int, tuple[JSON, str, int]] = {}
+        self._known = threading.Condition()
+        self._room = threading.Semaphore(window)
+        #: what stopped the writer (stdout closed: BrokenPipeError); re-raised by :meth:`close`
+        self.failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="safetyplan-write", daemon=True)
+        self._thread.start()
 
     def expect(self, number: int) -> None:
-        self.expected.append(number)
+        while not self._room.acquire(timeout=0.5):  # in steps: a stop signal is handled meanwhile
+            pass
+        self._expected.put(number)
 
     def done(self, number: int, result: JSON, status: str, code: int) -> None:
-        self.ready[number] = (result, status, code)
-        while self.expected and self.expected[0] in self.ready:
-            line = self.expected.popleft()
-            written, status_, code_ = self.ready.pop(line)
-            self.out.write(written)
-            self.tally.add(line, status_, code_)
+        with self._known:
+            self._ready[number] = (result, status, code)
+            self._known.notify_all()
 
-    @property
-    def waiting(self) -> int:
-        return len(self.expected)
+    def close(self) -> None:
+        """Wait until every expected line is written (re-raising what stopped the writer)."""
+        self._expected.put(None)
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+        if self.failed is not None:
+            raise self.failed
+
+    def _write(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # for the main thread
+        while (number := self._expected.get()) is not None:
+            with self._known:
+                while number not in self._ready:
+                    self._known.wait()
+                result, status, code = self._ready.pop(number)
+            self.tally.add(number, status, code)
+            if self.failed is None:
+                try:
+                    self.out.write(result)
+                except BaseException as exc:  # stdout gone: the results are in the outbox all the same
+                    self.failed = exc
+                    self._stopped.set()  # read no more lines: nobody would see their results
+            self._room.release()
 
 
 def push_lines(args: argparse.Namespace) -> int:
@@ -75,7 +104,7 @@ def push_lines(args: argparse.Namespace) -> int:
         Outbox(path) as outbox,
         Stopper() as stopper,
     ):
-        run = _Run(args, context, client.base_url, outbox, path, tally)
+        run = _Run(args, context, client.base_url, outbox, path, tally, stopper.stopped)
         run.go(stream, stopper, lambda: make_client(client.base_url, auth), client)
     sys.stderr.write(f"safetyplan: {tally.summary()}\n")
     return tally.exit_code()
@@ -85,33 +114,36 @@ class _Run:
     """One ``push --ndjson``: store each line, hand it to the sender, write the results in order."""
 
     def __init__(
-        self, args: argparse.Namespace, context: Any, server: str, outbox: Any, path: Any, tally: Tally
+        self,
+        args: argparse.Namespace,
+        context: Any,
+        server: str,
+        outbox: Any,
+        path: Any,
+        tally: Tally,
+        stopped: threading.Event,
     ) -> None:
         self.args, self.context, self.server, self.outbox, self.path = args, context, server, outbox, path
         self.tally = tally
-        self.order = _InOrder(Output(), tally)
-        self.window = _WINDOW_PER_WORKER * args.workers
+        self.order = _InOrder(Output(), tally, _WINDOW_PER_WORKER * args.workers, stopped)
 
     def go(self, stream: Any, stopper: Stopper, factory: Any, probe: Any) -> None:
         from fhir_safetyplan.delivery.batch_send import Sender
 
-        with Sender(self.outbox, factory, self.args.workers, stopper.stopped) as sender:
-            try:
+        try:
+            with Sender(self.outbox, factory, self.args.workers, stopper.stopped, self._report) as sender:
                 if not self.args.no_check:
                     self._check(probe, sender)
                 for line in stopper.lines(read_lines(stream)):
+                    self.tally.seen(line.number)
                     self._line(line, sender)
-                    self._collect(sender, block=False)
-                    while self.order.waiting >= self.window:
-                        self._collect(sender, block=True)
-            except BaseException:
-                stopper.stopped.set()  # nothing more is sent; what was stored stays pending in the outbox
-                raise
-            interrupted = stopper.stopped.is_set()
-            while self.order.waiting:
-                self._collect(sender, block=True)
-        self.tally.interrupted = interrupted
-        if interrupted:
+        except BaseException:
+            stopper.stopped.set()  # nothing more is sent; what was stored stays pending in the outbox
+            raise
+        finally:
+            self.order.close()
+        self.tally.interrupted = stopper.stopped.is_set()
+        if self.tally.interrupted:
             after = (
                 f"; every plan up to there is in the outbox {self.path} (those not reported delivered are "
                 "sent by 'safetyplan outbox flush')"
@@ -139,9 +171,7 @@ class _Run:
         except SafetyPlanError as err:
             self.order.done(line.number, *_failed(line.number, err))
         except Exception as exc:  # a bug on one line never stops the others
-            self.order.done(
-                line.number, internal_outcome(line.number, exc), "internal-error", exitcodes.INTERNAL
-            )
+            self._report(line.number, exc)
         else:
             sender.submit(job)
 
@@ -159,32 +189,19 @@ class _Run:
         entry = self.outbox.put(submission, bundle, self.server, lease_seconds=LEASE_SECONDS)
         return Job(line.number, entry, bundle)
 
-    def _collect(self, sender: Any, *, block: bool) -> None:
-        while True:
-            try:
-                number, result = sender.results.get(timeout=0.5) if block else sender.results.get_nowait()
-            except queue.Empty:
-                if block:
-                    continue
-                return
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                self.order.done(
-                    number, internal_outcome(number, result), "internal-error", exitcodes.INTERNAL
-                )
-            else:
-                self.order.done(number, *self._reported(number, result))
-            if block:
-                return
-
-    def _reported(self, number: int, result: Any) -> tuple[JSON, str, int]:
+    def _report(self, number: int, result: Any) -> None:
+        """A line's delivery result (or the bug it met), on whichever thread it became known."""
         from fhir_safetyplan.commands.push import summary
 
+        if isinstance(result, BaseException):
+            self.order.done(number, internal_outcome(number, result), "internal-error", exitcodes.INTERNAL)
+            return
         status = str(result.status)
         if status in ("delivered", "queued", "conflict") or result.outcome is None:
-            return {"line": number, **summary(result, self.path)}, status, result.exit_code
-        return with_line(number, result.outcome), status, result.exit_code
+            shown = {"line": number, **summary(result, self.path)}
+        else:
+            shown = with_line(number, result.outcome)
+        self.order.done(number, shown, status, result.exit_code)
 
 
 def _failed(number: int, err: SafetyPlanError) -> tuple[JSON, str, int]:

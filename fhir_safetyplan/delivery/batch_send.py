@@ -6,20 +6,24 @@ subject), and each thread sends its plans one after the other, so two plans for 
 at once and reach the server in the order of the input: each is a revision of the plan before it
 (:mod:`fhir_safetyplan.revise`).
 
+The first plan is sent alone, before the threads send at once: a server that is down then costs one attempt
+(with its retries), not one per thread, and a fresh HAPI server gets its first write in peace (HAPI 8 fills its
+resource-type table on first use, and concurrent first writes of a type fail there with HAPI-2223, a 500).
+
 As in a flush, a failure that is the server's (unavailable, configuration: :attr:`DeliveryResult.stops_queue`)
 stops the sending: the plans after it stay pending in the outbox (their lease given back, so the next
 ``outbox flush`` takes them at once) and are reported as queued (or held). A stop signal does the same for
 what was not sent yet; a plan being sent is finished first.
 
-Results arrive on :attr:`Sender.results` as ``(line number, DeliveryResult | BaseException)`` in the order
-they finish; the command puts them back in input order.
+Each result is handed to ``report(line number, DeliveryResult | BaseException)`` on the sending thread, in the
+order they finish; the command puts them back in input order.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
+import signal
 import threading
 import zlib
 from collections.abc import Callable
@@ -31,13 +35,12 @@ from fhir_safetyplan.delivery.deliver import DeliveryResult, send_stored
 from fhir_safetyplan.delivery.outbox import Outbox, OutboxEntry
 from fhir_safetyplan.delivery.outbox_keys import bundle_subject
 from fhir_safetyplan.errors import JSON, SafetyPlanError
+from fhir_safetyplan.ids import patient_key
 from fhir_safetyplan.outcomes import Kind, Outcome, outcome_of
 
 __all__ = ["Job", "Sender"]
 
 log = logging.getLogger("fhir_safetyplan.delivery.batch_send")
-
-Result = tuple[int, DeliveryResult | BaseException]
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,9 @@ class Job:
 
 
 def lane_of(bundle: JSON, lanes: int) -> int:
-    """The thread for ``bundle``'s patient (the same patient always gets the same one)."""
-    subject = json.dumps(bundle_subject(bundle), sort_keys=True, ensure_ascii=False)
-    return zlib.crc32(subject.encode("utf-8", "surrogatepass")) % lanes
+    """The thread for ``bundle``'s patient: the same patient (by :func:`~fhir_safetyplan.ids.patient_key`: the
+    identity number when the plan has it, else the reference) always gets the same one."""
+    return zlib.crc32(patient_key(bundle_subject(bundle)).encode("utf-8", "surrogatepass")) % lanes
 
 
 class Sender:
@@ -65,13 +68,16 @@ class Sender:
         client_factory: Callable[[], FhirClient],
         workers: int,
         stopped: threading.Event,
+        report: Callable[[int, DeliveryResult | BaseException], None],
     ) -> None:
         self.outbox = outbox
-        self.results: queue.Queue[Result] = queue.Queue()
+        self._report = report
         self._factory = client_factory
         self._stopped = stopped
         self._halt: tuple[Outcome, str] | None = None
         self._lock = threading.Lock()
+        self._first = threading.Lock()
+        self._warm = threading.Event()
         self._lanes: list[queue.Queue[Job | None]] = [queue.Queue() for _ in range(workers)]
         self._threads = [
             threading.Thread(target=self._run, args=(lane,), name=f"safetyplan-send-{i}", daemon=True)
@@ -108,16 +114,20 @@ class Sender:
             thread.join()
 
     def _run(self, lane: queue.Queue[Job | None]) -> None:
+        # Ctrl-C and SIGTERM are for the main thread: delivered to a sending thread they would not wake the
+        # main thread from reading its input, and the batch would not stop.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         client: FhirClient | None = None
         try:
             while (job := lane.get()) is not None:
                 try:
                     if self._halt is None and not self._stopped.is_set() and client is None:
                         client = self._factory()
-                    self.results.put((job.number, self._one(job, client)))
+                    result: DeliveryResult | BaseException = self._one(job, client)
                 except BaseException as exc:  # every job gets a result, or the command waits
                     self._give_back(job)
-                    self.results.put((job.number, exc))
+                    result = exc
+                self._report(job.number, result)
         finally:
             if client is not None:
                 client.close()
@@ -126,6 +136,17 @@ class Sender:
         halt = self._halt
         if halt is not None or self._stopped.is_set() or client is None:
             return self._not_sent(job, halt)
+        if not self._warm.is_set():
+            with self._first:  # the first plan alone (see the module docstring); the others wait for it
+                if not self._warm.is_set():
+                    try:
+                        return self._sent(job, client)
+                    finally:
+                        self._warm.set()
+            return self._one(job, client)  # the halt may have come meanwhile
+        return self._sent(job, client)
+
+    def _sent(self, job: Job, client: FhirClient) -> DeliveryResult:
         result = send_stored(job.bundle, client, self.outbox, job.entry)
         if result.stops_queue:
             self._halt_with(Outcome(result.status), f"{result.reason} (line {job.number})")
