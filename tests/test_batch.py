@@ -327,3 +327,15 @@ def test_a_stop_signal_mid_batch_ends_it_saying_up_to_which_line_it_read(signum:
     last = json.loads(out.decode())
     assert "interrupted: the input was read up to line 2" in diagnostics(last)[0]
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+
+
+def test_one_patients_plans_always_go_to_the_same_sending_thread() -> None:
+    from fhir_safetyplan.delivery.batch_send import lane_of
+    from fhir_safetyplan.document import DocumentContext
+
+    first, second = json.loads(json.dumps(GOOD[0])), json.loads(json.dumps(GOOD[1]))
+    second["patient"] = first["patient"]
+    for context in (DocumentContext(), DocumentContext(create_patient=True)):  # urn:uuid subjects differ
+        a, b = (pipeline.build_bundle(d, context) for d in (first, second))
+        assert a["identifier"] != b["identifier"]
+        assert all(lane_of(a, n) == lane_of(b, n) for n in range(1, 33))
