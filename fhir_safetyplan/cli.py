@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 rejected by server, 4 queued in outbox, "
             "5 server unavailable, 6 refused by policy, 7 configuration, 8 held for a person (the patient's "
-            "plan changed meanwhile), 70 internal error."
+            "plan changed meanwhile), 9 batch (--ndjson): the lines ended differently, 70 internal error, "
+            "130 interrupted."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("safetyplan: interrupted\n")
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return exitcodes.OK
     except Exception as exc:  # a bug: say so plainly, no traceback unless asked

@@ -339,3 +339,22 @@ def test_one_patients_plans_always_go_to_the_same_sending_thread() -> None:
         a, b = (pipeline.build_bundle(d, context) for d in (first, second))
         assert a["identifier"] != b["identifier"]
         assert all(lane_of(a, n) == lane_of(b, n) for n in range(1, 33))
+
+
+def test_push_ndjson_refuses_a_real_looking_number_for_a_public_server_and_stores_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_delivery_cli import real_looking_fnr
+
+    plan = json.loads(json.dumps(GOOD[0]))
+    plan["patient"] = {"fnr": real_looking_fnr()}
+    path = tmp_path / "plans.ndjson"
+    path.write_text(one_line(plan) + "\n", encoding="utf-8")
+    outbox = tmp_path / "outbox.sqlite"
+    server = ["--server", "http://fhir.test/fhir", "--public-host", "fhir.test", "--no-check"]
+    code = main(["push", "--ndjson", str(path), *server, "--outbox", str(outbox)])
+    assert code == exitcodes.REFUSED  # the one line's code: nothing was sent, nothing stored
+    (refused,) = results(capsys.readouterr().out)
+    assert diagnostics(refused)[0].startswith("line 1: ")
+    with Outbox(outbox) as box:
+        assert box.list() == []
