@@ -20,16 +20,17 @@ import threading
 from typing import Any
 
 from fhir_safetyplan import exitcodes
-from fhir_safetyplan.batch import Line, Stopper, Tally, internal_outcome, parse_line, read_lines, with_line
-from fhir_safetyplan.commands.batch import (
-    WINDOW_PER_WORKER as _WINDOW_PER_WORKER,
+from fhir_safetyplan.batch import (
+    Line,
+    Stopper,
+    Tally,
+    internal_outcome,
+    line_outcome,
+    parse_line,
+    read_lines,
+    with_line,
 )
-from fhir_safetyplan.commands.batch import (
-    Output,
-    failure,
-    interrupted_outcome,
-    opened,
-)
+from fhir_safetyplan.commands.batch import WINDOW_PER_WORKER, Output, interrupted_outcome, opened
 from fhir_safetyplan.errors import JSON, SafetyPlanError
 
 
@@ -125,7 +126,7 @@ class _Run:
     ) -> None:
         self.args, self.context, self.server, self.outbox, self.path = args, context, server, outbox, path
         self.tally = tally
-        self.order = _InOrder(Output(), tally, _WINDOW_PER_WORKER * args.workers, stopped)
+        self.order = _InOrder(Output(), tally, WINDOW_PER_WORKER * args.workers, stopped)
 
     def go(self, stream: Any, stopper: Stopper, factory: Any, probe: Any) -> None:
         from fhir_safetyplan.delivery.batch_send import Sender
@@ -205,11 +206,9 @@ class _Run:
 
 
 def _failed(number: int, err: SafetyPlanError) -> tuple[JSON, str, int]:
-    """A line refused before it was sent: invalid input, refused by policy, an outbox that cannot store it."""
-    from fhir_safetyplan.outcomes import EXIT_CODES, outcome_of
+    """A line refused before it was sent: invalid input, refused by policy, or an outbox that could not store it
+    (then nothing of it is kept: its status says so)."""
+    from fhir_safetyplan.outcomes import Kind
 
-    if err.kind.value == "input":
-        return failure(number, err)
-    status = outcome_of(err.kind)
-    result, _, _ = failure(number, err)
-    return result, str(status), EXIT_CODES[status]
+    status = {Kind.INPUT: "invalid", Kind.POLICY: "refused"}.get(err.kind, "not-stored")
+    return line_outcome(number, err), status, err.exit_code
