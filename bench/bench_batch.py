@@ -1,6 +1,6 @@
 """Benchmark: batch mode (``bundle --ndjson``) against one ``safetyplan bundle`` process per plan, on one core.
 
-    python bench/bench_batch.py [--lines 2000] [--processes 20] [--memory 1000,10000] [--push URL]
+    python bench/bench_batch.py [--lines 2000] [--processes 20] [--memory 1000,10000] [--push URL [--push-lines 200,2000]]
                                                                       # writes bench/results/batch.md
 
 Everything runs pinned to CPU 0 (``taskset -c 0``; this process with ``os.sched_setaffinity``), so the numbers
@@ -16,7 +16,7 @@ are what one core gives:
 - **memory**: peak RSS of ``bundle --ndjson`` (and ``validate --ndjson``) over each line count of ``--memory``:
   flat means the same peak for 10× the lines;
 - with ``--push URL`` (a HAPI server you started, e.g. ``safetyplan server start``): ``push --ndjson
-  --create-patient --workers 4`` of 1,000 fresh plans into a fresh outbox: plans/s and peak RSS.
+  --create-patient --workers 4`` of ``--push-lines`` fresh plans each into a fresh outbox: plans/s and peak RSS.
 
 Nothing here is a test: the numbers are recorded, not asserted.
 """
@@ -227,7 +227,7 @@ def report(
         "",
         f"Recorded {dt.date.today().isoformat()} by `python bench/bench_batch.py --lines {n} --processes "
         f"{args.processes} --memory {args.memory}"
-        + (" --push URL" if pushed else "")
+        + (f" --push URL --push-lines {args.push_lines}" if pushed else "")
         + "`. Everything pinned "
         "to CPU 0 (`taskset -c 0`). Target (issue 12): `bundle --ndjson` at least 100× the plans/s of one "
         "`safetyplan bundle` process per plan, near the in-process flow; memory flat over 10,000 lines.",

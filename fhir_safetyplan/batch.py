@@ -99,13 +99,11 @@ def parse_line(line: Line) -> Any:
         raise InputError(text, operation_outcome([issue("error", "too-costly", text)]))
     try:
         return parse_json(line.data, f"line {line.number}")
-    except (
-        InputError
-    ) as err:  # a line has no line breaks: its JSON's "line 1 column N" is column N of the line
+    except InputError as err:
+        # A line has no line breaks: the "line 1 column N" of its JSON is column N of the line.
         for found in err.outcome.get("issue", []):
-            found["diagnostics"] = str(found.get("diagnostics", "")).replace(
-                " at line 1 column ", " at column "
-            )
+            text = str(found.get("diagnostics", ""))
+            found["diagnostics"] = text.replace(" at line 1 column ", " at column ")
         raise
 
 
@@ -200,8 +198,8 @@ class Interrupted(Exception):
 
 class Stopper:
     """Ctrl-C and SIGTERM during a batch: :attr:`stopped` is set, and :class:`Interrupted` is raised at once
-    only while :attr:`waiting` (reading input, waiting for results): a line being processed or stored is
-    finished first, so what was accepted is whole. Installed only in the main thread (signals go there)."""
+    only while :attr:`waiting` (blocked reading the input): a line being processed or stored is finished
+    first, so what was accepted is whole. Installed only in the main thread (signals go there)."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
