@@ -25,6 +25,7 @@ from fhir_safetyplan import exitcodes, pipeline
 from fhir_safetyplan.batch import Line, Tally, parse_line, read_lines
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.delivery.outbox import Outbox
+from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.errors import InputError
 from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES
 
@@ -273,7 +274,7 @@ def _unused_port() -> int:
 
 
 def test_push_ndjson_to_a_server_that_is_down_keeps_every_good_plan_in_the_outbox(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    outbox_at: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda s: None)
     path = tmp_path / "plans.ndjson"
@@ -281,21 +282,21 @@ def test_push_ndjson_to_a_server_that_is_down_keeps_every_good_plan_in_the_outbo
         "\n".join([one_line(GOOD[0]), BAD_LINES["not JSON"], "", one_line(GOOD[1]), one_line(RENDERED_QR)]),
         encoding="utf-8",
     )
-    outbox = tmp_path / "outbox.sqlite"
+    outbox = outbox_at  # an SQLite file, then a PostgreSQL database
     server = f"http://127.0.0.1:{_unused_port()}/fhir"
-    code = main(["push", "--ndjson", str(path), "--server", server, "--outbox", str(outbox)])
+    code = main(["push", "--ndjson", str(path), "--server", server, "--outbox", outbox])
     assert code == exitcodes.PARTIAL  # queued and invalid lines
     out = results(capsys.readouterr().out)
     assert [o.get("line") for o in out] == [1, None, 4, 5]
     assert [o.get("status") for o in out] == ["queued", None, "queued", "queued"]
     assert diagnostics(out[1])[0].startswith("line 2 is not valid JSON")
-    with Outbox(outbox) as box:
+    with open_outbox(outbox) as box:
         pending = box.list("pending")
         assert [e.submission_id for e in pending] == [o["submissionId"] for o in out if "line" in o]
         assert all(e.lease_owner is None for e in pending), "given back: the next flush takes them at once"
 
     path.write_text(one_line(GOOD[2]) + "\n", encoding="utf-8")
-    code = main(["push", "--ndjson", str(path), "--server", server, "--outbox", str(outbox), "--no-check"])
+    code = main(["push", "--ndjson", str(path), "--server", server, "--outbox", outbox, "--no-check"])
     assert code == exitcodes.QUEUED  # every line ended alike: the single-input code
     assert [o["status"] for o in results(capsys.readouterr().out)] == ["queued"]
 

@@ -90,7 +90,7 @@ def push_lines(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import auth_from_env
     from fhir_safetyplan.commands.pipeline import context_from
     from fhir_safetyplan.commands.push import make_client, outbox_path
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     if args.no_outbox:
         sys.stderr.write("safetyplan: push --ndjson always goes through the outbox; leave out --no-outbox\n")
@@ -102,7 +102,7 @@ def push_lines(args: argparse.Namespace) -> int:
     with (
         opened(args.file) as stream,
         make_client(args.server, auth) as client,
-        Outbox(path) as outbox,
+        open_outbox(path) as outbox,
         Stopper() as stopper,
     ):
         run = _Run(args, context, client.base_url, outbox, path, tally, stopper.stopped)
@@ -180,14 +180,13 @@ class _Run:
         from fhir_safetyplan.bundle import submission_of
         from fhir_safetyplan.delivery.batch_send import Job
         from fhir_safetyplan.delivery.guard import guard_public_server
-        from fhir_safetyplan.delivery.outbox import LEASE_SECONDS
         from fhir_safetyplan.pipeline import build_bundle
 
         bundle = build_bundle(parse_line(line), self.context)
         submission = submission_of(bundle)
         assert submission, "build_bundle always sets the submission identifier"
         guard_public_server(bundle, self.server, self.args.public_host)
-        entry = self.outbox.put(submission, bundle, self.server, lease_seconds=LEASE_SECONDS)
+        entry = self.outbox.put(submission, bundle, self.server, lease_seconds=self.outbox.lease_seconds)
         return Job(line.number, entry, bundle)
 
     def _report(self, number: int, result: Any) -> None:
