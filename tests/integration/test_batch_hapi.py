@@ -1,6 +1,7 @@
 """``safetyplan push --ndjson`` against the real HAPI FHIR server: 30 lines with bad ones among them → every good
-plan on the server exactly once, in input order per patient (a patient's second plan revises the first), and
-the same file again changes nothing; a SIGTERM mid-batch leaves every accepted plan in the outbox.
+plan on the server exactly once (through an SQLite and through a PostgreSQL outbox), in input order per patient
+(a patient's second plan revises the first), and the same file again changes nothing; a SIGTERM mid-batch
+leaves every accepted plan in the outbox.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.delivery.outbox import Outbox
+from fhir_safetyplan.delivery.store import open_outbox
 
 from .conftest import Fhir
 from .test_delivery_hapi import SUBMISSION_SYSTEM, fresh_plan
@@ -80,19 +82,19 @@ def versions(fhir: Fhir, results: list[JSON]) -> dict[str, str]:
 
 
 def test_push_ndjson_puts_each_good_plan_on_the_server_once_and_the_same_file_again_changes_nothing(
-    hapi_base_url: str, fhir: Fhir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    outbox_at: str, hapi_base_url: str, fhir: Fhir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines, plans, pairs = batch_of_30()
     path = tmp_path / "plans.ndjson"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    outbox = tmp_path / "outbox.sqlite"
+    outbox = outbox_at  # an SQLite file, then a PostgreSQL database
     args = (
         str(path),
         "--server",
         hapi_base_url,
         "--create-patient",
         "--outbox",
-        str(outbox),
+        outbox,
         "--workers",
         "4",
     )
@@ -128,7 +130,7 @@ def test_push_ndjson_puts_each_good_plan_on_the_server_once_and_the_same_file_ag
     assert code == exitcodes.PARTIAL, err
     assert [r.get("status") for r in again] == [r.get("status") for r in results]
     assert versions(fhir, results) == before, "the same file again wrote no new version of anything"
-    with Outbox(outbox) as box:
+    with open_outbox(outbox) as box:
         entries = box.list()
     assert sorted(e.submission_id for e in entries) == sorted(p["submissionId"] for p in plans.values())
     assert {e.status for e in entries} == {"delivered"}
