@@ -359,3 +359,28 @@ def test_push_ndjson_refuses_a_real_looking_number_for_a_public_server_and_store
     assert diagnostics(refused)[0].startswith("line 1: ")
     with Outbox(outbox) as box:
         assert box.list() == []
+
+
+def test_credentials_refused_stop_the_sending_and_every_plan_stays_pending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import responses
+
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda s: None)
+    path = tmp_path / "plans.ndjson"
+    path.write_text("".join(one_line(d) + "\n" for d in GOOD), encoding="utf-8")
+    outbox = tmp_path / "outbox.sqlite"
+    base = "http://fhir.test/fhir"
+    with responses.RequestsMock() as rsps:  # a 401 a local HAPI without authentication never gives
+        rsps.post(base, status=401, json={"resourceType": "OperationOutcome", "issue": []})
+        code = main(["push", "--ndjson", str(path), "--server", base, "--outbox", str(outbox), "--no-check"])
+        sent = len(rsps.calls)
+    assert code == exitcodes.CONFIG  # every line held alike
+    out = results(capsys.readouterr().out)
+    assert len(out) == 3 and sent == 1, "the first plan went alone; after its 401 nothing more was sent"
+    first, *rest = out
+    assert diagnostics(first)[0].startswith("line 1: ")  # the server's refusal, as push prints it
+    assert [(o["line"], o["status"]) for o in rest] == [(2, "held"), (3, "held")]
+    assert all("not sent" in o["reason"] for o in rest)
+    with Outbox(outbox) as box:
+        assert [e.status for e in box.list()] == ["pending"] * 3
