@@ -156,8 +156,9 @@ def _one(line: Line, handle: Handler) -> tuple[JSON, str, int]:
 def validate_lines(args: argparse.Namespace) -> int:
     """``validate --ndjson``: each line's OperationOutcome (``line N: No problems found.`` when valid)."""
     from fhir_safetyplan.pipeline import validate
+    from fhir_safetyplan.settings import settings_of
 
-    base = args.canonical_base
+    base = settings_of(args).canonical_base  # once: the same for every line
 
     def handle(line: Line) -> tuple[JSON, str, int]:
         outcome = with_line(line.number, validate(parse_line(line), base))

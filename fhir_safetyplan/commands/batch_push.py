@@ -87,26 +87,28 @@ class _InOrder:
 
 def push_lines(args: argparse.Namespace) -> int:
     """``push --ndjson``: see the module docstring; the exit code is :meth:`Tally.exit_code`."""
-    from fhir_safetyplan.client import auth_from_env
     from fhir_safetyplan.commands.pipeline import context_from
-    from fhir_safetyplan.commands.push import make_client, outbox_path
     from fhir_safetyplan.delivery.store import open_outbox
+    from fhir_safetyplan.settings import settings_of
 
     if args.no_outbox:
         sys.stderr.write("safetyplan: push --ndjson always goes through the outbox; leave out --no-outbox\n")
         return exitcodes.USAGE
+    settings = settings_of(args)
     context = context_from(args)
-    auth = auth_from_env(args.auth)  # checked once, before anything is read or sent
-    path = outbox_path(args)
+    auth = settings.auth(args.auth)  # checked once, before anything is read or sent
+    path = settings.outbox_spec()
     tally = Tally("push")
     with (
         opened(args.file) as stream,
-        make_client(args.server, auth) as client,
+        settings.client(args.server, auth) as client,
         open_outbox(path) as outbox,
         Stopper() as stopper,
     ):
-        run = _Run(args, context, client.base_url, outbox, path, tally, stopper.stopped)
-        run.go(stream, stopper, lambda: make_client(client.base_url, auth), client)
+        run = _Run(
+            args, context, client.base_url, outbox, path, tally, stopper.stopped, settings.public_hosts
+        )
+        run.go(stream, stopper, lambda: settings.client(client.base_url, auth), client)
     sys.stderr.write(f"safetyplan: {tally.summary()}\n")
     return tally.exit_code()
 
@@ -123,9 +125,10 @@ class _Run:
         path: Any,
         tally: Tally,
         stopped: threading.Event,
+        public_hosts: tuple[str, ...],
     ) -> None:
         self.args, self.context, self.server, self.outbox, self.path = args, context, server, outbox, path
-        self.tally = tally
+        self.tally, self.public_hosts = tally, public_hosts
         self.order = _InOrder(Output(), tally, WINDOW_PER_WORKER * args.workers, stopped)
 
     def go(self, stream: Any, stopper: Stopper, factory: Any, probe: Any) -> None:
@@ -185,7 +188,7 @@ class _Run:
         bundle = build_bundle(parse_line(line), self.context)
         submission = submission_of(bundle)
         assert submission, "build_bundle always sets the submission identifier"
-        guard_public_server(bundle, self.server, self.args.public_host)
+        guard_public_server(bundle, self.server, self.public_hosts)
         entry = self.outbox.put(submission, bundle, self.server, lease_seconds=self.outbox.lease_seconds)
         return Job(line.number, entry, bundle)
 
