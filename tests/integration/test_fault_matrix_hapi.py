@@ -197,7 +197,7 @@ def serve(upstream: str, outbox: Path | str) -> tuple[subprocess.Popen[str], str
     def up() -> bool:
         try:
             return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer in time
             return False
 
     wait_for(up, 60, "the service to start")

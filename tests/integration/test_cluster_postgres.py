@@ -1,0 +1,327 @@
+"""The service as a cluster: three ``safetyplan serve`` replicas and two ``safetyplan outbox flush`` loops on one
+shared outbox, 100 plans (synthetic, one patient each), while replicas and flushers are SIGKILLed and restarted
+and the upstream HAPI server is stopped for a while and started again. Every plan must end up on the server
+exactly once, on its own patient, and every outbox entry delivered.
+
+A run, per upstream (HAPI on H2 in a file, then HAPI on PostgreSQL):
+
+1. the replicas and flush loops start; an engine posts the plans to any replica, four at a time, and sends a
+   plan again to another replica when its replica died under it (it never heard an answer);
+2. after the first third of the plans HAPI is stopped; the replicas go on accepting (202: queued in the
+   shared outbox) while it is down; after the second third it is started again (on the same port: its data
+   is in its database and survives);
+3. meanwhile a chaos thread SIGKILLs a replica every few seconds and starts a new one, including while the
+   queued plans are being delivered after HAPI is back (a killed replica's leases go to the others);
+4. once the outbox has nothing pending, the server is searched patient by patient.
+
+Figures are printed like the fault matrix's; every figure but ``plans`` must be 0.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import requests
+
+from fhir_safetyplan import local_hapi
+from fhir_safetyplan.delivery.outbox import Outbox, OutboxEntry
+
+from .conftest import Fhir, HapiOnPostgres, fresh_identifier
+from .test_delivery_hapi import fresh_fnr, fresh_plan
+from .test_fault_matrix_hapi import EXAMPLES, TOKEN, check_plans, cli, serve
+from .test_service_hapi import wait_for
+
+JSON = dict[str, Any]
+SEED = 12_2026
+PLANS = 100
+REPLICAS = 3
+FLUSH_LOOPS = 2
+ENGINE_THREADS = 4
+#: seconds between two replica kills (drawn from this range)
+KILL_EVERY = (2.0, 4.0)
+#: the share of ``outbox flush`` runs killed at a random moment
+FLUSH_KILLS = 0.25
+
+
+class Upstream(Protocol):
+    """A HAPI server that can be stopped and started again with its data."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def ready(self) -> str: ...
+
+
+class HapiOnH2File:
+    """The fault tests' HAPI (``faulty_server``: H2 in a file, so its data survives a restart)."""
+
+    def __init__(self, faulty: JSON) -> None:
+        self.faulty = faulty
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.faulty['port']}/fhir"
+
+    def stop(self) -> None:
+        local_hapi.stop(self.faulty["state"])
+
+    def start(self) -> None:
+        port = self.faulty["port"]
+        local_hapi.start(
+            port=port, state_dir=self.faulty["state"], server_args=self.faulty["args"], timeout=300
+        )
+
+    def ready(self) -> str:
+        wait_for(lambda: local_hapi.metadata_ok(self.base_url), 300, "HAPI on H2")
+        return self.base_url
+
+
+@dataclass
+class Cluster:
+    """One run: the replicas, the figures, and what the engine was told."""
+
+    upstream: Upstream
+    outbox: str
+    rng: random.Random = field(default_factory=lambda: random.Random(SEED))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    replicas: list[tuple[subprocess.Popen[str], str]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    upstream_back: threading.Event = field(default_factory=threading.Event)
+    accepted: dict[int, int] = field(default_factory=dict)  # HTTP status -> how many
+    kills: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("up", "down", "delivering", "flush"), 0)
+    )
+    resent: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    phase: str = "up"
+    seconds: dict[str, float] = field(default_factory=dict)  # how long each phase took
+    clock: float = field(default_factory=time.monotonic)
+
+    def draw(self, a: float, b: float) -> float:
+        with self.lock:
+            return self.rng.uniform(a, b)
+
+    def replica_urls(self) -> list[str]:
+        with self.lock:
+            return [url for _, url in self.replicas]
+
+    # ---- the engine ----------------------------------------------------------------------------------
+
+    def post(self, n: int, data: JSON) -> None:
+        """POST plan ``n`` to a replica until one answers; a dropped connection means: send it again (to the
+        next replica)."""
+        for attempt in range(60):
+            urls = self.replica_urls()
+            url = urls[(n + attempt) % len(urls)]
+            try:
+                r = requests.post(
+                    f"{url}/QuestionnaireResponse",
+                    json=data,
+                    headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"},
+                    timeout=120,
+                )
+            except requests.ConnectionError:
+                with self.lock:
+                    self.resent += 1
+                time.sleep(0.2)
+                continue
+            with self.lock:
+                self.accepted[r.status_code] = self.accepted.get(r.status_code, 0) + 1
+                if r.status_code not in (201, 202):
+                    self.unexpected.append(f"replica answered {r.status_code}: {_gist(r)}")
+            return
+        self.unexpected.append("no replica took a plan in 60 tries")
+
+    # ---- chaos ---------------------------------------------------------------------------------------
+
+    def kill_replicas(self) -> None:
+        """SIGKILL a replica every few seconds and start a new one in its place, until the run is done; the
+        first kill after HAPI is back comes at once, while the queued plans are being delivered."""
+        back = False
+        while not self.done.is_set():
+            pause = self.draw(*KILL_EVERY)
+            if not back and self.upstream_back.wait(pause):
+                back = True
+                time.sleep(self.draw(0.2, 0.8))
+            elif back and self.done.wait(pause):
+                return
+            if self.done.is_set():
+                return
+            with self.lock:
+                slot = self.rng.randrange(len(self.replicas))
+                proc, _ = self.replicas[slot]
+                self.kills[self.phase] += 1
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            replacement = serve(self.upstream.base_url, self.outbox)
+            with self.lock:
+                self.replicas[slot] = replacement
+
+    def restart_upstream(self) -> None:
+        """Start HAPI again; from its first answer on, the queued plans are being delivered."""
+        self.upstream.start()
+        self.phase = "delivering"
+        self.lap("HAPI down")
+        self.upstream_back.set()
+
+    def lap(self, what: str) -> None:
+        now = time.monotonic()
+        self.seconds[what] = round(now - self.clock)
+        self.clock = now
+
+    def guarded(self, target: Callable[[], None]) -> Callable[[], None]:
+        """``target`` for a thread: an exception in it is an unexpected answer, not a silent thread death."""
+
+        def run() -> None:
+            try:
+                target()
+            except Exception as exc:  # reported in the figures and the assertion
+                self.unexpected.append(f"{target.__name__}: {exc!r}")
+                self.done.set()
+
+        return run
+
+    def flush_loop(self) -> None:
+        """``safetyplan outbox flush`` again and again, some runs killed at a random moment."""
+        while not self.done.is_set():
+            proc = cli("outbox", "flush", "--outbox", self.outbox)
+            if self.draw(0, 1) < FLUSH_KILLS:
+                time.sleep(self.draw(0.1, 1.5))
+                proc.send_signal(signal.SIGKILL)
+                with self.lock:
+                    self.kills["flush"] += 1
+            _, err = proc.communicate(timeout=180)
+            if proc.returncode not in (0, 4, -signal.SIGKILL):  # delivered all, or some still queued
+                self.unexpected.append(f"flush exit {proc.returncode}: {err[-300:]}")
+            self.done.wait(0.5)
+
+
+def _gist(r: requests.Response) -> str:
+    """Our first diagnostic and the HAPI message codes of an answer: the upstream's diagnostics can quote the
+    patient's identity number (HAPI's unique-key messages name the conditional-create URL)."""
+    try:
+        issues = r.json().get("issue", [])
+    except ValueError:
+        return r.text[:100]
+    ours = str(issues[0].get("diagnostics", ""))[:300] if issues else ""
+    return f"{ours} {sorted(set(re.findall(r'HAPI-[0-9]{4}', r.text)))}"
+
+
+def _entries(outbox: str) -> list[OutboxEntry]:
+    with Outbox(outbox) as box:
+        return box.list()
+
+
+def _pending(outbox: str) -> int:
+    with Outbox(outbox) as box:
+        return box.counts()["pending"]
+
+
+def _run(c: Cluster, plans: list[JSON]) -> None:
+    """Steps 1-3 of the module docstring; returns once the outbox has nothing pending."""
+    c.replicas = [serve(c.upstream.base_url, c.outbox) for _ in range(REPLICAS)]
+    helpers = [threading.Thread(target=c.guarded(c.kill_replicas))]
+    helpers += [threading.Thread(target=c.guarded(c.flush_loop)) for _ in range(FLUSH_LOOPS)]
+    for thread in helpers:
+        thread.start()
+    c.lap("replicas started")
+    try:
+        with ThreadPoolExecutor(max_workers=ENGINE_THREADS) as engine:
+            jobs = [engine.submit(c.post, n, data) for n, data in enumerate(plans)]
+            wait_for(lambda: sum(j.done() for j in jobs) >= len(plans) // 3, 300, "a third of the plans")
+            c.lap("first third delivered")
+            c.upstream.stop()
+            c.phase = "down"
+            wait_for(
+                lambda: sum(j.done() for j in jobs) >= 2 * len(plans) // 3, 300, "two thirds of the plans"
+            )
+            restart = threading.Thread(target=c.guarded(c.restart_upstream))
+            restart.start()
+            for job in jobs:
+                job.result()
+            restart.join()
+        c.upstream.ready()
+        wait_for(lambda: c.done.is_set() or _pending(c.outbox) == 0, 240, "the outbox to be delivered")
+        c.lap("queue delivered")
+    finally:
+        c.done.set()
+        for thread in helpers:
+            thread.join(timeout=240)
+        for proc, _ in c.replicas:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in c.replicas:
+            proc.wait(timeout=60)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> str:
+    """The outbox every process shares."""
+    return str(tmp_path / "cluster-outbox.sqlite")
+
+
+@pytest.fixture(params=["hapi-on-h2", "hapi-on-postgresql"])
+def upstream(request: pytest.FixtureRequest) -> Iterator[Upstream]:
+    """The HAPI server the replicas deliver to; the PostgreSQL one boots while the H2 run goes on."""
+    on_postgres: HapiOnPostgres = request.getfixturevalue("hapi_on_postgres")
+    if request.param == "hapi-on-h2":
+        yield HapiOnH2File(request.getfixturevalue("faulty_server"))
+    else:
+        on_postgres.ready()
+        yield on_postgres
+
+
+def test_replicas_and_flushers_on_one_outbox_deliver_every_plan_once_through_kills_and_an_upstream_outage(
+    upstream: Upstream, outbox: str
+) -> None:
+    upstream.ready()
+    c = Cluster(upstream, outbox)
+    patients = {fresh_fnr(): [fresh_identifier("cl")] for _ in range(PLANS)}
+    plans = []
+    for i, (fnr, (sub,)) in enumerate(patients.items()):
+        data = fresh_plan(EXAMPLES[i % len(EXAMPLES)], fnr)
+        data["submissionId"] = sub
+        plans.append(data)
+    started = time.monotonic()
+
+    _run(c, plans)
+
+    figures = {
+        "plans": len(plans),
+        **check_plans(Fhir(upstream.ready()), patients, _entries(outbox)),
+        "unexpected answers": len(c.unexpected),
+    }
+    c.lap("server searched")
+    took = time.monotonic() - started
+    print(
+        f"cluster ({type(upstream).__name__}, outbox {Path(outbox).suffix or outbox.split(':')[0]}):",
+        json.dumps(figures),
+        f"(answers {c.accepted}, killed {c.kills}, plans sent again {c.resent}, {took:.0f} s: {c.seconds})",
+    )
+    assert c.accepted.get(202, 0) > 0, "no plan was queued while HAPI was down"
+    assert c.kills["down"] > 0 and c.kills["delivering"] > 0 and c.kills["flush"] > 0, c.kills
+    assert {k: v for k, v in figures.items() if k != "plans"} == dict.fromkeys(
+        (
+            "lost",
+            "duplicated",
+            "filed on the wrong patient",
+            "entries in a wrong state",
+            "unexpected answers",
+        ),
+        0,
+    ), c.unexpected
