@@ -116,7 +116,9 @@ class Replicas:
                 "--outbox", outbox, "--flush-interval", "2", "--create-patient",
             ]  # fmt: skip
             with (log_dir / f"replica-{n}-{i}.log").open("wb") as log:
-                self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+                self.procs.append(
+                    subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                )
             self.urls.append(f"http://127.0.0.1:{port}")
         for url in self.urls:
             for _ in range(600):
@@ -177,7 +179,9 @@ def scenario(replicas: Replicas, plans: list[JSON], engine: int, parties: dict[s
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--plans", type=int, default=150, help="plans per scenario")
     parser.add_argument("--replicas", default="1,3", help="replica counts, comma separated")
     parser.add_argument("--engine", type=int, default=6, help="engine threads posting at once")
@@ -192,27 +196,29 @@ def main() -> int:
     results: list[tuple[int, JSON]] = []
     try:
         hapi = local_hapi.start(state_dir=tmp / "hapi", db=cluster.create_database("hapi"), timeout=600)
-        hapi_pid = hapi.pid
         tag = dt.datetime.now().strftime("%H%M%S")
-        for n in [1, *counts]:  # the first, unrecorded, warms HAPI's JIT and caches
-            outbox = cluster.create_database(f"outbox_{len(results)}_{n}") if postgres_outbox() else ""
-            outbox = outbox or str(tmp / f"outbox-{len(results)}-{n}.sqlite")
-            replicas = Replicas(n, hapi.base_url, outbox, tmp)
+        # The first scenario, unrecorded, warms HAPI's JIT and caches up.
+        for i, n in enumerate([0, *counts]):
+            warm = i == 0
+            outbox = (
+                cluster.create_database(f"outbox_{i}")
+                if postgres_outbox()
+                else str(tmp / f"outbox-{i}.sqlite")
+            )
+            replicas = Replicas(max(n, 1), hapi.base_url, outbox, tmp)
             try:
                 parties = {
-                    "HAPI (JVM)": [hapi_pid],
+                    "HAPI (JVM)": [hapi.pid],
                     "PostgreSQL": postgres_pids(cluster),
                     "replicas": [p.pid for p in replicas.procs],
                     "engine (this process)": [os.getpid()],
                 }
-                warm = not results and n == 1 and len(results) == 0 and "warm" not in tag
-                plans = fresh_plans(30 if warm else args.plans, f"{tag}-{len(results)}-{n}")
-                print(f"{n} replica(s), {len(plans)} plans ...", file=sys.stderr)
+                plans = fresh_plans(30 if warm else args.plans, f"{tag}-{i}")
+                print(f"{'warm-up' if warm else n} replica(s), {len(plans)} plans ...", file=sys.stderr)
                 outcome = scenario(replicas, plans, args.engine, parties)
-                if warm:
-                    tag += "-warm"
-                else:
-                    results.append((n, {**outcome, "outbox": outbox.split(":")[0] if "://" in outbox else "sqlite"}))
+                if not warm:
+                    kind = "postgresql" if "://" in outbox else "sqlite"
+                    results.append((n, {**outcome, "outbox": kind}))
             finally:
                 replicas.close()
     finally:
@@ -224,7 +230,9 @@ def main() -> int:
 
 def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before: tuple[float, ...]) -> None:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
-    pg = subprocess.run([pg_cluster.binary("postgres"), "--version"], capture_output=True, text=True).stdout.strip()
+    pg = subprocess.run(
+        [pg_cluster.binary("postgres"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         "# Delivered plans per second: 1 and 3 service replicas, HAPI on PostgreSQL",
         "",
