@@ -21,6 +21,8 @@ from fhir_safetyplan.cli import main
 from .conftest import Fhir, HapiOnPostgres
 from .test_delivery_hapi import comparable, expected_on_server, fresh_plan, push, write
 
+JSON = dict[str, Any]
+
 
 def test_a_plan_pushed_to_hapi_on_postgresql_reads_back_as_sent_and_is_stored_in_postgresql(
     hapi_on_postgres: HapiOnPostgres, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -75,3 +77,32 @@ def test_a_wrong_password_exits_7_with_postgresqls_reason_and_no_stack_trace(
     assert "not-the-password" not in err
     assert "Exception" not in err and "\tat " not in err
     assert local_hapi.status(tmp_path) is None
+
+
+def test_hapis_log_never_quotes_an_identity_number_when_two_senders_race(
+    hapi_on_postgres: HapiOnPostgres,
+) -> None:
+    """Two transactions conditionally creating one Patient at once: HAPI refuses one (409), and Hibernate and
+    HAPI's REST error log would name the unique key it broke, ``Patient?identifier=<system>|<number>``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fhir_safetyplan import pipeline
+    from fhir_safetyplan.document import DocumentContext
+
+    base_url = hapi_on_postgres.ready()
+    numbers, statuses = [], []
+    for _ in range(10):  # a race is likely, not certain, in one round: go on until HAPI refused one
+        data = fresh_plan("01-alt-pa-plass")
+        numbers.append(data["patient"]["fnr"])
+        bundle = pipeline.build_bundle(data, DocumentContext(create_patient=True))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            statuses += [r.status_code for r in pool.map(_send, [base_url] * 3, [bundle] * 3)]
+        if 409 in statuses:
+            break
+    assert 409 in statuses, statuses
+    hapi_log = (hapi_on_postgres.state / local_hapi.LOG_FILE).read_text(errors="replace")
+    assert not [n for n in numbers if n in hapi_log]
+
+
+def _send(base_url: str, bundle: JSON) -> Any:
+    return Fhir(base_url).transaction(bundle)  # a session of its own per thread
