@@ -68,17 +68,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def postgres_pids(cluster: pg_cluster.Cluster) -> list[int]:
-    """The postmaster and every backend of ``cluster`` (processes whose parent is its postmaster)."""
+def postgres_cpu(cluster: pg_cluster.Cluster) -> float:
+    """CPU seconds of the whole PostgreSQL server so far: the postmaster, its ended backends (their time is
+    added to the postmaster's children's time when it reaps them) and its live backends."""
     postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
-    children = []
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                children.append(int(stat.parent.name))
+                total += cpu_seconds(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue
-    return [postmaster, *children]
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, from /proc/stat (every process, ours or not)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / TICKS, sum(values) / TICKS
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -140,8 +149,9 @@ class Replicas:
             proc.wait(60)
 
 
-def scenario(replicas: Replicas, plans: list[JSON], engine: int, parties: dict[str, list[int]]) -> JSON:
-    """Post every plan (``engine`` threads, round-robin over the replicas) and wait until none is pending."""
+def scenario(replicas: Replicas, plans: list[JSON], engine: int, parties: dict[str, Any]) -> JSON:
+    """Post every plan (``engine`` threads, round-robin over the replicas) and wait until none is pending.
+    ``parties`` maps a name to a function giving its CPU seconds so far."""
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
@@ -157,24 +167,24 @@ def scenario(replicas: Replicas, plans: list[JSON], engine: int, parties: dict[s
             latencies.append((time.perf_counter() - t0) * 1000)
             statuses[r.status_code] += 1
 
-    cpu_before = {name: sum(cpu_seconds(p) for p in pids) for name, pids in parties.items()}
+    cpu_before = {name: seconds() for name, seconds in parties.items()}
+    busy_before, all_before = machine_busy()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=engine) as pool:
         list(pool.map(post, range(len(plans)), plans))
-    answered = time.monotonic() - started
     while replicas.pending() > 0 and time.monotonic() - started < 600:
         time.sleep(0.2)
     wall = time.monotonic() - started
-    cpu = {name: sum(cpu_seconds(p) for p in pids) - cpu_before[name] for name, pids in parties.items()}
+    busy_after, all_after = machine_busy()
     return {
         "plans": len(plans),
         "wall": wall,
-        "answered": answered,
         "rate": len(plans) / wall,
         "p50": percentile(latencies, 50),
         "p90": percentile(latencies, 90),
         "statuses": dict(sorted(statuses.items())),
-        "cpu": cpu,
+        "cpu": {name: seconds() - cpu_before[name] for name, seconds in parties.items()},
+        "machine_busy": (busy_after - busy_before) / max(all_after - all_before, 1e-9),
     }
 
 
@@ -207,11 +217,12 @@ def main() -> int:
             )
             replicas = Replicas(max(n, 1), hapi.base_url, outbox, tmp)
             try:
+                pids = [p.pid for p in replicas.procs]
                 parties = {
-                    "HAPI (JVM)": [hapi.pid],
-                    "PostgreSQL": postgres_pids(cluster),
-                    "replicas": [p.pid for p in replicas.procs],
-                    "engine (this process)": [os.getpid()],
+                    "HAPI (JVM)": lambda: cpu_seconds(hapi.pid),
+                    "PostgreSQL": lambda: postgres_cpu(cluster),
+                    "replicas": lambda pids=pids: sum(cpu_seconds(p) for p in pids),
+                    "engine (this process)": lambda: cpu_seconds(os.getpid()),
                 }
                 plans = fresh_plans(30 if warm else args.plans, f"{tag}-{i}")
                 print(f"{'warm-up' if warm else n} replica(s), {len(plans)} plans ...", file=sys.stderr)
@@ -261,14 +272,18 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
         "",
         "CPU seconds used by each party during the scenario (2 CPUs: at most twice the wall time in all):",
         "",
-        "| replicas | " + " | ".join(results[0][1]["cpu"]) + " | all | of the CPU time available |",
+        "| replicas | "
+        + " | ".join(results[0][1]["cpu"])
+        + " | ours, of the machine's CPU time | machine busy (anyone's work) |",
         "|---|" + "---|" * (len(results[0][1]["cpu"]) + 2),
     ]
     cpus = os.cpu_count() or 1
     for n, r in results:
         total = sum(r["cpu"].values())
         cells = " | ".join(f"{v:.1f}" for v in r["cpu"].values())
-        lines.append(f"| {n} | {cells} | {total:.1f} | {100 * total / (cpus * r['wall']):.0f} % |")
+        lines.append(
+            f"| {n} | {cells} | {100 * total / (cpus * r['wall']):.0f} % | {100 * r['machine_busy']:.0f} % |"
+        )
     lines += [
         "",
         "## Machine and versions",

@@ -3,7 +3,8 @@ shared outbox, 100 plans (synthetic, one patient each), while replicas and flush
 and the upstream HAPI server is stopped for a while and started again. Every plan must end up on the server
 exactly once, on its own patient, and every outbox entry delivered.
 
-A run, per upstream (HAPI on H2 in a file, then HAPI on PostgreSQL):
+Two runs at once, each with its own outbox: one against HAPI on H2 (in a file), one against HAPI on PostgreSQL.
+A run:
 
 1. the replicas and flush loops start; an engine posts the plans to any replica, four at a time, and sends a
    plan again to another replica when its replica died under it (it never heard an answer);
@@ -26,13 +27,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import pytest
 import requests
 
 from fhir_safetyplan import local_hapi
@@ -269,42 +269,23 @@ def _run(c: Cluster, plans: list[JSON]) -> None:
             proc.wait(timeout=60)
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> str:
-    """The outbox every process shares."""
-    return str(tmp_path / "cluster-outbox.sqlite")
-
-
-@pytest.fixture(params=["hapi-on-h2", "hapi-on-postgresql"])
-def upstream(request: pytest.FixtureRequest) -> Iterator[Upstream]:
-    """The HAPI server the replicas deliver to; the PostgreSQL one boots while the H2 run goes on."""
-    on_postgres: HapiOnPostgres = request.getfixturevalue("hapi_on_postgres")
-    if request.param == "hapi-on-h2":
-        yield HapiOnH2File(request.getfixturevalue("faulty_server"))
-    else:
-        on_postgres.ready()
-        yield on_postgres
-
-
-def test_replicas_and_flushers_on_one_outbox_deliver_every_plan_once_through_kills_and_an_upstream_outage(
-    upstream: Upstream, outbox: str
-) -> None:
-    upstream.ready()
-    c = Cluster(upstream, outbox)
-    patients = {fresh_fnr(): [fresh_identifier("cl")] for _ in range(PLANS)}
+def _plans(tag: str) -> tuple[dict[str, list[str]], list[JSON]]:
+    """``PLANS`` plans, one per fresh synthetic patient: identity number -> submission ids, and the plans."""
+    patients = {fresh_fnr(): [fresh_identifier(tag)] for _ in range(PLANS)}
     plans = []
     for i, (fnr, (sub,)) in enumerate(patients.items()):
         data = fresh_plan(EXAMPLES[i % len(EXAMPLES)], fnr)
         data["submissionId"] = sub
         plans.append(data)
-    started = time.monotonic()
+    return patients, plans
 
-    _run(c, plans)
 
-    entries = _entries(outbox)
+def _figures(c: Cluster, patients: dict[str, list[str]], took: float) -> dict[str, int]:
+    """Step 4: the server searched patient by patient, and the outbox read; printed like the fault matrix."""
+    entries = _entries(c.outbox)
     figures = {
-        "plans": len(plans),
-        **check_plans(Fhir(upstream.ready()), patients, entries),
+        "plans": sum(len(subs) for subs in patients.values()),
+        **check_plans(Fhir(c.upstream.ready()), patients, entries),
         "unexpected answers": len(c.unexpected),
     }
     # Our own words about each entry not delivered (status, HAPI codes; never personal data).
@@ -312,21 +293,43 @@ def test_replicas_and_flushers_on_one_outbox_deliver_every_plan_once_through_kil
         f"entry {e.plan_key}: {e.status}, {e.last_error}" for e in entries if e.status != "delivered"
     ]
     c.lap("server searched")
-    took = time.monotonic() - started
     print(
-        f"cluster ({type(upstream).__name__}, outbox {Path(outbox).suffix or outbox.split(':')[0]}):",
+        f"cluster ({type(c.upstream).__name__}, outbox {c.outbox.split(':')[0] if '://' in c.outbox else 'sqlite'}):",
         json.dumps(figures),
         f"(answers {c.accepted}, killed {c.kills}, plans sent again {c.resent}, {took:.0f} s: {c.seconds})",
     )
-    assert c.accepted.get(202, 0) > 0, "no plan was queued while HAPI was down"
-    assert c.kills["down"] > 0 and c.kills["delivering"] > 0 and c.kills["flush"] > 0, c.kills
-    assert {k: v for k, v in figures.items() if k != "plans"} == dict.fromkeys(
-        (
-            "lost",
-            "duplicated",
-            "filed on the wrong patient",
-            "entries in a wrong state",
-            "unexpected answers",
-        ),
-        0,
-    ), c.unexpected
+    return figures
+
+
+def test_replicas_and_flushers_on_one_outbox_deliver_every_plan_once_through_kills_and_an_upstream_outage(
+    faulty_server: JSON, hapi_on_postgres: HapiOnPostgres, tmp_path: Path
+) -> None:
+    """Both runs at once, one against HAPI on H2 and one against HAPI on PostgreSQL, each with its own outbox:
+    most of a run is HAPI starting again, and two JVMs start nearly as fast as one on two cores."""
+    clusters = [
+        Cluster(HapiOnH2File(faulty_server), str(tmp_path / "h2-outbox.sqlite")),
+        Cluster(hapi_on_postgres, str(tmp_path / "pg-outbox.sqlite")),
+    ]
+    for c in clusters:
+        c.upstream.ready()
+    runs = [(c, *_plans(f"cl{i}")) for i, c in enumerate(clusters)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        for done in [pool.submit(_run, c, plans) for c, _, plans in runs]:
+            done.result()
+    took = time.monotonic() - started
+
+    for c, patients, _ in runs:
+        figures = _figures(c, patients, took)
+        assert c.accepted.get(202, 0) > 0, "no plan was queued while HAPI was down"
+        assert c.kills["down"] > 0 and c.kills["delivering"] > 0 and c.kills["flush"] > 0, c.kills
+        assert {k: v for k, v in figures.items() if k != "plans"} == dict.fromkeys(
+            (
+                "lost",
+                "duplicated",
+                "filed on the wrong patient",
+                "entries in a wrong state",
+                "unexpected answers",
+            ),
+            0,
+        ), c.unexpected
