@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pg_cluster
 import pytest
@@ -34,3 +35,13 @@ def postgres() -> Iterator[pg_cluster.Cluster]:
 def postgres_db(postgres: pg_cluster.Cluster) -> str:
     """The URL of a new, empty database for this test alone."""
     return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a behaviour test's outbox is: an SQLite file, then a new PostgreSQL database. Both stores keep the
+    same rules, so each such test runs against both (``open_outbox`` takes either)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "outbox.sqlite")
+    url: str = request.getfixturevalue("postgres_db")
+    return url

@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient, ServerConfigError, ServerRejected, ServerUnavailable
 from fhir_safetyplan.delivery.deliver import DeliveryResult, deliver, flush
 from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
-from fhir_safetyplan.delivery.outbox import Outbox
+from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.errors import InputError
 
 BASE = "http://127.0.0.1:8080/fhir"
@@ -117,8 +116,9 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def box(tmp_path: Path):
-    with Outbox(tmp_path / "outbox.sqlite") as ob:
+def box(outbox_at: str):
+    """An outbox of each store: SQLite, then PostgreSQL (the ``outbox_at`` fixture)."""
+    with open_outbox(outbox_at) as ob:
         yield ob
 
 

@@ -120,7 +120,14 @@ def assert_no_canary(text: str, where: str) -> None:
 @pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Every record at DEBUG, from the root and our own loggers (and the HTTP stack's)."""
-    for name in (None, "fhir_safetyplan", "fhir_safetyplan.delivery.deliver", "urllib3", "requests"):
+    for name in (
+        None,
+        "fhir_safetyplan",
+        "fhir_safetyplan.delivery.deliver",
+        "urllib3",
+        "requests",
+        "psycopg",
+    ):
         caplog.set_level(logging.DEBUG, logger=name)  # restored by caplog after the test
     yield caplog
 
@@ -339,12 +346,13 @@ def test_a_revision_and_a_lost_race_log_no_personal_data(
 
 
 def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
-    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    outbox_at: str, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Through either outbox: an SQLite file, then PostgreSQL (whose driver logs are captured too)."""
     pytest.importorskip("fhir_safetyplan.delivery.deliver")
     from fhir_safetyplan.client import FhirClient
     from fhir_safetyplan.delivery.deliver import deliver, flush
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
     bundle = pipeline.build_bundle(canary_document())
@@ -353,7 +361,7 @@ def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     upstream = _Upstream()
     with (
         responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
-        Outbox(tmp_path / "outbox.db") as outbox,
+        open_outbox(outbox_at) as outbox,
     ):
         rsps.add_callback(responses.POST, BASE, callback=upstream)
         # delivered

@@ -18,6 +18,7 @@ import pytest
 from fhir_safetyplan import cli, pipeline
 from fhir_safetyplan.delivery.outbox import Outbox, SharedSubmission
 from fhir_safetyplan.delivery.outbox_keys import plan_key
+from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.identifiers import FNR_SYSTEM, synthetic_fnr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +45,9 @@ def subject_of(bundle: dict[str, Any] | None) -> str:
 
 
 @pytest.fixture
-def box(tmp_path: Path):
-    with Outbox(tmp_path / "outbox.sqlite") as ob:
+def box(outbox_at: str):
+    """An outbox of each store: SQLite, then PostgreSQL (the ``outbox_at`` fixture)."""
+    with open_outbox(outbox_at) as ob:
         yield ob
 
 
@@ -110,18 +112,18 @@ def test_a_submission_id_of_one_patient_still_names_its_entry(box: Outbox) -> No
 
 
 def test_requeue_on_the_command_line_says_how_to_pick_one_of_several_patients_plans(
-    box: Outbox, capsys: pytest.CaptureFixture[str]
+    box: Outbox, outbox_at: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a = box.put("engine-1", plan(FNR_A), SERVER)
     b = box.put("engine-1", plan(FNR_B), SERVER)
     for key in (a.plan_key, b.plan_key):
         box.mark_rejected(key, "ServerRejected (HTTP 422)", server_url=SERVER)
     capsys.readouterr()
-    assert cli.main(["outbox", "requeue", "--outbox", str(box.path), "engine-1"]) == 1
+    assert cli.main(["outbox", "requeue", "--outbox", outbox_at, "engine-1"]) == 1
     err = capsys.readouterr().err
     assert "names plans for 2 different patients" in err and a.plan_key in err and "planKey" in err
     assert FNR_A not in err and FNR_B not in err and "Traceback" not in err
-    assert cli.main(["outbox", "requeue", "--outbox", str(box.path), a.plan_key]) == 0
+    assert cli.main(["outbox", "requeue", "--outbox", outbox_at, a.plan_key]) == 0
     assert [e.status for e in box.list()] == ["pending", "rejected"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from fhir_safetyplan import client, exitcodes, outcomes
 from fhir_safetyplan.delivery.guard import RefusedByPolicy
 from fhir_safetyplan.delivery.outbox import Outbox, OutboxDamaged
+from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.errors import ConfigError, InputError
 from fhir_safetyplan.outcomes import Kind, Outcome
 
@@ -80,9 +81,8 @@ def _bundle() -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": []}
 
 
-def test_an_entry_claimed_by_a_live_process_is_left_alone_by_another(tmp_path: Path) -> None:
-    path = tmp_path / "outbox.sqlite"
-    with Outbox(path) as first, Outbox(path) as second:
+def test_an_entry_claimed_by_a_live_process_is_left_alone_by_another(outbox_at: str) -> None:
+    with open_outbox(outbox_at) as first, open_outbox(outbox_at) as second:
         first.put("s1", _bundle(), SERVER)
         assert first.claim("s1", SERVER) is not None
         assert second.claim("s1", SERVER) is None
@@ -90,9 +90,9 @@ def test_an_entry_claimed_by_a_live_process_is_left_alone_by_another(tmp_path: P
         assert second.claim("s1", SERVER) is not None
 
 
-def test_a_lease_ends_when_it_expires(tmp_path: Path) -> None:
-    path = tmp_path / "outbox.sqlite"
-    with Outbox(path, owner="other-host:1:a") as first, Outbox(path) as second:
+def test_a_lease_ends_when_it_expires(outbox_at: str) -> None:
+    with open_outbox(outbox_at) as first, open_outbox(outbox_at) as second:
+        first.owner = "other-host:1:a"
         first.put("s1", _bundle(), SERVER)
         assert first.claim("s1", SERVER, lease_seconds=-1) is not None  # already expired
         assert second.claim("s1", SERVER) is not None
@@ -111,8 +111,8 @@ def test_a_lease_held_by_a_process_that_died_on_this_host_ends_at_once(tmp_path:
         assert alive.claim("s1", SERVER) is not None
 
 
-def test_a_recorded_outcome_never_moves_an_entry_out_of_delivered(tmp_path: Path) -> None:
-    with Outbox(tmp_path / "outbox.sqlite") as box:
+def test_a_recorded_outcome_never_moves_an_entry_out_of_delivered(outbox_at: str) -> None:
+    with open_outbox(outbox_at) as box:
         entry = box.put("s1", _bundle(), SERVER)
         assert box.mark_delivered("s1", [], server_url=SERVER, revision=entry.revision)
         assert box.mark_rejected("s1", "late 409", server_url=SERVER, revision=entry.revision) is False

@@ -18,6 +18,7 @@ import responses
 from _searches import empty_searches, refusing
 from fastapi.testclient import TestClient
 
+from fhir_safetyplan.delivery.store import outbox_spec
 from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.service import ServiceSettings, Tokens, create_app, settings_from_env
 from fhir_safetyplan.service.settings import read_tokens
@@ -78,12 +79,13 @@ def upstream() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def outbox_path(tmp_path: Path) -> Path:
-    return tmp_path / "outbox.sqlite"
+def outbox_path(outbox_at: str) -> str:
+    """The service's outbox: an SQLite file, then a PostgreSQL database (each delivering test runs on both)."""
+    return outbox_at
 
 
 @pytest.fixture
-def delivering(upstream: responses.RequestsMock, outbox_path: Path) -> Iterator[TestClient]:
+def delivering(upstream: responses.RequestsMock, outbox_path: str) -> Iterator[TestClient]:
     """The service delivering to the scripted upstream through an outbox."""
     yield from make_client(upstream=UPSTREAM, outbox=outbox_path)
 
@@ -440,17 +442,17 @@ def test_an_upstream_that_is_not_a_fhir_base_url_is_a_configuration_error(url: s
 
 
 def test_an_upstream_configuration_problem_is_502_and_the_plan_stays_held(
-    upstream: responses.RequestsMock, outbox_path: Path
+    upstream: responses.RequestsMock, outbox_path: str
 ) -> None:
     from fhir_safetyplan.client import AuthError
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     upstream.add(responses.POST, UPSTREAM, body=AuthError("The token endpoint refused the client."))
     for client in make_client(upstream=UPSTREAM, outbox=outbox_path):
         r = post(client, "/QuestionnaireResponse", answers(submission="svc-config"))
         assert r.status_code == 502 and is_outcome(r)  # held for configuration, as a 401 from the upstream
         assert "held in the outbox" in diagnostics(r)
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         assert [e.submission_id for e in box.pending()] == ["svc-config"]
 
 
@@ -561,16 +563,16 @@ def test_a_delivered_plan_is_201_with_the_upstream_statuses_and_the_response_loc
 
 
 def test_an_unreachable_upstream_queues_the_plan_202_and_a_flush_delivers_it_once(
-    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
+    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: str
 ) -> None:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     upstream.add(responses.POST, UPSTREAM, body=requests.ConnectionError("refused"))
     r = post(delivering, "/QuestionnaireResponse", answers(submission="svc-queued-1"))
     assert r.status_code == 202 and is_outcome(r)
     assert r.json()["issue"][0]["severity"] == "information"
     assert "svc-queued-1" in diagnostics(r)
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         assert [e.submission_id for e in box.pending()] == ["svc-queued-1"]
 
     upstream.remove(responses.POST, UPSTREAM)
@@ -579,7 +581,7 @@ def test_an_unreachable_upstream_queues_the_plan_202_and_a_flush_delivers_it_onc
     assert [(x.submission_id, x.status) for x in results] == [("svc-queued-1", "delivered")]
     assert len(posted_transactions(upstream)) == 1
     assert delivering.app.state.delivery.flush_once() == []
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         entry = box.get("svc-queued-1")
         assert entry is not None and entry.status == "delivered" and entry.bundle is None
 
@@ -599,7 +601,7 @@ def test_the_flusher_leaves_a_plan_alone_while_a_request_is_sending_it(
 
 
 def test_a_flush_round_is_bounded_by_the_batch_size(
-    upstream: responses.RequestsMock, outbox_path: Path
+    upstream: responses.RequestsMock, outbox_path: str
 ) -> None:
     upstream.add(responses.POST, UPSTREAM, body=requests.ConnectionError("refused"))
     for client in make_client(upstream=UPSTREAM, outbox=outbox_path, flush_batch=2):
@@ -649,9 +651,9 @@ def test_an_upstream_refusing_the_service_credentials_is_502_for_the_operator(
 
 
 def test_an_invalid_plan_is_422_and_nothing_is_sent_or_stored(
-    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
+    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: str
 ) -> None:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     qr = json.loads(
         (EXAMPLES / "01-alt-pa-plass" / "questionnaire-response.json").read_text(encoding="utf-8")
@@ -660,7 +662,7 @@ def test_an_invalid_plan_is_422_and_nothing_is_sent_or_stored(
     r = post(delivering, "/QuestionnaireResponse", qr)
     assert r.status_code == 422 and is_outcome(r)
     assert len(upstream.calls) == 0
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         assert box.list() == []
 
 
@@ -692,9 +694,9 @@ def real_looking_fnr() -> str:
 
 
 def test_a_real_looking_identity_number_bound_for_the_public_sandbox_is_403_and_not_sent(
-    upstream: responses.RequestsMock, outbox_path: Path
+    upstream: responses.RequestsMock, outbox_path: str
 ) -> None:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     number = real_looking_fnr()
     data = answers(submission="svc-guard")
@@ -705,7 +707,7 @@ def test_a_real_looking_identity_number_bound_for_the_public_sandbox_is_403_and_
         assert number not in r.text
         assert "hapi.fhir.org" in diagnostics(r)
     assert len(upstream.calls) == 0
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         assert box.list() == []
 
 
@@ -857,17 +859,17 @@ def test_healthz_shows_only_scheme_and_host_and_caches_the_upstream_probe(
 
 
 def test_the_flusher_sends_only_its_own_upstreams_plans(
-    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: Path
+    delivering: TestClient, upstream: responses.RequestsMock, outbox_path: str
 ) -> None:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     other = "https://public.example/fhir"
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         box.put("from-a-push", {"resourceType": "Bundle", "type": "transaction", "entry": []}, other)
     accept_transactions(upstream)
     assert delivering.app.state.delivery.flush_once() == []  # type: ignore[attr-defined]
     assert not any(c.request.url.startswith(other) for c in upstream.calls)
-    with Outbox(outbox_path) as box:
+    with open_outbox(outbox_path) as box:
         assert [e.server_url for e in box.pending()] == [other]
 
 
@@ -878,3 +880,24 @@ def test_without_an_outbox_an_unreadable_upstream_answer_is_503_not_500(
     for client in make_client(upstream=UPSTREAM):
         r = post(client, "/QuestionnaireResponse", answers(submission="svc-html"))
         assert r.status_code == 503 and is_outcome(r)
+
+
+def test_a_replica_that_died_after_storing_a_plan_leaves_it_to_another_once_its_lease_expires(
+    upstream: responses.RequestsMock, postgres_db: str
+) -> None:
+    import time
+
+    from fhir_safetyplan import pipeline
+    from fhir_safetyplan.service.sender import Delivery
+
+    accept_transactions(upstream)
+    settings = ServiceSettings(upstream=UPSTREAM, outbox=outbox_spec(postgres_db), outbox_lease=2.0)
+    died, survivor = Delivery(settings), Delivery(settings)
+    assert died.outbox is not None and died.outbox.lease_seconds == 2.0
+    # The first replica stored and claimed the plan, as a request does before it sends, and then died.
+    died.outbox.put("svc-orphan-1", pipeline.build_bundle(answers()), UPSTREAM, lease_seconds=2.0)
+    died.outbox.close()
+    assert survivor.flush_once() == []  # still leased to the dead replica: left alone
+    time.sleep(2.2)
+    assert [r.status for r in survivor.flush_once()] == ["delivered"]
+    assert len(posted_transactions(upstream)) == 1

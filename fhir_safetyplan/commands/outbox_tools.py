@@ -11,31 +11,35 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
 
 if TYPE_CHECKING:
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import OutboxStore
 
 
 def register_repair(actions: Any, add_outbox: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``outbox check`` and ``outbox export`` to the ``outbox`` sub-commands."""
     p = actions.add_parser(
         "check",
-        help="read the outbox read-only and report what is readable (exit 0 all, 7 something is damaged)",
+        help="read the outbox (file or PostgreSQL) without writing and report what is readable (exit 0 all, "
+        "7 something is damaged)",
     )
     add_outbox(p)
     p.set_defaults(handler=_check)
     p = actions.add_parser(
         "export",
-        help="copy every readable plan not yet delivered into a NEW outbox (then flush that one)",
+        help="copy every readable plan not yet delivered into a NEW outbox (then flush that one); also moves a "
+        "queue between SQLite and PostgreSQL",
     )
     add_outbox(p)
     p.add_argument(
-        "--to", metavar="NEW", type=Path, required=True, help="the new outbox file (must not exist)"
+        "--to",
+        metavar="NEW",
+        required=True,
+        help="the new outbox: a file that does not exist, or a postgresql:// URL of an empty outbox",
     )
     p.set_defaults(handler=_export)
 
@@ -54,7 +58,7 @@ def _report(report: Any) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from fhir_safetyplan.commands.push import existing_outbox
-    from fhir_safetyplan.delivery.outbox_repair import check
+    from fhir_safetyplan.delivery.outbox_transfer import check
 
     path = existing_outbox(args, "")
     return exitcodes.INVALID if path is None else _report(check(path))
@@ -62,21 +66,23 @@ def _check(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from fhir_safetyplan.commands.push import existing_outbox
-    from fhir_safetyplan.delivery.outbox_repair import export
+    from fhir_safetyplan.delivery.outbox_transfer import export
+    from fhir_safetyplan.delivery.store import outbox_spec
 
     path = existing_outbox(args, "")
     if path is None:
         return exitcodes.INVALID
-    report = export(path, args.to)
+    to = outbox_spec(args.to)
+    report = export(path, to)
     _report(report)
     if report.damaged and not report.readable:
         sys.stderr.write(f"safetyplan: nothing could be read from {path}; it may not be an outbox at all\n")
         return exitcodes.CONFIG
-    sys.stderr.write(f"safetyplan: deliver them with: safetyplan outbox flush --outbox {args.to}\n")
+    sys.stderr.write(f"safetyplan: deliver them with: safetyplan outbox flush --outbox {to}\n")
     return exitcodes.OK
 
 
-def flush_summary(results: Sequence[DeliveryResult], outbox: Outbox, server: str | None) -> str:
+def flush_summary(results: Sequence[DeliveryResult], outbox: OutboxStore, server: str | None) -> str:
     """What a flush did and what the outbox holds now: the counts are read from the outbox, not guessed."""
     kinds = ("delivered", "rejected", "refused", "damaged", "conflict")
     done = {s: sum(r.status == s for r in results) for s in kinds}
@@ -105,7 +111,7 @@ def flush_summary(results: Sequence[DeliveryResult], outbox: Outbox, server: str
     return line
 
 
-def why_not_requeued(outbox: Outbox, submission: str, server: str | None) -> str:
+def why_not_requeued(outbox: OutboxStore, submission: str, server: str | None) -> str:
     """Why ``requeue`` changed nothing, agreeing with what ``outbox list`` shows for that submission."""
     entries = [
         e

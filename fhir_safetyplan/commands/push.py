@@ -22,10 +22,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
+
+if TYPE_CHECKING:
+    from fhir_safetyplan.delivery.store import OutboxSpec
 
 #: where plans wait when no --outbox / SAFETYPLAN_OUTBOX is given
 DEFAULT_OUTBOX = Path(".safetyplan") / "outbox.sqlite"
@@ -53,9 +56,9 @@ def _add_auth(p: argparse.ArgumentParser) -> None:
 def _add_outbox(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--outbox",
-        metavar="PATH",
-        type=Path,
-        help=f"outbox file (default: $SAFETYPLAN_OUTBOX or {DEFAULT_OUTBOX})",
+        metavar="PATH|URL",
+        help=f"outbox: an SQLite file, or a PostgreSQL database postgresql://USER@HOST:PORT/DB shared by "
+        f"several processes (password in ~/.pgpass, not the URL) (default: $SAFETYPLAN_OUTBOX or {DEFAULT_OUTBOX})",
     )
 
 
@@ -188,13 +191,16 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return exitcodes.USAGE
 
 
-def outbox_path(args: argparse.Namespace) -> Path:
-    """``--outbox``, else ``$SAFETYPLAN_OUTBOX``, else ``.safetyplan/outbox.sqlite``."""
-    given: Path | None = getattr(args, "outbox", None)
+def outbox_path(args: argparse.Namespace) -> OutboxSpec:
+    """``--outbox``, else ``$SAFETYPLAN_OUTBOX``, else ``.safetyplan/outbox.sqlite``: a file path, or a
+    PostgreSQL URL (:func:`fhir_safetyplan.delivery.store.outbox_spec`; another URL scheme is a ConfigError)."""
+    from fhir_safetyplan.delivery.store import outbox_spec
+
+    given: str | None = getattr(args, "outbox", None)
     if given is not None:
-        return given
+        return outbox_spec(given)
     env = os.environ.get("SAFETYPLAN_OUTBOX", "").strip()
-    return Path(env) if env else DEFAULT_OUTBOX
+    return outbox_spec(env) if env else DEFAULT_OUTBOX
 
 
 def make_client(server_url: str, auth: Any = "none") -> Any:
@@ -205,7 +211,7 @@ def make_client(server_url: str, auth: Any = "none") -> Any:
     return FhirClient(server_url, auth=auth_from_env(auth) if isinstance(auth, str) else auth)
 
 
-def summary(result: Any, outbox: Path | None) -> dict[str, Any]:
+def summary(result: Any, outbox: OutboxSpec | None) -> dict[str, Any]:
     """The JSON summary ``push`` prints: status, submission id, server and each entry's type/id/version."""
     out: dict[str, Any] = {
         "status": result.status,
@@ -239,7 +245,7 @@ def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.bundle import submission_of
     from fhir_safetyplan.delivery.deliver import attempt
     from fhir_safetyplan.delivery.guard import guard_public_server
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
     from fhir_safetyplan.pipeline import build_bundle
 
     # Everything that can fail without the network comes first: input, configuration, policy.
@@ -250,7 +256,7 @@ def _push(args: argparse.Namespace) -> int:
         guard_public_server(bundle, client.base_url, args.public_host)
         path = None if args.no_outbox else outbox_path(args)
         with contextlib.ExitStack() as stack:
-            outbox = None if path is None else stack.enter_context(Outbox(path))
+            outbox = None if path is None else stack.enter_context(open_outbox(path))
             result = attempt(
                 bundle,
                 client,
@@ -275,7 +281,7 @@ _PUSH_NOTES = {
 }
 
 
-def _report(result: Any, path: Path | None) -> int:
+def _report(result: Any, path: OutboxSpec | None) -> int:
     if result.status in ("delivered", "queued", "conflict"):
         emit(summary(result, path))
     elif result.outcome is not None:
@@ -294,22 +300,23 @@ def _report(result: Any, path: Path | None) -> int:
     return code
 
 
-def existing_outbox(args: argparse.Namespace, missing: str) -> Path | None:
-    """The outbox path of this command, or None (having said ``no outbox at PATH{missing}``) when absent."""
+def existing_outbox(args: argparse.Namespace, missing: str) -> OutboxSpec | None:
+    """The outbox of this command, or None (having said ``no outbox at PATH{missing}``) when a file outbox is
+    absent. A PostgreSQL URL is returned as it is: opening it says whether the database can be used."""
     path = outbox_path(args)
-    if path.exists():
+    if not isinstance(path, Path) or path.exists():
         return path
     sys.stderr.write(f"safetyplan: no outbox at {path}{missing}\n")
     return None
 
 
 def _outbox_list(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, " (nothing was ever queued there)")
     if path is None:
         return exitcodes.OK
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         for entry in outbox.list(args.status):
             sys.stdout.write(json.dumps(entry.as_dict(), ensure_ascii=False) + "\n")
     return exitcodes.OK
@@ -339,14 +346,14 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import auth_from_env
     from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.delivery.deliver import flush
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
     from fhir_safetyplan.outcomes import exit_code
 
     path = existing_outbox(args, "; nothing to deliver")
     if path is None:
         return exitcodes.OK
     auth = auth_from_env(args.auth)  # checked once, before anything is sent
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         server = _flush_server(args, outbox)
         results = flush(
             outbox, lambda url: make_client(url, auth), public_hosts=args.public_host, server_url=server
@@ -361,12 +368,12 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 def _outbox_requeue(args: argparse.Namespace) -> int:
     from fhir_safetyplan.client import check_base_url
     from fhir_safetyplan.commands.outbox_tools import why_not_requeued
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, "")
     if path is None:
         return exitcodes.INVALID
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         server = check_base_url(args.server) if args.server else None  # as the entries' server was kept
         n = outbox.requeue(args.submission, server)
         if n == 0:
@@ -377,12 +384,12 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
 
 
 def _outbox_purge(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import open_outbox
 
     path = existing_outbox(args, "; nothing to purge")
     if path is None:
         return exitcodes.OK
-    with Outbox(path) as outbox:
+    with open_outbox(path) as outbox:
         n = outbox.purge(args.purge_status, args.older_than)
     sys.stderr.write(f"safetyplan: {n} {args.purge_status} entry(ies) deleted\n")
     return exitcodes.OK

@@ -38,9 +38,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--outbox",
-        metavar="PATH",
-        help="SQLite outbox keeping plans the upstream cannot take now (default $SAFETYPLAN_OUTBOX; "
-        "none: such a POST is answered 503)",
+        metavar="PATH|URL",
+        help="outbox keeping plans the upstream cannot take now: an SQLite file, or postgresql://USER@HOST/DB "
+        "shared by several replicas (default $SAFETYPLAN_OUTBOX; none: such a POST is answered 503)",
+    )
+    p.add_argument(
+        "--outbox-lease",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds a claim on a queued plan lasts; a replica that dies while sending holds its plans this "
+        "long before another replica sends them (default 300)",
     )
     p.add_argument(
         "--flush-interval",
@@ -85,8 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535\n")
         return exitcodes.USAGE
-    if not (args.body_timeout > 0 and args.max_requests > 0):
-        sys.stderr.write("safetyplan: --body-timeout and --max-requests must be positive\n")
+    if not (args.body_timeout > 0 and args.max_requests > 0 and args.outbox_lease > 0):
+        sys.stderr.write("safetyplan: --body-timeout, --max-requests and --outbox-lease must be positive\n")
         return exitcodes.USAGE
     settings = settings_from_env(
         upstream=args.upstream,
@@ -95,12 +103,23 @@ def _serve(args: argparse.Namespace) -> int:
         canonical_base=args.canonical_base,
         create_patient=args.create_patient,
     )
-    settings = dataclasses.replace(settings, body_timeout=args.body_timeout, max_requests=args.max_requests)
+    settings = dataclasses.replace(
+        settings,
+        body_timeout=args.body_timeout,
+        max_requests=args.max_requests,
+        outbox_lease=args.outbox_lease,
+    )
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         log.warning(
             "listening on %s: this is plain HTTP; put a TLS-terminating proxy in front of it", args.host
         )
     logging.getLogger("fhir_safetyplan").setLevel(min(logging.getLogger().level, logging.INFO))
+    if settings.outbox is not None:
+        from fhir_safetyplan.delivery.store import open_outbox
+
+        # Before listening: an outbox that cannot be opened (a PostgreSQL server down, a wrong password, a
+        # damaged file) is said once, clearly, with exit 7, instead of a failed start-up with a traceback.
+        open_outbox(settings.outbox).close()
     app = create_app(settings)
     # access_log=False: uvicorn's access log prints the path and query, which can carry personal data;
     # the app logs method, route template, status and duration instead.

@@ -30,7 +30,8 @@ from typing import Any, TypedDict, Unpack
 from fhir_safetyplan import outcomes, revise
 from fhir_safetyplan.client import EntryResult, FhirClient, entry_results, is_idempotent_transaction
 from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
-from fhir_safetyplan.delivery.outbox import LEASE_SECONDS, Outbox, OutboxDamaged, OutboxEntry
+from fhir_safetyplan.delivery.outbox_sqlite import OutboxDamaged
+from fhir_safetyplan.delivery.store import OutboxEntry, OutboxStore
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError
 from fhir_safetyplan.outcomes import Kind, Outcome
 
@@ -99,7 +100,11 @@ def reason_of(err: SafetyPlanError) -> str:
 
 
 def settle(
-    err: SafetyPlanError, server: str, submission_id: str, outbox: Outbox | None, entry: OutboxEntry | None
+    err: SafetyPlanError,
+    server: str,
+    submission_id: str,
+    outbox: OutboxStore | None,
+    entry: OutboxEntry | None,
 ) -> DeliveryResult:
     """The one place a failure becomes an outcome: classify ``err`` and record it on the outbox ``entry``
     (only if it is still the revision that was sent, and still pending)."""
@@ -131,7 +136,7 @@ def settle(
 def _send(
     bundle: JSON,
     client: FhirClient,
-    outbox: Outbox | None,
+    outbox: OutboxStore | None,
     entry: OutboxEntry | None,
     submission_id: str,
     check_capabilities: bool = False,
@@ -165,7 +170,7 @@ def attempt(
     bundle: JSON,
     client: FhirClient,
     *,
-    outbox: Outbox | None = None,
+    outbox: OutboxStore | None = None,
     submission_id: str,
     public_hosts: Iterable[str] = (),
     check_capabilities: bool = False,
@@ -195,7 +200,7 @@ def attempt(
                 "id, or a POST with ifNoneExist (as build_bundle makes them)."
             )
         try:
-            entry = outbox.put(submission_id, bundle, client.base_url, lease_seconds=LEASE_SECONDS)
+            entry = outbox.put(submission_id, bundle, client.base_url, lease_seconds=outbox.lease_seconds)
         except OutboxDamaged as err:  # nothing sent: a plan that cannot be stored is not sent either
             return settle(err, client.base_url, submission_id, None, None)
     return _send(bundle, client, outbox, entry, submission_id, check_capabilities)
@@ -204,7 +209,7 @@ def attempt(
 class Options(TypedDict, total=False):
     """The keyword options of :func:`attempt` and :func:`deliver` besides ``submission_id``."""
 
-    outbox: Outbox | None
+    outbox: OutboxStore | None
     public_hosts: Iterable[str]
     check_capabilities: bool
 
@@ -229,7 +234,7 @@ _MAX_RESENDS = 3
 
 
 def flush(
-    outbox: Outbox,
+    outbox: OutboxStore,
     client_factory: Callable[[str], FhirClient],
     *,
     public_hosts: Iterable[str] = (),
@@ -237,7 +242,7 @@ def flush(
     limit: int | None = None,
     skip: Container[str] = (),
     close_clients: bool = True,
-    lease_seconds: float = LEASE_SECONDS,
+    lease_seconds: float | None = None,
 ) -> list[DeliveryResult]:
     """Deliver pending outbox entries oldest first; per server, stop at the first failure that is the
     server's (unavailable, configuration); one plan's problem (content, policy, a damaged row, a racing
@@ -247,11 +252,13 @@ def flush(
     clients are closed at the end unless ``close_clients`` is False, for a factory that hands out clients it
     keeps). ``server_url``: only that server's entries. ``limit``: at most that many sends. ``skip``:
     plan keys (:func:`~fhir_safetyplan.delivery.outbox_keys.plan_key`) to leave alone (being sent elsewhere in this
-    process). Each entry is claimed
-    (:meth:`Outbox.claim`) before it is sent: an entry another flusher holds is left to it.
+    process). ``lease_seconds``: how long each claim lasts (default: the outbox's own
+    ``lease_seconds``). Each entry is claimed
+    (:meth:`OutboxStore.claim`) before it is sent: an entry another flusher holds is left to it.
     """
     results: list[DeliveryResult] = []
-    run = _Round(outbox, client_factory, tuple(public_hosts), lease_seconds)
+    lease = outbox.lease_seconds if lease_seconds is None else lease_seconds
+    run = _Round(outbox, client_factory, tuple(public_hosts), lease)
     stopped: set[str] = set()
     try:
         for snapshot in outbox.queue(server_url):
@@ -274,7 +281,7 @@ def flush(
 class _Round:
     """One flush: the outbox, a client per server, and how each entry is claimed and sent."""
 
-    outbox: Outbox
+    outbox: OutboxStore
     client_factory: Callable[[str], FhirClient]
     public_hosts: tuple[str, ...]
     lease_seconds: float

@@ -1,4 +1,8 @@
-"""A durable local outbox: plans wait here until the FHIR server has acknowledged them.
+"""The SQLite outbox (the embedded default): plans wait here until the FHIR server has acknowledged them.
+
+One of the two stores behind :class:`fhir_safetyplan.delivery.store.OutboxStore` (the other is PostgreSQL,
+:mod:`fhir_safetyplan.delivery.outbox_postgres`, for several hosts); :func:`fhir_safetyplan.delivery.store.open_outbox`
+opens either from ``--outbox`` / ``SAFETYPLAN_OUTBOX``.
 
 The rule it serves: a plan is always either in the outbox or acknowledged by the server, never neither.
 :func:`fhir_safetyplan.delivery.deliver.deliver` writes the bundle here *before* sending and marks it delivered
@@ -49,7 +53,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +67,9 @@ from fhir_safetyplan.delivery.outbox_sqlite import (
     is_damage,
     narrow_mode,
 )
+from fhir_safetyplan.delivery.store import COLUMNS as _COLUMNS
+from fhir_safetyplan.delivery.store import LEASE_SECONDS, REASON_MAX, STATUSES, OutboxEntry, Status
+from fhir_safetyplan.delivery.store import entry_from_row as _entry
 from fhir_safetyplan.errors import JSON, ConfigError, InputError
 
 __all__ = [
@@ -78,60 +84,6 @@ __all__ = [
 
 log = logging.getLogger("fhir_safetyplan.delivery.outbox")
 
-Status = Literal["pending", "delivered", "rejected", "damaged"]
-STATUSES: tuple[Status, ...] = ("pending", "delivered", "rejected", "damaged")
-#: how long a claim lasts unless its outcome is recorded first (or its holder on this machine dies)
-LEASE_SECONDS = 300.0
-_REASON_MAX = 500
-
-_COLUMNS = (
-    "seq, submission_id, server_url, status, attempts, last_error, created_at, updated_at, "
-    "delivered_at, response_summary, bundle, revision, lease_owner, lease_until, plan_key"
-)
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """One submission in the outbox. ``bundle`` (personal data) is left out of the repr."""
-
-    seq: int
-    submission_id: str
-    server_url: str
-    status: Status
-    attempts: int
-    last_error: str | None
-    created_at: str
-    updated_at: str
-    delivered_at: str | None
-    #: per-entry server answers after delivery: status, location, type, id, version (no personal data)
-    response_summary: list[JSON] | None
-    #: the transaction Bundle while it is not yet delivered; None once the server has it
-    bundle: JSON | None = field(default=None, repr=False)
-    #: raised by every put; results are recorded only for the revision that was sent
-    revision: int = 1
-    #: who is sending it now (``host:pid:nonce``) and until when (ISO time, UTC); None when nobody
-    lease_owner: str | None = None
-    lease_until: str | None = None
-    #: the entry's key: the submission scoped by the patient (:func:`fhir_safetyplan.delivery.outbox_keys.plan_key`)
-    plan_key: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary for listings: everything except the bundle."""
-        return {
-            "seq": self.seq,
-            "submissionId": self.submission_id,
-            "planKey": self.plan_key,
-            "revision": self.revision,
-            "server": self.server_url,
-            "status": self.status,
-            "attempts": self.attempts,
-            "lastError": self.last_error,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "deliveredAt": self.delivered_at,
-            "response": self.response_summary,
-        }
-
 
 def _now(later: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="milliseconds")
@@ -143,8 +95,12 @@ class Outbox:
     Safe to use from several threads of one process and from several processes at once.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, owner: str | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, owner: str | None = None, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.path = Path(path)
+        #: how long this process's claims last (``deliver`` and ``flush`` take it from here)
+        self.lease_seconds = lease_seconds
         #: this process's name on leases: host and pid (so a dead holder on this host is seen at once)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         conn: sqlite3.Connection | None = None
@@ -184,6 +140,11 @@ class Outbox:
 
     def __repr__(self) -> str:
         return f"Outbox({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        """The file's path, for messages."""
+        return str(self.path)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -371,7 +332,7 @@ class Outbox:
             server_url,
             revision,
             "attempts = attempts + 1, last_error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL",
-            (reason[:_REASON_MAX], _now()),
+            (reason[:REASON_MAX], _now()),
         )
 
     def mark_rejected(
@@ -389,7 +350,7 @@ class Outbox:
             revision,
             "status = 'rejected', attempts = attempts + 1, last_error = ?, updated_at = ?, "
             "lease_owner = NULL, lease_until = NULL",
-            (reason[:_REASON_MAX], _now()),
+            (reason[:REASON_MAX], _now()),
         )
 
     def mark_damaged(self, key: str, server_url: str) -> bool:
@@ -504,35 +465,3 @@ def _alive(owner: str) -> bool:
     except OSError:
         return True  # exists, owned by another user
     return True
-
-
-def _json_or_damaged(text: str | None, submission_id: str, what: str) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        raise OutboxDamaged(
-            f"The outbox entry for submission {submission_id} is damaged: its {what} cannot be read. It is set "
-            "aside (status damaged); 'safetyplan outbox check' lists such entries."
-        ) from None
-
-
-def _entry(r: Any) -> OutboxEntry:
-    return OutboxEntry(
-        seq=r[0],
-        submission_id=r[1],
-        server_url=r[2],
-        status=r[3],
-        attempts=r[4],
-        last_error=r[5],
-        created_at=r[6],
-        updated_at=r[7],
-        delivered_at=r[8],
-        response_summary=_json_or_damaged(r[9], r[1], "server's answer"),
-        bundle=_json_or_damaged(r[10], r[1], "bundle"),
-        revision=r[11],
-        lease_owner=r[12],
-        lease_until=r[13],
-        plan_key=r[14],
-    )

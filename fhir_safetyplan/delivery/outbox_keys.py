@@ -9,8 +9,7 @@ outbox entry, and the same submission for the same patient still updates its one
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
+from typing import Any, Protocol
 
 from fhir_safetyplan.errors import InputError
 from fhir_safetyplan.ids import plan_scope
@@ -47,16 +46,30 @@ def plan_key(submission_id: str, bundle: Any) -> str:
     return plan_scope(submission_id, bundle_subject(bundle))
 
 
-def resolve_key(conn: sqlite3.Connection, key: str, server_url: str | None) -> str:
+class _Database(Protocol):
+    """A DB-API connection (sqlite3's, psycopg's): ``execute`` returns a cursor."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+
+def resolve_key(
+    conn: _Database, key: str, server_url: str | None, *, table: str = "outbox", mark: str = "?"
+) -> str:
     """The plan key meant by ``key``: itself when an entry has that plan key, else the one plan key of the
     entries with that submission id (``key`` when there is none). Raises :class:`SharedSubmission` when the
-    submission id names plans for several patients: which one is meant must be said by its plan key."""
-    where = "" if server_url is None else " AND server_url = ?"
+    submission id names plans for several patients: which one is meant must be said by its plan key.
+
+    ``table`` and ``mark`` (the parameter placeholder: ``?`` for sqlite3, ``%s`` for psycopg) are fixed by
+    the store, never taken from input."""
+    where = "" if server_url is None else f" AND server_url = {mark}"
     extra: tuple[str, ...] = () if server_url is None else (server_url,)
-    query = f"SELECT 1 FROM outbox WHERE plan_key = ?{where} LIMIT 1"  # noqa: S608 - fixed fragments
+    query = f"SELECT 1 FROM {table} WHERE plan_key = {mark}{where} LIMIT 1"  # noqa: S608 - fixed fragments
     if conn.execute(query, (key, *extra)).fetchone():
         return key
-    query = f"SELECT plan_key FROM outbox WHERE submission_id = ?{where} GROUP BY plan_key ORDER BY MIN(seq)"  # noqa: S608
+    query = (
+        f"SELECT plan_key FROM {table} WHERE submission_id = {mark}{where} "  # noqa: S608 - fixed fragments
+        "GROUP BY plan_key ORDER BY MIN(seq)"
+    )
     keys = [str(r[0]) for r in conn.execute(query, (key, *extra))]
     if len(keys) > 1:
         raise SharedSubmission(

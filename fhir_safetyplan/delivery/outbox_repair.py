@@ -25,7 +25,8 @@ _PROBE_LIMIT = 100_000
 class Report:
     """What a read of an outbox file found (counts and submission ids only: no personal data)."""
 
-    path: Path
+    #: the outbox read: a file, or a PostgreSQL outbox named without its password
+    path: Path | str
     integrity: str = "not checked"
     #: readable rows per status
     readable: dict[str, int] = field(default_factory=dict)
@@ -69,12 +70,14 @@ def _seqs(conn: sqlite3.Connection, report: Report) -> list[int]:
 
 
 def _rows(conn: sqlite3.Connection, report: Report) -> Iterator[tuple[Any, ...]]:
-    """Each readable row as (submission_id, server_url, status, bundle or None); unreadable ones noted."""
+    """Each readable row as (submission_id, server_url, status, bundle or None, last_error); unreadable ones
+    noted."""
     missing = 0
     for seq in _seqs(conn, report):
         try:
             row = conn.execute(
-                "SELECT submission_id, server_url, status, bundle FROM outbox WHERE seq = ?", (seq,)
+                "SELECT submission_id, server_url, status, bundle, last_error FROM outbox WHERE seq = ?",
+                (seq,),
             ).fetchone()
         except sqlite3.Error:
             report.unreadable.append(f"seq {seq}")
@@ -90,7 +93,7 @@ def _rows(conn: sqlite3.Connection, report: Report) -> Iterator[tuple[Any, ...]]
                 report.unreadable.append(f"seq {seq} (submission {row[0]}): bundle")
                 continue
         report.readable[row[2]] = report.readable.get(row[2], 0) + 1
-        yield row[0], row[1], row[2], bundle
+        yield row[0], row[1], row[2], bundle, row[4]
 
 
 def check(path: Path) -> Report:
@@ -120,22 +123,20 @@ def readable_count(path: Path) -> int | None:
     return sum(n for status, n in report.readable.items() if status != "delivered")
 
 
-def export(path: Path, to: Path) -> Report:
-    """Copy every readable, undelivered plan of ``path`` into a new outbox at ``to`` (pending there)."""
-    from fhir_safetyplan.delivery.outbox import Outbox
-
-    if to.exists():
-        raise ConfigError(f"--to {to} exists; export writes a new outbox file only.")
-    if to.resolve() == path.resolve():
-        raise ConfigError("--to must be another file than the damaged outbox.")
-    report = Report(path)
-    with closing(_connect(path)) as conn, Outbox(to) as target:
+def rows_of(path: Path, report: Report) -> Iterator[tuple[Any, ...]]:
+    """Every readable row of the SQLite outbox at ``path`` (read-only), as :func:`_rows` gives them; the file's
+    integrity is recorded on ``report`` first."""
+    with closing(_connect(path)) as conn:
         try:
             report.integrity = str(conn.execute("PRAGMA integrity_check(20)").fetchone()[0])
         except sqlite3.Error as exc:
             report.integrity = f"unreadable ({exc})"
-        for submission_id, server_url, status, bundle in _rows(conn, report):
-            if status != "delivered" and isinstance(bundle, dict):
-                target.put(submission_id, bundle, server_url)
-                report.exported += 1
-    return report
+        yield from _rows(conn, report)
+
+
+def export(path: Path, to: Path) -> Report:
+    """Copy every readable, undelivered plan of ``path`` into a new outbox at ``to`` (see
+    :func:`fhir_safetyplan.delivery.outbox_transfer.export`, which also takes PostgreSQL on either side)."""
+    from fhir_safetyplan.delivery.outbox_transfer import export as export_any
+
+    return export_any(path, to)

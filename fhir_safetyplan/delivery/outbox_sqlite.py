@@ -1,7 +1,7 @@
 """The outbox's SQLite file: creating it privately, refusing what is not ours, its schema, and damage.
 
-This is the SQLite-specific layer under :class:`fhir_safetyplan.delivery.outbox.Outbox` (the seam where another store
-would go): a new file is created with mode 0600 before SQLite opens it; an existing path is used only when it
+This is the SQLite-specific layer under :class:`fhir_safetyplan.delivery.outbox.Outbox` (PostgreSQL's is
+:mod:`fhir_safetyplan.delivery.outbox_postgres`): a new file is created with mode 0600 before SQLite opens it; an existing path is used only when it
 is an SQLite file with no tables but ours, and only then narrowed to 0600; the schema is created or migrated
 under the write lock; and SQLite's "malformed" / "not a database" becomes :class:`OutboxDamaged` (exit 7),
 saying how many plans can still be read and how to get them out.

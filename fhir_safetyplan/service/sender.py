@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from fhir_safetyplan.errors import JSON
+from fhir_safetyplan.errors import JSON, ConfigError
 from fhir_safetyplan.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.outbox import Outbox
+    from fhir_safetyplan.delivery.store import OutboxStore
 
 log = logging.getLogger("fhir_safetyplan.service.sender")
 
@@ -31,7 +31,7 @@ class Delivery:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self._outbox: Outbox | None = None
+        self._outbox: OutboxStore | None = None
         self._outbox_lock = threading.Lock()
         self._local = threading.local()
         self._clients: list[FhirClient] = []
@@ -43,15 +43,15 @@ class Delivery:
         self._stopping = asyncio.Event()
 
     @property
-    def outbox(self) -> Outbox | None:
+    def outbox(self) -> OutboxStore | None:
         """The outbox (opened on first use, so an app also works without its lifespan having run), or None."""
         if self.settings.outbox is None:
             return None
         with self._outbox_lock:
             if self._outbox is None:
-                from fhir_safetyplan.delivery.outbox import Outbox
+                from fhir_safetyplan.delivery.store import open_outbox
 
-                self._outbox = Outbox(self.settings.outbox)
+                self._outbox = open_outbox(self.settings.outbox, lease_seconds=self.settings.outbox_lease)
             return self._outbox
 
     # ---- clients ---------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class Delivery:
         from fhir_safetyplan.delivery.outbox_keys import plan_key
 
         assert self.settings.upstream is not None
-        with self.sending(plan_key(submission_id, bundle)):
+        with self.sending(plan_key(submission_id, bundle)), self._outbox_reachable():
             return attempt(
                 bundle,
                 self.client(self.settings.upstream),
@@ -95,6 +95,26 @@ class Delivery:
                 submission_id=submission_id,
                 public_hosts=self.settings.public_hosts,
             )
+
+    @contextmanager
+    def _outbox_reachable(self) -> Iterator[None]:
+        """A PostgreSQL outbox that cannot be reached now is the operator's to fix (told in the log) and the
+        caller's to resend: 503 with Retry-After, naming neither the database nor its user."""
+        from fhir_safetyplan.delivery.store import OutboxUnavailable
+
+        try:
+            yield
+        except OutboxUnavailable as err:
+            log.error("the outbox cannot be used: %s", err)
+            from fhir_safetyplan.service.fhirio import HttpError
+
+            raise HttpError(
+                503,
+                "This service's outbox cannot be reached now, so the plan could not be stored; the operator "
+                "has been told in the log. Send it again later (the same submission never creates copies).",
+                code="transient",
+                headers={"Retry-After": "30"},
+            ) from None
 
     def flush_once(self) -> list[DeliveryResult]:
         """One bounded round: send up to ``flush_batch`` of the upstream's queued plans, oldest first, leaving
@@ -144,6 +164,9 @@ class Delivery:
         except OutboxDamaged:
             log.error("the outbox is damaged: run 'safetyplan outbox check' on it")
             return {"problem": "OutboxDamaged"}
+        except ConfigError as err:  # a PostgreSQL outbox that cannot be reached now
+            log.error("the outbox cannot be used: %s", err)
+            return {"problem": type(err).__name__}
 
     # ---- the background flusher -----------------------------------------------------------------
 

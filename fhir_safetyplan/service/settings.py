@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from requests.auth import AuthBase
 
     from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.delivery.store import OutboxUrl
 
 #: tokens shorter than this are refused: a guessable token is no authentication
 MIN_TOKEN_LENGTH = 16
@@ -73,8 +74,12 @@ class ServiceSettings:
 
     #: base URL of the FHIR server plans are delivered to; None: no delivery (POST /QuestionnaireResponse 501)
     upstream: str | None = None
-    #: the durable outbox (SQLite file); None: a plan that cannot be delivered now is answered 503, not kept
-    outbox: Path | None = None
+    #: the durable outbox (an SQLite file, or a PostgreSQL database shared by replicas); None: a plan that
+    #: cannot be delivered now is answered 503, not kept
+    outbox: Path | OutboxUrl | None = None
+    #: seconds a replica's claim on a queued plan lasts: a replica that dies mid-send holds its plans this long
+    #: before another takes them (on PostgreSQL only the expiry tells; on SQLite a dead local holder is seen at once)
+    outbox_lease: float = 300.0
     #: seconds between background deliveries of queued plans (0 or less: no background flusher)
     flush_interval: float = 30.0
     #: at most this many queued plans are sent per background round, so a round is bounded in time
@@ -162,6 +167,7 @@ def settings_from_env(
 ) -> ServiceSettings:
     """Settings from the environment, with explicit arguments (from the command line) taking precedence."""
     from fhir_safetyplan import codes
+    from fhir_safetyplan.delivery.store import outbox_spec
 
     env = os.environ if env is None else env
     upstream = upstream or env.get("SAFETYPLAN_UPSTREAM") or None
@@ -187,7 +193,7 @@ def settings_from_env(
         auth = auth_from_env(env.get("SAFETYPLAN_UPSTREAM_AUTH", "none") or "none", env)
     return ServiceSettings(
         upstream=upstream.rstrip("/") if upstream else None,
-        outbox=Path(outbox_path) if outbox_path else None,
+        outbox=outbox_spec(outbox_path) if outbox_path else None,
         flush_interval=flush_interval,
         tokens=read_tokens(env),
         allow_anonymous=_flag(env, "SAFETYPLAN_SERVICE_ALLOW_ANONYMOUS"),
