@@ -168,8 +168,9 @@ class Matrix:
         threading.Thread(target=restart, daemon=True).start()
 
 
-def serve(upstream: str, outbox: Path | str) -> tuple[subprocess.Popen[str], str]:
-    """A ``safetyplan serve`` process on a free port (flushing every second), once its /healthz answers."""
+def serve(upstream: str, outbox: Path | str, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``safetyplan serve`` process on a free port (flushing every second, with ``options``), once its
+    /healthz answers."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -186,6 +187,7 @@ def serve(upstream: str, outbox: Path | str) -> tuple[subprocess.Popen[str], str
             "--flush-interval",
             "1",
             "--create-patient",
+            *options,
         ],
         cwd=ROOT,
         env=_env(),
