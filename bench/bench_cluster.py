@@ -52,6 +52,8 @@ EXAMPLE = ROOT / "examples" / "02-flere-mangler" / "answers.json"
 TOKEN = "bench-cluster-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
 TICKS = os.sysconf("SC_CLK_TCK")
+#: plans of the first, unrecorded scenario: HAPI's JIT keeps getting faster for about this many transactions
+WARM_UP = 100
 
 
 def postgres_outbox() -> bool:
@@ -195,6 +197,9 @@ def main() -> int:
     parser.add_argument("--plans", type=int, default=150, help="plans per scenario")
     parser.add_argument("--replicas", default="1,3", help="replica counts, comma separated")
     parser.add_argument("--engine", type=int, default=6, help="engine threads posting at once")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="times each replica count is run, interleaved (1, 3, 1, 3)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cluster.md")
     args = parser.parse_args()
     counts = [int(n) for n in args.replicas.split(",")]
@@ -208,7 +213,7 @@ def main() -> int:
         hapi = local_hapi.start(state_dir=tmp / "hapi", db=cluster.create_database("hapi"), timeout=600)
         tag = dt.datetime.now().strftime("%H%M%S")
         # The first scenario, unrecorded, warms HAPI's JIT and caches up.
-        for i, n in enumerate([0, *counts]):
+        for i, n in enumerate([0, *counts * args.rounds]):
             warm = i == 0
             outbox = (
                 cluster.create_database(f"outbox_{i}")
@@ -224,7 +229,7 @@ def main() -> int:
                     "replicas": lambda pids=pids: sum(cpu_seconds(p) for p in pids),
                     "engine (this process)": lambda: cpu_seconds(os.getpid()),
                 }
-                plans = fresh_plans(30 if warm else args.plans, f"{tag}-{i}")
+                plans = fresh_plans(WARM_UP if warm else args.plans, f"{tag}-{i}")
                 print(f"{'warm-up' if warm else n} replica(s), {len(plans)} plans ...", file=sys.stderr)
                 outcome = scenario(replicas, plans, args.engine, parties)
                 if not warm:
@@ -248,7 +253,7 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
         "# Delivered plans per second: 1 and 3 service replicas, HAPI on PostgreSQL",
         "",
         f"Recorded {date.today().isoformat()} by `python bench/bench_cluster.py --plans {args.plans} "
-        f"--replicas {args.replicas} --engine {args.engine}`.",
+        f"--replicas {args.replicas} --engine {args.engine} --rounds {args.rounds}`.",
         "",
         "One machine, loopback only: a durable PostgreSQL cluster (its defaults: fsync, synchronous_commit and "
         "full_page_writes on) holding HAPI FHIR's database and the shared outbox; HAPI FHIR on it "
@@ -257,7 +262,7 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
         "Every plan is a new synthetic patient with the answers of `examples/02-flere-mangler` (5 resources and "
         "a conditional create of the Patient in one transaction). The rate is plans delivered per second of "
         "wall time, from the first POST until the outbox has nothing pending. A first, unrecorded scenario of "
-        "30 plans warms HAPI up.",
+        f"{WARM_UP} plans warms HAPI up; the replica counts then take turns.",
         "",
         "| replicas | outbox | plans | seconds | delivered plans/s | POST p50 ms | POST p90 ms | statuses |",
         "|---|---|---|---|---|---|---|---|",
@@ -284,7 +289,23 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
         lines.append(
             f"| {n} | {cells} | {100 * total / (cpus * r['wall']):.0f} % | {100 * r['machine_busy']:.0f} % |"
         )
+    per_plan = {
+        i: {name: 1000 * v / r["plans"] for name, v in r["cpu"].items()} for i, (_, r) in enumerate(results)
+    }
     lines += [
+        "",
+        "CPU milliseconds per delivered plan:",
+        "",
+        "| replicas | " + " | ".join(results[0][1]["cpu"]) + " |",
+        "|---|" + "---|" * len(results[0][1]["cpu"]),
+        *[
+            f"| {results[i][0]} | " + " | ".join(f"{v:.0f}" for v in ms.values()) + " |"
+            for i, ms in per_plan.items()
+        ],
+        "",
+        "## What bounds it",
+        "",
+        *bounds(results, per_plan),
         "",
         "## Machine and versions",
         "",
@@ -299,6 +320,41 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
     ]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
+
+
+def bounds(results: list[tuple[int, JSON]], per_plan: dict[int, dict[str, float]]) -> list[str]:
+    """What the figures say about the limit, in words computed from them."""
+    cpus = os.cpu_count() or 1
+    counts = sorted({n for n, _ in results})
+    rates = {n: [r["rate"] for m, r in results if m == n] for n in counts}
+    shares = [100 * sum(r["cpu"].values()) / (cpus * r["wall"]) for _, r in results]
+    busy = [100 * r["machine_busy"] for _, r in results]
+    # plans per CPU-second our processes used: the rate with the other work on the machine taken out
+    per_cpu = {n: [r["plans"] / sum(r["cpu"].values()) for m, r in results if m == n] for n in counts}
+    hapi_ms = sum(ms["HAPI (JVM)"] for ms in per_plan.values()) / len(per_plan)
+    ours_ms = sum(ms["replicas"] for ms in per_plan.values()) / len(per_plan)
+    pg_ms = sum(ms["PostgreSQL"] for ms in per_plan.values()) / len(per_plan)
+
+    def listed(values: dict[int, list[float]]) -> str:
+        return "; ".join(f"{n} replica(s) {', '.join(f'{v:.1f}' for v in vs)}" for n, vs in values.items())
+
+    return [
+        f"Delivered plans/s: {listed(rates)}. All parties share the same {cpus} CPUs, which were "
+        f"{min(busy):.0f}–{max(busy):.0f} % busy throughout, and our processes got {min(shares):.0f}–"
+        f"{max(shares):.0f} % of them (the rest went to other work on the machine). The rate follows that share: "
+        f"per CPU-second our processes used, {listed(per_cpu)} plans. Extra replicas on the same CPUs add "
+        "processes, not CPU time, so they change little; the CPU goes mostly to HAPI. Per plan, HAPI's "
+        f"transaction costs about {hapi_ms:.0f} ms of CPU, PostgreSQL about {pg_ms:.0f} ms (HAPI's database and "
+        "the outbox) and the replicas' own work (validate, document, outbox put and mark delivered, HTTP, the "
+        f"background flushers) about {ours_ms:.0f} ms: HAPI is the bottleneck, roughly "
+        f"{hapi_ms / max(ours_ms, 1e-9):.0f}× the service's cost per plan.",
+        "",
+        "What replicas are for is availability (any of them accepts and any delivers; a dead one's plans are "
+        "taken over), and on machines of their own they add the service's share of capacity: about "
+        f"{1000 / max(ours_ms, 1e-9):.0f} plans/s per CPU of replica. Delivered plans per second then depend on "
+        f"HAPI and its database: about {1000 / max(hapi_ms, 1e-9):.0f} plans/s per CPU given to HAPI at these "
+        "per-plan costs. This is a 2-CPU machine shared with other work, so treat the absolute rates as a floor.",
+    ]
 
 
 if __name__ == "__main__":
