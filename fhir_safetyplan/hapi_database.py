@@ -96,18 +96,21 @@ def parse(url: str, password: str | None = None) -> HapiDatabase:
     is seen by ``ps`` while that command runs).
     """
     shown = redact(url)
-    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ConfigError(f"--db {shown!r} is not a URL that can be read: write {_FORM}.") from None
     if parts.scheme.lower() not in _SCHEMES or not parts.netloc:
         raise ConfigError(
             f"--db {shown!r} is not a PostgreSQL URL: write {_FORM} (H2 in memory, the default, "
             "needs no --db)."
         )
     try:
-        port = parts.port or DEFAULT_PORT
+        port = DEFAULT_PORT if parts.port is None else parts.port
     except ValueError:
-        raise ConfigError(
-            f"--db {shown!r}: the port is not a number from 1 to 65535 (write {_FORM})."
-        ) from None
+        port = 0
+    if not 0 < port < 65536:
+        raise ConfigError(f"--db {shown!r}: the port is not a number from 1 to 65535 (write {_FORM}).")
     sslmode = _sslmode(parts.query, shown)
     host = parts.hostname
     name = urllib.parse.unquote(parts.path.lstrip("/"))
