@@ -46,12 +46,14 @@ import pg_cluster  # noqa: E402
 
 from fhir_safetyplan import local_hapi  # noqa: E402
 from fhir_safetyplan.identifiers import synthetic_fnr  # noqa: E402
+from fhir_safetyplan.settings import hapi_toolchain  # noqa: E402
 
 JSON = dict[str, Any]
 EXAMPLE = ROOT / "examples" / "02-flere-mangler" / "answers.json"
 TOKEN = "bench-cluster-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
 TICKS = os.sysconf("SC_CLK_TCK")
+TOOLCHAIN = hapi_toolchain(os.environ)
 #: plans of the first, unrecorded scenario: HAPI's JIT keeps getting faster for about this many transactions
 WARM_UP = 100
 
@@ -210,7 +212,9 @@ def main() -> int:
     cluster = pg_cluster.start(durable=True)
     results: list[tuple[int, JSON]] = []
     try:
-        hapi = local_hapi.start(state_dir=tmp / "hapi", db=cluster.create_database("hapi"), timeout=600)
+        hapi = local_hapi.start(
+            state_dir=tmp / "hapi", db=cluster.create_database("hapi"), timeout=600, toolchain=TOOLCHAIN
+        )
         tag = dt.datetime.now().strftime("%H%M%S")
         # The first scenario, unrecorded, warms HAPI's JIT and caches up.
         for i, n in enumerate([0, *counts * args.rounds]):

@@ -7,25 +7,28 @@ first start and keeps them: data survives a restart).
 The password is a secret and is kept out of everything others can read: it is never on the JVM's command
 line (``ps`` shows every process's arguments to every user), in the state file, in a log line or in an error
 message. To keep it off ``safetyplan``'s own command line too, leave it out of the URL and name a private file
-holding it (``--db-password-file``). It reaches the JVM in the environment variable :data:`PASSWORD_VARIABLE`, which on Linux only the
-same user and root can read (``/proc/PID/environ`` is private). The launcher reads it from there alone.
+holding it (``--db-password-file``). It reaches the JVM in a private file (mode 0600, in the state directory)
+that the launcher reads once at startup and deletes; ``start`` removes it too once the server is up or has
+failed.
 
 Standard library only, like :mod:`fhir_safetyplan.local_hapi`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fhir_safetyplan.errors import ConfigError
 
-__all__ = ["MARKER", "PASSWORD_VARIABLE", "HapiDatabase", "parse", "refusal_in_log"]
+__all__ = ["MARKER", "PASSWORD_FILE", "HapiDatabase", "parse", "refusal_in_log"]
 
-#: the environment variable the launcher takes the database password from (see hapi/README.md)
-PASSWORD_VARIABLE = "SAFETYPLAN_HAPI_DB_PASSWORD"  # noqa: S105 (a variable name, not a password)
+#: the private file in the state directory that hands the password to the launcher (deleted once read)
+PASSWORD_FILE = "hapi-db-password"  # noqa: S105 (a file name, not a password)
 #: how the launcher's one line about a database it cannot open begins (``Launcher.DATABASE_MARKER``)
 MARKER = "safetyplan-hapi: cannot open the database"
 #: what H2 in memory is called in the state file and ``server status``
@@ -62,13 +65,22 @@ class HapiDatabase:
         query = f"?sslmode={self.sslmode}" if self.sslmode else ""
         return f"postgresql://{user}@{host}:{self.port}/{urllib.parse.quote(self.name, safe='')}{query}"
 
-    def launcher_args(self) -> list[str]:
-        """Launcher options naming the database and user (never the password)."""
-        return [f"--safetyplan.jdbc-url={self.jdbc_url}", f"--safetyplan.jdbc-username={self.user}"]
+    def launcher_args(self, password_file: Path | None = None) -> list[str]:
+        """Launcher options naming the database, the user and the file with the password (never the password)."""
+        args = [f"--safetyplan.jdbc-url={self.jdbc_url}", f"--safetyplan.jdbc-username={self.user}"]
+        return args if password_file is None else [*args, f"--safetyplan.jdbc-password-file={password_file}"]
 
-    def launcher_env(self) -> dict[str, str]:
-        """Environment for the launcher process: the password, if the URL had one."""
-        return {} if self.password is None else {PASSWORD_VARIABLE: self.password}
+    def write_password(self, state_dir: Path) -> Path | None:
+        """Write the password, if there is one, to a new private file in ``state_dir`` for the launcher to read
+        once; its path (None without a password). An older such file is replaced."""
+        if self.password is None:
+            return None
+        path = (state_dir / PASSWORD_FILE).resolve()
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(self.password + "\n")
+        return path
 
     def check_reachable(self, timeout: float = 5.0) -> None:
         """Raise :class:`ConfigError` unless something accepts TCP connections at the database's host and port
@@ -130,7 +142,7 @@ def _sslmode(query: str, shown: str) -> str | None:
     if "password" in options:
         raise ConfigError(
             f"--db {shown!r}: put the password in the URL's user part ({_FORM}), not in its query, "
-            "so that it goes to HAPI in the environment and not on a command line."
+            "so that it never reaches HAPI's command line."
         )
     unknown = sorted(set(options) - {"sslmode"})
     if unknown:

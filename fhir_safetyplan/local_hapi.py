@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -28,8 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import exitcodes, hapi_database
+from fhir_safetyplan import hapi_database
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
+from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ DEFAULT_STATE_DIR = Path(".safetyplan")
 DEFAULT_START_TIMEOUT = 180.0
 #: Seconds a Maven build may take; the first one downloads about 350 MB of dependencies.
 BUILD_TIMEOUT = 1800.0
-#: JVM options for a fast start and a bounded heap; override with ``SAFETYPLAN_HAPI_JAVA_OPTS``.
+#: JVM options for a fast start and a bounded heap (the command line takes ``SAFETYPLAN_HAPI_JAVA_OPTS`` instead).
 DEFAULT_JAVA_OPTS = ("-Xmx1g", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 JAR_NAME = "safetyplan-hapi.jar"
 STATE_FILE = "hapi-server.json"
@@ -49,10 +49,32 @@ HOST = "127.0.0.1"
 MIN_JAVA = 17
 
 
+@dataclass(frozen=True)
+class Toolchain:
+    """Where the launcher's Maven project is and which Java runs it: explicit values, never the environment.
+
+    The command line fills one from ``SAFETYPLAN_HAPI_DIR``, ``JAVA_HOME``, ``SAFETYPLAN_HAPI_JAVA_OPTS`` and
+    ``XDG_CACHE_HOME`` (:func:`fhir_safetyplan.settings.hapi_toolchain`); the defaults are a clone's ``hapi/``
+    (or the packaged sources in ``~/.cache``), ``java`` on PATH and :data:`DEFAULT_JAVA_OPTS`.
+    """
+
+    #: the launcher's Maven project; None: a clone's ``hapi/``, or a wheel's sources copied into ``cache``
+    project: Path | None = None
+    #: a JDK whose ``bin/java`` is used when it exists; None: ``java`` on PATH
+    java_home: Path | None = None
+    java_opts: tuple[str, ...] = DEFAULT_JAVA_OPTS
+    #: the per-user cache a wheel's launcher sources are copied into and built in (None: ``~/.cache/…``)
+    cache: Path | None = None
+
+
+#: no configuration: the defaults above
+DEFAULT_TOOLCHAIN = Toolchain()
+
+
 class ServerStartError(SafetyPlanError):
     """The server process died or did not answer ``/fhir/metadata`` in time; the message quotes its log."""
 
-    exit_code = exitcodes.UNAVAILABLE
+    kind = Kind.UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -89,13 +111,12 @@ class ServerInfo:
 # --------------------------------------------------------------------------------------------- locating
 
 
-def hapi_dir() -> Path:
-    """The Maven project of the launcher: ``$SAFETYPLAN_HAPI_DIR``, a clone's ``hapi/``, or (installed from a
+def hapi_dir(toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> Path:
+    """The Maven project of the launcher: ``toolchain.project``, a clone's ``hapi/``, or (installed from a
     wheel) its packaged sources copied into the per-user cache (see :mod:`fhir_safetyplan.bundled`)."""
     from fhir_safetyplan import bundled
 
-    configured = os.environ.get("SAFETYPLAN_HAPI_DIR")
-    path = Path(configured) if configured else bundled.hapi_project(os.environ)
+    path = toolchain.project or bundled.hapi_project(toolchain.cache)
     if path is None or not (path / "pom.xml").is_file():
         missing = path / "pom.xml" if path is not None else "the packaged launcher sources"
         raise ConfigError(
@@ -106,9 +127,9 @@ def hapi_dir() -> Path:
     return path
 
 
-def jar_path(project: Path | None = None) -> Path:
-    """Where ``mvn package`` puts the runnable jar."""
-    return (project or hapi_dir()) / "target" / JAR_NAME
+def jar_path(project: Path | None = None, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> Path:
+    """Where ``mvn package`` puts the runnable jar (of ``project``, else of the toolchain's project)."""
+    return (project or hapi_dir(toolchain)) / "target" / JAR_NAME
 
 
 def _tool(name: str, why: str) -> str:
@@ -122,10 +143,10 @@ def _tool(name: str, why: str) -> str:
     return found
 
 
-def java_executable() -> str:
-    """Path of ``java`` (``$JAVA_HOME/bin/java`` first), checked to be version 17 or newer."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
+def java_executable(toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> str:
+    """Path of ``java`` (``toolchain.java_home/bin/java`` first), checked to be version 17 or newer."""
+    java_home = toolchain.java_home
+    candidate = java_home / "bin" / "java" if java_home else None
     java = (
         str(candidate) if candidate and candidate.is_file() else _tool("java", "to run the HAPI FHIR server")
     )
@@ -155,9 +176,9 @@ def _java_feature_version(java: str) -> int | None:
     return None
 
 
-def check_tools(need_maven: bool = True) -> None:
+def check_tools(need_maven: bool = True, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> None:
     """Raise :class:`ConfigError` unless Java 17+ (and, if needed, Maven) can be run."""
-    java_executable()
+    java_executable(toolchain)
     if need_maven:
         _tool("mvn", "once, to build the HAPI FHIR server")
 
@@ -175,9 +196,9 @@ def _newest_source_mtime(project: Path) -> float:
     return newest
 
 
-def needs_build(project: Path | None = None) -> bool:
+def needs_build(project: Path | None = None, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> bool:
     """True when the jar is missing or older than ``pom.xml`` or anything under ``src/``."""
-    project = project or hapi_dir()
+    project = project or hapi_dir(toolchain)
     jar = jar_path(project)
     return not jar.is_file() or jar.stat().st_mtime < _newest_source_mtime(project)
 
@@ -200,18 +221,18 @@ def _build_lock(project: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(force: bool = False, project: Path | None = None) -> Path:
+def build(force: bool = False, project: Path | None = None, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> Path:
     """Build the launcher jar with Maven if it is missing or older than its sources; return its path.
 
     Raises :class:`ConfigError` when Java or Maven is missing or the build fails (the message names the
     build log and quotes its last lines).
     """
-    project = project or hapi_dir()
+    project = project or hapi_dir(toolchain)
     jar = jar_path(project)
     if not force and not needs_build(project):
         return jar
     mvn = _tool("mvn", "once, to build the HAPI FHIR server")
-    java_executable()
+    java_executable(toolchain)
     with _build_lock(project):
         if not force and not needs_build(project):  # another process built it while we waited
             return jar
@@ -357,16 +378,11 @@ def wait_until_ready(
         time.sleep(0.5)
 
 
-def _java_opts() -> list[str]:
-    configured = os.environ.get("SAFETYPLAN_HAPI_JAVA_OPTS")
-    return shlex.split(configured) if configured is not None else list(DEFAULT_JAVA_OPTS)
-
-
-def _server_command(jar: Path, port: int, server_args: Sequence[str]) -> list[str]:
+def _server_command(jar: Path, port: int, server_args: Sequence[str], toolchain: Toolchain) -> list[str]:
     """The command line of the server process (a seam for tests that run a stand-in server)."""
     return [
-        java_executable(),
-        *_java_opts(),
+        java_executable(toolchain),
+        *toolchain.java_opts,
         "-jar",
         str(jar),
         f"--server.port={port}",
@@ -415,17 +431,20 @@ def start(
     wait: bool = True,
     timeout: float = DEFAULT_START_TIMEOUT,
     server_args: Sequence[str] = (),
+    toolchain: Toolchain = DEFAULT_TOOLCHAIN,
     db: str | None = None,
     db_password: str | None = None,
 ) -> ServerInfo:
     """Start the server (building it first if needed) as a detached process on 127.0.0.1.
 
     ``port`` None picks a free port. ``server_args`` go to the launcher, e.g.
-    ``["--safetyplan.validate-requests=true"]`` (see hapi/README.md). ``db`` is a ``postgresql://`` URL of an
-    existing database to keep the data in (None: H2 in memory); its password (``db_password``, else the one in
-    the URL) goes to the JVM in its environment only. With ``wait`` the call returns once ``/fhir/metadata`` answers. If a server from
-    ``state_dir`` is already running it is returned as is. Raises :class:`ConfigError` (tools missing, build
-    failed, port taken, a bad database URL or a database that refuses us) or :class:`ServerStartError`.
+    ``["--safetyplan.validate-requests=true"]`` (see hapi/README.md); ``toolchain`` says where the launcher
+    and Java are. ``db`` is a ``postgresql://`` URL of an existing database to keep the data in (None: H2 in
+    memory); its password (``db_password``, else the one in the URL) goes to the JVM in a private file that
+    the launcher reads once and deletes, never on its command line.
+    With ``wait`` the call returns once ``/fhir/metadata`` answers. If a server from ``state_dir`` is already
+    running it is returned as is. Raises :class:`ConfigError` (tools missing, build failed, port taken, a bad
+    database URL or a database that refuses us) or :class:`ServerStartError`.
     """
     state_dir = Path(state_dir)
     database = hapi_database.parse(db, db_password) if db is not None else None
@@ -440,18 +459,23 @@ def start(
         if wait:
             wait_until_ready(running.base_url, timeout, running.pid, running.log_file)
         return running
-    jar = build()
+    jar = build(toolchain=toolchain)
     if port is None:
         port = free_port()
     elif _port_in_use(port):
         raise ConfigError(f"Port {port} on {HOST} is already in use; choose another with --port or omit it.")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = None
     if database is not None:
         database.check_reachable()
-        server_args = [*server_args, *database.launcher_args()]
-    state_dir.mkdir(parents=True, exist_ok=True)
+        secret = database.write_password(state_dir)
+        server_args = [*server_args, *database.launcher_args(secret)]
     log_file = (state_dir / LOG_FILE).resolve()
-    env = {**os.environ, **(database.launcher_env() if database else {})}
-    pid = _spawn(_server_command(jar, port, server_args), log_file, state_dir, env)
+    try:
+        pid = _spawn(_server_command(jar, port, server_args, toolchain), log_file, state_dir)
+    except BaseException:
+        _remove(secret)
+        raise
     info = ServerInfo(pid, port, f"http://{HOST}:{port}/fhir", log_file, time.time(), wanted)
     record = dict(info.to_json(), proc_start=_proc_start(pid))
     _state_path(state_dir).write_text(json.dumps(record, indent=2) + "\n")
@@ -461,6 +485,7 @@ def start(
             wait_until_ready(info.base_url, timeout, info.pid, log_file)
         except ServerStartError:
             stop(state_dir)
+            _remove(secret)
             refusal = hapi_database.refusal_in_log(_tail(log_file, lines=200))
             if refusal is None:
                 raise
@@ -468,11 +493,18 @@ def start(
                 f"The HAPI FHIR server could not open its database: {refusal.removeprefix('safetyplan-hapi: ')}. "
                 "Check the user, password and database name in --db (the database must exist: createdb NAME)."
             ) from None
+        _remove(secret)  # read and deleted by the launcher by now; this is in case it could not delete it
         log.info("HAPI FHIR server ready after %.1f s", time.time() - info.started_at)
     return info
 
 
-def _spawn(cmd: list[str], log_file: Path, cwd: Path, env: dict[str, str]) -> int:
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def _spawn(cmd: list[str], log_file: Path, cwd: Path) -> int:
     """Start ``cmd`` detached from the caller's session, output to ``log_file``; its pid."""
     detach: dict[str, Any]
     if os.name == "nt":
@@ -481,7 +513,7 @@ def _spawn(cmd: list[str], log_file: Path, cwd: Path, env: dict[str, str]) -> in
         detach = {"start_new_session": True}  # Ctrl-C in the caller's terminal must not kill it
     with open(log_file, "wb") as out:
         process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env, **detach
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, **detach
         )
     return process.pid
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
@@ -32,22 +32,8 @@ log = logging.getLogger(__name__)
 
 #: the journal resource types a plan consists of, searched by subject
 PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
-SUBMISSION_SYSTEM_SUFFIX = codes.SUBMISSION_SYSTEM_SUFFIX
 #: results per search page (a patient has few plans; more pages are followed)
 PAGE_SIZE = "50"
-
-# Labels for the read-back that the clinical content (content.toml) has no text for.
-_LABELS: dict[str, dict[str, str]] = {
-    "agreed-help": {"nb": "Avtalt hjelp", "nn": "Avtalt hjelp", "en": "Agreed help"},
-    "none": {"nb": "(ingen)", "nn": "(ingen)", "en": "(none)"},
-    "patient": {"nb": "Pasient", "nn": "Pasient", "en": "Patient"},
-    "submission": {"nb": "Innsending", "nn": "Innsending", "en": "Submission"},
-    "no-plan": {
-        "nb": "Pasienten ønsker ikke involvering; ingen tiltak er planlagt.",
-        "nn": "Pasienten ønskjer ikkje involvering; ingen tiltak er planlagde.",
-        "en": "The patient does not want involvement; no measures are planned.",
-    },
-}
 
 
 class PlanNotFound(SafetyPlanError):
@@ -203,7 +189,7 @@ def _submission_of(resource: JSON) -> JSON | None:
     for i in idents:
         if (
             isinstance(i, dict)
-            and str(i.get("system", "")).endswith(SUBMISSION_SYSTEM_SUFFIX)
+            and codes.is_submission_system(i.get("system"))
             and isinstance(i.get("value"), str)
         ):
             return {"system": i["system"], "value": i["value"]}
@@ -360,7 +346,7 @@ def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, st
 
 
 def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
-    from fhir_safetyplan.document import answers_by_link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     return answers_by_link({**qr, "item": _clean_items(qr.get("item"))}) if qr else {}
 
@@ -388,11 +374,10 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
     for activity in _objs((plan.care_plan or {}).get("activity")):
-        detail = _obj(activity.get("detail"))
-        if detail.get("status") in ("completed", "cancelled"):
+        if fhir_r4.activity_status(activity) in ("completed", "cancelled"):
             continue  # done: carried from the previous plan as completed, no longer help to give
-        code = next((c.get("code") for c in _objs(_obj(detail.get("code")).get("coding"))), None)
-        text = helps.get(str(code)) or detail.get("description")
+        code = next((c.get("code") for c in fhir_r4.activity_codings(activity)), None)
+        text = helps.get(str(code)) or fhir_r4.activity_description(activity)
         if text:
             out.append(str(text))
     return out
@@ -401,7 +386,7 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
 def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
     """The safe-contact instructions in ``lang`` (from the answers; else the Flag's text as stored)."""
     from fhir_safetyplan.content import load
-    from fhir_safetyplan.document import safe_contact_text
+    from fhir_safetyplan.sentences import safe_contact_text
 
     if plan.flag is None:
         return None
@@ -423,7 +408,7 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     assert lang is not None
 
     def label(key: str) -> str:
-        return _LABELS[key][lang]
+        return c.text("show", field=key).get(lang)
 
     none = label("none")
     title = c.text("form", field="title").get(lang)
@@ -433,7 +418,7 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
     from fhir_safetyplan.current_plan import when
-    from fhir_safetyplan.document import format_date
+    from fhir_safetyplan.sentences import format_date
 
     if plan.current is not None:
         reason = c.text("revision", field="status-reason").get(lang)

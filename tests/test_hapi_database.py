@@ -2,7 +2,7 @@
 server process through its environment only, never its command line, the state file or a message.
 
 The server is the Python stand-in of ``tests/test_server_cli.py`` (``_server_command`` is the seam), which here
-also writes down what it was given; HAPI on a real PostgreSQL is ``tests/integration/test_hapi_postgres.py``.
+also does what the launcher does with the password file (read it once, delete it) and writes down what it got; HAPI on a real PostgreSQL is ``tests/integration/test_hapi_postgres.py``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,20 @@ from fhir_safetyplan.errors import ConfigError
 
 SECRET = "s3cr3t-pa55"
 
-#: the stand-in HAPI of test_server_cli, writing its argv and the password it found in its environment first
+#: the stand-in HAPI of test_server_cli; like the launcher it reads the password file once and deletes it, and
+#: writes down its argv, the password and the file's mode
 RECORDING_STAND_IN = r"""
 import http.server, json, os, sys
 port, record = int(sys.argv[1]), sys.argv[2]
+given = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--safetyplan.jdbc-password-file=")]
+password = mode = None
+if given:
+    mode = oct(os.stat(given[0]).st_mode & 0o777)
+    with open(given[0]) as secret:
+        password = secret.readline().rstrip("\n")
+    os.unlink(given[0])
 with open(record, "w") as out:
-    json.dump({"argv": sys.argv, "password": os.environ.get("SAFETYPLAN_HAPI_DB_PASSWORD")}, out)
+    json.dump({"argv": sys.argv, "password": password, "mode": mode}, out)
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -65,11 +73,11 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, script: str, record: Path) -> None:
-    def command(jar: Path, port: int, server_args: Sequence[str]) -> list[str]:
+    def command(jar: Path, port: int, server_args: Sequence[str], toolchain: object) -> list[str]:
         return [sys.executable, "-c", script, str(port), str(record), *server_args]
 
     monkeypatch.setattr(local_hapi, "_server_command", command)
-    monkeypatch.setattr(local_hapi, "build", lambda force=False, project=None: Path("unused.jar"))
+    monkeypatch.setattr(local_hapi, "build", lambda **_: Path("unused.jar"))
 
 
 # ------------------------------------------------------------------------------------------- the URL
@@ -78,11 +86,12 @@ def _use(monkeypatch: pytest.MonkeyPatch, script: str, record: Path) -> None:
 def test_a_postgresql_url_becomes_a_jdbc_url_and_a_user_with_the_password_kept_apart() -> None:
     db = hapi_database.parse(f"postgresql://hapi:{SECRET}@db.example:6543/fhir?sslmode=require")
     assert db.jdbc_url == "jdbc:postgresql://db.example:6543/fhir?sslmode=require"
-    assert db.launcher_args() == [
+    assert db.launcher_args(Path("/state/hapi-db-password")) == [
         "--safetyplan.jdbc-url=jdbc:postgresql://db.example:6543/fhir?sslmode=require",
         "--safetyplan.jdbc-username=hapi",
+        "--safetyplan.jdbc-password-file=/state/hapi-db-password",
     ]
-    assert db.launcher_env() == {"SAFETYPLAN_HAPI_DB_PASSWORD": SECRET}
+    assert db.password == SECRET
     assert db.display == "postgresql://hapi@db.example:6543/fhir?sslmode=require"
     assert SECRET not in repr(db)
 
@@ -93,11 +102,10 @@ def test_percent_encoded_parts_are_decoded_the_default_port_is_5432_and_ipv6_hos
     assert db.jdbc_url == "jdbc:postgresql://[::1]:5432/my%20db"
 
 
-def test_a_password_given_apart_wins_over_the_url_and_a_url_may_have_none() -> None:
-    assert hapi_database.parse("postgresql://hapi@h/db", SECRET).launcher_env() == {
-        "SAFETYPLAN_HAPI_DB_PASSWORD": SECRET
-    }
-    assert hapi_database.parse("postgresql://hapi@h/db").launcher_env() == {}
+def test_a_password_given_apart_wins_over_the_url_and_a_url_may_have_none(tmp_path: Path) -> None:
+    assert hapi_database.parse("postgresql://hapi:other@h/db", SECRET).password == SECRET
+    no_password = hapi_database.parse("postgresql://hapi@h/db")
+    assert no_password.password is None and no_password.write_password(tmp_path) is None
 
 
 @pytest.mark.parametrize(
@@ -128,7 +136,7 @@ def test_a_bad_url_is_a_config_error_saying_what_is_wrong_and_never_the_password
 # ------------------------------------------------------------------------------------------- starting
 
 
-def test_start_gives_the_password_in_the_environment_only_and_records_the_url_without_it(
+def test_start_hands_the_password_over_in_a_private_file_read_once_and_records_the_url_without_it(
     monkeypatch: pytest.MonkeyPatch, state_dir: Path, tmp_path: Path, listening: int
 ) -> None:
     record = tmp_path / "seen.json"
@@ -138,8 +146,9 @@ def test_start_gives_the_password_in_the_environment_only_and_records_the_url_wi
     info = local_hapi.start(state_dir=state_dir, timeout=30, db=url)
 
     seen = json.loads(record.read_text())
-    assert seen["password"] == SECRET
+    assert seen["password"] == SECRET and seen["mode"] == "0o600"
     assert SECRET not in " ".join(seen["argv"])
+    assert not (state_dir / hapi_database.PASSWORD_FILE).exists()
     assert f"--safetyplan.jdbc-url=jdbc:postgresql://127.0.0.1:{listening}/fhir" in seen["argv"]
     assert SECRET not in Path(f"/proc/{info.pid}/cmdline").read_text()
     assert info.database == f"postgresql://hapi@127.0.0.1:{listening}/fhir"

@@ -40,7 +40,7 @@ import requests
 from fhir_safetyplan import local_hapi
 from fhir_safetyplan.delivery.store import OutboxEntry, open_outbox
 
-from .conftest import Fhir, HapiOnPostgres, fresh_identifier
+from .conftest import TOOLCHAIN, Fhir, HapiOnPostgres, fresh_identifier
 from .test_delivery_hapi import fresh_fnr, fresh_plan
 from .test_fault_matrix_hapi import EXAMPLES, TOKEN, check_plans, cli, serve
 from .test_service_hapi import wait_for
@@ -87,7 +87,11 @@ class HapiOnH2File:
     def start(self) -> None:
         port = self.faulty["port"]
         local_hapi.start(
-            port=port, state_dir=self.faulty["state"], server_args=self.faulty["args"], timeout=300
+            port=port,
+            state_dir=self.faulty["state"],
+            server_args=self.faulty["args"],
+            timeout=300,
+            toolchain=TOOLCHAIN,
         )
 
     def ready(self) -> str:

@@ -1,6 +1,6 @@
 """HAPI on PostgreSQL (``safetyplan server start --db postgresql://…``), the configuration HAPI users run in
 production: a plan pushed to it reads back as sent and is stored in PostgreSQL, and the database password is on
-no command line and in no file or log the server leaves.
+no command line, in no environment and in no file or log the server leaves.
 
 The server is the session's ``hapi_on_postgres`` (a database of its own in the ``postgres`` fixture's cluster);
 ``test_cluster_postgres.py`` stops and restarts the same server under load.
@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from fhir_safetyplan import exitcodes, local_hapi
+from fhir_safetyplan import exitcodes, hapi_database, local_hapi
 from fhir_safetyplan.cli import main
 
 from .conftest import Fhir, HapiOnPostgres
@@ -58,7 +58,9 @@ def test_the_database_password_is_on_no_command_line_and_in_no_file_the_server_l
     info = local_hapi.status(hapi_on_postgres.state)
     assert info is not None
     assert password not in Path(f"/proc/{info.pid}/cmdline").read_text()
-    assert password in Path(f"/proc/{info.pid}/environ").read_text()  # where the launcher takes it from
+    assert password not in Path(f"/proc/{info.pid}/environ").read_text()
+    assert "--safetyplan.jdbc-password-file=" in Path(f"/proc/{info.pid}/cmdline").read_text()
+    assert not (hapi_on_postgres.state / hapi_database.PASSWORD_FILE).exists()  # read once and deleted
     for left in hapi_on_postgres.state.iterdir():
         assert password not in left.read_text(errors="replace"), left
     assert info.database.startswith("postgresql://safetyplan@127.0.0.1:")

@@ -30,6 +30,9 @@ import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import ca.uhn.fhir.validation.IInstanceValidatorModule;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
@@ -110,21 +113,24 @@ public class FhirServerConfig {
 	}
 
 	/**
-	 * The connection pool. The user name comes from {@code safetyplan.jdbc-username}; the password only from the
-	 * environment variable {@value #PASSWORD_VARIABLE}, never from the command line, which {@code ps} shows to
-	 * everyone on the machine. The database is tried once here, so a wrong URL, user or password stops the
+	 * The connection pool. The user name comes from {@code safetyplan.jdbc-username}; the password never from the
+	 * command line, which {@code ps} shows to everyone on the machine: from the private file named by
+	 * {@code safetyplan.jdbc-password-file} (its first line; the file is deleted once read, as
+	 * {@code safetyplan server start --db} writes it for this start only), else from the environment variable
+	 * {@value #PASSWORD_VARIABLE}. The database is tried once here, so a wrong URL, user or password stops the
 	 * server at once with one line saying why ({@link DatabaseUnavailable}) instead of a Hibernate stack trace.
 	 */
 	@Bean(destroyMethod = "close")
 	public DataSource dataSource(
 			@Value("${safetyplan.jdbc-url:jdbc:h2:mem:safetyplan}") String jdbcUrl,
-			@Value("${safetyplan.jdbc-username:}") String username) {
+			@Value("${safetyplan.jdbc-username:}") String username,
+			@Value("${safetyplan.jdbc-password-file:}") String passwordFile) {
 		boolean postgres = isPostgres(jdbcUrl);
 		BasicDataSource dataSource = new BasicDataSource();
 		dataSource.setDriverClassName(postgres ? "org.postgresql.Driver" : "org.h2.Driver");
 		dataSource.setUrl(jdbcUrl);
 		dataSource.setUsername(username.isEmpty() && !postgres ? "sa" : username);
-		String password = System.getenv(PASSWORD_VARIABLE);
+		String password = passwordFile.isEmpty() ? System.getenv(PASSWORD_VARIABLE) : readOnce(passwordFile);
 		dataSource.setPassword(password == null ? "" : password);
 		dataSource.setMaxTotal(10);
 		try (Connection connection = dataSource.getConnection()) {
@@ -135,7 +141,24 @@ public class FhirServerConfig {
 		return dataSource;
 	}
 
-	/** Where the database password is read from (set by {@code safetyplan server start --db}). */
+	/** The first line of {@code path}, which is then deleted (it holds a password for this start only). */
+	private static String readOnce(String path) {
+		Path file = Path.of(path);
+		try {
+			List<String> lines = Files.readAllLines(file);
+			return lines.isEmpty() ? "" : lines.get(0);
+		} catch (IOException e) {
+			throw new IllegalStateException("cannot read the database password file " + path + ": " + e, e);
+		} finally {
+			try {
+				Files.deleteIfExists(file);
+			} catch (IOException ignored) {
+				// safetyplan server start removes it too
+			}
+		}
+	}
+
+	/** Where the database password is read from when no password file is named (for runs by hand). */
 	public static final String PASSWORD_VARIABLE = "SAFETYPLAN_HAPI_DB_PASSWORD";
 
 	static boolean isPostgres(String jdbcUrl) {
