@@ -108,8 +108,8 @@ class Cluster:
     rng: random.Random = field(default_factory=lambda: random.Random(SEED))
     lock: threading.Lock = field(default_factory=threading.Lock)
     replicas: list[tuple[subprocess.Popen[str], str]] = field(default_factory=list)
+    replacing: set[int] = field(default_factory=set)  # slots whose replica is being killed and replaced
     done: threading.Event = field(default_factory=threading.Event)
-    upstream_back: threading.Event = field(default_factory=threading.Event)
     accepted: dict[int, int] = field(default_factory=dict)  # HTTP status -> how many
     kills: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("up", "down", "delivering"), 0))
     resent: int = 0
@@ -156,34 +156,35 @@ class Cluster:
     # ---- chaos ---------------------------------------------------------------------------------------
 
     def kill_replicas(self) -> None:
-        """SIGKILL a replica every few seconds and start a new one in its place, until the run is done; the
-        first kill after HAPI is back comes at once, while the queued plans are being delivered."""
-        back = False
-        while not self.done.is_set():
-            pause = self.draw(*KILL_EVERY)
-            if not back and self.upstream_back.wait(pause):
-                back = True
-                time.sleep(self.draw(0.2, 0.8))
-            elif back and self.done.wait(pause):
+        """SIGKILL a replica every few seconds and start a new one in its place, until the run is done."""
+        while not self.done.wait(self.draw(*KILL_EVERY)):
+            self.kill_one()
+
+    def kill_one(self) -> None:
+        """SIGKILL one replica (not one being replaced already) and start a new one in its slot."""
+        with self.lock:
+            free = [i for i in range(len(self.replicas)) if i not in self.replacing]
+            if not free:
                 return
-            if self.done.is_set():
-                return
-            with self.lock:
-                slot = self.rng.randrange(len(self.replicas))
-                proc, _ = self.replicas[slot]
-                self.kills[self.phase] += 1
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            replacement = self.replica()
-            with self.lock:
-                self.replicas[slot] = replacement
+            slot = self.rng.choice(free)
+            self.replacing.add(slot)
+            proc, _ = self.replicas[slot]
+            self.kills[self.phase] += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        replacement = self.replica()
+        with self.lock:
+            self.replicas[slot] = replacement
+            self.replacing.discard(slot)
 
     def restart_upstream(self) -> None:
-        """Start HAPI again; from its first answer on, the queued plans are being delivered."""
+        """Start HAPI again; from its first answer on, the queued plans are being delivered, and a replica is
+        killed amid that (the replicas' flushers start within a second)."""
         self.upstream.start()
         self.phase = "delivering"
         self.lap("HAPI down")
-        self.upstream_back.set()
+        time.sleep(self.draw(0.3, 1.0))
+        self.kill_one()
 
     def lap(self, what: str) -> None:
         now = time.monotonic()
