@@ -345,6 +345,46 @@ def test_a_revision_and_a_lost_race_log_no_personal_data(
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 
+def test_a_lookup_that_lost_a_race_inside_the_server_logs_and_keeps_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HAPI answers an entry of the current-plan lookup 409 HAPI-0550 when requests race, quoting the key it broke
+    (a conditional-create URL with the identity number): the plan waits in the outbox, and nothing says the number."""
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.delivery.deliver import deliver
+    from fhir_safetyplan.delivery.outbox import Outbox
+
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
+    bundle = pipeline.build_bundle(canary_document())
+    diagnostics = f"HAPI-0550: HAPI-0826: version constraint failure (Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.1|{FNR})"
+    raced = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": diagnostics}],
+    }
+
+    def lookup(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        assert body["type"] == "batch"  # only the lookup is sent: the plan is not written
+        empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        entries = [{"response": {"status": "409 Conflict", "outcome": raced}}]
+        entries += [{"resource": empty, "response": {"status": "200 OK"}} for _ in body["entry"][1:]]
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
+
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
+        Outbox(tmp_path / "outbox.db") as outbox,
+        FhirClient(BASE, retries=0) as client,
+    ):
+        rsps.add_callback(responses.POST, BASE, callback=lookup)
+        result = deliver(bundle, client, outbox=outbox, submission_id="kanari-1")
+        assert result.status == "queued"
+        assert_no_canary(repr(result), "the DeliveryResult repr")
+        (entry,) = outbox.list()
+        assert entry.status == "pending"
+        assert_no_canary(str(entry.last_error), "the outbox entry's reason")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
 def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     outbox_at: str, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -639,4 +679,54 @@ def test_one_submission_for_two_patients_in_the_outbox_logs_and_says_no_personal
     with Outbox(old) as migrated:
         assert [e.submission_id for e in migrated.pending()] == ["kanari-1"]
     assert debug_logs.records
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+# ---- batch mode (--ndjson) --------------------------------------------------------------------------------------
+
+
+def _canary_lines() -> list[str]:
+    """The canary's plans, its error inputs, and lines that break off, repeat or overflow holding it."""
+    text = json.dumps(canary_document(), ensure_ascii=False)
+    lines = [text, json.dumps(canary_document("no"), ensure_ascii=False), ""]
+    lines += [json.dumps(data, ensure_ascii=False) for data in error_inputs().values()]
+    lines += [
+        text[: len(text) // 2],  # cut off in the middle of the canary's free text
+        text[:-1] + f', "{FNR}": 1, "{FNR}": 2}}',  # the identity number as a repeated key
+        text.replace(NAME, "\\ud800" + NAME, 1),
+        '{"answers": "' + NAME * (pipeline.MAX_INPUT_BYTES // len(NAME) + 1) + '"}',  # over the size limit
+    ]
+    return lines
+
+
+def test_batch_mode_logs_and_says_no_personal_data(
+    tmp_path: Path,
+    debug_logs: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
+    path = tmp_path / "kanari.ndjson"
+    path.write_text("\n".join(_canary_lines()) + "\n", encoding="utf-8")
+    assert cli.main(["-vv", "validate", "--ndjson", str(path)]) == 9
+    assert cli.main(["-vv", "bundle", "--ndjson", str(path)]) == 9
+    captured = capsys.readouterr()
+    assert NAME in captured.out  # the bundles are the journal: the canary belongs there
+    assert_no_canary(captured.err, "stderr of validate/bundle --ndjson")
+    outcomes = [json.loads(x) for x in captured.out.splitlines() if '"OperationOutcome"' in x[:40]]
+    assert_no_canary(json.dumps(outcomes, ensure_ascii=False), "the OperationOutcomes of bad lines")
+
+    outbox = str(tmp_path / "outbox.sqlite")
+    push = ["-vv", "push", "--ndjson", str(path), "--server", BASE, "--outbox", outbox, "--no-check"]
+    upstream = _Upstream()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
+        upstream.answer = (400, _outcome_quoting_the_canary())  # rejected, the server quoting the canary
+        assert cli.main([*push, "--workers", "2"]) == 9
+        upstream.answer = (503, _outcome_quoting_the_canary())  # queued, and the batch stops sending
+        assert cli.main(push) == 9
+    assert upstream.transactions >= 2
+    captured = capsys.readouterr()
+    assert '"status":"queued"' in captured.out
+    assert_no_canary(captured.err, "stderr of push --ndjson")
     assert_no_canary(all_log_text(debug_logs), "a log record")
