@@ -45,9 +45,9 @@ from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
-from fhir_safetyplan import _fastpath
+from fhir_safetyplan import _fastpath, fhir_r4
 
-R4_MODEL: dict[str, Any] = _models["r4"]
+R4_MODEL: dict[str, Any] = _models[fhir_r4.FHIRPATH_MODEL]
 _RAW = {"returnRawData": True}
 
 #: A compiled expression: ``(focus, variables) -> raw results`` (ResourceNodes, FP types or Python values).

@@ -9,7 +9,7 @@ at ``%resource``, because the template sits on the always-answered conversation 
 
 from __future__ import annotations
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import TEMPLATE_EXTRACT_CONTEXT, TEMPLATE_EXTRACT_VALUE
 from fhir_safetyplan.content import Content
 from fhir_safetyplan.errors import JSON
@@ -25,14 +25,12 @@ def careplan_template(c: Content, base: str, lang: str) -> JSON:
         return {**out, "_display": _tev(_lit(display))} if display else out
 
     def activity(context: str, code: JSON, description: str, literal: bool) -> JSON:
-        return {
-            "extension": [{"url": TEMPLATE_EXTRACT_CONTEXT, "valueString": context}],
-            "detail": {
-                "code": {"coding": [code]},
-                "_status": _tev("'not-started'"),
-                "_description": _tev(_lit(description) if literal else description),
-            },
-        }
+        return fhir_r4.activity_template(
+            [{"url": TEMPLATE_EXTRACT_CONTEXT, "valueString": context}],
+            code,
+            _tev("'not-started'"),
+            _tev(_lit(description) if literal else description),
+        )
 
     def path(*links: str) -> str:
         return "%resource" + "".join(f".item.where(linkId='{link}')" for link in links)

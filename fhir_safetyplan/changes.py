@@ -94,7 +94,7 @@ def form_in(response: JSON, lang: str, canonical_base: str | None = None) -> JSO
 
 def _value(answer: JSON, item: _Item | None, lang: str, c: Content) -> tuple[str, str]:
     """(comparison key, display) of one answer."""
-    from fhir_safetyplan.document import format_date
+    from fhir_safetyplan.sentences import format_date
 
     for key, v in answer.items():
         if not key.startswith("value"):
@@ -113,7 +113,7 @@ def _value(answer: JSON, item: _Item | None, lang: str, c: Content) -> tuple[str
 
 def changes(old: JSON, new: JSON, lang: str, canonical_base: str | None = None) -> list[Change]:
     """Every item whose answers differ between response ``old`` and response ``new``: safe contact first."""
-    from fhir_safetyplan.document import answers_by_link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     c = load()
     seen: dict[str, _Item] = {}
@@ -145,7 +145,7 @@ def changes(old: JSON, new: JSON, lang: str, canonical_base: str | None = None) 
 def lines(found: list[Change], lang: str, since: str | None = None) -> list[str]:
     """The changes as lines of the journal note: a heading (with the previous plan's date), then one line per
     item, ``question: before → now``; one line saying nothing changed when nothing did."""
-    from fhir_safetyplan.document import format_date
+    from fhir_safetyplan.sentences import format_date
 
     c = load()
 

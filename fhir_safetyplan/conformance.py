@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY
 from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
@@ -92,128 +94,145 @@ def _codesystem(base: str, cs_id: str, name: str, title: str, description: str, 
     }
 
 
-def codesystems(base: str, content: Content | None = None) -> list[JSON]:
-    """Our own CodeSystems (measures, contact channels, duty status, risk instrument and level)."""
-    c = content or load()
-    t = c.text
+#: The plan CodeSystem's concepts: code, the content text that is its display (path, field), definition. The
+#: checklist items are the children of 'sjekkliste'; the $populate launch context comes last (its code is content).
+_PLAN_CONCEPTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
+    (
+        "sikkerhetsplan",
+        ("form",),
+        "title",
+        "Sikkerhetsplan for person utsatt for vold i nære relasjoner (kategori og skjema).",
+    ),
+    (
+        CATEGORY_CODE,
+        ("neutral",),
+        "careplan-title",
+        "Oppfølgingsplan (kategori); nøytral kode brukt fra versjon 1.1.0 i stedet for «sikkerhetsplan».",
+    ),
+    (
+        FLAG_CODE,
+        ("neutral",),
+        "flag-title",
+        "Kontaktavtale (kode for varselet); nøytral kode brukt fra versjon 1.1.0 i stedet for «trygg-kontakt».",
+    ),
+    (
+        "involvering",
+        ("conversation", "involvement"),
+        "text",
+        "Om personen ønsker involvering fra tjenesteapparatet.",
+    ),
+    ("trygg-kontakt", ("safe-contact",), "text", "Avtale om hvordan personen trygt kan kontaktes."),
+    ("avtalt-tiltak", ("journal",), "agreed", "Konkret handling eller tiltak avtalt framover."),
+    ("sjekkliste", ("plan", "checklist"), "text", "Punktene i sikkerhetsplanen (NKVTS)."),
+)
+_LAUNCH_CONTEXT_DEFINITION = (
+    "SDC launch context: forrige utfylte skjema, som en ny samtale forhåndsutfylles fra ($populate)."
+)
+
+
+def _plan_concepts(c: Content) -> list[JSON]:
     # Display = the short label (what a CarePlan activity shows); definition = the item as the guidance puts it.
     checklist = [_concept(ci.key, ci.label, f"Tiltak i sikkerhetsplanen: {ci.text.nb}") for ci in c.checklist]
-    plan = [
-        _concept(
-            "sikkerhetsplan",
-            c.text("form", field="title"),
-            "Sikkerhetsplan for person utsatt for vold i nære relasjoner (kategori og skjema).",
-        ),
-        _concept(
-            CATEGORY_CODE,
-            c.text("neutral", field="careplan-title"),
-            "Oppfølgingsplan (kategori); nøytral kode brukt fra versjon 1.1.0 i stedet for «sikkerhetsplan».",
-        ),
-        _concept(
-            FLAG_CODE,
-            c.text("neutral", field="flag-title"),
-            "Kontaktavtale (kode for varselet); nøytral kode brukt fra versjon 1.1.0 i stedet for «trygg-kontakt».",
-        ),
-        _concept(
-            "involvering",
-            t("conversation", "involvement"),
-            "Om personen ønsker involvering fra tjenesteapparatet.",
-        ),
-        _concept("trygg-kontakt", t("safe-contact"), "Avtale om hvordan personen trygt kan kontaktes."),
-        _concept(
-            "avtalt-tiltak",
-            c.text("journal", field="agreed"),
-            "Konkret handling eller tiltak avtalt framover.",
-        ),
-        _concept("sjekkliste", t("plan", "checklist"), "Punktene i sikkerhetsplanen (NKVTS).", checklist),
-        _concept(
-            c.raw["populate"]["launch-context"],
-            t("populate"),
-            "SDC launch context: forrige utfylte skjema, som en ny samtale forhåndsutfylles fra ($populate).",
-        ),
+    concepts = [
+        _concept(code, c.text(*path, field=field), definition, checklist if code == "sjekkliste" else None)
+        for code, path, field, definition in _PLAN_CONCEPTS
+    ]
+    launch_context = c.raw["populate"]["launch-context"]
+    return [*concepts, _concept(launch_context, c.text("populate"), _LAUNCH_CONTEXT_DEFINITION)]
+
+
+def _answer_concepts(c: Content) -> list[JSON]:
+    return [
+        _concept(o.code, o.display, f"Samme betydning som {v['same-as']}.")
+        for o, v in zip(c.options("answers"), c.raw["answers"].values(), strict=True)
     ]
 
-    def simple(*sections: str) -> list[JSON]:
+
+def _option_concepts(*sections: str) -> Callable[[Content], list[JSON]]:
+    """The concepts of a CodeSystem made of the options of content ``sections`` (retired ones say since when)."""
+
+    def concepts(c: Content) -> list[JSON]:
         return [
             _concept(o.code, o.display, f"Brukes bare i versjon før {o.retired}." if o.retired else None)
             for section in sections
             for o in c.options(section)
         ]
 
-    answers = [
-        _concept(o.code, o.display, f"Samme betydning som {v['same-as']}.")
-        for o, v in zip(c.options("answers"), c.raw["answers"].values(), strict=True)
-    ]
+    return concepts
+
+
+#: Our own CodeSystems, in order: id, name, title, description, and where the concepts come from.
+_CODESYSTEMS: tuple[tuple[str, str, str, str, Callable[[Content], list[JSON]]], ...] = (
+    (
+        CS_ANSWER,
+        "Svar",
+        "Svar",
+        "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare, ikke tatt opp. Kodene og "
+        "betydningen er de "
+        "samme som i HL7 v2-0532 og data-absent-reason, men med visningsnavn på bokmål, nynorsk og engelsk.",
+        _answer_concepts,
+    ),
+    (
+        CS_PLAN,
+        "SikkerhetsplanKoder",
+        "Sikkerhetsplan – koder",
+        "Koder for sikkerhetsplanlegging med personer utsatt for vold i nære relasjoner: kategori, "
+        "trygg kontakt, avtalte tiltak og de ti punktene i NKVTS' sikkerhetsplan. Lokalt kodeverk: "
+        "ingen nasjonal terminologi (SNOMED CT) for dette er funnet.",
+        _plan_concepts,
+    ),
+    (
+        CS_CHANNEL,
+        "Kontaktkanal",
+        "Kontaktkanal",
+        "Kanaler tjenesten kan bruke, eller ikke må bruke, for å kontakte pasienten trygt.",
+        _option_concepts("channels"),
+    ),
+    (
+        CS_DUTY,
+        "OpplysningspliktStatus",
+        "Opplysningsplikt til barnevernet – status",
+        "Hvordan helsepersonellets opplysningsplikt til barnevernet (hpl. § 33) er fulgt opp.",
+        _option_concepts("duty-status"),
+    ),
+    (
+        CS_CONVERSATION,
+        "Samtale",
+        "Samtale – koder",
+        "Samtaletype (første samtale / oppfølging), tolk, og ønsket involvering når pasienten vil ha "
+        "sikkerhetssamtale uten andre tjenester.",
+        _option_concepts("conversation-types", "interpreter", "involvement"),
+    ),
+    (
+        CS_AVERT,
+        "AvvergingspliktStatus",
+        "Avvergingsplikt – vurdering",
+        "Hvordan avvergingsplikten (straffeloven § 196, helsepersonelloven § 31) er vurdert og fulgt opp.",
+        _option_concepts("avert-status"),
+    ),
+    (
+        CS_INSTRUMENT,
+        "Risikoinstrument",
+        "Risikovurderingsinstrument",
+        "Instrument brukt av personell med opplæring. Kun navnet registreres; ingen skåring.",
+        _option_concepts("instruments"),
+    ),
+    (
+        CS_LEVEL,
+        "Risikoniva",
+        "Risikonivå",
+        "Samlet risikonivå slik en strukturert vurdering konkluderte.",
+        _option_concepts("levels"),
+    ),
+)
+
+
+def codesystems(base: str, content: Content | None = None) -> list[JSON]:
+    """Our own CodeSystems (measures, contact channels, duty status, risk instrument and level)."""
+    c = content or load()
     return [
-        _codesystem(
-            base,
-            CS_ANSWER,
-            "Svar",
-            "Svar",
-            "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare, ikke tatt opp. Kodene og "
-            "betydningen er de "
-            "samme som i HL7 v2-0532 og data-absent-reason, men med visningsnavn på bokmål, nynorsk og engelsk.",
-            answers,
-        ),
-        _codesystem(
-            base,
-            CS_PLAN,
-            "SikkerhetsplanKoder",
-            "Sikkerhetsplan – koder",
-            "Koder for sikkerhetsplanlegging med personer utsatt for vold i nære relasjoner: kategori, "
-            "trygg kontakt, avtalte tiltak og de ti punktene i NKVTS' sikkerhetsplan. Lokalt kodeverk: "
-            "ingen nasjonal terminologi (SNOMED CT) for dette er funnet.",
-            plan,
-        ),
-        _codesystem(
-            base,
-            CS_CHANNEL,
-            "Kontaktkanal",
-            "Kontaktkanal",
-            "Kanaler tjenesten kan bruke, eller ikke må bruke, for å kontakte pasienten trygt.",
-            simple("channels"),
-        ),
-        _codesystem(
-            base,
-            CS_DUTY,
-            "OpplysningspliktStatus",
-            "Opplysningsplikt til barnevernet – status",
-            "Hvordan helsepersonellets opplysningsplikt til barnevernet (hpl. § 33) er fulgt opp.",
-            simple("duty-status"),
-        ),
-        _codesystem(
-            base,
-            CS_CONVERSATION,
-            "Samtale",
-            "Samtale – koder",
-            "Samtaletype (første samtale / oppfølging), tolk, og ønsket involvering når pasienten vil ha "
-            "sikkerhetssamtale uten andre tjenester.",
-            simple("conversation-types", "interpreter", "involvement"),
-        ),
-        _codesystem(
-            base,
-            CS_AVERT,
-            "AvvergingspliktStatus",
-            "Avvergingsplikt – vurdering",
-            "Hvordan avvergingsplikten (straffeloven § 196, helsepersonelloven § 31) er vurdert og fulgt opp.",
-            simple("avert-status"),
-        ),
-        _codesystem(
-            base,
-            CS_INSTRUMENT,
-            "Risikoinstrument",
-            "Risikovurderingsinstrument",
-            "Instrument brukt av personell med opplæring. Kun navnet registreres; ingen skåring.",
-            simple("instruments"),
-        ),
-        _codesystem(
-            base,
-            CS_LEVEL,
-            "Risikoniva",
-            "Risikonivå",
-            "Samlet risikonivå slik en strukturert vurdering konkluderte.",
-            simple("levels"),
-        ),
+        _codesystem(base, cs_id, name, title, description, concepts(c))
+        for cs_id, name, title, description, concepts in _CODESYSTEMS
     ]
 
 
@@ -291,17 +310,143 @@ def _rule(key: str, human: str, expression: str, url: str) -> JSON:
     return {"key": key, "severity": "error", "human": human, "expression": expression, "source": url}
 
 
-def _profile(
-    base: str,
-    sd_id: str,
-    rtype: str,
-    name: str,
-    title: str,
-    description: str,
-    rules: list[JSON],
-    elements: list[JSON],
-) -> JSON:
-    url = codes.profile_url(base, sd_id)
+@dataclass(frozen=True)
+class _ProfileSpec:
+    """One profile: its id, the resource type, name, title, description, its own rules — key, human text and
+    FHIRPath, where ``{plan_cs}`` / ``{q_prefix}`` stand for our CodeSystem / Questionnaire URLs under the
+    canonical base — and the differential elements beyond meta.security."""
+
+    id: str
+    type: str
+    name: str
+    title: str
+    description: str
+    rules: tuple[tuple[str, str, str], ...]
+    elements: tuple[JSON, ...]
+
+
+_PROFILES = (
+    _ProfileSpec(
+        "sikkerhetsplan-questionnaireresponse",
+        "QuestionnaireResponse",
+        "SikkerhetsplanQuestionnaireResponse",
+        "Sikkerhetsplan – utfylt skjema",
+        "Svarene fra sikkerhetsplanleggingen. Sensitivt: merket med konfidensialitet R/V og SDV.",
+        (
+            (
+                "sp-qr-1",
+                "Skal peke på sikkerhetsplan-skjemaet (url|versjon)",
+                "questionnaire.startsWith('{q_prefix}')",
+            ),
+        ),
+        (
+            _el("QuestionnaireResponse.identifier", min=1, short="Innsendingens identifikator"),
+            _el("QuestionnaireResponse.questionnaire", min=1),
+            _el("QuestionnaireResponse.subject", min=1),
+            _el("QuestionnaireResponse.authored", min=1),
+            _el("QuestionnaireResponse.author", min=1),
+        ),
+    ),
+    _ProfileSpec(
+        "sikkerhetsplan-careplan",
+        "CarePlan",
+        "SikkerhetsplanCarePlan",
+        "Sikkerhetsplan",
+        "Sikkerhetsplanen: planlagte tiltak for det som mangler, og avtalte handlinger. "
+        "Peker på skjemaet den er laget fra.",
+        (
+            (
+                "sp-cp-1",
+                "Kategori oppfølging (1.0.0: sikkerhetsplan)",
+                "category.coding.where(system='{plan_cs}' and (code='" + CATEGORY_CODE + "' or "
+                "code='sikkerhetsplan')).exists()",
+            ),
+            (
+                "sp-cp-2",
+                "supportingInfo skal peke på QuestionnaireResponse",
+                "supportingInfo.where(reference.contains('QuestionnaireResponse')"
+                " or reference.startsWith('urn:uuid:')).exists()",
+            ),
+        ),
+        (
+            _el("CarePlan.identifier", min=1),
+            _el("CarePlan.category", min=1),
+            _el("CarePlan.author", min=1),
+            _el("CarePlan.supportingInfo", min=1, short="Skjemaet (QuestionnaireResponse)"),
+        ),
+    ),
+    _ProfileSpec(
+        "sikkerhetsplan-flag",
+        "Flag",
+        "SikkerhetsplanTryggKontaktFlag",
+        "Trygg kontakt",
+        "Varsel til annet helsepersonell om hvordan pasienten trygt kan kontaktes.",
+        (
+            (
+                "sp-flag-1",
+                "Kategori safety",
+                "category.coding.where(system='" + codes.FLAG_CATEGORY + "' and code='safety').exists()",
+            ),
+        ),
+        (_el("Flag.identifier", min=1), _el("Flag.category", min=1), _el("Flag.author", min=1)),
+    ),
+    _ProfileSpec(
+        "sikkerhetsplan-journalnotat",
+        "DocumentReference",
+        "SikkerhetsplanJournalnotat",
+        "Sikkerhetsplan – journalnotat",
+        "Journalnotat om sikkerhetsplanleggingen (Volven 9602 B02-2 Journalnotat), lesbar tekst.",
+        (
+            (
+                "sp-doc-1",
+                "Type Journalnotat (Volven 9602 B02-2)",
+                "type.coding.where(system='" + codes.VOLVEN_DOCUMENT_TYPE + "' and code='B02-2').exists()",
+            ),
+            (
+                "sp-doc-2",
+                "securityLabel skal også ha SDV",
+                "securityLabel.coding.where(system='" + ACT_CODE + "' and code='SDV').exists()",
+            ),
+        ),
+        (
+            _el("DocumentReference.masterIdentifier", min=1),
+            _el("DocumentReference.type", min=1),
+            _el("DocumentReference.subject", min=1),
+            _el("DocumentReference.date", min=1),
+            _el("DocumentReference.author", min=1),
+            _el("DocumentReference.securityLabel", min=2),
+            _el("DocumentReference.context", min=1),
+            _el(
+                "DocumentReference.context.related",
+                min=1,
+                short="Skjemaet (QuestionnaireResponse) og eventuelt sikkerhetsplanen (CarePlan)",
+            ),
+        ),
+    ),
+    _ProfileSpec(
+        "sikkerhetsplan-provenance",
+        "Provenance",
+        "SikkerhetsplanProvenance",
+        "Sikkerhetsplan – proveniens",
+        "Hvem dokumenterte, og hvilket skjema ressursene er laget fra (entity role source).",
+        (
+            (
+                "sp-prov-1",
+                "Kilden (entity role source) er skjemaet",
+                "entity.where(role='source' and what.reference.exists()).exists()",
+            ),
+        ),
+        (_el("Provenance.entity", min=1),),
+    ),
+)
+
+
+def _profile(base: str, spec: _ProfileSpec) -> JSON:
+    url = codes.profile_url(base, spec.id)
+    urls = {
+        "plan_cs": codes.codesystem_url(base, CS_PLAN),
+        "q_prefix": f"{base}/Questionnaire/sikkerhetsplan",
+    }
     security = _rule(
         "sp-sec-1",
         "Skal ha konfidensialitet R eller V og ActCode SDV i meta.security "
@@ -309,10 +454,11 @@ def _profile(
         SECURITY_RULE,
         url,
     )
-    root = _el(rtype, short=title, constraint=[security, *[{**r, "source": url} for r in rules]])
+    rules = [_rule(key, human, expression.format(**urls), url) for key, human, expression in spec.rules]
+    rtype = spec.type
     return {
-        **_metadata("StructureDefinition", sd_id, url, name, title, description),
-        "fhirVersion": "4.0.1",
+        **_metadata("StructureDefinition", spec.id, url, spec.name, spec.title, spec.description),
+        "fhirVersion": fhir_r4.FHIR_VERSION,
         "kind": "resource",
         "abstract": False,
         "type": rtype,
@@ -320,14 +466,14 @@ def _profile(
         "derivation": "constraint",
         "differential": {
             "element": [
-                root,
+                _el(rtype, short=spec.title, constraint=[security, *rules]),
                 _el(f"{rtype}.meta", min=1),
                 _el(
                     f"{rtype}.meta.security",
                     min=2,
                     short="R eller V (v3-Confidentiality) og SDV (v3-ActCode)",
                 ),
-                *elements,
+                *copy.deepcopy(spec.elements),
             ]
         },
     }
@@ -335,134 +481,7 @@ def _profile(
 
 def profiles(base: str) -> list[JSON]:
     """StructureDefinition profiles for every resource type the module writes."""
-    plan_cs = codes.codesystem_url(base, CS_PLAN)
-    q_prefix = f"{base}/Questionnaire/sikkerhetsplan"
-    return [
-        _profile(
-            base,
-            "sikkerhetsplan-questionnaireresponse",
-            "QuestionnaireResponse",
-            "SikkerhetsplanQuestionnaireResponse",
-            "Sikkerhetsplan – utfylt skjema",
-            "Svarene fra sikkerhetsplanleggingen. Sensitivt: merket med konfidensialitet R/V og SDV.",
-            [
-                _rule(
-                    "sp-qr-1",
-                    "Skal peke på sikkerhetsplan-skjemaet (url|versjon)",
-                    f"questionnaire.startsWith('{q_prefix}')",
-                    "",
-                )
-            ],
-            [
-                _el("QuestionnaireResponse.identifier", min=1, short="Innsendingens identifikator"),
-                _el("QuestionnaireResponse.questionnaire", min=1),
-                _el("QuestionnaireResponse.subject", min=1),
-                _el("QuestionnaireResponse.authored", min=1),
-                _el("QuestionnaireResponse.author", min=1),
-            ],
-        ),
-        _profile(
-            base,
-            "sikkerhetsplan-careplan",
-            "CarePlan",
-            "SikkerhetsplanCarePlan",
-            "Sikkerhetsplan",
-            "Sikkerhetsplanen: planlagte tiltak for det som mangler, og avtalte handlinger. "
-            "Peker på skjemaet den er laget fra.",
-            [
-                _rule(
-                    "sp-cp-1",
-                    "Kategori oppfølging (1.0.0: sikkerhetsplan)",
-                    f"category.coding.where(system='{plan_cs}' and (code='{CATEGORY_CODE}' or "
-                    "code='sikkerhetsplan')).exists()",
-                    "",
-                ),
-                _rule(
-                    "sp-cp-2",
-                    "supportingInfo skal peke på QuestionnaireResponse",
-                    "supportingInfo.where(reference.contains('QuestionnaireResponse')"
-                    " or reference.startsWith('urn:uuid:')).exists()",
-                    "",
-                ),
-            ],
-            [
-                _el("CarePlan.identifier", min=1),
-                _el("CarePlan.category", min=1),
-                _el("CarePlan.author", min=1),
-                _el("CarePlan.supportingInfo", min=1, short="Skjemaet (QuestionnaireResponse)"),
-            ],
-        ),
-        _profile(
-            base,
-            "sikkerhetsplan-flag",
-            "Flag",
-            "SikkerhetsplanTryggKontaktFlag",
-            "Trygg kontakt",
-            "Varsel til annet helsepersonell om hvordan pasienten trygt kan kontaktes.",
-            [
-                _rule(
-                    "sp-flag-1",
-                    "Kategori safety",
-                    f"category.coding.where(system='{codes.FLAG_CATEGORY}' and code='safety').exists()",
-                    "",
-                )
-            ],
-            [_el("Flag.identifier", min=1), _el("Flag.category", min=1), _el("Flag.author", min=1)],
-        ),
-        _profile(
-            base,
-            "sikkerhetsplan-journalnotat",
-            "DocumentReference",
-            "SikkerhetsplanJournalnotat",
-            "Sikkerhetsplan – journalnotat",
-            "Journalnotat om sikkerhetsplanleggingen (Volven 9602 B02-2 Journalnotat), lesbar tekst.",
-            [
-                _rule(
-                    "sp-doc-1",
-                    "Type Journalnotat (Volven 9602 B02-2)",
-                    f"type.coding.where(system='{codes.VOLVEN_DOCUMENT_TYPE}' and code='B02-2').exists()",
-                    "",
-                ),
-                _rule(
-                    "sp-doc-2",
-                    "securityLabel skal også ha SDV",
-                    f"securityLabel.coding.where(system='{ACT_CODE}' and code='SDV').exists()",
-                    "",
-                ),
-            ],
-            [
-                _el("DocumentReference.masterIdentifier", min=1),
-                _el("DocumentReference.type", min=1),
-                _el("DocumentReference.subject", min=1),
-                _el("DocumentReference.date", min=1),
-                _el("DocumentReference.author", min=1),
-                _el("DocumentReference.securityLabel", min=2),
-                _el("DocumentReference.context", min=1),
-                _el(
-                    "DocumentReference.context.related",
-                    min=1,
-                    short="Skjemaet (QuestionnaireResponse) og eventuelt sikkerhetsplanen (CarePlan)",
-                ),
-            ],
-        ),
-        _profile(
-            base,
-            "sikkerhetsplan-provenance",
-            "Provenance",
-            "SikkerhetsplanProvenance",
-            "Sikkerhetsplan – proveniens",
-            "Hvem dokumenterte, og hvilket skjema ressursene er laget fra (entity role source).",
-            [
-                _rule(
-                    "sp-prov-1",
-                    "Kilden (entity role source) er skjemaet",
-                    "entity.where(role='source' and what.reference.exists()).exists()",
-                    "",
-                )
-            ],
-            [_el("Provenance.entity", min=1)],
-        ),
-    ]
+    return [_profile(base, spec) for spec in _PROFILES]
 
 
 def naming_systems(base: str) -> list[JSON]:

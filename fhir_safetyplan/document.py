@@ -13,14 +13,16 @@ import copy
 import os
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any, Literal
+from typing import Literal
 
-from fhir_safetyplan import codes
-from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES, answer_code
+from fhir_safetyplan import codes, fhir_r4
+from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
 from fhir_safetyplan.ids import full_url, plan_scope, resource_id
-from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE, Link
+from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE
+from fhir_safetyplan.response_answers import access_labels, answers_by_link, involvement_of
+from fhir_safetyplan.sentences import format_date, response_lines, safe_contact_text
 
 CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
 
@@ -84,47 +86,6 @@ def security_labels(confidentiality: str, extra: list[JSON] | None = None) -> li
         },
         *(extra or []),
     ]
-
-
-def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
-    """Every answer list in a QuestionnaireResponse, by linkId (nested items included)."""
-    out: dict[str, list[JSON]] = {}
-
-    # Defensive: also used to check responses that have not passed validation yet.
-    def walk(items: Any, depth: int) -> None:
-        if not isinstance(items, list) or depth > 50:
-            return
-        for it in items:
-            if not isinstance(it, dict):
-                continue
-            answers = it.get("answer")
-            if isinstance(answers, list) and isinstance(it.get("linkId"), str):
-                out[it["linkId"]] = [a for a in answers if isinstance(a, dict)]
-                for a in out[it["linkId"]]:
-                    walk(a.get("item"), depth + 1)
-            walk(it.get("item"), depth + 1)
-
-    walk(qr.get("item"), 0)
-    return out
-
-
-def _coding(answers: dict[str, list[JSON]], link: str) -> list[JSON]:
-    return [a["valueCoding"] for a in answers.get(link, []) if "valueCoding" in a]
-
-
-def _yes(answers: dict[str, list[JSON]], link: str) -> bool | None:
-    """True/False for a Y/N (or boolean) answer, None when unanswered or declined."""
-    for a in answers.get(link, []):
-        if "valueBoolean" in a:
-            return bool(a["valueBoolean"])
-        code = answer_code(a.get("valueCoding"))
-        if code in ("Y", "N"):
-            return code == "Y"
-    return None
-
-
-def _strings(answers: dict[str, list[JSON]], link: str) -> list[str]:
-    return [str(a["valueString"]) for a in answers.get(link, []) if "valueString" in a]
 
 
 def _subject(qr: JSON, ctx: DocumentContext, scope: str, hidden: list[JSON]) -> tuple[JSON, JSON | None]:
@@ -222,123 +183,6 @@ def _meta(ctx: DocumentContext, base: str, profile: str, extra: list[JSON]) -> J
     }
 
 
-def format_date(value: str, lang: str) -> str:
-    """A FHIR date(Time) as the record writes it: 20.11.2026 in Norwegian, ISO 2026-11-20 in English."""
-    day = str(value)[:10]
-    if lang in ("nb", "nn") and len(day) == 10 and day[4] == "-" and day[7] == "-":
-        return f"{day[8:10]}.{day[5:7]}.{day[0:4]}"
-    return day
-
-
-def _sentence(text: str) -> str:
-    """Free text as a sentence of the note: trimmed, ending with a full stop unless it ends with punctuation."""
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
-
-
-def involvement_of(answers: dict[str, list[JSON]]) -> str | None:
-    """``yes`` (services involved), ``conversation-only`` (a safety plan, no other services now), ``no`` (a
-    refusal), or None when unanswered."""
-    for coding in _coding(answers, Link.INVOLVEMENT):
-        code = answer_code(coding)
-        if code in ("Y", "N"):
-            return "yes" if code == "Y" else "no"
-        if coding.get("code") == load().option("involvement", "conversation-only").code:
-            return "conversation-only"
-    return None
-
-
-def access_labels(answers: dict[str, list[JSON]]) -> list[JSON]:
-    """The Volven 9603 codes chosen for hiding the documents from electronic access (empty when not chosen)."""
-    return [
-        {"system": str(x["system"]), "code": str(x["code"])}
-        for x in _coding(answers, Link.ACCESS_HIDE)
-        if x.get("system") == codes.VOLVEN_ACCESS and isinstance(x.get("code"), str)
-    ]
-
-
-def _lower_first(text: str) -> str:
-    """Lower-case the first letter when it continues a sentence ("… tilbys hjelp med: lage …"), but keep
-    abbreviations and names (SMS, SARA:SV) as they are."""
-    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
-        return text[0].lower() + text[1:]
-    return text
-
-
-def response_lines(qr: JSON, lang: str, content: Content | None = None) -> list[str]:
-    """One line per answered question of a response: its text and the answer(s), for the narrative."""
-    c = content or load()
-    yes, no = c.text("journal", field="yes").get(lang), c.text("journal", field="no").get(lang)
-    lines: list[str] = []
-
-    def value(answer: JSON) -> str:
-        for key, v in answer.items():
-            if key == "valueBoolean":
-                return yes if v else no
-            if key == "valueCoding" and isinstance(v, dict):
-                return str(v.get("display") or v.get("code") or "")
-            if key.startswith("value"):
-                return str(v)
-        return ""
-
-    def walk(items: list[JSON]) -> None:
-        for it in items:
-            answers = it.get("answer") or []
-            if it.get("linkId") == Link.CODE_WORD:
-                continue  # the code word is shown in the contact agreement (Flag) only
-            if answers:
-                text = it.get("text") or it.get("linkId")
-                sep = " " if str(text).rstrip().endswith("?") else ": "
-                lines.append(f"{text}{sep}{'; '.join(value(a) for a in answers)}")
-                for a in answers:
-                    walk(a.get("item") or [])
-            walk(it.get("item") or [])
-
-    walk(qr.get("item") or [])
-    return lines
-
-
-def _display(c: Content, section: str, coding: JSON, lang: str) -> str:
-    for o in c.options(section):
-        if o.code == coding.get("code"):
-            return o.display.get(lang)
-    return str(coding.get("display") or coding.get("code"))
-
-
-def safe_contact_parts(
-    qr: JSON, lang: str, content: Content | None = None, *, code_word: bool = True
-) -> list[str]:
-    """The agreed contact arrangement as sentences (empty when nothing was agreed): how the patient may and must
-    not be contacted, when, anything else agreed, the agreed code word (``code_word``: the Flag has it, the
-    journal note does not) and when the agreement is to be reviewed."""
-    c = content or load()
-
-    def j(key: str) -> str:
-        return c.text("journal", field=key).get(lang)
-
-    a = answers_by_link(qr)
-    parts = []
-    safe = [_lower_first(_display(c, "channels", x, lang)) for x in _coding(a, Link.SAFE_CHANNELS)]
-    unsafe = [_lower_first(_display(c, "channels", x, lang)) for x in _coding(a, Link.UNSAFE_CHANNELS)]
-    if safe:
-        parts.append(f"{j('contact-safe')}: {'; '.join(safe)}.")
-    if unsafe:
-        parts.append(f"{j('contact-unsafe')}: {'; '.join(unsafe)}.")
-    parts += [f"{j('contact-times')}: {_sentence(s)}" for s in _strings(a, Link.SAFE_TIMES)]
-    parts += [f"{j('contact-note')}: {_sentence(s)}" for s in _strings(a, Link.SAFE_NOTE)]
-    if code_word:
-        parts += [f"{j('contact-code-word')}: {_sentence(s)}" for s in _strings(a, Link.CODE_WORD)]
-    if parts:
-        review = [format_date(str(x.get("valueDate")), lang) for x in a.get(Link.SAFE_REVIEW, [])]
-        parts += [f"{j('contact-review')}: {d}." for d in review]
-    return parts
-
-
-def safe_contact_text(qr: JSON, lang: str, content: Content | None = None) -> str:
-    """:func:`safe_contact_parts` as one text ('' when nothing was agreed)."""
-    return " ".join(safe_contact_parts(qr, lang, content))
-
-
 def document(
     qr: JSON, questionnaire: JSON, extracted: JSON | None, ctx: DocumentContext, submission: str
 ) -> Documentation:
@@ -349,177 +193,249 @@ def document(
     when contact limits were agreed: a refusal does not make letters safe), and no CarePlan.
     """
     c = load()
+    answers = answers_by_link(qr)
+    frame, patient_entry = _frame(qr, questionnaire, ctx, submission, answers)
+    resources = [_response_resource(qr, frame, c)]
+    careplan = _careplan_resource(_extracted_careplan(extracted), frame, c, involvement_of(answers))
+    if careplan is not None:
+        resources.append(careplan)
+    flag = _flag_resource(qr, frame, c)
+    if flag is not None:
+        resources.append(flag)
+    resources.append(_note_resource(qr, frame, c, with_careplan=careplan is not None))
+    resources.append(_provenance_resource(frame, c, resources))
+    return Documentation(
+        submission=submission, resources=resources, full_urls=frame.urls, patient_entry=patient_entry
+    )
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What every resource of one submission shares: language, labels, subject, author, identifier, links."""
+
+    ctx: DocumentContext
+    base: str
+    lang: str
+    scope: str
+    hidden: list[JSON]
+    subject: JSON
+    author: JSON
+    ident: JSON
+    urls: dict[str, str]
+    authored: str
+    encounter: JSON | None
+
+    def id(self, rtype: str) -> str:
+        return resource_id(self.scope, rtype)
+
+    def meta(self, profile: str) -> JSON:
+        return _meta(self.ctx, self.base, profile, self.hidden)
+
+    def narrative(self, title: str, lines: list[str]) -> JSON:
+        return _narrative(self.lang, title, lines)
+
+
+def _frame(
+    qr: JSON, questionnaire: JSON, ctx: DocumentContext, submission: str, answers: dict[str, list[JSON]]
+) -> tuple[_Frame, JSON | None]:
+    """The shared part of every resource, and the test-Patient entry when one is to be created."""
     base = codes.canonical_base(ctx.canonical_base)
     lang = str(questionnaire.get("language") or qr.get("language") or "nb")
     if lang not in codes.LANGUAGES:
         lang = "nb"
-    answers = answers_by_link(qr)
     hidden = access_labels(answers)
     scope = plan_scope(submission, qr.get("subject"))
     subject, patient_entry = _subject(qr, ctx, scope, hidden)
     author = _author(qr)
-    ident = {"system": f"{base}/NamingSystem/submission", "value": submission}
-    urls = {t: full_url(scope, t) for t in WRITTEN_TYPES}
-    authored = str(qr.get("authored", ""))
     encounter = qr.get("encounter")
-    resources: list[JSON] = []
-
-    out_qr = sanitized_response(qr)
-    out_qr["id"] = resource_id(scope, "QuestionnaireResponse")
-    out_qr["meta"] = _meta(ctx, base, "sikkerhetsplan-questionnaireresponse", hidden)
-    out_qr["identifier"] = ident
-    out_qr["language"] = lang  # a renderer's response may lack it; validators read displays in this language
-    out_qr["subject"] = subject
-    # Our own narrative replaces any the sender gave: it is generated from the answers and escaped (dom-6).
-    out_qr["text"] = _narrative(
-        lang, c.text("neutral", field="form-title").get(lang), response_lines(qr, lang, c)
+    frame = _Frame(
+        ctx=ctx,
+        base=base,
+        lang=lang,
+        scope=scope,
+        hidden=hidden,
+        subject=subject,
+        author=author,
+        ident={"system": f"{base}/NamingSystem/submission", "value": submission},
+        urls={t: full_url(scope, t) for t in WRITTEN_TYPES},
+        authored=str(qr.get("authored", "")),
+        encounter=encounter if encounter else None,
     )
-    out_qr = _ordered(out_qr)
-    resources.append(out_qr)
+    return frame, patient_entry
 
-    careplan = None
-    if extracted:
-        careplan = next(
-            (
-                e["resource"]
-                for e in extracted.get("entry", [])
-                if e.get("resource", {}).get("resourceType") == "CarePlan"
-            ),
-            None,
-        )
-    # A plan when one was made (services involved, or a safety conversation only), and on a refusal only when
-    # something is still to be done (a report of concern to be sent is tracked also after a refusal).
-    planned = involvement_of(answers) in ("yes", "conversation-only")
-    if careplan is not None and (planned or careplan.get("activity")):
-        cp = copy.deepcopy(careplan)
-        cp["id"] = resource_id(scope, "CarePlan")
-        cp["meta"] = _meta(ctx, base, "sikkerhetsplan-careplan", hidden)
-        cp["language"] = lang
-        cp["identifier"] = [ident]
-        cp["subject"] = subject
-        cp["author"] = author
-        if encounter:
-            cp["encounter"] = copy.deepcopy(encounter)
-        cp["supportingInfo"] = [{"reference": urls["QuestionnaireResponse"]}]
-        cp["created"] = authored
-        title = c.text("neutral", field="careplan-title").get(lang)
-        cp["title"] = title
-        lines = []
-        for activity in cp.get("activity", []):
-            detail = activity.get("detail", {})
-            label = next((x.get("display") for x in detail.get("code", {}).get("coding", [])), None)
-            description = str(detail.get("description", ""))
-            lines.append(f"{label}: {description}" if label else description)
-        cp["text"] = _narrative(lang, title, lines)
-        resources.append(_ordered(cp))
 
-    contact = safe_contact_text(qr, lang, c)
-    if contact:
-        flag_title = c.text("neutral", field="flag-title").get(lang)
-        instruction = c.text("safe-contact", "flag").get(lang)
-        flag: JSON = {
-            "resourceType": "Flag",
-            "id": resource_id(scope, "Flag"),
-            "meta": _meta(ctx, base, "sikkerhetsplan-flag", hidden),
-            "language": lang,
-            "text": _narrative(lang, flag_title, [instruction, contact]),
-            "identifier": [ident],
-            "status": "active",
-            "category": [
-                {"coding": [{"system": codes.FLAG_CATEGORY, "code": "safety", "display": "Safety"}]}
+def _response_resource(qr: JSON, f: _Frame, c: Content) -> JSON:
+    """The QuestionnaireResponse as written: only the elements we write, our id, labels and narrative."""
+    out_qr = sanitized_response(qr)
+    out_qr["id"] = f.id("QuestionnaireResponse")
+    out_qr["meta"] = f.meta("sikkerhetsplan-questionnaireresponse")
+    out_qr["identifier"] = f.ident
+    out_qr["language"] = (
+        f.lang
+    )  # a renderer's response may lack it; validators read displays in this language
+    out_qr["subject"] = f.subject
+    # Our own narrative replaces any the sender gave: it is generated from the answers and escaped (dom-6).
+    out_qr["text"] = f.narrative(
+        c.text("neutral", field="form-title").get(f.lang), response_lines(qr, f.lang, c)
+    )
+    return _ordered(out_qr)
+
+
+def _extracted_careplan(extracted: JSON | None) -> JSON | None:
+    """The CarePlan of an ``$extract`` transaction Bundle, if it has one."""
+    if not extracted:
+        return None
+    return next(
+        (
+            e["resource"]
+            for e in extracted.get("entry", [])
+            if e.get("resource", {}).get("resourceType") == "CarePlan"
+        ),
+        None,
+    )
+
+
+def _careplan_resource(careplan: JSON | None, f: _Frame, c: Content, involvement: str | None) -> JSON | None:
+    """The extracted CarePlan completed for the record, or None when there is no plan to write.
+
+    A plan when one was made (services involved, or a safety conversation only), and on a refusal only when
+    something is still to be done (a report of concern to be sent is tracked also after a refusal).
+    """
+    planned = involvement in ("yes", "conversation-only")
+    if careplan is None or not (planned or careplan.get("activity")):
+        return None
+    cp = copy.deepcopy(careplan)
+    cp["id"] = f.id("CarePlan")
+    cp["meta"] = f.meta("sikkerhetsplan-careplan")
+    cp["language"] = f.lang
+    cp["identifier"] = [f.ident]
+    cp["subject"] = f.subject
+    cp["author"] = f.author
+    if f.encounter:
+        cp["encounter"] = copy.deepcopy(f.encounter)
+    cp["supportingInfo"] = [{"reference": f.urls["QuestionnaireResponse"]}]
+    cp["created"] = f.authored
+    title = c.text("neutral", field="careplan-title").get(f.lang)
+    cp["title"] = title
+    lines = []
+    for activity in cp.get("activity", []):
+        codings = fhir_r4.activity_codings(activity)
+        label = codings[0].get("display") if codings else None
+        description = fhir_r4.activity_description(activity)
+        lines.append(f"{label}: {description}" if label else description)
+    cp["text"] = f.narrative(title, lines)
+    return _ordered(cp)
+
+
+def _flag_resource(qr: JSON, f: _Frame, c: Content) -> JSON | None:
+    """The safe-contact Flag, or None when no contact arrangement was agreed."""
+    contact = safe_contact_text(qr, f.lang, c)
+    if not contact:
+        return None
+    flag_title = c.text("neutral", field="flag-title").get(f.lang)
+    instruction = c.text("safe-contact", "flag").get(f.lang)
+    flag: JSON = {
+        "resourceType": "Flag",
+        "id": f.id("Flag"),
+        "meta": f.meta("sikkerhetsplan-flag"),
+        "language": f.lang,
+        "text": f.narrative(flag_title, [instruction, contact]),
+        "identifier": [f.ident],
+        "status": "active",
+        "category": [{"coding": [{"system": codes.FLAG_CATEGORY, "code": "safety", "display": "Safety"}]}],
+        "code": {
+            "coding": [
+                {
+                    "system": codes.codesystem_url(f.base, CS_PLAN),
+                    "code": FLAG_CODE,
+                    "display": c.text("neutral", field="flag-title").get(f.lang),
+                }
             ],
-            "code": {
-                "coding": [
-                    {
-                        "system": codes.codesystem_url(base, CS_PLAN),
-                        "code": FLAG_CODE,
-                        "display": c.text("neutral", field="flag-title").get(lang),
-                    }
-                ],
-                "text": f"{instruction} {contact}",
-            },
-            "subject": subject,
-            "period": {"start": authored},
-        }
-        if encounter:
-            flag["encounter"] = copy.deepcopy(encounter)
-        flag["author"] = author
-        resources.append(flag)
+            "text": f"{instruction} {contact}",
+        },
+        "subject": f.subject,
+        "period": {"start": f.authored},
+    }
+    if f.encounter:
+        flag["encounter"] = copy.deepcopy(f.encounter)
+    flag["author"] = f.author
+    return flag
 
-    note_title = c.text("neutral", field="note-title").get(lang)
+
+def _note_resource(qr: JSON, f: _Frame, c: Content, *, with_careplan: bool) -> JSON:
+    """The journal note: a DocumentReference holding the note as plain text, linked to the response and plan."""
     from fhir_safetyplan.journal import journal_lines
 
-    lines = journal_lines(qr, lang, c, ctx.crisis_centre)
+    note_title = c.text("neutral", field="note-title").get(f.lang)
+    lines = journal_lines(qr, f.lang, c, f.ctx.crisis_centre)
     note_text = "\n".join(lines) + "\n"
-    related = [{"reference": urls["QuestionnaireResponse"]}]
-    if any(r["resourceType"] == "CarePlan" for r in resources):
-        related.append({"reference": urls["CarePlan"]})
+    related = [{"reference": f.urls["QuestionnaireResponse"]}]
+    if with_careplan:
+        related.append({"reference": f.urls["CarePlan"]})
     doc_context: JSON = {}
-    if encounter:
-        doc_context["encounter"] = [copy.deepcopy(encounter)]
+    if f.encounter:
+        doc_context["encounter"] = [copy.deepcopy(f.encounter)]
     doc_context["related"] = related
-    labels = security_labels(ctx.confidentiality, hidden)
+    labels = security_labels(f.ctx.confidentiality, f.hidden)
     docref: JSON = {
         "resourceType": "DocumentReference",
-        "id": resource_id(scope, "DocumentReference"),
-        "meta": _meta(ctx, base, "sikkerhetsplan-journalnotat", hidden),
-        "language": lang,
-        "text": _narrative(lang, note_title, lines),
-        "masterIdentifier": ident,
+        "id": f.id("DocumentReference"),
+        "meta": f.meta("sikkerhetsplan-journalnotat"),
+        "language": f.lang,
+        "text": f.narrative(note_title, lines),
+        "masterIdentifier": f.ident,
         "status": "current",
         "docStatus": "amended" if qr.get("status") == "amended" else "final",
         "type": {
             "coding": [{"system": codes.VOLVEN_DOCUMENT_TYPE, "code": "B02-2", "display": "Journalnotat"}]
         },
         # No category: the type (Journalnotat) is enough, and record systems list category beside the title.
-        "subject": subject,
-        "date": _instant(authored),
-        "author": [author],
+        "subject": f.subject,
+        "date": _instant(f.authored),
+        "author": [f.author],
         "description": note_title,
         "securityLabel": [{"coding": [label]} for label in labels],
         "content": [
             {
                 "attachment": {
                     "contentType": "text/plain; charset=utf-8",
-                    "language": lang,
+                    "language": f.lang,
                     "data": base64.b64encode(note_text.encode("utf-8")).decode("ascii"),
                     "title": note_title,
-                    "creation": authored,
+                    "creation": f.authored,
                 }
             }
         ],
         "context": doc_context,
     }
-    if ctx.organization:
-        docref["custodian"] = copy.deepcopy(ctx.organization)
-    resources.append(docref)
+    if f.ctx.organization:
+        docref["custodian"] = copy.deepcopy(f.ctx.organization)
+    return docref
 
+
+def _provenance_resource(f: _Frame, c: Content, targets: list[JSON]) -> JSON:
+    """Who documented ``targets`` and from which response (entity role source)."""
     agent: JSON = {
         "type": {"coding": [{"system": codes.PROVENANCE_AGENT_TYPE, "code": "author", "display": "Author"}]},
-        "who": author,
+        "who": f.author,
     }
-    if ctx.organization:
-        agent["onBehalfOf"] = copy.deepcopy(ctx.organization)
-    provenance: JSON = {
+    if f.ctx.organization:
+        agent["onBehalfOf"] = copy.deepcopy(f.ctx.organization)
+    return {
         "resourceType": "Provenance",
-        "id": resource_id(scope, "Provenance"),
-        "meta": _meta(ctx, base, "sikkerhetsplan-provenance", hidden),
-        "language": lang,
-        "text": _narrative(
-            lang,
-            c.text("neutral", field="provenance-title").get(lang),
-            [f"{c.text('journal', field='date').get(lang)}: {format_date(authored, lang)}"],
+        "id": f.id("Provenance"),
+        "meta": f.meta("sikkerhetsplan-provenance"),
+        "language": f.lang,
+        "text": f.narrative(
+            c.text("neutral", field="provenance-title").get(f.lang),
+            [f"{c.text('journal', field='date').get(f.lang)}: {format_date(f.authored, f.lang)}"],
         ),
-        "target": [{"reference": urls[r["resourceType"]]} for r in resources],
-        "recorded": _instant(authored),
+        "target": [{"reference": f.urls[r["resourceType"]]} for r in targets],
+        "recorded": _instant(f.authored),
         "activity": {"coding": [{"system": codes.DATA_OPERATION, "code": "CREATE", "display": "create"}]},
         "agent": [agent],
-        "entity": [{"role": "source", "what": {"reference": urls["QuestionnaireResponse"]}}],
+        "entity": [{"role": "source", "what": {"reference": f.urls["QuestionnaireResponse"]}}],
     }
-    resources.append(provenance)
-    return Documentation(
-        submission=submission, resources=resources, full_urls=urls, patient_entry=patient_entry
-    )
 
 
 #: The elements of a QuestionnaireResponse that are written to the record; anything else a sender included

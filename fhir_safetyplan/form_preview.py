@@ -19,6 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from fhir_safetyplan import fhir_r4
 from fhir_safetyplan.errors import JSON, InputError
 
 #: ``QuestionnaireResponse.item[0].item[3].answer[0]…`` → the indices of the item path
@@ -111,9 +112,7 @@ def result(response: Any, context: Any) -> tuple[int, JSON]:
     care_plan = documentation.by_type("CarePlan") or {}
     flag = documentation.by_type("Flag")
     activities = [
-        str(a["detail"]["description"])
-        for a in care_plan.get("activity", [])
-        if isinstance(a.get("detail"), dict) and a["detail"].get("description")
+        description for a in care_plan.get("activity", []) if (description := fhir_r4.activity_description(a))
     ]
     return 200, {
         "ok": True,

@@ -14,21 +14,11 @@ from __future__ import annotations
 
 from fhir_safetyplan.codes import answer_code
 from fhir_safetyplan.content import Content, load
-from fhir_safetyplan.document import (
-    CrisisCentre,
-    _coding,
-    _display,
-    _lower_first,
-    _sentence,
-    _strings,
-    _yes,
-    answers_by_link,
-    format_date,
-    involvement_of,
-    safe_contact_parts,
-)
+from fhir_safetyplan.document import CrisisCentre
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.response_answers import answers_by_link, codings, involvement_of, strings, yes_no
+from fhir_safetyplan.sentences import format_date, lower_first, option_display, safe_contact_parts, sentence
 
 Answers = dict[str, list[JSON]]
 
@@ -41,7 +31,7 @@ _CHECKLIST_GROUPS = {"yes": "in-place", "no": "missing"}
 def answer_key(a: Answers, link: str) -> str | None:
     """``yes`` / ``no`` / ``not-relevant`` / ``declined`` / ``not-asked`` for a coded answer, None when
     unanswered."""
-    for coding in _coding(a, link):
+    for coding in codings(a, link):
         key = _KEYS.get(answer_code(coding) or "")
         if key:
             return key
@@ -66,17 +56,17 @@ def journal_lines(
         lines += [f"• {part}" for part in contact]
     if involvement_of(a) in ("yes", "conversation-only"):
         lines += _plan_lines(a, lang, c, crisis_centre)
-    if _yes(a, Link.ADVICE_GIVEN) or _yes(a, Link.ADVICE_GIVEN_V11):
+    if yes_no(a, Link.ADVICE_GIVEN) or yes_no(a, Link.ADVICE_GIVEN_V11):
         lines.append(j("advice-given"))
     lines += _dependants_lines(a, lang, c)
     mental = answer_key(a, Link.MENTAL_PRESENT)
     if mental:
         lines.append(j(f"mental-{mental}"))
-        lines += [f"{j('mental-adaptation')}: {_sentence(s)}" for s in _strings(a, Link.MENTAL_ADAPTATION)]
+        lines += [f"{j('mental-adaptation')}: {sentence(s)}" for s in strings(a, Link.MENTAL_ADAPTATION)]
     lines += _risk_lines(a, lang, c)
-    for coding in _coding(a, Link.AVERT_STATUS):
-        lines.append(f"{j('avert')}: {_lower_first(_display(c, 'avert-status', coding, lang))}.")
-    lines += [f"{j('avert-note')}: {_sentence(s)}" for s in _strings(a, Link.AVERT_NOTE)]
+    for coding in codings(a, Link.AVERT_STATUS):
+        lines.append(f"{j('avert')}: {lower_first(option_display(c, 'avert-status', coding, lang))}.")
+    lines += [f"{j('avert-note')}: {sentence(s)}" for s in strings(a, Link.AVERT_NOTE)]
     return lines
 
 
@@ -85,34 +75,34 @@ def _conversation_lines(a: Answers, lang: str, c: Content) -> list[str]:
         return c.text("journal", field=key).get(lang)
 
     lines = []
-    for coding in _coding(a, Link.CONVERSATION_TYPE):
+    for coding in codings(a, Link.CONVERSATION_TYPE):
         kind = next(
             (n for n, o in c.raw["conversation-types"].items() if o["code"] == coding.get("code")), None
         )
         if kind:
             lines.append(j(f"conversation-{kind}"))
-    alone = _yes(a, Link.ALONE)
+    alone = yes_no(a, Link.ALONE)
     if alone is not None:
         lines.append(j("alone-yes") if alone else j("alone-no"))
     lines += [
-        f"{j('interpreter')}: {_lower_first(_display(c, 'interpreter', x, lang))}."
-        for x in _coding(a, Link.INTERPRETER)
+        f"{j('interpreter')}: {lower_first(option_display(c, 'interpreter', x, lang))}."
+        for x in codings(a, Link.INTERPRETER)
     ]
-    informed = _yes(a, Link.INFORMED)
+    informed = yes_no(a, Link.INFORMED)
     if informed is not None:
         lines.append(j("informed") if informed else j("not-informed"))
     wants = involvement_of(a)
     if wants == "no":
         lines.append(j("refusal"))
-        lines += [f"{j('refusal-note')}: {_sentence(s)}" for s in _strings(a, Link.REFUSAL_NOTE)]
-        if _yes(a, Link.REFUSAL_INFORMED):
+        lines += [f"{j('refusal-note')}: {sentence(s)}" for s in strings(a, Link.REFUSAL_NOTE)]
+        if yes_no(a, Link.REFUSAL_INFORMED):
             lines.append(j("refusal-informed"))
     elif wants == "yes":
         lines.append(j("involvement"))
     elif wants == "conversation-only":
         lines.append(j("conversation-only"))
-    lines += [f"{j('existing')}: {_sentence(s)}" for s in _strings(a, Link.EXISTING)]
-    hide = _coding(a, Link.ACCESS_HIDE)
+    lines += [f"{j('existing')}: {sentence(s)}" for s in strings(a, Link.EXISTING)]
+    hide = codings(a, Link.ACCESS_HIDE)
     if hide:
         hidden = any(answer_code(x) is None for x in hide)  # a Volven 9603 code, not "No"
         lines.append(j("access-hidden") if hidden else j("access-visible"))
@@ -137,10 +127,10 @@ def _plan_lines(a: Answers, lang: str, c: Content, crisis_centre: CrisisCentre |
     if missing_centre and crisis_centre:
         phone = f", {crisis_centre.phone}" if crisis_centre.phone else ""
         lines.append(f"{j('crisis-centre')}: {crisis_centre.name}{phone}.")
-    agreed = _strings(a, Link.AGREED)
+    agreed = strings(a, Link.AGREED)
     if agreed:
         lines.append(f"{j('agreed')}:")
-        lines += [f"• {_sentence(s)}" for s in agreed]
+        lines += [f"• {sentence(s)}" for s in agreed]
     elif groups["missing"]:
         lines.append(j("no-agreed"))
     return lines
@@ -163,11 +153,11 @@ def _dependants_lines(a: Answers, lang: str, c: Content) -> list[str]:
             if link in (Link.DEPENDANTS_PRESENT, Link.CHILDREN):
                 count = a.get(Link.CHILDREN_COUNT, [])
                 lines += [f"{j('children-count')}: {n.get('valueInteger')}." for n in count]
-    lines += [f"{j('dependants-plan')}: {_sentence(s)}" for s in _strings(a, Link.DEPENDANTS_PLAN)]
-    for coding in _coding(a, Link.DUTY):
+    lines += [f"{j('dependants-plan')}: {sentence(s)}" for s in strings(a, Link.DEPENDANTS_PLAN)]
+    for coding in codings(a, Link.DUTY):
         # a dash, not a colon: some published status displays have a colon of their own
-        lines.append(f"{j('duty')} – {_lower_first(_display(c, 'duty-status', coding, lang))}.")
-    lines += [f"{j('duty-note')}: {_sentence(s)}" for s in _strings(a, Link.DUTY_NOTE)]
+        lines.append(f"{j('duty')} – {lower_first(option_display(c, 'duty-status', coding, lang))}.")
+    lines += [f"{j('duty-note')}: {sentence(s)}" for s in strings(a, Link.DUTY_NOTE)]
     return lines
 
 
@@ -175,16 +165,16 @@ def _risk_lines(a: Answers, lang: str, c: Content) -> list[str]:
     def j(key: str) -> str:
         return c.text("journal", field=key).get(lang)
 
-    if not _yes(a, Link.RISK_DONE):
+    if not yes_no(a, Link.RISK_DONE):
         return []
-    parts = [_display(c, "instruments", x, lang) for x in _coding(a, Link.RISK_INSTRUMENT)]
+    parts = [option_display(c, "instruments", x, lang) for x in codings(a, Link.RISK_INSTRUMENT)]
     parts += [format_date(str(x.get("valueDate")), lang) for x in a.get(Link.RISK_DATE, [])]
-    by = _strings(a, Link.RISK_BY)
+    by = strings(a, Link.RISK_BY)
     if not by:  # 1.0.0 did not ask who did it, only that it was done by trained personnel
         parts.append(j("risk-by"))
     line = f"{j('risk')}: {', '.join(parts)}."
-    line += "".join(f" {j('risk-performed-by')}: {_sentence(s)}" for s in by)
-    line += "".join(f" {j('risk-conclusion')}: {_sentence(s)}" for s in _strings(a, Link.RISK_CONCLUSION))
-    for x in _coding(a, Link.RISK_LEVEL):
-        line += f" {j('risk-level')}: {_lower_first(_display(c, 'levels', x, lang))}."
+    line += "".join(f" {j('risk-performed-by')}: {sentence(s)}" for s in by)
+    line += "".join(f" {j('risk-conclusion')}: {sentence(s)}" for s in strings(a, Link.RISK_CONCLUSION))
+    for x in codings(a, Link.RISK_LEVEL):
+        line += f" {j('risk-level')}: {lower_first(option_display(c, 'levels', x, lang))}."
     return [line]

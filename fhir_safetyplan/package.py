@@ -11,7 +11,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from fhir_safetyplan import __version__, codes
+from fhir_safetyplan import __version__, codes, fhir_r4
 from fhir_safetyplan.conformance import all_resources, dumps, filename
 from fhir_safetyplan.errors import JSON
 
@@ -26,9 +26,9 @@ def manifest(canonical_base: str) -> JSON:
         "author": "fhir-safetyplan",
         "license": "MIT",
         "canonical": canonical_base,
-        "fhirVersions": ["4.0.1"],
+        "fhirVersions": [fhir_r4.FHIR_VERSION],
         "type": "fhir.ig",
-        "dependencies": {"hl7.fhir.r4.core": "4.0.1"},
+        "dependencies": {fhir_r4.CORE_PACKAGE: fhir_r4.FHIR_VERSION},
         "tools-version": 3,
         "generator": f"fhir-safetyplan {__version__}",
     }

@@ -33,7 +33,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from fhir_safetyplan import changes, codes
+from fhir_safetyplan import changes, codes, fhir_r4
 from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, find, when
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
@@ -278,8 +278,8 @@ def _revised(bundle: JSON, preds: list[StoredPlan], authored: str) -> JSON:
 def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
     """Carry the previous plan's open activities for items in place now into the new CarePlan as completed;
     their labels (for the note)."""
-    from fhir_safetyplan.document import answers_by_link
     from fhir_safetyplan.questionnaire import Link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     new_qr = _entries(bundle, "QuestionnaireResponse")[0]["resource"]
     answers = answers_by_link(new_qr)
@@ -290,13 +290,12 @@ def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
     have = {
         (c.get("system"), c.get("code"))
         for a in careplan.get("activity", [])
-        for c in _obj(_obj(a.get("detail")).get("code")).get("coding", [])
+        for c in fhir_r4.activity_codings(a)
     }
     labels: list[str] = []
     for activity in previous.care_plan.get("activity") or []:
-        detail = _obj(_obj(activity).get("detail"))
-        coding = next((c for c in _obj(detail.get("code")).get("coding") or [] if isinstance(c, dict)), None)
-        if coding is None or detail.get("status") in ("completed", "cancelled"):
+        coding = next(iter(fhir_r4.activity_codings(activity)), None)
+        if coding is None or fhir_r4.activity_status(activity) in ("completed", "cancelled"):
             continue
         pair = (coding.get("system"), coding.get("code"))
         in_place = any(
@@ -305,8 +304,7 @@ def _complete_activities(bundle: JSON, previous: StoredPlan) -> list[str]:
         )
         if pair in have or not in_place:
             continue
-        done = {"detail": {**copy.deepcopy(detail), "status": "completed"}}
-        careplan.setdefault("activity", []).append(done)
+        careplan.setdefault("activity", []).append(fhir_r4.completed_activity(activity))
         labels.append(str(coding.get("display") or coding.get("code")))
     if labels:
         _renarrate_careplan(careplan, _lang(new_qr))
@@ -319,9 +317,13 @@ def _renarrate_careplan(careplan: JSON, lang: str) -> None:
     done = load().text("revision", field="completed").get(lang)
     lines = []
     for activity in careplan.get("activity", []):
-        detail = _obj(activity.get("detail"))
-        label = next((c.get("display") for c in _obj(detail.get("code")).get("coding") or []), None)
-        text = done if detail.get("status") == "completed" else str(detail.get("description", ""))
+        codings = fhir_r4.activity_codings(activity)
+        label = codings[0].get("display") if codings else None
+        text = (
+            done
+            if fhir_r4.activity_status(activity) == "completed"
+            else fhir_r4.activity_description(activity)
+        )
         lines.append(f"{label}: {text}" if label else text)
     careplan["text"] = _narrative(lang, str(careplan.get("title", "")), lines)
 
@@ -345,7 +347,8 @@ def _add_changes(note: JSON, previous: StoredPlan, new_qr: JSON, completed: list
 
 
 def _record_revision(provenance: JSON, preds: list[StoredPlan], lang: str, written: set[str]) -> None:
-    from fhir_safetyplan.document import _narrative, format_date
+    from fhir_safetyplan.document import _narrative
+    from fhir_safetyplan.sentences import format_date
 
     provenance["activity"] = {
         "coding": [{"system": codes.DATA_OPERATION, "code": "UPDATE", "display": "revise"}]

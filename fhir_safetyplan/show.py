@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from fhir_safetyplan import codes
+from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
@@ -360,7 +360,7 @@ def _earlier(ident: JSON, by_type: dict[str, list[JSON]]) -> tuple[tuple[str, st
 
 
 def _answers(qr: JSON | None) -> dict[str, list[JSON]]:
-    from fhir_safetyplan.document import answers_by_link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     return answers_by_link({**qr, "item": _clean_items(qr.get("item"))}) if qr else {}
 
@@ -388,11 +388,10 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
     helps = {item.key: item.help.get(lang) for item in load().checklist}
     out = []
     for activity in _objs((plan.care_plan or {}).get("activity")):
-        detail = _obj(activity.get("detail"))
-        if detail.get("status") in ("completed", "cancelled"):
+        if fhir_r4.activity_status(activity) in ("completed", "cancelled"):
             continue  # done: carried from the previous plan as completed, no longer help to give
-        code = next((c.get("code") for c in _objs(_obj(detail.get("code")).get("coding"))), None)
-        text = helps.get(str(code)) or detail.get("description")
+        code = next((c.get("code") for c in fhir_r4.activity_codings(activity)), None)
+        text = helps.get(str(code)) or fhir_r4.activity_description(activity)
         if text:
             out.append(str(text))
     return out
@@ -401,7 +400,7 @@ def agreed_help(plan: SafetyPlan, lang: str) -> list[str]:
 def safe_contact(plan: SafetyPlan, lang: str) -> str | None:
     """The safe-contact instructions in ``lang`` (from the answers; else the Flag's text as stored)."""
     from fhir_safetyplan.content import load
-    from fhir_safetyplan.document import safe_contact_text
+    from fhir_safetyplan.sentences import safe_contact_text
 
     if plan.flag is None:
         return None
@@ -433,7 +432,7 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     lines.append(f"{label('patient')}: {plan.patient}")
     lines.append(f"{label('submission')}: {plan.submission['value']}")
     from fhir_safetyplan.current_plan import when
-    from fhir_safetyplan.document import format_date
+    from fhir_safetyplan.sentences import format_date
 
     if plan.current is not None:
         reason = c.text("revision", field="status-reason").get(lang)

@@ -786,6 +786,23 @@ def test_the_openapi_document_lists_every_endpoint_and_both_auth_schemes(app_cli
     assert set(extract["requestBody"]["content"]) == {FHIR, "application/json"}
 
 
+def _openapi_example(doc: dict[str, Any], path: str, name: str) -> Any:
+    return doc["paths"][path]["post"]["requestBody"]["content"][FHIR]["examples"][name]["value"]
+
+
+def test_the_openapi_answers_example_is_a_valid_plan_for_the_current_content(app_client: TestClient) -> None:
+    from fhir_safetyplan.content import load
+
+    doc = app_client.get("/openapi.json").json()
+    example = _openapi_example(doc, "/QuestionnaireResponse/$validate", "answers")
+    assert set(example["answers"]["checklist"]) == {item.key for item in load().checklist}
+    outcome = post(app_client, "/QuestionnaireResponse/$validate", example).json()
+    assert [i for i in outcome["issue"] if i["severity"] in ("error", "fatal")] == []
+    extracted = post(app_client, "/QuestionnaireResponse/$extract", example)
+    assert extracted.status_code == 200, extracted.text
+    assert [e["resource"]["resourceType"] for e in extracted.json()["entry"]] == ["CarePlan"]
+
+
 CANARY_NAME = "Kanarifugl Testesen"
 CANARY_TEXT = "kanari-7f3a9c"
 

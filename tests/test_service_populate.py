@@ -188,3 +188,20 @@ def test_the_capability_statement_and_openapi_list_populate(client: TestClient) 
     assert q["operation"] == [{"name": "populate", "definition": codes.SDC_POPULATE_OPERATION}]
     paths = client.get("/openapi.json").json()["paths"]
     assert "/Questionnaire/$populate" in paths and "/Questionnaire/{id}/$populate" in paths
+
+
+def test_the_openapi_populate_example_carries_its_safe_channel_into_the_new_response(
+    client: TestClient,
+) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/Questionnaire/$populate"]["post"]
+    example = operation["requestBody"]["content"]["application/fhir+json"]["examples"]["previous"]["value"]
+    r = client.post("/Questionnaire/$populate", json=example, headers=HEADERS)
+    assert r.status_code == 200, r.text
+    safe = next(
+        inner
+        for item in out(r, "response")["item"]
+        if item["linkId"] == "trygg-kontakt"
+        for inner in item["item"]
+        if inner["linkId"] == "trygg-kontakt.trygge"
+    )
+    assert [a["valueCoding"]["code"] for a in safe["answer"]] == ["oppmote"]

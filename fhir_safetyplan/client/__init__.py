@@ -19,6 +19,7 @@ This module states the whole public API; everything in ``_*`` modules is private
 Importing this package imports ``requests``: the CLI imports it only in commands that talk to a server.
 """
 
+from fhir_safetyplan.client._capabilities import DELIVERY_REQUIREMENTS
 from fhir_safetyplan.client._credentials import (
     AUTH_KINDS,
     DEFAULT_SMART_SCOPE,
@@ -40,7 +41,7 @@ from fhir_safetyplan.client._errors import (
     WriteConflict,
 )
 from fhir_safetyplan.client._retry import NO_RETRY, RetryPolicy, default_policy
-from fhir_safetyplan.client._session import DELIVERY_REQUIREMENTS, FHIR_JSON, FhirClient, check_base_url
+from fhir_safetyplan.client._session import FHIR_JSON, FhirClient, check_base_url
 from fhir_safetyplan.client._transaction import EntryResult, entry_results, is_idempotent_transaction
 
 __all__ = [

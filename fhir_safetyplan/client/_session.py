@@ -22,7 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from fhir_safetyplan import __version__
+from fhir_safetyplan import __version__, fhir_r4
+from fhir_safetyplan.client._capabilities import DELIVERY_REQUIREMENTS, capability_problems, json_objects
 from fhir_safetyplan.client._errors import (
     FhirError,
     FhirHttpError,
@@ -40,8 +41,7 @@ from fhir_safetyplan.client._transaction import (
     entry_results,
     is_idempotent_transaction,
 )
-from fhir_safetyplan.codes import WRITTEN_TYPES
-from fhir_safetyplan.errors import JSON, ConfigError, InputError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, ConfigError, InputError, operation_outcome
 
 log = logging.getLogger("fhir_safetyplan.client")
 
@@ -50,11 +50,6 @@ _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _HAPI_CODE = re.compile(r"\bHAPI-\d{4}\b")
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-
-#: what a journal delivery needs from the server: resource type -> interactions
-DELIVERY_REQUIREMENTS: dict[str, frozenset[str]] = {
-    t: frozenset({"read", "update", "search-type"}) for t in WRITTEN_TYPES
-}
 
 _HINTS = {
     400: "the server could not parse or accept the content; see the OperationOutcome",
@@ -127,15 +122,6 @@ def check_base_url(base_url: str) -> str:
             "SAFETYPLAN_BASIC_PASSWORD[_FILE]."
         )
     return base_url.strip().rstrip("/")
-
-
-def _dicts(value: Any) -> list[JSON]:
-    """The objects of a JSON array from a server; FhirError when it is not an array of objects."""
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise FhirError("The server's answer has an unexpected shape (a list of objects was expected).")
-    return value
 
 
 def _outcome_of(resp: requests.Response) -> JSON | None:
@@ -224,70 +210,14 @@ class FhirClient:
         required: Mapping[str, Iterable[str]] = DELIVERY_REQUIREMENTS,
         *,
         system_interactions: Iterable[str] = (),
-        fhir_version_prefix: str = "4.0.",
+        fhir_version_prefix: str = fhir_r4.SERVER_VERSION_PREFIX,
     ) -> JSON:
         """Check the server is FHIR R4 and supports ``required`` {type: interactions}; return the statement.
 
         Raises :class:`ServerIncompatible` listing everything missing at once.
         """
         cs = self.capabilities()
-        problems: list[JSON] = []
-        version = str(cs.get("fhirVersion", ""))
-        if not version.startswith(fhir_version_prefix):
-            problems.append(
-                issue(
-                    "error",
-                    "not-supported",
-                    f"The server speaks FHIR {version or '(unstated)'}; we need FHIR R4 "
-                    f"({fhir_version_prefix}x). Use the server's R4 base URL (HAPI: .../baseR4, .../fhir).",
-                    "CapabilityStatement.fhirVersion",
-                )
-            )
-        rest = next((r for r in _dicts(cs.get("rest")) if r.get("mode") == "server"), None) or {}
-        resources = {r.get("type"): r for r in _dicts(rest.get("resource"))}
-        for rtype, interactions in required.items():
-            entry = resources.get(rtype)
-            if entry is None:
-                problems.append(
-                    issue(
-                        "error",
-                        "not-supported",
-                        f"The server does not support the resource type {rtype}.",
-                        "CapabilityStatement.rest.resource",
-                    )
-                )
-                continue
-            have = {i.get("code") for i in _dicts(entry.get("interaction"))}
-            missing = sorted(set(interactions) - have)
-            if missing:
-                problems.append(
-                    issue(
-                        "error",
-                        "not-supported",
-                        f"The server does not allow {', '.join(missing)} on {rtype}.",
-                        f"CapabilityStatement.rest.resource.where(type='{rtype}').interaction",
-                    )
-                )
-            if "update" in interactions and entry.get("updateCreate") is False:
-                problems.append(
-                    issue(
-                        "error",
-                        "not-supported",
-                        f"The server does not let a PUT with our ids create {rtype} (updateCreate=false).",
-                        f"CapabilityStatement.rest.resource.where(type='{rtype}').updateCreate",
-                    )
-                )
-        have_system = {i.get("code") for i in _dicts(rest.get("interaction"))}
-        missing_system = sorted(set(system_interactions) - have_system)
-        if missing_system:
-            problems.append(
-                issue(
-                    "error",
-                    "not-supported",
-                    f"The server does not offer {', '.join(missing_system)} at its base.",
-                    "CapabilityStatement.rest.interaction",
-                )
-            )
+        problems = capability_problems(cs, required, system_interactions, fhir_version_prefix)
         if problems:
             raise ServerIncompatible(
                 f"The server at {self.base_url} cannot take our resources: "
@@ -348,10 +278,13 @@ class FhirClient:
             if bundle.get("resourceType") != "Bundle":
                 raise FhirError(f"The search for {resource_type} did not return a Bundle.")
             out.extend(
-                e["resource"] for e in _dicts(bundle.get("entry")) if isinstance(e.get("resource"), dict)
+                e["resource"]
+                for e in json_objects(bundle.get("entry"))
+                if isinstance(e.get("resource"), dict)
             )
             nxt = next(
-                (lk.get("url") for lk in _dicts(bundle.get("link")) if lk.get("relation") == "next"), None
+                (lk.get("url") for lk in json_objects(bundle.get("link")) if lk.get("relation") == "next"),
+                None,
             )
             if nxt is not None and not isinstance(nxt, str):
                 raise FhirError(

@@ -74,7 +74,14 @@ def _add_public_hosts(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    """Add ``push``, ``outbox list|flush`` and ``show``."""
+    """Add ``push``, ``outbox list|flush|requeue|purge`` (and the repair tools) and ``show``."""
+    _register_push(sub)
+    _register_outbox(sub)
+    _register_show(sub)
+
+
+def _register_push(sub: Any) -> None:
+    """``push``: deliver one plan."""
     p = sub.add_parser(
         "push",
         help="deliver a plan to a FHIR server as one idempotent transaction (via the outbox)",
@@ -107,12 +114,26 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_push)
 
+
+def _register_outbox(sub: Any) -> None:
+    """``outbox`` and its actions."""
     outbox = sub.add_parser(
         "outbox", help="plans waiting for delivery: list | flush | requeue | purge | check | export"
     )
     actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=type(outbox))
     outbox.set_defaults(handler=lambda args: _usage(outbox))
+    _register_outbox_list(actions)
+    _register_outbox_flush(actions)
+    _register_outbox_requeue(actions)
+    _register_outbox_purge(actions)
 
+    from fhir_safetyplan.commands.outbox_tools import register_repair
+
+    register_repair(actions, _add_outbox)
+
+
+def _register_outbox_list(actions: Any) -> None:
+    """``outbox list``."""
     p = actions.add_parser(
         "list", help="one JSON line per submission (ids, server, status, attempts, times; no personal data)"
     )
@@ -122,6 +143,9 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_outbox_list)
 
+
+def _register_outbox_flush(actions: Any) -> None:
+    """``outbox flush``."""
     p = actions.add_parser(
         "flush",
         help="deliver pending plans, oldest first; exit 0 all delivered, 4 some still queued, 3 some rejected, "
@@ -134,6 +158,9 @@ def register(sub: Any) -> None:
     _add_public_hosts(p)
     p.set_defaults(handler=_outbox_flush)
 
+
+def _register_outbox_requeue(actions: Any) -> None:
+    """``outbox requeue``."""
     p = actions.add_parser("requeue", help="make a rejected plan pending again (after fixing the cause)")
     _add_outbox(p)
     p.add_argument(
@@ -145,6 +172,9 @@ def register(sub: Any) -> None:
     _add_server(p, required=False)
     p.set_defaults(handler=_outbox_requeue)
 
+
+def _register_outbox_purge(actions: Any) -> None:
+    """``outbox purge``."""
     p = actions.add_parser(
         "purge", help="delete rejected or delivered entries (rejected ones hold personal data); never pending"
     )
@@ -156,10 +186,9 @@ def register(sub: Any) -> None:
     p.add_argument("--older-than", metavar="DAYS", type=float, help="only entries last changed before that")
     p.set_defaults(handler=_outbox_purge)
 
-    from fhir_safetyplan.commands.outbox_tools import register_repair
 
-    register_repair(actions, _add_outbox)
-
+def _register_show(sub: Any) -> None:
+    """``show``: read a patient's plan back."""
     p = sub.add_parser(
         "show",
         help="print the current safety plan of a patient from a FHIR server, in the form's language",

@@ -18,6 +18,7 @@ from fhir_safetyplan import __version__
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.service.fhirio import HttpError, error_response
 from fhir_safetyplan.service.limits import RequestLimits
+from fhir_safetyplan.service.openapi import document as openapi_document
 from fhir_safetyplan.service.populate import router as populate_router
 from fhir_safetyplan.service.sender import Delivery
 from fhir_safetyplan.service.settings import ServiceSettings
@@ -132,112 +133,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _schemas() -> JSON:
-    """Components for the OpenAPI document: the inputs an operation takes, FHIR resources in outline."""
-    from fhir_safetyplan.answers import AnswersDocument
-
-    answers = AnswersDocument.model_json_schema(ref_template="#/components/schemas/{model}")
-    defs: JSON = answers.pop("$defs", {})
-    resource = {
-        "type": "object",
-        "required": ["resourceType"],
-        "properties": {"resourceType": {"type": "string"}},
-        "additionalProperties": True,
-    }
-    coding = {"type": "object", "properties": {"system": {"type": "string"}, "code": {"type": "string"}}}
-    answer_value = {
-        "type": "object",
-        "properties": {
-            "valueCoding": coding,
-            "valueString": {"type": "string"},
-            "valueBoolean": {"type": "boolean"},
-            "valueInteger": {"type": "integer"},
-            "valueDate": {"type": "string"},
-        },
-    }
-    qr_item: JSON = {
-        "type": "object",
-        "required": ["linkId"],
-        "properties": {
-            "linkId": {"type": "string"},
-            "text": {"type": "string"},
-            "answer": {"type": "array", "items": answer_value},
-            "item": {"type": "array", "items": {"$ref": "#/components/schemas/QuestionnaireResponseItem"}},
-        },
-    }
-    return {
-        **defs,
-        "AnswersDocument": answers,
-        "Resource": resource,
-        "OperationOutcome": {
-            "type": "object",
-            "required": ["resourceType", "issue"],
-            "properties": {
-                "resourceType": {"const": "OperationOutcome"},
-                "issue": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["severity", "code"],
-                        "properties": {
-                            "severity": {"enum": ["fatal", "error", "warning", "information"]},
-                            "code": {"type": "string"},
-                            "diagnostics": {"type": "string"},
-                            "expression": {"type": "array", "items": {"type": "string"}},
-                        },
-                    },
-                },
-            },
-        },
-        "QuestionnaireResponseItem": qr_item,
-        "QuestionnaireResponse": {
-            "type": "object",
-            "required": ["resourceType", "questionnaire", "status"],
-            "properties": {
-                "resourceType": {"const": "QuestionnaireResponse"},
-                "questionnaire": {"type": "string"},
-                "status": {"enum": ["in-progress", "completed", "amended", "entered-in-error", "stopped"]},
-                "subject": {"type": "object"},
-                "author": {"type": "object"},
-                "authored": {"type": "string"},
-                "identifier": {"type": "object"},
-                "item": {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/QuestionnaireResponseItem"},
-                },
-            },
-        },
-        "Parameters": {
-            "type": "object",
-            "required": ["resourceType", "parameter"],
-            "properties": {
-                "resourceType": {"const": "Parameters"},
-                "parameter": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {
-                            "name": {"enum": ["questionnaire-response", "resource"]},
-                            "resource": {"$ref": "#/components/schemas/QuestionnaireResponse"},
-                        },
-                    },
-                },
-            },
-        },
-        "PlanInput": {
-            "description": "A QuestionnaireResponse, an answers document (see 'safetyplan schema'), or for "
-            "the operations a Parameters resource holding the response.",
-            "anyOf": [
-                {"$ref": "#/components/schemas/QuestionnaireResponse"},
-                {"$ref": "#/components/schemas/AnswersDocument"},
-                {"$ref": "#/components/schemas/Parameters"},
-            ],
-        },
-    }
-
-
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The web service (an ASGI app) over the pipeline and delivery; ``settings`` default to the environment."""
     from fhir_safetyplan.service.form import router as form_router
@@ -286,15 +181,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(AccessLog)
 
     def openapi() -> JSON:
-        if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(_schemas())
-            app.openapi_schema = schema
-        return app.openapi_schema
+        return openapi_document(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -19,75 +19,29 @@ from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, InputError
 from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.fhirio import HttpError, fhir_response, negotiate, read_json
-from fhir_safetyplan.service.routes import _ERRORS, _FORMAT, _OUTCOME, _answers, _settings, _work
+from fhir_safetyplan.service.openapi import (
+    ERRORS,
+    OUTCOME,
+    RESOURCE,
+    described,
+    example_populate,
+    request_body,
+)
+from fhir_safetyplan.service.routes import _FORMAT, _settings, _work
 
 router = APIRouter()
 
-_PARAMETERS = {"$ref": "#/components/schemas/Resource"}
-#: a previous plan of a synthetic patient: one safe channel agreed
-_EXAMPLE: JSON = {
-    "resourceType": "Parameters",
-    "parameter": [
-        {
-            "name": "questionnaire",
-            "valueCanonical": f"{codes.DEFAULT_CANONICAL_BASE}/Questionnaire/sikkerhetsplan-nb|{codes.QUESTIONNAIRE_VERSION}",
-        },
-        {"name": "subject", "valueReference": {"reference": "Patient/example"}},
-        {
-            "name": "context",
-            "part": [
-                {"name": "name", "valueString": "previousResponse"},
-                {
-                    "name": "content",
-                    "resource": {
-                        "resourceType": "QuestionnaireResponse",
-                        "status": "completed",
-                        "subject": {"reference": "Patient/example"},
-                        "item": [
-                            {
-                                "linkId": "trygg-kontakt",
-                                "item": [
-                                    {
-                                        "linkId": "trygg-kontakt.trygge",
-                                        "answer": [
-                                            {
-                                                "valueCoding": {
-                                                    "system": f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/kontaktkanal",
-                                                    "code": "oppmote",
-                                                }
-                                            }
-                                        ],
-                                    }
-                                ],
-                            }
-                        ],
-                    },
-                },
-            ],
-        },
-    ],
-}
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": (
-            "SDC $populate input Parameters: 'questionnaire' (resource, canonical or Reference; optional at "
-            "instance level), 'subject' (Reference) and 'context' (name 'previousResponse', content the "
-            "previous QuestionnaireResponse)."
-        ),
-        "content": {
-            media: {
-                "schema": _PARAMETERS,
-                "examples": {"previous": {"summary": "A previous plan", "value": _EXAMPLE}},
-            }
-            for media in ("application/fhir+json", "application/json")
-        },
-    }
-}
+_BODY = request_body(
+    "SDC $populate input Parameters: 'questionnaire' (resource, canonical or Reference; optional at instance "
+    "level), 'subject' (Reference) and 'context' (name 'previousResponse', content the previous "
+    "QuestionnaireResponse).",
+    RESOURCE,
+    {"previous": {"summary": "A previous plan", "value": example_populate()}},
+)
 _RESPONSES: dict[int | str, JSON] = {
-    200: _answers("Parameters with 'response' (in-progress QuestionnaireResponse) and 'issues'."),
-    404: _answers("The Questionnaire, or (from the upstream) the patient's plan, was not found.", _OUTCOME),
-    **_ERRORS,
+    200: described("Parameters with 'response' (in-progress QuestionnaireResponse) and 'issues'."),
+    404: described("The Questionnaire, or (from the upstream) the patient's plan, was not found.", OUTCOME),
+    **ERRORS,
 }
 
 

@@ -1,17 +1,17 @@
 """The endpoints: definitions, ``$validate``, ``$extract``, delivery, ``/metadata`` and ``/healthz``.
 
 Handlers read and answer HTTP; the work is done by the same pure functions the command line uses
-(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.delivery.deliver`, on worker threads.
+(:mod:`fhir_safetyplan.pipeline`) and by :mod:`fhir_safetyplan.delivery.deliver`, on worker threads. What the
+OpenAPI document says of them is in :mod:`.openapi`, the CapabilityStatement in :mod:`.capability`, the
+upstream's cached health in :mod:`.health`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -20,96 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from fhir_safetyplan import __version__, codes
 from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, issue, operation_outcome
 from fhir_safetyplan.service.callers import require_caller
-from fhir_safetyplan.service.fhirio import (
-    FHIR_JSON,
-    PLAIN_JSON,
-    HttpError,
-    fhir_response,
-    negotiate,
-    read_json,
-)
+from fhir_safetyplan.service.capability import capability_statement
+from fhir_safetyplan.service.fhirio import PLAIN_JSON, HttpError, fhir_response, negotiate, read_json
+from fhir_safetyplan.service.health import upstream_health
+from fhir_safetyplan.service.openapi import ERRORS, OUTCOME, READ_ERRORS, described, plan_body
 from fhir_safetyplan.service.settings import ServiceSettings
 
 log = logging.getLogger("fhir_safetyplan.service")
 T = TypeVar("T")
 
 router = APIRouter()
-
-# ---- OpenAPI descriptions ------------------------------------------------------------------------
-
-_RESOURCE = {"$ref": "#/components/schemas/Resource"}
-_OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
-
-
-def _content(schema: JSON) -> JSON:
-    return {FHIR_JSON: {"schema": schema}, PLAIN_JSON: {"schema": schema}}
-
-
-def _answers(description: str, schema: JSON = _RESOURCE) -> JSON:
-    return {"description": description, "content": _content(schema)}
-
-
-_ERRORS: dict[int | str, JSON] = {
-    400: _answers("The body is not JSON or not an acceptable input (OperationOutcome).", _OUTCOME),
-    401: _answers("A token is needed or was not accepted (OperationOutcome).", _OUTCOME),
-    406: _answers("The caller accepts neither application/fhir+json nor application/json.", _OUTCOME),
-    413: _answers("The body is larger than the service's limit (OperationOutcome).", _OUTCOME),
-    415: _answers("The body is not application/fhir+json or application/json (OperationOutcome).", _OUTCOME),
-}
-_READ_ERRORS: dict[int | str, JSON] = {
-    400: _answers("A search parameter is not acceptable (OperationOutcome).", _OUTCOME),
-    406: _ERRORS[406],
-}
-
-
-#: a complete answers document for a synthetic person (Tenor-style test number: month + 80)
-EXAMPLE_ANSWERS: JSON = {
-    "submissionId": "example-openapi-1",
-    "language": "nb",
-    "authored": "2026-11-20T10:15:00+01:00",
-    "clinician": {"hpr": "99990001"},
-    "organization": {"orgnr": "991000003"},
-    "patient": {"fnr": "15838540063"},
-    "answers": {
-        "informed": True,
-        "involvement": "yes",
-        "safeContact": {
-            "safe": ["telefonsamtale", "oppmote"],
-            "unsafe": ["brev"],
-            "times": "Hverdager 09–15",
-        },
-        "existingMeasures": "Har nødnumrene på hurtigvalg og en avtale med søsteren om å bo der ved behov.",
-        "checklist": {
-            "romningsplan": "yes",
-            "politi": "yes",
-            "telefonnumre": "yes",
-            "krisesenter": "yes",
-            "penger": "yes",
-            "nokler": "yes",
-            "kode": "yes",
-            "naboer": "yes",
-            "vapen": "yes",
-            "bag": "yes",
-        },
-        "agreedActions": ["Ny samtale om fire uker"],
-        "behaviourAdviceGiven": True,
-        "dependants": {"present": "no"},
-        "mental": {"present": "no"},
-    },
-}
-
-
-def _body(description: str) -> JSON:
-    example = {"answers": {"summary": "An answers document (synthetic person)", "value": EXAMPLE_ANSWERS}}
-    schema = {"$ref": "#/components/schemas/PlanInput"}
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {media: {"schema": schema, "examples": example} for media in (FHIR_JSON, PLAIN_JSON)},
-        }
-    }
-
 
 _FORMAT = Query(
     None,
@@ -182,7 +102,7 @@ def _questionnaires(settings: ServiceSettings) -> list[JSON]:
     tags=["definitions"],
     summary="Search the Questionnaires (a searchset Bundle)",
     response_class=Response,
-    responses={200: _answers("A searchset Bundle of Questionnaires."), **_READ_ERRORS},
+    responses={200: described("A searchset Bundle of Questionnaires."), **READ_ERRORS},
 )
 async def search_questionnaires(
     request: Request,
@@ -230,9 +150,9 @@ async def search_questionnaires(
     summary="Read one Questionnaire",
     response_class=Response,
     responses={
-        200: _answers("The Questionnaire."),
-        404: _answers("No Questionnaire with this id (OperationOutcome).", _OUTCOME),
-        406: _ERRORS[406],
+        200: described("The Questionnaire."),
+        404: described("No Questionnaire with this id (OperationOutcome).", OUTCOME),
+        406: ERRORS[406],
     },
 )
 async def read_questionnaire(
@@ -263,12 +183,12 @@ async def read_questionnaire(
     summary="Validate a QuestionnaireResponse or answers document (an OperationOutcome, 200 even when invalid)",
     response_class=Response,
     dependencies=[Depends(require_caller)],
-    openapi_extra=_body(
+    openapi_extra=plan_body(
         "A QuestionnaireResponse, an answers document, or a Parameters resource with 'resource'."
     ),
     responses={
-        200: _answers("The OperationOutcome: errors mean the input is not valid.", _OUTCOME),
-        **_ERRORS,
+        200: described("The OperationOutcome: errors mean the input is not valid.", OUTCOME),
+        **ERRORS,
     },
 )
 async def validate_response(request: Request, format_: str | None = _FORMAT) -> Response:
@@ -288,13 +208,13 @@ async def validate_response(request: Request, format_: str | None = _FORMAT) -> 
     summary="SDC $extract: the transaction Bundle the form's template extraction defines",
     response_class=Response,
     dependencies=[Depends(require_caller)],
-    openapi_extra=_body(
+    openapi_extra=plan_body(
         "A QuestionnaireResponse, an answers document, or a Parameters resource with 'questionnaire-response'."
     ),
     responses={
-        200: _answers("The transaction Bundle (CarePlan) extracted from the response."),
-        422: _answers("The response is not valid against its Questionnaire (OperationOutcome).", _OUTCOME),
-        **_ERRORS,
+        200: described("The transaction Bundle (CarePlan) extracted from the response."),
+        422: described("The response is not valid against its Questionnaire (OperationOutcome).", OUTCOME),
+        **ERRORS,
     },
 )
 async def extract_response(request: Request, format_: str | None = _FORMAT) -> Response:
@@ -346,25 +266,27 @@ def _transaction_response(result: Any) -> JSON:
     summary="Validate, document and deliver a plan to the upstream FHIR server",
     response_class=Response,
     dependencies=[Depends(require_caller)],
-    openapi_extra=_body(
+    openapi_extra=plan_body(
         "A QuestionnaireResponse or an answers document. The same submission sent again is delivered again "
         "without creating copies."
     ),
     responses={
-        201: _answers("Delivered: a transaction-response Bundle with the upstream's statuses and locations."),
-        202: _answers(
+        201: described(
+            "Delivered: a transaction-response Bundle with the upstream's statuses and locations."
+        ),
+        202: described(
             "Queued in the outbox: it will be delivered when the upstream is back (OperationOutcome).",
-            _OUTCOME,
+            OUTCOME,
         ),
-        403: _answers("Refused by policy, e.g. a real identity number bound for a public server.", _OUTCOME),
-        409: _answers("Held for a person: the patient's plan changed meanwhile; nothing written.", _OUTCOME),
-        422: _answers("Not valid, or refused by the upstream server (OperationOutcome).", _OUTCOME),
-        501: _answers("This service has no upstream server to deliver to (OperationOutcome).", _OUTCOME),
-        502: _answers(
-            "The upstream refused the service itself (credentials, URL): the plan is held.", _OUTCOME
+        403: described("Refused by policy, e.g. a real identity number bound for a public server.", OUTCOME),
+        409: described("Held for a person: the patient's plan changed meanwhile; nothing written.", OUTCOME),
+        422: described("Not valid, or refused by the upstream server (OperationOutcome).", OUTCOME),
+        501: described("This service has no upstream server to deliver to (OperationOutcome).", OUTCOME),
+        502: described(
+            "The upstream refused the service itself (credentials, URL): the plan is held.", OUTCOME
         ),
-        503: _answers("The upstream cannot take it now and there is no outbox (OperationOutcome).", _OUTCOME),
-        **_ERRORS,
+        503: described("The upstream cannot take it now and there is no outbox (OperationOutcome).", OUTCOME),
+        **ERRORS,
     },
 )
 async def create_response(request: Request, format_: str | None = _FORMAT) -> Response:
@@ -421,123 +343,17 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
 # ---- about the service ---------------------------------------------------------------------------
 
 
-def capability_statement(settings: ServiceSettings, base_url: str) -> JSON:
-    """The CapabilityStatement of this service: what it serves, its operations, how callers authenticate."""
-    qr_interactions = [{"code": "create"}] if settings.upstream else []
-    return {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": codes_release_date(),
-        "publisher": "fhir-safetyplan",
-        "kind": "instance",
-        "software": {"name": "fhir-safetyplan service", "version": __version__},
-        "implementation": {
-            "description": "Safety plans as FHIR R4: definitions, $validate, $extract, journal delivery",
-            "url": base_url,
-        },
-        "fhirVersion": "4.0.1",
-        "format": [FHIR_JSON, PLAIN_JSON, "json"],
-        "rest": [
-            {
-                "mode": "server",
-                "documentation": "Reads are open; operations need a token (Authorization: Bearer, or X-API-Key).",
-                "security": {
-                    "cors": False,
-                    "description": "POST operations need a token the operator configured, sent as "
-                    "'Authorization: Bearer <token>' or 'X-API-Key: <token>'.",
-                },
-                "resource": [
-                    {
-                        "type": "Questionnaire",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": [
-                            {"name": "url", "type": "uri"},
-                            {"name": "version", "type": "token"},
-                            {"name": "language", "type": "token"},
-                            {"name": "_id", "type": "token"},
-                        ],
-                        "operation": [{"name": "populate", "definition": codes.SDC_POPULATE_OPERATION}],
-                    },
-                    {
-                        "type": "QuestionnaireResponse",
-                        **({"interaction": qr_interactions} if qr_interactions else {}),
-                        "operation": [
-                            {
-                                "name": "validate",
-                                "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-                            },
-                            {
-                                "name": "extract",
-                                "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/"
-                                "QuestionnaireResponse-extract",
-                            },
-                        ],
-                    },
-                ],
-            }
-        ],
-    }
-
-
-def codes_release_date() -> str:
-    """The date of the definitions this service serves."""
-    from fhir_safetyplan.questionnaire import RELEASE_DATE
-
-    return RELEASE_DATE
-
-
 @router.get(
     "/metadata",
     tags=["about"],
     summary="The CapabilityStatement of this service",
     response_class=Response,
-    responses={200: _answers("The CapabilityStatement."), 406: _ERRORS[406]},
+    responses={200: described("The CapabilityStatement."), 406: ERRORS[406]},
 )
 async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
     """What this service offers, as a FHIR CapabilityStatement."""
     media = negotiate(request)
     return fhir_response(capability_statement(_settings(request), _base_url(request)), media_type=media)
-
-
-_health_lock = threading.Lock()
-
-
-def _upstream_health(request: Request) -> JSON:
-    """The upstream's reachability, looked at most every ``health_cache_seconds`` (``/healthz`` needs no token,
-    so it must not be a way to make the service hit the upstream). Only scheme and host are shown."""
-    settings = _settings(request)
-    if settings.upstream is None:
-        return {"configured": False}
-    from fhir_safetyplan.delivery.deliver import reason_of
-    from fhir_safetyplan.errors import SafetyPlanError
-
-    state = request.app.state
-    with _health_lock:
-        cached: tuple[float, JSON] | None = getattr(state, "upstream_health", None)
-        if cached is not None and time.monotonic() - cached[0] < settings.health_cache_seconds:
-            return cached[1]
-        started = time.monotonic()
-        try:
-            client = settings.new_client(settings.upstream, probe=True)
-            try:
-                client.capabilities()
-            finally:
-                if settings.client_factory is None:  # a factory's clients belong to the factory
-                    client.close()
-            reachable, problem = True, None
-        except SafetyPlanError as err:
-            reachable, problem = False, reason_of(err)
-        parts = urlsplit(settings.upstream)
-        out: JSON = {
-            "configured": True,
-            "host": f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else ""),
-            "reachable": reachable,
-            "latencyMs": round(1000 * (time.monotonic() - started), 1),
-        }
-        if problem:
-            out["problem"] = problem
-        state.upstream_health = (time.monotonic(), out)
-        return out
 
 
 @router.get(
@@ -555,7 +371,7 @@ def _upstream_health(request: Request) -> JSON:
 async def healthz(request: Request) -> Response:
     """Always 200 while the process serves; the body says whether the upstream answers and what is queued."""
     delivery = request.app.state.delivery
-    upstream = await _work(_upstream_health, request)
+    upstream = await _work(upstream_health, _settings(request), request.app.state)
     depth = await _work(delivery.depth) if delivery.outbox is not None else None
     body: JSON = {
         "status": "ok" if upstream.get("reachable", True) else "degraded",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir_safetyplan import fhir_r4
 from fhir_safetyplan.errors import JSON, issue
 from fhir_safetyplan.validation.primitives import MAX_DEPTH
 
@@ -14,23 +15,25 @@ MAX_STRUCTURE_ISSUES = 50
 
 
 def structure_issues(response: JSON) -> list[JSON]:
-    """Problems outside the items of a QuestionnaireResponse received from elsewhere: R4 structure (checked with
-    the fhir.resources R4B model: unknown elements, wrong types), dom-5, unknown modifier extensions, and what the
-    journal documentation needs (subject, author)."""
+    """Problems outside the items of a QuestionnaireResponse received from elsewhere: its FHIR structure (checked
+    with :func:`fhir_safetyplan.fhir_r4.questionnaire_response_model`: unknown elements, wrong types), dom-5,
+    unknown modifier extensions, and what the journal documentation needs (subject, author)."""
     from pydantic import ValidationError
 
     issues: list[JSON] = []
     try:
-        from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-
-        QuestionnaireResponse.model_validate(response)
+        fhir_r4.questionnaire_response_model().model_validate(response)
     except ValidationError as exc:
         for err in exc.errors(include_url=False, include_input=False)[:MAX_STRUCTURE_ISSUES]:
             loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
             where = "QuestionnaireResponse" + "".join(
                 f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc if p != "__root__"
             )
-            issues.append(issue("error", "structure", f"{where}: {err['msg']} (FHIR R4 structure)", where))
+            issues.append(
+                issue(
+                    "error", "structure", f"{where}: {err['msg']} (FHIR {fhir_r4.RELEASE} structure)", where
+                )
+            )
     except RecursionError:
         issues.append(issue("error", "too-costly", "the QuestionnaireResponse is nested too deeply"))
     for i, contained in enumerate(response.get("contained") or []):
@@ -106,8 +109,8 @@ _DATETIME_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-
 def documentation_issues(response: JSON) -> list[JSON]:
     """What this form's documentation needs beyond the Questionnaire's own rules (any input kind):
     only a finished conversation is documented, and a channel cannot be both safe and forbidden."""
-    from fhir_safetyplan.document import answers_by_link
     from fhir_safetyplan.questionnaire import Link
+    from fhir_safetyplan.response_answers import answers_by_link
 
     issues: list[JSON] = []
     status = response.get("status")
