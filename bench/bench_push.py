@@ -41,6 +41,10 @@ sys.path.insert(0, str(ROOT))
 from fhir_safetyplan import local_hapi, pipeline  # noqa: E402
 from fhir_safetyplan.client import FhirClient  # noqa: E402
 from fhir_safetyplan.document import DocumentContext  # noqa: E402
+from fhir_safetyplan.settings import hapi_toolchain  # noqa: E402
+
+#: the local HAPI launcher and Java, configured as for ``safetyplan server``
+TOOLCHAIN = hapi_toolchain(os.environ)
 
 JSON = dict[str, Any]
 EXAMPLE = ROOT / "examples" / "02-flere-mangler" / "answers.json"
@@ -113,7 +117,7 @@ def naive(client: FhirClient, bundle: JSON) -> None:
 
 def java_version() -> str:
     out = subprocess.run(
-        [local_hapi.java_executable(), "-version"], capture_output=True, text=True, check=False
+        [local_hapi.java_executable(TOOLCHAIN), "-version"], capture_output=True, text=True, check=False
     )
     return out.stderr.splitlines()[0] if out.stderr else "?"
 
@@ -137,7 +141,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         print("starting the local HAPI FHIR server ...", file=sys.stderr)
-        info = local_hapi.start(state_dir=Path(tmp))
+        info = local_hapi.start(state_dir=Path(tmp), toolchain=TOOLCHAIN)
         try:
             base = info.base_url
             with FhirClient(base) as c:

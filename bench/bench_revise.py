@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import random
 import statistics
@@ -41,6 +42,10 @@ from fhir_safetyplan.client import FhirClient  # noqa: E402
 from fhir_safetyplan.delivery.deliver import deliver  # noqa: E402
 from fhir_safetyplan.document import DocumentContext  # noqa: E402
 from fhir_safetyplan.identifiers import synthetic_fnr  # noqa: E402
+from fhir_safetyplan.settings import hapi_toolchain  # noqa: E402
+
+#: the local HAPI launcher and Java, configured as for ``safetyplan server``
+TOOLCHAIN = hapi_toolchain(os.environ)
 
 JSON = dict[str, Any]
 EXAMPLE = ROOT / "examples" / "02-flere-mangler" / "answers.json"
@@ -141,7 +146,7 @@ def main() -> int:
         base = args.server
         if base is None:
             state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-revise-")))
-            info = local_hapi.start(state_dir=state, timeout=300)
+            info = local_hapi.start(state_dir=state, timeout=300, toolchain=TOOLCHAIN)
             stack.callback(local_hapi.stop, state_dir=state)
             base = info.base_url
         stats = run(base, args.patients)

@@ -40,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fhir_safetyplan import local_hapi  # noqa: E402
+from fhir_safetyplan.settings import hapi_toolchain  # noqa: E402
+
+#: the local HAPI launcher and Java, configured as for ``safetyplan server``
+TOOLCHAIN = hapi_toolchain(os.environ)
 
 JSON = dict[str, Any]
 EXAMPLE = ROOT / "examples" / "02-flere-mangler" / "answers.json"
@@ -185,7 +189,7 @@ def main() -> int:
     started_hapi = False
     if not hapi_url:
         print("starting the local HAPI FHIR server ...", file=sys.stderr)
-        hapi_url = local_hapi.start(state_dir=tmp / "hapi", timeout=300).base_url
+        hapi_url = local_hapi.start(state_dir=tmp / "hapi", timeout=300, toolchain=TOOLCHAIN).base_url
         started_hapi = True
     service = None
     try:

@@ -2,8 +2,10 @@
 hold answers rather than a QuestionnaireResponse — and its conversion into a QuestionnaireResponse.
 
 The schema is a Pydantic model (``AnswersDocument``); ``safetyplan schema`` prints it as JSON Schema.
-Words for coded answers: ``yes`` / ``no`` / ``not-relevant`` / ``declined`` (also ``ja``, ``nei``,
-``ikke-aktuelt``, ``vil-ikke-svare``); channel, duty, instrument and level codes are those of our CodeSystems.
+Every word list comes from ``content.toml``: the words for coded answers are its ``[answers.*] words`` (English,
+then Norwegian, then the code), the checklist keys its ``[[checklist]]`` keys, and channel, duty, instrument and
+level codes those of our CodeSystems. The types below are ``Literal`` types built from those lists, so the JSON
+Schema lists them as enums (mypy sees ``str``).
 """
 
 from __future__ import annotations
@@ -25,54 +27,51 @@ from pydantic import (
 )
 
 from fhir_safetyplan import codes
+from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
 
 if TYPE_CHECKING:
     from fhir_safetyplan.document import DocumentContext
 
-Word = Literal[
-    "yes",
-    "no",
-    "not-relevant",
-    "declined",
-    "ja",
-    "nei",
-    "ikke-aktuelt",
-    "vil-ikke-svare",
-    "na",
-    "asked-declined",
-]
-YesNo = Literal["yes", "no", "ja", "nei"]
-YesNoDeclined = Literal["yes", "no", "declined", "ja", "nei", "vil-ikke-svare", "asked-declined"]
 #: The Questionnaire version an answers document answers (its schema has the items of content 1.0.0).
 ANSWERS_VERSION = "1.0.0"
+_CONTENT = load()
+#: the checklist items' keys, in the form's order
+CHECKLIST_KEYS: tuple[str, ...] = tuple(ci.key for ci in _CONTENT.checklist)
+#: the words for a yes (``ja`` too) and for a no, and every word an answer may be written as
+YES_WORDS = _CONTENT.words("answers", ANSWERS_VERSION, "Y")
+NO_WORDS = _CONTENT.words("answers", ANSWERS_VERSION, "N")
+_DECLINED = _CONTENT.words("answers", ANSWERS_VERSION, "asked-declined")[0]
+WORDS = _CONTENT.words("answers", ANSWERS_VERSION)
+
+
+def one_of(values: tuple[str, ...]) -> Any:
+    """A ``Literal`` type of ``values`` (a list from content.toml), so that JSON Schema shows them as an enum."""
+    return Literal[values]
+
+
+if TYPE_CHECKING:
+    Word = str
+    YesNo = str
+    YesNoDeclined = str
+    Channel = str
+    ChecklistKey = str
+    Duty = str
+    Instrument = str
+    Level = str
+else:
+    Word = one_of(WORDS)
+    YesNo = one_of(_CONTENT.words("answers", ANSWERS_VERSION, "Y", "N"))
+    YesNoDeclined = one_of(_CONTENT.words("answers", ANSWERS_VERSION, "Y", "N", "asked-declined"))
+    Channel = one_of(_CONTENT.codes("channels", ANSWERS_VERSION))
+    ChecklistKey = one_of(CHECKLIST_KEYS)
+    Duty = one_of(_CONTENT.codes("duty-status", ANSWERS_VERSION))
+    Instrument = one_of(_CONTENT.codes("instruments", ANSWERS_VERSION))
+    Level = one_of(_CONTENT.codes("levels", ANSWERS_VERSION))
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")]
-Channel = Literal[
-    "telefonsamtale",
-    "talemelding",
-    "sms",
-    "brev",
-    "helsenorge",
-    "e-post",
-    "oppmote",
-    "kontaktperson",
-    "hjemmebesok",
-]
-CHECKLIST_KEYS = (
-    "romningsplan",
-    "politi",
-    "telefonnumre",
-    "krisesenter",
-    "penger",
-    "nokler",
-    "kode",
-    "naboer",
-    "vapen",
-    "bag",
-)
 
 
 class _Model(BaseModel):
@@ -136,9 +135,7 @@ class Dependants(_Model):
     present: YesNoDeclined
     children_count: StrictInt | None = Field(None, alias="childrenCount", ge=0, le=30)
     plan: LongText | None = None
-    duty: Literal["sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag", "ingen-barn"] | None = (
-        None
-    )
+    duty: Duty | None = None
     duty_note: LongText | None = Field(None, alias="dutyNote", description="reasoning / what was done")
 
 
@@ -149,9 +146,9 @@ class Mental(_Model):
 
 class Risk(_Model):
     done: StrictBool
-    instrument: Literal["danger-assessment", "sara-sv", "patriark", "annet"] | None = None
+    instrument: Instrument | None = None
     date: dt.date | None = None
-    level: Literal["lav", "moderat", "hoy", "svaert-hoy"] | None = None
+    level: Level | None = None
 
 
 class Answers(_Model):
@@ -167,7 +164,7 @@ class Answers(_Model):
     )
     safe_contact: SafeContact | None = Field(None, alias="safeContact")
     existing_measures: LongText | None = Field(None, alias="existingMeasures")
-    checklist: dict[Literal[CHECKLIST_KEYS], Word] | None = None  # type: ignore[valid-type]
+    checklist: dict[ChecklistKey, Word] | None = None
     agreed_actions: list[ShortText] = Field(default_factory=list, alias="agreedActions", max_length=50)
     behaviour_advice_given: StrictBool | None = Field(None, alias="behaviourAdviceGiven")
     dependants: Dependants
@@ -179,9 +176,11 @@ class Answers(_Model):
         """An answer to an item the form would not show is an error, not silently dropped: the sender thinks it
         was recorded."""
         problems = []
-        wants = self.involvement in ("yes", "ja")
+        wants = self.involvement in YES_WORDS
         if wants and (self.refusal_note or self.refusal_informed is not None):
-            problems.append("refusalNote and refusalInformed are only for a refusal (involvement no)")
+            problems.append(
+                f"refusalNote and refusalInformed are only for a refusal (involvement {NO_WORDS[0]})"
+            )
         if not wants:
             given = [
                 name
@@ -195,21 +194,22 @@ class Answers(_Model):
             if given:
                 problems.append(
                     f"{', '.join(given)} belong to the safety plan, which is not made when the "
-                    "patient does not want involvement; leave them out or set involvement to yes"
+                    f"patient does not want involvement; leave them out or set involvement to {YES_WORDS[0]}"
                 )
         d = self.dependants
-        if d.present not in ("yes", "ja"):
+        if d.present not in YES_WORDS:
             given = [n for n, v in (("childrenCount", d.children_count), ("plan", d.plan)) if v is not None]
             if given:
                 problems.append(
-                    f"dependants.{', dependants.'.join(given)} only apply when dependants.present is yes"
+                    f"dependants.{', dependants.'.join(given)} only apply when dependants.present is {YES_WORDS[0]}"
                 )
-        if d.present in ("no", "nei") and (d.duty or d.duty_note):
+        if d.present in NO_WORDS and (d.duty or d.duty_note):
             problems.append(
-                "dependants.duty and dutyNote apply when dependants.present is yes or declined, not no"
+                f"dependants.duty and dutyNote apply when dependants.present is {YES_WORDS[0]} or "
+                f"{_DECLINED}, not {NO_WORDS[0]}"
             )
-        if self.mental and self.mental.present not in ("yes", "ja") and self.mental.adaptation:
-            problems.append("mental.adaptation only applies when mental.present is yes")
+        if self.mental and self.mental.present not in YES_WORDS and self.mental.adaptation:
+            problems.append(f"mental.adaptation only applies when mental.present is {YES_WORDS[0]}")
         if self.risk and not self.risk.done and (self.risk.instrument or self.risk.date or self.risk.level):
             problems.append("risk.instrument, date and level only apply when risk.done is true")
         if problems:
@@ -311,7 +311,7 @@ def submission_id(doc: AnswersDocument) -> str:
 
 def submission_identifier(base: str, value: str) -> JSON:
     """The Identifier every written resource carries for this submission."""
-    return {"system": f"{base}/NamingSystem/submission", "value": value}
+    return {"system": codes.submission_system(base), "value": value}
 
 
 def _patient_ref(p: Patient) -> JSON:

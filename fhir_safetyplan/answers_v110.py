@@ -20,22 +20,46 @@ so documents written before 1.1.0 keep their meaning. What 1.1.0 adds or changes
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from fhir_safetyplan import answers as v100
-from fhir_safetyplan.answers import CHECKLIST_KEYS, Channel, LongText, ShortText, _Model
+from fhir_safetyplan.answers import CHECKLIST_KEYS, Channel, ChecklistKey, LongText, ShortText, _Model, one_of
+from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON
 
 VERSION = "1.1.0"
-Known = Literal[
-    "yes", "no", "declined", "not-asked", "ja", "nei", "vil-ikke-svare", "asked-declined", "ikke-tatt-opp"
-]
-Word = Literal[v100.Word, "not-asked", "ikke-tatt-opp"]
-_YES = ("yes", "ja")
-_NO = ("no", "nei")
-_HIGH = ("hoy", "svaert-hoy")
+_CONTENT = load()
+_YES = v100.YES_WORDS
+_NO = v100.NO_WORDS
+#: the risk levels after which the duty to avert is asked even when a plan is made
+_HIGH = tuple(_CONTENT.option("levels", name).code for name in ("high", "very-high"))
+#: a safety plan without other services now (its word in a document, its code in the form)
+_PLAN_ONLY = _CONTENT.option("involvement", "conversation-only")
+_FIRST = _CONTENT.option("conversation-types", "first").code
+_HIDE = _CONTENT.option("access-codes", "patient-wish").code
+#: the words of 1.0.0, then those this version adds (``since = "1.1.0"``)
+_WORDS = (*v100.WORDS, *(w for w in _CONTENT.words("answers", VERSION) if w not in v100.WORDS))
+
+if TYPE_CHECKING:
+    Known = str
+    Word = str
+    Duty = str
+    AvertStatus = str
+    ConversationType = str
+    Interpreter = str
+    Involvement = str
+else:
+    Known = one_of(_CONTENT.words("answers", VERSION, "Y", "N", "asked-declined", "not-asked"))
+    Word = one_of(_WORDS)
+    Duty = one_of(_CONTENT.codes("duty-status", VERSION))
+    AvertStatus = one_of(_CONTENT.codes("avert-status", VERSION))
+    ConversationType = one_of(_CONTENT.codes("conversation-types", VERSION))
+    Interpreter = one_of(_CONTENT.codes("interpreter", VERSION))
+    Involvement = one_of(
+        (*_CONTENT.words("answers", VERSION, "Y", "N"), *_CONTENT.words("involvement", VERSION))
+    )
 
 
 class SafeContact(v100.SafeContact):
@@ -54,7 +78,7 @@ class Dependants(_Model):
     perpetrator_children: Known = Field(alias="perpetratorChildren")
     others: Known
     plan: LongText | None = None
-    duty: Literal["sendt", "skal-sendes", "droftet-anonymt", "vurdert-ikke-grunnlag"] | None = None
+    duty: Duty | None = None
     duty_note: LongText | None = Field(None, alias="dutyNote")
 
     def duty_applies(self) -> bool:
@@ -73,23 +97,23 @@ class Risk(v100.Risk):
 
 
 class DutyToAvert(_Model):
-    status: Literal["vurdert-ikke-grunnlag", "politiet-varslet", "avverget-annet", "droftet-anonymt"]
+    status: AvertStatus
     note: LongText
 
 
 class Answers(_Model):
-    conversation_type: Literal["forste", "oppfolging"] = Field(alias="conversationType")
+    conversation_type: ConversationType = Field(alias="conversationType")
     without_partner: StrictBool = Field(alias="withoutPartner")
-    interpreter: Literal["ikke-behov", "kvalifisert-tolk", "tolk-mangler"] | None = None
+    interpreter: Interpreter | None = None
     informed: StrictBool | None = Field(None, description="first conversation only")
-    involvement: Literal["yes", "no", "ja", "nei", "conversation-only"]
+    involvement: Involvement
     refusal_note: LongText | None = Field(None, alias="refusalNote")
     refusal_informed: StrictBool | None = Field(None, alias="refusalInformed")
     existing_measures: LongText | None = Field(None, alias="existingMeasures")
     behaviour_advice_given: StrictBool | None = Field(None, alias="behaviourAdviceGiven")
     hide_from_portal: StrictBool = Field(alias="hideFromPortal")
     safe_contact: SafeContact = Field(alias="safeContact")
-    checklist: dict[Literal[CHECKLIST_KEYS], Word] | None = None  # type: ignore[valid-type]
+    checklist: dict[ChecklistKey, Word] | None = None
     agreed_actions: list[ShortText] = Field(default_factory=list, alias="agreedActions", max_length=50)
     dependants: Dependants
     mental: Mental | None = None
@@ -101,19 +125,19 @@ class Answers(_Model):
 
     def avert_applies(self) -> bool:
         high = bool(self.risk and self.risk.done and self.risk.level in _HIGH)
-        return self.involvement in (*_NO, "conversation-only") or high
+        return self.involvement in (*_NO, *_PLAN_ONLY.words) or high
 
     @model_validator(mode="after")
     def _consistent(self) -> Answers:
         """What the form would require, or not show, is checked here too: an error, never silently dropped."""
         problems = []
-        first = self.conversation_type == "forste"
+        first = self.conversation_type == _FIRST
         if first and self.informed is None:
-            problems.append("informed is required at a first conversation (conversationType forste)")
+            problems.append(f"informed is required at a first conversation (conversationType {_FIRST})")
         if not first and self.informed is not None:
             problems.append("informed is asked only at a first conversation; leave it out")
         if self.involvement not in _NO and (self.refusal_note or self.refusal_informed is not None):
-            problems.append("refusalNote and refusalInformed are only for a refusal (involvement no)")
+            problems.append(f"refusalNote and refusalInformed are only for a refusal (involvement {_NO[0]})")
         if not self.plan_made() and (self.checklist or self.agreed_actions):
             problems.append(
                 "checklist and agreedActions belong to the safety plan, which is not made on a refusal"
@@ -122,7 +146,7 @@ class Answers(_Model):
             problems.append(f"checklist needs an answer for every item ({', '.join(CHECKLIST_KEYS)})")
         d = self.dependants
         if d.children not in _YES and d.children_count is not None:
-            problems.append("dependants.childrenCount only applies when dependants.children is yes")
+            problems.append(f"dependants.childrenCount only applies when dependants.children is {_YES[0]}")
         if d.duty_applies() and not (d.duty and d.duty_note):
             problems.append(
                 "dependants.duty and dutyNote are required when children exist or it is not known whether they do"
@@ -130,7 +154,7 @@ class Answers(_Model):
         if not d.duty_applies() and (d.duty or d.duty_note):
             problems.append("dependants.duty and dutyNote apply only when children exist or it is not known")
         if self.mental and self.mental.present not in _YES and self.mental.adaptation:
-            problems.append("mental.adaptation only applies when mental.present is yes")
+            problems.append(f"mental.adaptation only applies when mental.present is {_YES[0]}")
         r = self.risk
         if r and r.done and not (r.instrument and r.date and r.level and r.conclusion and r.performed_by):
             problems.append(
@@ -161,7 +185,7 @@ def response_answers(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
     from fhir_safetyplan.questionnaire import Link
 
     def yes_no(link: str, value: bool) -> list[JSON]:
-        return [coded(link, "yes" if value else "no")]
+        return [coded(link, _YES[0] if value else _NO[0])]
 
     def text(value: str | None) -> list[JSON] | None:
         return [{"valueString": value}] if value else None
@@ -172,8 +196,8 @@ def response_answers(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
         Link.INTERPRETER: [own(Link.INTERPRETER, a.interpreter)] if a.interpreter else None,
         Link.INFORMED: yes_no(Link.INFORMED, a.informed) if a.informed is not None else None,
         Link.INVOLVEMENT: [
-            own(Link.INVOLVEMENT, "bare-samtale")
-            if a.involvement == "conversation-only"
+            own(Link.INVOLVEMENT, _PLAN_ONLY.code)
+            if a.involvement in _PLAN_ONLY.words
             else coded(Link.INVOLVEMENT, a.involvement)
         ],
         Link.REFUSAL_NOTE: text(a.refusal_note),
@@ -187,7 +211,7 @@ def response_answers(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
             else None
         ),
         Link.ACCESS_HIDE: [
-            own(Link.ACCESS_HIDE, "NORN_EPO") if a.hide_from_portal else coded(Link.ACCESS_HIDE, "no")
+            own(Link.ACCESS_HIDE, _HIDE) if a.hide_from_portal else coded(Link.ACCESS_HIDE, _NO[0])
         ],
     }
     sc = a.safe_contact
@@ -232,4 +256,4 @@ def response_answers(a: Answers, coded: Any, own: Any) -> dict[str, list[JSON]]:
 
 
 def _norm(word: str) -> str:
-    return "yes" if word in _YES else word
+    return _YES[0] if word in _YES else word

@@ -39,7 +39,9 @@ def clone_root() -> Path | None:
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
-    """The per-user cache: ``$XDG_CACHE_HOME/fhir-safetyplan`` (an absolute path), else ``~/.cache/…``."""
+    """The per-user cache: ``XDG_CACHE_HOME/fhir-safetyplan`` of ``env`` (an absolute path), else ``~/.cache/…``.
+
+    ``env`` is the configuration the caller read (the command line's settings pass the environment)."""
     configured = env.get("XDG_CACHE_HOME", "")
     base = Path(configured) if configured and Path(configured).is_absolute() else Path.home() / ".cache"
     return base / "fhir-safetyplan"
@@ -69,11 +71,12 @@ def _sources_digest(sources: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def hapi_project(env: Mapping[str, str]) -> Path | None:
+def hapi_project(cache: Path | None = None) -> Path | None:
     """The Maven project of the launcher to build and run, or None if this installation has no sources.
 
     A clone builds its own ``hapi/`` in place. A wheel's sources are copied once per version and content
-    into the cache directory (a new wheel gets a fresh copy, so an upgrade never runs a stale jar).
+    into ``cache`` (default: :func:`cache_dir` of no configuration; a new wheel gets a fresh copy, so an
+    upgrade never runs a stale jar).
     """
     root = clone_root()
     if root is not None:
@@ -81,7 +84,7 @@ def hapi_project(env: Mapping[str, str]) -> Path | None:
     sources = BUNDLED / "hapi"
     if not (sources / "pom.xml").is_file():
         return None
-    project = cache_dir(env) / f"hapi-{__version__}-{_sources_digest(sources)}"
+    project = (cache or cache_dir({})) / f"hapi-{__version__}-{_sources_digest(sources)}"
     if not (project / "pom.xml").is_file():
         project.parent.mkdir(parents=True, exist_ok=True)
         # Copy beside, then rename: a concurrent first use sees the whole tree or none of it.

@@ -2,6 +2,7 @@
 
 Every failure a user can cause ends as a clear message (and, where it helps, an OperationOutcome on stdout)
 with a documented exit code; never as a traceback. Set ``SAFETYPLAN_DEBUG=1`` to see tracebacks of bugs.
+The configuration is read once, here, into :class:`fhir_safetyplan.settings.Settings` (``args.settings``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
-from fhir_safetyplan import __version__, exitcodes
+from fhir_safetyplan import __version__, exitcodes, settings
 
 # Sub-command groups, in the order `--help` lists them. A group missing from the install is skipped.
 _COMMAND_MODULES = (
@@ -48,11 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Questionnaire definitions, QuestionnaireResponse validation, SDC extraction to a CarePlan, "
             "journal documentation, and delivery to a HAPI FHIR server."
         ),
-        epilog=(
-            "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 rejected by server, 4 queued in outbox, "
-            "5 server unavailable, 6 refused by policy, 7 configuration, 8 held for a person (the patient's "
-            "plan changed meanwhile), 70 internal error."
-        ),
+        epilog=exitcodes.summary(),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -87,18 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return exitcodes.USAGE
-    from fhir_safetyplan.errors import ConfigError, InputError, SafetyPlanError
+    from fhir_safetyplan.errors import ConfigError, SafetyPlanError
 
+    args.settings = configured = settings.for_command(args)
     try:
         code: int = handler(args)
         return code
-    except InputError as exc:
-        sys.stdout.write(json.dumps(exc.outcome, ensure_ascii=False, indent=2) + "\n")
-        sys.stderr.write(f"safetyplan: {exc}\n")
-        return exitcodes.INVALID
     except ConfigError as exc:
         sys.stderr.write(f"safetyplan: configuration: {exc}\n")
-        return exitcodes.CONFIG
+        return exc.exit_code
     except SafetyPlanError as exc:
         sys.stdout.write(json.dumps(exc.outcome, ensure_ascii=False, indent=2) + "\n")
         sys.stderr.write(f"safetyplan: {exc}\n")
@@ -109,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return exitcodes.OK
     except Exception as exc:  # a bug: say so plainly, no traceback unless asked
-        if os.environ.get("SAFETYPLAN_DEBUG"):
+        if configured.debug:
             raise
         sys.stderr.write(
             f"safetyplan: internal error ({type(exc).__name__}); this is a bug. "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
-#: Used when neither the caller nor SAFETYPLAN_CANONICAL_BASE names one. A deployment replaces it with a base URL
+#: Used when the caller names none (the command line and the service pass --canonical-base or
+#: SAFETYPLAN_CANONICAL_BASE when set). A deployment replaces it with a base URL
 #: it controls; `.example` is reserved (RFC 2606), so this default can never collide with a real organisation.
 DEFAULT_CANONICAL_BASE = "https://safetyplan.example/fhir"
 QUESTIONNAIRE_VERSION = "1.1.0"
@@ -52,10 +51,10 @@ TRANSLATED = ("nn", "en")
 
 
 def canonical_base(base: str | None = None) -> str:
-    """The canonical base in force: the argument, else SAFETYPLAN_CANONICAL_BASE, else the default (no trailing /)."""
+    """The canonical base in force, checked: ``base``, else the default (no trailing /)."""
     from fhir_safetyplan.errors import ConfigError
 
-    value = base or os.environ.get("SAFETYPLAN_CANONICAL_BASE") or DEFAULT_CANONICAL_BASE
+    value = base or DEFAULT_CANONICAL_BASE
     value = value.rstrip("/")
     if not value.startswith(("http://", "https://", "urn:")) or any(c.isspace() for c in value):
         raise ConfigError(
@@ -105,5 +104,19 @@ def questionnaire_url(base: str, lang: str | None) -> str:
     return f"{base}/Questionnaire/{questionnaire_id(lang)}"
 
 
-#: How our submission identifier system ends, whatever the canonical base (``namingsystem_url(base, "submission")``).
-SUBMISSION_SYSTEM_SUFFIX = namingsystem_url("", "submission")
+#: The NamingSystem of the submission identifier every written resource carries (its id).
+SUBMISSION_NAMING_SYSTEM = "submission"
+
+
+def submission_system(base: str) -> str:
+    """The submission identifier's system under canonical ``base``: ``{base}/NamingSystem/submission``."""
+    return namingsystem_url(base, SUBMISSION_NAMING_SYSTEM)
+
+
+#: How the submission identifier's system ends, whatever the canonical base.
+SUBMISSION_SYSTEM_SUFFIX = submission_system("")
+
+
+def is_submission_system(system: object) -> bool:
+    """True for the submission identifier's system under any canonical base."""
+    return isinstance(system, str) and system.endswith(SUBMISSION_SYSTEM_SUFFIX)

@@ -489,7 +489,7 @@ def naming_systems(base: str) -> list[JSON]:
     return [
         {
             "resourceType": "NamingSystem",
-            "id": "submission",
+            "id": codes.SUBMISSION_NAMING_SYSTEM,
             "name": "SikkerhetsplanInnsending",
             "status": "active",
             "kind": "identifier",
@@ -498,9 +498,7 @@ def naming_systems(base: str) -> list[JSON]:
             "description": "Identifikator for én innsending av en sikkerhetsplan. Alle ressursene fra samme "
             "innsending har den samme verdien; en ny innsending av det samme skjemaet får den samme verdien.",
             "jurisdiction": [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "NO"}]}],
-            "uniqueId": [
-                {"type": "uri", "value": codes.namingsystem_url(base, "submission"), "preferred": True}
-            ],
+            "uniqueId": [{"type": "uri", "value": codes.submission_system(base), "preferred": True}],
         }
     ]
 

@@ -41,6 +41,16 @@ class Option:
     display: Text
     #: the version from which the code is no longer offered (kept in the CodeSystem for earlier responses)
     retired: str | None = None
+    #: the version that first offers it (None: every version)
+    since: str | None = None
+    #: what an answers document may write for it (``words``; none: its code)
+    words: tuple[str, ...] = ()
+
+    def offered_in(self, version: str) -> bool:
+        """True when the form of ``version`` offers this option."""
+        return (self.since is None or _version(self.since) <= _version(version)) and (
+            self.retired is None or _version(version) < _version(self.retired)
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class ChecklistItem:
     label: Text
     text: Text
     help: Text
+    #: when not in place, the journal note names the local crisis centre (``names-crisis-centre``)
+    names_crisis_centre: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,11 +94,37 @@ class Content:
             code=v["code"],
             display=_text(v["display"], f"{section}.{name}"),
             retired=v.get("retired"),
+            since=v.get("since"),
+            words=tuple(v.get("words", ())),
         )
+
+    def codes(self, section: str, version: str) -> tuple[str, ...]:
+        """The codes of a section's options that the form of ``version`` offers, in content order."""
+        return tuple(o.code for o in self.options(section) if o.offered_in(version))
+
+    def words(self, section: str, version: str, *codes: str) -> tuple[str, ...]:
+        """The words an answers document may write for the options of ``section`` with these ``codes`` (all when
+        none are named) that the form of ``version`` offers: every option's first word, then every second word,
+        and so on (the order JSON Schema enums list them in)."""
+        chosen = [
+            o.words or (o.code,)
+            for o in self.options(section)
+            if o.offered_in(version) and (not codes or o.code in codes)
+        ]
+        longest = max((len(w) for w in chosen), default=0)
+        return tuple(w[i] for i in range(longest) for w in chosen if i < len(w))
+
+    def answer_codes(self) -> dict[str, str]:
+        """Every word an answers document may write for an answer of the ``answers`` set -> its code."""
+        return {w: o.code for o in self.options("answers") for w in (o.words or (o.code,))}
 
 
 class ContentError(ValueError):
     """The content file is incomplete (a developer error, caught by the tests)."""
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
 
 
 def _text(node: Any, where: str) -> Text:
@@ -117,6 +155,7 @@ def load() -> Content:
                     _text(entry["text"], f"checklist.{key}.text"), carry=entry.get("carry", True) is not False
                 ),
                 help=_text(entry["help"], f"checklist.{key}.help"),
+                names_crisis_centre=entry.get("names-crisis-centre", False) is True,
             )
         )
     return Content(raw=raw, checklist=tuple(items))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 from dataclasses import dataclass, field
 from html import escape
 from typing import Literal
@@ -29,20 +28,13 @@ CONFIDENTIALITY_DISPLAY = {"R": "restricted", "V": "very restricted"}
 
 @dataclass(frozen=True)
 class CrisisCentre:
-    """The local crisis centre: deployment configuration, never content (numbers must be certain)."""
+    """The local crisis centre: deployment configuration, never content (numbers must be certain).
+
+    The command line and the service read it from ``SAFETYPLAN_CRISIS_CENTRE_NAME`` / ``_PHONE``
+    (:func:`fhir_safetyplan.settings.crisis_centre`)."""
 
     name: str
     phone: str | None = None
-
-    @staticmethod
-    def from_env(env: dict[str, str] | None = None) -> CrisisCentre | None:
-        env = dict(os.environ) if env is None else env
-        name = env.get("SAFETYPLAN_CRISIS_CENTRE_NAME", "").strip()
-        return (
-            CrisisCentre(name, env.get("SAFETYPLAN_CRISIS_CENTRE_PHONE", "").strip() or None)
-            if name
-            else None
-        )
 
 
 @dataclass(frozen=True)
@@ -256,7 +248,7 @@ def _frame(
         hidden=hidden,
         subject=subject,
         author=author,
-        ident={"system": f"{base}/NamingSystem/submission", "value": submission},
+        ident={"system": codes.submission_system(base), "value": submission},
         urls={t: full_url(scope, t) for t in WRITTEN_TYPES},
         authored=str(qr.get("authored", "")),
         encounter=encounter if encounter else None,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_safetyplan.outcomes import Kind, exit_code_of_kind
+from fhir_safetyplan.exitcodes import exit_code_of_kind
+from fhir_safetyplan.outcomes import Kind
 
 JSON = dict[str, Any]
 
@@ -51,7 +52,8 @@ class SafetyPlanError(Exception):
 
     @property
     def exit_code(self) -> int:
-        """What the ``safetyplan`` command exits with when this error ends it (from the one table)."""
+        """What the ``safetyplan`` command exits with when this error ends it (from its kind, by the one table
+        :data:`fhir_safetyplan.exitcodes.EXIT_CODES`)."""
         return exit_code_of_kind(self.kind)
 
 

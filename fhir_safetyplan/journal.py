@@ -22,9 +22,10 @@ from fhir_safetyplan.sentences import format_date, lower_first, option_display, 
 
 Answers = dict[str, list[JSON]]
 
-#: The answer codes of the checklist and the yes/no/unknown questions, by their key in the journal texts (our
-#: answer CodeSystem; content 1.0.0: the HL7 systems with the same codes).
-_KEYS = {"Y": "yes", "N": "no", "NA": "not-relevant", "asked-declined": "declined", "not-asked": "not-asked"}
+#: The answer codes of the checklist and the yes/no/unknown questions -> their name in content.toml
+#: (``[answers.<name>]``), which is also their key in the journal texts (our answer CodeSystem; content 1.0.0:
+#: the HL7 systems with the same codes).
+_KEYS: dict[str, str] = {load().option("answers", name).code: str(name) for name in load().raw["answers"]}
 _CHECKLIST_GROUPS = {"yes": "in-place", "no": "missing"}
 
 
@@ -121,9 +122,9 @@ def _plan_lines(a: Answers, lang: str, c: Content, crisis_centre: CrisisCentre |
         if key:
             groups[_CHECKLIST_GROUPS.get(key, key)].append(ci.label.get(lang))
     lines = [f"{j(key)}: {', '.join(items)}." for key, items in groups.items() if items]
-    missing_centre = "krisesenter" in [
-        ci.key for ci in c.checklist if answer_key(a, Link.checklist_item(ci.key)) == "no"
-    ]
+    missing_centre = any(
+        ci.names_crisis_centre and answer_key(a, Link.checklist_item(ci.key)) == "no" for ci in c.checklist
+    )
     if missing_centre and crisis_centre:
         phone = f", {crisis_centre.phone}" if crisis_centre.phone else ""
         lines.append(f"{j('crisis-centre')}: {crisis_centre.name}{phone}.")

@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -28,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import exitcodes
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
+from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ DEFAULT_STATE_DIR = Path(".safetyplan")
 DEFAULT_START_TIMEOUT = 180.0
 #: Seconds a Maven build may take; the first one downloads about 350 MB of dependencies.
 BUILD_TIMEOUT = 1800.0
-#: JVM options for a fast start and a bounded heap; override with ``SAFETYPLAN_HAPI_JAVA_OPTS``.
+#: JVM options for a fast start and a bounded heap (the command line takes ``SAFETYPLAN_HAPI_JAVA_OPTS`` instead).
 DEFAULT_JAVA_OPTS = ("-Xmx1g", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 JAR_NAME = "safetyplan-hapi.jar"
 STATE_FILE = "hapi-server.json"
@@ -49,10 +48,32 @@ HOST = "127.0.0.1"
 MIN_JAVA = 17
 
 
+@dataclass(frozen=True)
+class Toolchain:
+    """Where the launcher's Maven project is and which Java runs it: explicit values, never the environment.
+
+    The command line fills one from ``SAFETYPLAN_HAPI_DIR``, ``JAVA_HOME``, ``SAFETYPLAN_HAPI_JAVA_OPTS`` and
+    ``XDG_CACHE_HOME`` (:func:`fhir_safetyplan.settings.hapi_toolchain`); the defaults are a clone's ``hapi/``
+    (or the packaged sources in ``~/.cache``), ``java`` on PATH and :data:`DEFAULT_JAVA_OPTS`.
+    """
+
+    #: the launcher's Maven project; None: a clone's ``hapi/``, or a wheel's sources copied into ``cache``
+    project: Path | None = None
+    #: a JDK whose ``bin/java`` is used when it exists; None: ``java`` on PATH
+    java_home: Path | None = None
+    java_opts: tuple[str, ...] = DEFAULT_JAVA_OPTS
+    #: the per-user cache a wheel's launcher sources are copied into and built in (None: ``~/.cache/…``)
+    cache: Path | None = None
+
+
+#: no configuration: the defaults above
+DEFAULT_TOOLCHAIN = Toolchain()
+
+
 class ServerStartError(SafetyPlanError):
     """The server process died or did not answer ``/fhir/metadata`` in time; the message quotes its log."""
 
-    exit_code = exitcodes.UNAVAILABLE
+    kind = Kind.UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -86,13 +107,12 @@ class ServerInfo:
 # --------------------------------------------------------------------------------------------- locating
 
 
-def hapi_dir() -> Path:
-    """The Maven project of the launcher: ``$SAFETYPLAN_HAPI_DIR``, a clone's ``hapi/``, or (installed from a
+def hapi_dir(toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> Path:
+    """The Maven project of the launcher: ``toolchain.project``, a clone's ``hapi/``, or (installed from a
     wheel) its packaged sources copied into the per-user cache (see :mod:`fhir_safetyplan.bundled`)."""
     from fhir_safetyplan import bundled
 
-    configured = os.environ.get("SAFETYPLAN_HAPI_DIR")
-    path = Path(configured) if configured else bundled.hapi_project(os.environ)
+    path = toolchain.project or bundled.hapi_project(toolchain.cache)
     if path is None or not (path / "pom.xml").is_file():
         missing = path / "pom.xml" if path is not None else "the packaged launcher sources"
         raise ConfigError(
@@ -103,9 +123,9 @@ def hapi_dir() -> Path:
     return path
 
 
-def jar_path(project: Path | None = None) -> Path:
-    """Where ``mvn package`` puts the runnable jar."""
-    return (project or hapi_dir()) / "target" / JAR_NAME
+def jar_path(project: Path | None = None, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> Path:
+    """Where ``mvn package`` puts the runnable jar (of ``project``, else of the toolchain's project)."""
+    return (project or hapi_dir(toolchain)) / "target" / JAR_NAME
 
 
 def _tool(name: str, why: str) -> str:
@@ -119,10 +139,10 @@ def _tool(name: str, why: str) -> str:
     return found
 
 
-def java_executable() -> str:
-    """Path of ``java`` (``$JAVA_HOME/bin/java`` first), checked to be version 17 or newer."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
+def java_executable(toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> str:
+    """Path of ``java`` (``toolchain.java_home/bin/java`` first), checked to be version 17 or newer."""
+    java_home = toolchain.java_home
+    candidate = java_home / "bin" / "java" if java_home else None
     java = (
         str(candidate) if candidate and candidate.is_file() else _tool("java", "to run the HAPI FHIR server")
     )
@@ -152,9 +172,9 @@ def _java_feature_version(java: str) -> int | None:
     return None
 
 
-def check_tools(need_maven: bool = True) -> None:
+def check_tools(need_maven: bool = True, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> None:
     """Raise :class:`ConfigError` unless Java 17+ (and, if needed, Maven) can be run."""
-    java_executable()
+    java_executable(toolchain)
     if need_maven:
         _tool("mvn", "once, to build the HAPI FHIR server")
 
@@ -172,9 +192,9 @@ def _newest_source_mtime(project: Path) -> float:
     return newest
 
 
-def needs_build(project: Path | None = None) -> bool:
+def needs_build(project: Path | None = None, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> bool:
     """True when the jar is missing or older than ``pom.xml`` or anything under ``src/``."""
-    project = project or hapi_dir()
+    project = project or hapi_dir(toolchain)
     jar = jar_path(project)
     return not jar.is_file() or jar.stat().st_mtime < _newest_source_mtime(project)
 
@@ -197,18 +217,18 @@ def _build_lock(project: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(force: bool = False, project: Path | None = None) -> Path:
+def build(force: bool = False, project: Path | None = None, toolchain: Toolchain = DEFAULT_TOOLCHAIN) -> Path:
     """Build the launcher jar with Maven if it is missing or older than its sources; return its path.
 
     Raises :class:`ConfigError` when Java or Maven is missing or the build fails (the message names the
     build log and quotes its last lines).
     """
-    project = project or hapi_dir()
+    project = project or hapi_dir(toolchain)
     jar = jar_path(project)
     if not force and not needs_build(project):
         return jar
     mvn = _tool("mvn", "once, to build the HAPI FHIR server")
-    java_executable()
+    java_executable(toolchain)
     with _build_lock(project):
         if not force and not needs_build(project):  # another process built it while we waited
             return jar
@@ -354,16 +374,11 @@ def wait_until_ready(
         time.sleep(0.5)
 
 
-def _java_opts() -> list[str]:
-    configured = os.environ.get("SAFETYPLAN_HAPI_JAVA_OPTS")
-    return shlex.split(configured) if configured is not None else list(DEFAULT_JAVA_OPTS)
-
-
-def _server_command(jar: Path, port: int, server_args: Sequence[str]) -> list[str]:
+def _server_command(jar: Path, port: int, server_args: Sequence[str], toolchain: Toolchain) -> list[str]:
     """The command line of the server process (a seam for tests that run a stand-in server)."""
     return [
-        java_executable(),
-        *_java_opts(),
+        java_executable(toolchain),
+        *toolchain.java_opts,
         "-jar",
         str(jar),
         f"--server.port={port}",
@@ -412,11 +427,13 @@ def start(
     wait: bool = True,
     timeout: float = DEFAULT_START_TIMEOUT,
     server_args: Sequence[str] = (),
+    toolchain: Toolchain = DEFAULT_TOOLCHAIN,
 ) -> ServerInfo:
     """Start the server (building it first if needed) as a detached process on 127.0.0.1.
 
     ``port`` None picks a free port. ``server_args`` go to the launcher, e.g.
-    ``["--safetyplan.validate-requests=true"]`` (see hapi/README.md). With ``wait`` the call returns once
+    ``["--safetyplan.validate-requests=true"]`` (see hapi/README.md); ``toolchain`` says where the launcher
+    and Java are. With ``wait`` the call returns once
     ``/fhir/metadata`` answers. If a server from ``state_dir`` is already running it is returned as is.
     Raises :class:`ConfigError` (tools missing, build failed, port taken) or :class:`ServerStartError`.
     """
@@ -431,14 +448,14 @@ def start(
         if wait:
             wait_until_ready(running.base_url, timeout, running.pid, running.log_file)
         return running
-    jar = build()
+    jar = build(toolchain=toolchain)
     if port is None:
         port = free_port()
     elif _port_in_use(port):
         raise ConfigError(f"Port {port} on {HOST} is already in use; choose another with --port or omit it.")
     state_dir.mkdir(parents=True, exist_ok=True)
     log_file = (state_dir / LOG_FILE).resolve()
-    cmd = _server_command(jar, port, server_args)
+    cmd = _server_command(jar, port, server_args, toolchain)
     detach: dict[str, Any]
     if os.name == "nt":
         detach = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}  # type: ignore[attr-defined]

@@ -1,29 +1,27 @@
-"""What became of a plan, decided in one place: the kinds of failure, the outcomes, and their two tables.
+"""What became of a plan, decided in one place: the kinds of failure and the outcomes they lead to.
 
 Every error this package raises declares its :class:`Kind` (what went wrong, not how to show it). Delivery
 turns a kind into an :class:`Outcome` with :func:`outcome_of` (:data:`KINDS`: one row a kind), and the
-outcome alone decides the rest:
+outcome alone decides the rest. How an outcome is shown is each front end's one table:
 
-- :data:`EXIT_CODES` — the ``safetyplan`` command's exit code;
-- :data:`HTTP_STATUSES` — the HTTP status the service answers;
-- :data:`STOPS_QUEUE` (in :data:`KINDS`) — whether a failure is the server's (stop sending to it) or one
-  plan's (set that plan aside, send the next).
+- :data:`fhir_safetyplan.exitcodes.EXIT_CODES` — the ``safetyplan`` command's exit code (in priority order:
+  when a run has several outcomes, a flush, the first one in the table that occurred gives the exit code);
+- :data:`fhir_safetyplan.service.statuses.HTTP_STATUSES` — the HTTP status the service answers;
+
+and ``stops_queue`` (in :data:`KINDS`) whether a failure is the server's (stop sending to it) or one plan's
+(set that plan aside, send the next).
 
 A new outcome is one row in :data:`KINDS` (the kind that leads to it, and what its outbox entry becomes),
-one in :data:`EXIT_CODES` and one in :data:`HTTP_STATUSES`. Both tables are ordered by priority: when a run has several outcomes (a flush),
-the first one in the table that occurred gives the exit code.
+one in the exit-code table and one in the HTTP-status table (a test checks that none is missing).
 
 This module imports nothing from the package, so errors, delivery, the CLI and the service can all use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
-
-from fhir_safetyplan import exitcodes
 
 
 class Kind(StrEnum):
@@ -96,32 +94,6 @@ KINDS: dict[Kind, Treatment] = {
     ),
 }
 
-#: outcome -> exit code of the ``safetyplan`` command, in priority order (first present wins for a run)
-EXIT_CODES: dict[Outcome, int] = {
-    Outcome.INVALID: exitcodes.INVALID,
-    Outcome.CONFLICT: exitcodes.CONFLICT,
-    Outcome.DAMAGED: exitcodes.CONFIG,
-    Outcome.HELD: exitcodes.CONFIG,
-    Outcome.UNAVAILABLE: exitcodes.UNAVAILABLE,
-    Outcome.QUEUED: exitcodes.QUEUED,
-    Outcome.REJECTED: exitcodes.REJECTED,
-    Outcome.REFUSED: exitcodes.REFUSED,
-    Outcome.DELIVERED: exitcodes.OK,
-}
-
-#: outcome -> HTTP status of the service's ``POST /QuestionnaireResponse`` (same order as above)
-HTTP_STATUSES: dict[Outcome, int] = {
-    Outcome.INVALID: 422,
-    Outcome.CONFLICT: 409,
-    Outcome.DAMAGED: 503,
-    Outcome.HELD: 502,
-    Outcome.UNAVAILABLE: 503,
-    Outcome.QUEUED: 202,
-    Outcome.REJECTED: 422,
-    Outcome.REFUSED: 403,
-    Outcome.DELIVERED: 201,
-}
-
 
 def outcome_of(kind: Kind, *, outbox: bool = True) -> Outcome:
     """The outcome of a failure of ``kind`` (``outbox``: whether the plan was stored before sending)."""
@@ -132,19 +104,3 @@ def outcome_of(kind: Kind, *, outbox: bool = True) -> Outcome:
 def stops_queue(kind: Kind) -> bool:
     """True when a failure of ``kind`` is the server's, so nothing more is sent to it in this round."""
     return KINDS[kind].stops_queue
-
-
-def exit_code(outcomes: Iterable[Outcome]) -> int:
-    """The exit code of a run with these outcomes (the highest-priority one present; none: 0)."""
-    present = set(outcomes)
-    return next((code for outcome, code in EXIT_CODES.items() if outcome in present), exitcodes.OK)
-
-
-def exit_code_of_kind(kind: Kind) -> int:
-    """The exit code of a command ended by an error of ``kind`` (no outbox involved)."""
-    return EXIT_CODES[outcome_of(kind, outbox=False)]
-
-
-def http_status(outcome: Outcome) -> int:
-    """The HTTP status for ``outcome``."""
-    return HTTP_STATUSES[outcome]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from fhir_safetyplan import codes
 from fhir_safetyplan.errors import JSON, issue, operation_outcome
-from fhir_safetyplan.show import PAGE_SIZE, SUBMISSION_SYSTEM_SUFFIX, PlanNotFound, normalise_patient
+from fhir_safetyplan.show import PAGE_SIZE, PlanNotFound, normalise_patient
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -40,9 +41,7 @@ class CurrentPlan:
 def _ours(resource: JSON) -> bool:
     idents = resource.get("identifier")
     idents = idents if isinstance(idents, list) else [idents]
-    return any(
-        isinstance(i, dict) and str(i.get("system", "")).endswith(SUBMISSION_SYSTEM_SUFFIX) for i in idents
-    )
+    return any(isinstance(i, dict) and codes.is_submission_system(i.get("system")) for i in idents)
 
 
 def _our_category(care_plan: JSON) -> bool:

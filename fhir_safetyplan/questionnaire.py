@@ -123,20 +123,5 @@ def questionnaire_for(canonical: str, canonical_base: str | None = None) -> JSON
 
 
 # The answer codes (in our answer CodeSystem; content 1.0.0: the HL7 systems with the same codes) an integration
-# engine may send as plain words in an answers document.
-ANSWER_WORDS: dict[str, str] = {
-    "yes": "Y",
-    "ja": "Y",
-    "y": "Y",
-    "no": "N",
-    "nei": "N",
-    "n": "N",
-    "not-relevant": "NA",
-    "na": "NA",
-    "ikke-aktuelt": "NA",
-    "declined": "asked-declined",
-    "asked-declined": "asked-declined",
-    "vil-ikke-svare": "asked-declined",
-    "not-asked": "not-asked",
-    "ikke-tatt-opp": "not-asked",
-}
+# engine may send as plain words in an answers document (content.toml ``[answers.*] words``).
+ANSWER_WORDS: dict[str, str] = load().answer_codes()

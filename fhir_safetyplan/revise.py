@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUBMISSION_SUFFIX = codes.SUBMISSION_SYSTEM_SUFFIX
-
 
 class RevisionConflict(SafetyPlanError):
     """Held for a person: the patient's plan on the server is not the one this revision can supersede (it was
@@ -82,7 +80,7 @@ def journal_identity(bundle: JSON) -> tuple[str, str] | None:
     """(submission system, submission id) of one of our journal bundles; None for any other bundle."""
     ident = _obj(bundle.get("identifier"))
     system, value = ident.get("system"), ident.get("value")
-    if not (isinstance(system, str) and system.endswith(SUBMISSION_SUFFIX) and isinstance(value, str)):
+    if not (isinstance(system, str) and codes.is_submission_system(system) and isinstance(value, str)):
         return None
     return (system, value) if _entries(bundle, "QuestionnaireResponse") else None
 

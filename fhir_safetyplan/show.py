@@ -32,22 +32,8 @@ log = logging.getLogger(__name__)
 
 #: the journal resource types a plan consists of, searched by subject
 PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
-SUBMISSION_SYSTEM_SUFFIX = codes.SUBMISSION_SYSTEM_SUFFIX
 #: results per search page (a patient has few plans; more pages are followed)
 PAGE_SIZE = "50"
-
-# Labels for the read-back that the clinical content (content.toml) has no text for.
-_LABELS: dict[str, dict[str, str]] = {
-    "agreed-help": {"nb": "Avtalt hjelp", "nn": "Avtalt hjelp", "en": "Agreed help"},
-    "none": {"nb": "(ingen)", "nn": "(ingen)", "en": "(none)"},
-    "patient": {"nb": "Pasient", "nn": "Pasient", "en": "Patient"},
-    "submission": {"nb": "Innsending", "nn": "Innsending", "en": "Submission"},
-    "no-plan": {
-        "nb": "Pasienten ønsker ikke involvering; ingen tiltak er planlagt.",
-        "nn": "Pasienten ønskjer ikkje involvering; ingen tiltak er planlagde.",
-        "en": "The patient does not want involvement; no measures are planned.",
-    },
-}
 
 
 class PlanNotFound(SafetyPlanError):
@@ -203,7 +189,7 @@ def _submission_of(resource: JSON) -> JSON | None:
     for i in idents:
         if (
             isinstance(i, dict)
-            and str(i.get("system", "")).endswith(SUBMISSION_SYSTEM_SUFFIX)
+            and codes.is_submission_system(i.get("system"))
             and isinstance(i.get("value"), str)
         ):
             return {"system": i["system"], "value": i["value"]}
@@ -422,7 +408,7 @@ def render(plan: SafetyPlan, lang: str | None = None) -> str:
     assert lang is not None
 
     def label(key: str) -> str:
-        return _LABELS[key][lang]
+        return c.text("show", field=key).get(lang)
 
     none = label("none")
     title = c.text("form", field="title").get(lang)

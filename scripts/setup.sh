@@ -63,7 +63,9 @@ fi
 
 if [ "${SETUP_HAPI:-1}" = 1 ]; then
   echo "setup: building the HAPI FHIR launcher (first time: Maven downloads a few hundred MB)"
-  .venv/bin/python -c "from fhir_safetyplan import local_hapi; print('setup: HAPI launcher', local_hapi.build())"
+  # through the command line, so JAVA_HOME and SAFETYPLAN_HAPI_* apply as they do for "safetyplan server"
+  jar=$(.venv/bin/safetyplan server build)
+  echo "setup: HAPI launcher $jar"
 fi
 
 if [ "${SETUP_HL7_VALIDATOR:-1}" = 1 ]; then

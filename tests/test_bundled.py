@@ -37,7 +37,7 @@ def wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_in_a_clone_the_repositorys_own_folders_are_used() -> None:
     assert bundled.clone_root() == REPO
-    assert bundled.hapi_project({}) == REPO / "hapi"
+    assert bundled.hapi_project() == REPO / "hapi"
     assert bundled.examples_root() == REPO / "examples"
     assert find_example("01").parent.parent == REPO / "examples"
 
@@ -45,13 +45,13 @@ def test_in_a_clone_the_repositorys_own_folders_are_used() -> None:
 def test_installed_the_launcher_sources_are_copied_into_the_cache_and_built_there(
     wheel: Path, tmp_path: Path
 ) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    project = bundled.hapi_project(env)
+    cache = bundled.cache_dir({"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    project = bundled.hapi_project(cache)
     assert project is not None and project.parent == tmp_path / "cache" / "fhir-safetyplan"
     assert project.name.startswith(f"hapi-{__version__}-")
     assert (project / "pom.xml").read_text() == "<project/>"
     assert (project / "src" / "main" / "Launcher.java").is_file()
-    assert bundled.hapi_project(env) == project  # copied once
+    assert bundled.hapi_project(cache) == project  # copied once
     assert [p.name for p in project.parent.iterdir()] == [project.name]  # no staging left behind
     assert local_hapi.jar_path(project) == project / "target" / local_hapi.JAR_NAME
     assert bundled.clone_root() is None  # never the folder around site-packages
@@ -60,10 +60,10 @@ def test_installed_the_launcher_sources_are_copied_into_the_cache_and_built_ther
 def test_installed_new_sources_get_a_fresh_copy_so_an_upgrade_never_runs_a_stale_jar(
     wheel: Path, tmp_path: Path
 ) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    first = bundled.hapi_project(env)
+    cache = bundled.cache_dir({"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    first = bundled.hapi_project(cache)
     (wheel / "hapi" / "pom.xml").write_text("<project><version>2</version></project>")
-    second = bundled.hapi_project(env)
+    second = bundled.hapi_project(cache)
     assert first != second and second is not None
     assert (second / "pom.xml").read_text().endswith("</project>") and "2" in (second / "pom.xml").read_text()
 
@@ -76,7 +76,7 @@ def test_installed_examples_and_lhc_forms_come_from_the_package(wheel: Path) -> 
 
 def test_installed_without_launcher_sources_the_error_says_what_to_do(wheel: Path) -> None:
     shutil.rmtree(wheel / "hapi")
-    assert bundled.hapi_project({}) is None
+    assert bundled.hapi_project() is None
     with pytest.raises(ConfigError, match="complete wheel or a clone"):
         local_hapi.hapi_dir()
 

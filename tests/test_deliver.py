@@ -16,7 +16,7 @@ from _searches import empty_searches
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.client import FhirClient, ServerConfigError, ServerRejected, ServerUnavailable
 from fhir_safetyplan.delivery.deliver import DeliveryResult, deliver, flush
-from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
+from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server, host_list
 from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.errors import InputError
 
@@ -347,7 +347,7 @@ def test_a_real_looking_number_may_go_to_our_own_server(identifiers, server, cli
     assert deliver(journal_bundle("s1", real_looking()), client, submission_id="s1").status == "delivered"
 
 
-def test_listed_hosts_and_their_subdomains_count_as_public(identifiers, monkeypatch):
+def test_listed_hosts_and_their_subdomains_count_as_public(identifiers):
     bundle = journal_bundle("s1", real_looking())
     with pytest.raises(RefusedByPolicy):
         guard_public_server(bundle, "https://eu.hapi.fhir.org/baseR4")
@@ -355,9 +355,11 @@ def test_listed_hosts_and_their_subdomains_count_as_public(identifiers, monkeypa
         guard_public_server(
             bundle, "https://sandbox.example.org/fhir", extra_public_hosts=["sandbox.example.org"]
         )
-    monkeypatch.setenv("SAFETYPLAN_PUBLIC_HOSTS", "demo.test, other.test")
+    configured = host_list("demo.test, other.test\tthird.test")  # as SAFETYPLAN_PUBLIC_HOSTS is read
+    assert configured == ("demo.test", "other.test", "third.test")
     with pytest.raises(RefusedByPolicy):
-        guard_public_server(bundle, "http://demo.test:8080/fhir")
+        guard_public_server(bundle, "http://demo.test:8080/fhir", configured)
+    guard_public_server(bundle, "http://demo.test:8080/fhir")  # a library caller names its hosts itself
     guard_public_server(bundle, "https://nothapi.fhir.org.example/fhir")  # not a subdomain: allowed
 
 

@@ -272,6 +272,18 @@ def test_hosts_given_with_public_host_are_guarded_too(capsys: pytest.CaptureFixt
 
 
 @responses.activate
+def test_hosts_listed_in_safetyplan_public_hosts_are_guarded_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = example()
+    data["patient"] = {"fnr": real_looking_fnr()}
+    monkeypatch.setenv("SAFETYPLAN_PUBLIC_HOSTS", "demo.test, fhir.test")
+    code, _, _ = run(capsys, "push", write(data), "--server", BASE)
+    assert code == exitcodes.REFUSED
+    assert len(responses.calls) == 0
+
+
+@responses.activate
 def test_server_without_r4_is_a_configuration_error_exit_7(capsys: pytest.CaptureFixture[str]) -> None:
     responses.get(f"{BASE}/metadata", json=capabilities("5.0.0"))
     code, _, err = run(capsys, "push", write(example()), "--server", BASE)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fhir_safetyplan import codes, pipeline
+from fhir_safetyplan import codes, pipeline, settings
 from fhir_safetyplan.document import CrisisCentre, DocumentContext
 from fhir_safetyplan.errors import InputError
 
@@ -160,8 +160,15 @@ def test_crisis_centre_details_come_from_configuration() -> None:
     note = resources(pipeline.build_bundle(answers(), ctx))["DocumentReference"]
     text = base64.b64decode(note["content"][0]["attachment"]["data"]).decode()
     assert "Lokalt krisesenter: Krisesenteret i Testby, 22 00 00 00." in text
-    assert CrisisCentre.from_env({"SAFETYPLAN_CRISIS_CENTRE_NAME": "X"}) == CrisisCentre("X", None)
-    assert CrisisCentre.from_env({}) is None
+
+
+def test_the_crisis_centre_is_configured_by_name_and_optional_phone() -> None:
+    assert settings.crisis_centre({"SAFETYPLAN_CRISIS_CENTRE_NAME": "X"}) == CrisisCentre("X", None)
+    assert settings.crisis_centre(
+        {"SAFETYPLAN_CRISIS_CENTRE_NAME": " X ", "SAFETYPLAN_CRISIS_CENTRE_PHONE": " 22 00 00 00 "}
+    ) == CrisisCentre("X", "22 00 00 00")
+    assert settings.crisis_centre({"SAFETYPLAN_CRISIS_CENTRE_PHONE": "22 00 00 00"}) is None
+    assert settings.crisis_centre({}) is None
 
 
 def test_refusal_yields_no_careplan_and_no_planned_activities() -> None:

@@ -15,14 +15,30 @@ from fhir_safetyplan.delivery.outbox import Outbox, OutboxDamaged
 from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.errors import ConfigError, InputError
 from fhir_safetyplan.outcomes import Kind, Outcome
+from fhir_safetyplan.service.statuses import HTTP_STATUSES, http_status
 
 SERVER = "http://127.0.0.1:8080/fhir"
 
 
 def test_every_kind_has_a_treatment_and_every_outcome_an_exit_code_and_an_http_status() -> None:
     assert set(outcomes.KINDS) == set(Kind)
-    assert set(outcomes.EXIT_CODES) == set(Outcome) == set(outcomes.HTTP_STATUSES)
-    assert list(outcomes.EXIT_CODES) == list(outcomes.HTTP_STATUSES)  # one priority order
+    assert set(exitcodes.EXIT_CODES) == set(Outcome) == set(HTTP_STATUSES)
+    assert set(exitcodes.EXIT_CODES.values()) <= set(exitcodes.MEANINGS)  # every code is explained
+
+
+def test_help_lists_every_exit_code_from_the_one_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from fhir_safetyplan.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for code, words in exitcodes.MEANINGS.items():
+        assert f"{code} {words}" in shown
+
+
+def test_the_service_answers_each_outcome_with_the_status_of_its_table() -> None:
+    assert http_status("delivered") == 201 and http_status(Outcome.QUEUED) == 202
+    assert http_status("conflict") == 409 and http_status(Outcome.HELD) == 502
 
 
 @pytest.mark.parametrize(
@@ -66,12 +82,12 @@ def test_only_a_servers_condition_stops_its_queue() -> None:
 def test_a_run_with_several_outcomes_exits_with_the_first_in_the_table(
     present: list[Outcome], code: int
 ) -> None:
-    assert outcomes.exit_code(present) == code
+    assert exitcodes.exit_code(present) == code
 
 
 def test_a_plan_without_an_outbox_is_unavailable_not_queued() -> None:
     assert outcomes.outcome_of(Kind.UNAVAILABLE, outbox=False) is Outcome.UNAVAILABLE
-    assert outcomes.EXIT_CODES[Outcome.UNAVAILABLE] == exitcodes.UNAVAILABLE
+    assert exitcodes.EXIT_CODES[Outcome.UNAVAILABLE] == exitcodes.UNAVAILABLE
 
 
 # ---- leases -----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 from fhir_safetyplan import exitcodes, local_hapi
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.errors import ConfigError
+from fhir_safetyplan.settings import hapi_toolchain
 
 STAND_IN = r"""
 import http.server, sys
@@ -43,11 +44,11 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def _use_command(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
-    def command(jar: Path, port: int, server_args: Sequence[str]) -> list[str]:
+    def command(jar: Path, port: int, server_args: Sequence[str], toolchain: object) -> list[str]:
         return [sys.executable, "-c", script, str(port), *server_args]
 
     monkeypatch.setattr(local_hapi, "_server_command", command)
-    monkeypatch.setattr(local_hapi, "build", lambda force=False, project=None: Path("unused.jar"))
+    monkeypatch.setattr(local_hapi, "build", lambda **_: Path("unused.jar"))
 
 
 @pytest.fixture
@@ -256,10 +257,33 @@ def test_java_older_than_17_is_a_config_error(tmp_path: Path, monkeypatch: pytes
         local_hapi.check_tools()
 
 
-def test_missing_launcher_sources_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SAFETYPLAN_HAPI_DIR", str(tmp_path))
+def test_missing_launcher_sources_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="launcher sources were not found"):
-        local_hapi.hapi_dir()
+        local_hapi.hapi_dir(local_hapi.Toolchain(project=tmp_path))
+
+
+def test_safetyplan_hapi_dir_names_the_launcher_the_server_command_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAFETYPLAN_HAPI_DIR", str(tmp_path))
+    assert main(["server", "build"]) == exitcodes.CONFIG
+    assert f"{tmp_path / 'pom.xml'} is missing" in capsys.readouterr().err
+
+
+def test_the_toolchain_comes_from_java_home_and_the_hapi_variables(tmp_path: Path) -> None:
+    env = {
+        "SAFETYPLAN_HAPI_DIR": str(tmp_path / "hapi"),
+        "JAVA_HOME": str(tmp_path / "jdk"),
+        "SAFETYPLAN_HAPI_JAVA_OPTS": "-Xmx512m '-Dname=a b'",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    toolchain = hapi_toolchain(env)
+    assert toolchain.project == tmp_path / "hapi" and toolchain.java_home == tmp_path / "jdk"
+    assert toolchain.java_opts == ("-Xmx512m", "-Dname=a b")
+    assert toolchain.cache == tmp_path / "cache" / "fhir-safetyplan"
+    assert hapi_toolchain({"SAFETYPLAN_HAPI_JAVA_OPTS": ""}).java_opts == ()  # set but empty: no options
+    assert hapi_toolchain({}) == local_hapi.Toolchain(cache=hapi_toolchain({}).cache)
+    assert hapi_toolchain({}).java_opts == local_hapi.DEFAULT_JAVA_OPTS
 
 
 # ------------------------------------------------------------------------------------------- command line

@@ -5,7 +5,9 @@ This module states the whole public API; everything in ``_*`` modules is private
 - :class:`FhirClient` — one configured ``requests.Session`` for one server base URL:
   ``capabilities()``, ``check_capabilities()``, ``transaction()``, ``read()``, ``search()``,
   ``create()``, ``update()``, ``validate()``
-- :func:`check_base_url` — the one check of a server base URL (http(s), host, no query, no userinfo)
+- :func:`check_base_url` — the one check and normaliser of a server base URL (http(s), host, no query, no
+  userinfo, no trailing slash)
+- :class:`ClientFactory` — the one way clients are made (auth, timeouts, retries), by the CLI and the service
 - :func:`is_idempotent_transaction`, :func:`entry_results` / :class:`EntryResult` — pure Bundle helpers
 - auth (``requests.auth.AuthBase``): :class:`BearerAuth`, :class:`BasicAuth`, :class:`SmartBackendAuth`,
   :func:`auth_from_env`
@@ -40,6 +42,7 @@ from fhir_safetyplan.client._errors import (
     UnknownPatient,
     WriteConflict,
 )
+from fhir_safetyplan.client._factory import ClientFactory
 from fhir_safetyplan.client._retry import NO_RETRY, RetryPolicy, default_policy
 from fhir_safetyplan.client._session import FHIR_JSON, FhirClient, check_base_url
 from fhir_safetyplan.client._transaction import EntryResult, entry_results, is_idempotent_transaction
@@ -54,6 +57,7 @@ __all__ = [
     "BasicAuth",
     "BatchEntryRejected",
     "BearerAuth",
+    "ClientFactory",
     "EntryResult",
     "FhirClient",
     "FhirError",

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
 import stat
 import threading
 import time
@@ -247,7 +246,7 @@ class SmartBackendAuth(AuthBase):
         return new
 
 
-# ---- configuration from the environment ---------------------------------------------------------
+# ---- configuration from environment variables (a mapping the caller passes) --------------------
 
 AUTH_KINDS = ("none", "bearer", "basic", "smart")
 
@@ -285,8 +284,9 @@ def _setting(env: Mapping[str, str], name: str, default: str | None = None) -> s
     return value
 
 
-def auth_from_env(kind: str, env: Mapping[str, str] | None = None) -> AuthBase | None:
-    """The auth object for ``kind`` (none | bearer | basic | smart), configured from environment variables.
+def auth_from_env(kind: str, env: Mapping[str, str]) -> AuthBase | None:
+    """The auth object for ``kind`` (none | bearer | basic | smart), configured from the variables in ``env``
+    (the caller's settings pass the environment; this module never reads it itself).
 
     - bearer: ``SAFETYPLAN_BEARER_TOKEN`` or ``SAFETYPLAN_BEARER_TOKEN_FILE``
     - basic: ``SAFETYPLAN_BASIC_USER`` and ``SAFETYPLAN_BASIC_PASSWORD`` or ``SAFETYPLAN_BASIC_PASSWORD_FILE``
@@ -296,7 +296,6 @@ def auth_from_env(kind: str, env: Mapping[str, str] | None = None) -> AuthBase |
 
     Raises :class:`ConfigError` naming the variable that is missing (never showing a value).
     """
-    env = os.environ if env is None else env
     kind = kind.strip().lower()
     if kind == "none":
         return None

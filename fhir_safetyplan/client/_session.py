@@ -134,6 +134,12 @@ def _outcome_of(resp: requests.Response) -> JSON | None:
     return None
 
 
+#: (connect, read) seconds a client waits unless told otherwise
+DEFAULT_TIMEOUT = (5.0, 60.0)
+#: how often a safe request is repeated after a transient failure unless told otherwise
+DEFAULT_RETRIES = 3
+
+
 class FhirClient:
     """A FHIR R4 JSON client for one server base URL.
 
@@ -148,8 +154,8 @@ class FhirClient:
         base_url: str,
         *,
         auth: requests.auth.AuthBase | None = None,
-        timeout: tuple[float, float] = (5.0, 60.0),
-        retries: int | RetryPolicy = 3,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int | RetryPolicy = DEFAULT_RETRIES,
         user_agent: str | None = None,
         verify: bool | str = True,
         max_pages: int = 50,

@@ -14,6 +14,7 @@ from typing import Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands.pipeline import read_input
+from fhir_safetyplan.settings import settings_of
 
 
 def register(sub: Any) -> None:
@@ -45,12 +46,13 @@ def _changes(args: argparse.Namespace) -> int:
     if args.old == "-" and args.new == "-":
         sys.stderr.write("safetyplan: only one of OLD and NEW can be standard input\n")
         return exitcodes.USAGE
-    context = DocumentContext(canonical_base=args.canonical_base)
+    base = settings_of(args).canonical_base
+    context = DocumentContext(canonical_base=base)
     old = prepare(read_input(args.old), context)
     new = prepare(read_input(args.new), context)
     lang = args.lang or str(new.questionnaire.get("language") or "nb")
     lang = lang if lang in codes.LANGUAGES else "nb"
-    found = changes.changes(old.response, new.response, lang, args.canonical_base)
+    found = changes.changes(old.response, new.response, lang, base)
     since = old.response.get("authored")
     sys.stdout.write("\n".join(changes.lines(found, lang, since if isinstance(since, str) else None)) + "\n")
     return exitcodes.OK

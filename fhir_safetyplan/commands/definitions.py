@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.settings import settings_of
 from fhir_safetyplan.versions import KNOWN_VERSIONS
 
 
@@ -52,7 +53,7 @@ def _questionnaire(args: argparse.Namespace) -> int:
     from fhir_safetyplan.conformance import dumps
     from fhir_safetyplan.questionnaire import build_questionnaire
 
-    questionnaire = build_questionnaire(args.lang, args.canonical_base, args.version)
+    questionnaire = build_questionnaire(args.lang, settings_of(args).canonical_base, args.version)
     if args.renderer:
         from fhir_safetyplan.rendering import for_renderer
 
@@ -64,7 +65,7 @@ def _questionnaire(args: argparse.Namespace) -> int:
 def _profiles(args: argparse.Namespace) -> int:
     from fhir_safetyplan.conformance import write_profiles
 
-    paths = write_profiles(args.out, args.canonical_base)
+    paths = write_profiles(args.out, settings_of(args).canonical_base)
     for path in paths:
         sys.stdout.write(f"{path}\n")
     return exitcodes.OK
@@ -73,5 +74,5 @@ def _profiles(args: argparse.Namespace) -> int:
 def _package(args: argparse.Namespace) -> int:
     from fhir_safetyplan.package import write_package
 
-    sys.stdout.write(f"{write_package(args.out, args.canonical_base)}\n")
+    sys.stdout.write(f"{write_package(args.out, settings_of(args).canonical_base)}\n")
     return exitcodes.OK

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.settings import settings_of
 
 DEFAULT_EXAMPLE = "01-alt-pa-plass"
 
@@ -80,15 +81,16 @@ def _demo(args: argparse.Namespace) -> int:
     started_here = False
     base_url = args.server
     if base_url is None:
+        toolchain = settings_of(args).toolchain()
         running = local_hapi.status(args.state_dir)
         if running is not None:
             _say(f"using the local HAPI FHIR server already running at {running.base_url}")
             base_url = running.base_url
         else:
-            if local_hapi.needs_build():
+            if local_hapi.needs_build(toolchain=toolchain):
                 _say("building the local HAPI FHIR server with Maven (first time only; downloads ~350 MB)")
             _say("starting the local HAPI FHIR server on 127.0.0.1 (about 30 s)")
-            info = local_hapi.start(state_dir=args.state_dir)
+            info = local_hapi.start(state_dir=args.state_dir, toolchain=toolchain)
             started_here = True
             base_url = info.base_url
             _say(f"server ready at {base_url}")
@@ -107,19 +109,20 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
     from fhir_safetyplan import show
     from fhir_safetyplan.bundle import submission_of
     from fhir_safetyplan.commands.pipeline import read_input
-    from fhir_safetyplan.commands.push import make_client
     from fhir_safetyplan.delivery.deliver import deliver
-    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+    from fhir_safetyplan.document import DocumentContext
     from fhir_safetyplan.pipeline import build_bundle
 
+    settings = settings_of(args)
     path = find_example(args.example)
     _say(f"building the journal bundle of example {path.parent.name} (synthetic person)")
-    bundle = build_bundle(
-        read_input(str(path)), DocumentContext(create_patient=True, crisis_centre=CrisisCentre.from_env())
+    context = DocumentContext(
+        create_patient=True, crisis_centre=settings.crisis_centre, canonical_base=settings.canonical_base
     )
+    bundle = build_bundle(read_input(str(path)), context)
     submission = submission_of(bundle)
     assert submission
-    with make_client(base_url) as client:
+    with settings.client(base_url) as client:
         _say(f"delivering {len(bundle['entry'])} resources to {client.base_url} as one transaction")
         # No outbox: the demo's plan is synthetic and re-creatable; a failure should be seen, not queued.
         result = deliver(bundle, client, submission_id=submission, check_capabilities=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.settings import settings_of
 
 
 def add_input(p: argparse.ArgumentParser) -> None:
@@ -88,13 +89,15 @@ def read_input(name: str) -> Any:
 
 
 def context_from(args: argparse.Namespace) -> Any:
-    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+    """The documentation context of a command: its options and its settings (crisis centre, canonical base)."""
+    from fhir_safetyplan.document import DocumentContext
 
+    settings = settings_of(args)
     return DocumentContext(
         confidentiality=getattr(args, "confidentiality", None) or "R",
         create_patient=bool(getattr(args, "create_patient", False)),
-        crisis_centre=CrisisCentre.from_env(),
-        canonical_base=args.canonical_base,
+        crisis_centre=settings.crisis_centre,
+        canonical_base=settings.canonical_base,
     )
 
 
@@ -105,7 +108,7 @@ def emit(resource: Any) -> None:
 def _respond(args: argparse.Namespace) -> int:
     from fhir_safetyplan.pipeline import respond
 
-    emit(respond(read_input(args.file), args.canonical_base))
+    emit(respond(read_input(args.file), settings_of(args).canonical_base))
     return exitcodes.OK
 
 
@@ -113,7 +116,7 @@ def _validate(args: argparse.Namespace) -> int:
     from fhir_safetyplan.errors import has_errors
     from fhir_safetyplan.pipeline import validate
 
-    outcome = validate(read_input(args.file), args.canonical_base)
+    outcome = validate(read_input(args.file), settings_of(args).canonical_base)
     if has_errors(outcome):
         emit(outcome)
         return exitcodes.INVALID

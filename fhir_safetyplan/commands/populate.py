@@ -14,8 +14,9 @@ from typing import Any
 
 from fhir_safetyplan import codes, exitcodes
 from fhir_safetyplan.commands.pipeline import emit, read_input
-from fhir_safetyplan.commands.push import _add_auth, _add_public_hosts, make_client
+from fhir_safetyplan.commands.push import _add_auth, _add_public_hosts
 from fhir_safetyplan.errors import JSON
+from fhir_safetyplan.settings import settings_of
 
 
 def register(sub: Any) -> None:
@@ -58,14 +59,14 @@ def _populate(args: argparse.Namespace) -> int:
     if args.from_file is not None:
         if args.patient or args.patient_identifier:
             args.parser.error("--patient / --patient-identifier go with --server, not with --from")
-        previous = pop.previous_response(read_input(args.from_file), args.canonical_base)
+        previous = pop.previous_response(read_input(args.from_file), settings_of(args).canonical_base)
     else:
         if not (args.patient or args.patient_identifier):
             args.parser.error("--server needs --patient Patient/ID or --patient-identifier SYSTEM|VALUE")
         previous, subject, found = _from_server(args)
         issues.extend(found)
     result = pop.populate(
-        pop.target_questionnaire(previous, args.lang, args.canonical_base), previous, subject
+        pop.target_questionnaire(previous, args.lang, settings_of(args).canonical_base), previous, subject
     )
     emit(result.response)
     for i in (*issues, *result.issues):
@@ -79,9 +80,12 @@ def _from_server(args: argparse.Namespace) -> tuple[JSON, JSON, list[JSON]]:
     from fhir_safetyplan.populate import check_previous
     from fhir_safetyplan.populate_source import find_current_plan
 
-    with make_client(args.server, args.auth) as client:
+    settings = settings_of(args)
+    with settings.client(args.server, args.auth) as client:
         if args.patient_identifier:
-            patient = show.resolve_patient(client, args.patient_identifier, public_hosts=args.public_host)
+            patient = show.resolve_patient(
+                client, args.patient_identifier, public_hosts=settings.public_hosts
+            )
         else:
             patient = show.normalise_patient(args.patient)
         plan = find_current_plan(client, patient)

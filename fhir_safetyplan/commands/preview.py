@@ -55,19 +55,22 @@ def register(sub: Any) -> None:
 
 def _settings(args: argparse.Namespace, token: str) -> Any:
     from fhir_safetyplan import codes
-    from fhir_safetyplan.client import auth_from_env, check_base_url
-    from fhir_safetyplan.commands.push import outbox_path
+    from fhir_safetyplan.client import check_base_url
     from fhir_safetyplan.service.settings import ServiceSettings, Tokens
+    from fhir_safetyplan.settings import settings_of
 
-    upstream = check_base_url(args.server).rstrip("/") if args.server else None
+    settings = settings_of(args)
+    upstream = check_base_url(args.server) if args.server else None
     return ServiceSettings(
         upstream=upstream,
-        outbox=outbox_path(args) if upstream else None,
+        outbox=settings.outbox_spec() if upstream else None,
         tokens=Tokens([token]),
-        canonical_base=codes.canonical_base(None),
+        canonical_base=codes.canonical_base(settings.canonical_base),
         create_patient=bool(args.create_patient),
         form_delivers=upstream is not None,
-        upstream_auth=auth_from_env(args.auth) if upstream else None,
+        public_hosts=settings.public_hosts,
+        crisis_centre=settings.crisis_centre,
+        upstream_auth=settings.auth(args.auth) if upstream else None,
     )
 
 

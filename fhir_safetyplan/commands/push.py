@@ -19,19 +19,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
+from fhir_safetyplan.settings import DEFAULT_OUTBOX, settings_of
 
 if TYPE_CHECKING:
     from fhir_safetyplan.delivery.store import OutboxSpec
 
-#: where plans wait when no --outbox / SAFETYPLAN_OUTBOX is given
-DEFAULT_OUTBOX = Path(".safetyplan") / "outbox.sqlite"
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
 _AUTH_HELP = (
     "authentication (default none); secrets only from the environment: bearer SAFETYPLAN_BEARER_TOKEN[_FILE], "
@@ -91,10 +89,8 @@ def _register_push(sub: Any) -> None:
             "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
             "submission again never duplicates anything on the server."
         ),
-        epilog="Exit codes: 0 delivered, 1 invalid input, 3 rejected by the server (also: no Patient there has "
-        "the plan's identifier), 4 queued in the outbox, 5 unavailable (no outbox), 6 refused by policy, "
-        "7 configuration or a damaged outbox, 8 held for a person (the patient's plan changed meanwhile: "
-        "nothing written).",
+        epilog=exitcodes.summary() + " Rejected by the server includes: no Patient there has the plan's "
+        "identifier; held for a person: nothing written.",
     )
     add_input(p)
     add_document_options(p)
@@ -220,26 +216,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return exitcodes.USAGE
 
 
-def outbox_path(args: argparse.Namespace) -> OutboxSpec:
-    """``--outbox``, else ``$SAFETYPLAN_OUTBOX``, else ``.safetyplan/outbox.sqlite``: a file path, or a
-    PostgreSQL URL (:func:`fhir_safetyplan.delivery.store.outbox_spec`; another URL scheme is a ConfigError)."""
-    from fhir_safetyplan.delivery.store import outbox_spec
-
-    given: str | None = getattr(args, "outbox", None)
-    if given is not None:
-        return outbox_spec(given)
-    env = os.environ.get("SAFETYPLAN_OUTBOX", "").strip()
-    return outbox_spec(env) if env else DEFAULT_OUTBOX
-
-
-def make_client(server_url: str, auth: Any = "none") -> Any:
-    """The one place the CLI builds a FhirClient: for ``server_url``, with ``auth`` an auth object or a kind
-    (``--auth``) whose secrets come from the environment (ConfigError, exit 7, when incomplete)."""
-    from fhir_safetyplan.client import FhirClient, auth_from_env
-
-    return FhirClient(server_url, auth=auth_from_env(auth) if isinstance(auth, str) else auth)
-
-
 def summary(result: Any, outbox: OutboxSpec | None) -> dict[str, Any]:
     """The JSON summary ``push`` prints: status, submission id, server and each entry's type/id/version."""
     out: dict[str, Any] = {
@@ -278,12 +254,13 @@ def _push(args: argparse.Namespace) -> int:
     from fhir_safetyplan.pipeline import build_bundle
 
     # Everything that can fail without the network comes first: input, configuration, policy.
+    settings = settings_of(args)
     bundle = build_bundle(read_input(args.file), context_from(args))
     submission = submission_of(bundle)
     assert submission, "build_bundle always sets the submission identifier"
-    with make_client(args.server, args.auth) as client:
-        guard_public_server(bundle, client.base_url, args.public_host)
-        path = None if args.no_outbox else outbox_path(args)
+    with settings.client(args.server, args.auth) as client:
+        guard_public_server(bundle, client.base_url, settings.public_hosts)
+        path = None if args.no_outbox else settings.outbox_spec()
         with contextlib.ExitStack() as stack:
             outbox = None if path is None else stack.enter_context(open_outbox(path))
             result = attempt(
@@ -291,7 +268,7 @@ def _push(args: argparse.Namespace) -> int:
                 client,
                 outbox=outbox,
                 submission_id=submission,
-                public_hosts=args.public_host,
+                public_hosts=settings.public_hosts,
                 check_capabilities=not args.no_check,
             )
             return _report(result, path)
@@ -332,7 +309,7 @@ def _report(result: Any, path: OutboxSpec | None) -> int:
 def existing_outbox(args: argparse.Namespace, missing: str) -> OutboxSpec | None:
     """The outbox of this command, or None (having said ``no outbox at PATH{missing}``) when a file outbox is
     absent. A PostgreSQL URL is returned as it is: opening it says whether the database can be used."""
-    path = outbox_path(args)
+    path = settings_of(args).outbox_spec()
     if not isinstance(path, Path) or path.exists():
         return path
     sys.stderr.write(f"safetyplan: no outbox at {path}{missing}\n")
@@ -354,10 +331,9 @@ def _outbox_list(args: argparse.Namespace) -> int:
 def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
     """The one server this flush may send to, or None for all (only without credentials)."""
     if args.server:
-        from fhir_safetyplan.client import FhirClient
+        from fhir_safetyplan.client import check_base_url
 
-        with FhirClient(args.server) as probe:  # the same normalisation as the entries' server_url
-            return str(probe.base_url)
+        return check_base_url(args.server)  # the same normalisation as the entries' server_url
     if args.auth == "none":
         return None
     servers = outbox.pending_servers()
@@ -372,26 +348,28 @@ def _flush_server(args: argparse.Namespace, outbox: Any) -> str | None:
 
 
 def _outbox_flush(args: argparse.Namespace) -> int:
-    from fhir_safetyplan.client import auth_from_env
     from fhir_safetyplan.commands.outbox_tools import flush_summary
     from fhir_safetyplan.delivery.deliver import flush
     from fhir_safetyplan.delivery.store import open_outbox
-    from fhir_safetyplan.outcomes import exit_code
 
     path = existing_outbox(args, "; nothing to deliver")
     if path is None:
         return exitcodes.OK
-    auth = auth_from_env(args.auth)  # checked once, before anything is sent
+    settings = settings_of(args)
+    auth = settings.auth(args.auth)  # checked once, before anything is sent
     with open_outbox(path) as outbox:
         server = _flush_server(args, outbox)
         results = flush(
-            outbox, lambda url: make_client(url, auth), public_hosts=args.public_host, server_url=server
+            outbox,
+            lambda url: settings.client(url, auth),
+            public_hosts=settings.public_hosts,
+            server_url=server,
         )
         for result in results:
             line = {k: v for k, v in summary(result, None).items() if k != "outcome"}
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stderr.write(flush_summary(results, outbox, server))
-    return exit_code(r.status for r in results)
+    return exitcodes.exit_code(r.status for r in results)
 
 
 def _outbox_requeue(args: argparse.Namespace) -> int:
@@ -427,9 +405,12 @@ def _outbox_purge(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from fhir_safetyplan import show
 
-    with make_client(args.server, args.auth) as client:
+    settings = settings_of(args)
+    with settings.client(args.server, args.auth) as client:
         if args.patient_identifier:
-            patient = show.resolve_patient(client, args.patient_identifier, public_hosts=args.public_host)
+            patient = show.resolve_patient(
+                client, args.patient_identifier, public_hosts=settings.public_hosts
+            )
         else:
             patient = show.normalise_patient(args.patient)
         plan = show.read_plan(client, patient, args.submission)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.local_hapi import Toolchain
+from fhir_safetyplan.settings import settings_of
 
 _STATE_HELP = "where the pid, port and log of the server are kept (default: .safetyplan)"
 
@@ -72,11 +74,16 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 def _start(args: argparse.Namespace) -> int:
     from fhir_safetyplan import local_hapi
 
+    toolchain = settings_of(args).toolchain()
     already = local_hapi.status(args.state_dir)
     if already is None:
-        _say_if_building()
+        _say_if_building(toolchain)
     info = local_hapi.start(
-        port=args.port, state_dir=args.state_dir, wait=not args.no_wait, timeout=args.timeout
+        port=args.port,
+        state_dir=args.state_dir,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+        toolchain=toolchain,
     )
     if already is not None:
         sys.stderr.write(f"safetyplan: already running (pid {info.pid}); log: {info.log_file}\n")
@@ -87,14 +94,14 @@ def _start(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _say_if_building(force: bool = False) -> None:
+def _say_if_building(toolchain: Toolchain, force: bool = False) -> None:
     """Building takes a minute or more the first time; say so rather than sit silent."""
     from fhir_safetyplan import local_hapi
 
-    if force or local_hapi.needs_build():
+    if force or local_hapi.needs_build(toolchain=toolchain):
         sys.stderr.write(
             "safetyplan: building the HAPI FHIR server with Maven (the first build downloads about 380 MB; "
-            f"log: {local_hapi.jar_path().parent / 'build.log'})\n"
+            f"log: {local_hapi.jar_path(toolchain=toolchain).parent / 'build.log'})\n"
         )
 
 
@@ -124,8 +131,9 @@ def _status(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from fhir_safetyplan import local_hapi
 
-    if args.force or local_hapi.needs_build():
-        _say_if_building(force=True)
-    jar = local_hapi.build(force=args.force)
+    toolchain = settings_of(args).toolchain()
+    if args.force or local_hapi.needs_build(toolchain=toolchain):
+        _say_if_building(toolchain, force=True)
+    jar = local_hapi.build(force=args.force, toolchain=toolchain)
     sys.stdout.write(f"{jar}\n")
     return exitcodes.OK

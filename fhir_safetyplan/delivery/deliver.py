@@ -27,7 +27,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 
-from fhir_safetyplan import outcomes, revise
+from fhir_safetyplan import exitcodes, outcomes, revise
 from fhir_safetyplan.client import EntryResult, FhirClient, entry_results, is_idempotent_transaction
 from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
 from fhir_safetyplan.delivery.outbox_sqlite import OutboxDamaged
@@ -62,13 +62,8 @@ class DeliveryResult:
 
     @property
     def exit_code(self) -> int:
-        """The ``safetyplan`` exit code for this result (:data:`fhir_safetyplan.outcomes.EXIT_CODES`)."""
-        return outcomes.EXIT_CODES[Outcome(self.status)]
-
-    @property
-    def http_status(self) -> int:
-        """The service's HTTP status for this result (:data:`fhir_safetyplan.outcomes.HTTP_STATUSES`)."""
-        return outcomes.http_status(Outcome(self.status))
+        """The ``safetyplan`` exit code for this result (:data:`fhir_safetyplan.exitcodes.EXIT_CODES`)."""
+        return exitcodes.EXIT_CODES[Outcome(self.status)]
 
     @property
     def stops_queue(self) -> bool:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +23,7 @@ from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger("fhir_safetyplan.delivery.deliver")
 
-#: public servers where anything sent is readable by anyone; more via SAFETYPLAN_PUBLIC_HOSTS
+#: public servers where anything sent is readable by anyone; callers add the configured ones (``extra``)
 PUBLIC_HOSTS: tuple[str, ...] = ("hapi.fhir.org",)
 # 11 digits, also written with separators: 01019010046, 010190 10046, 010190-10046, 01.01.90 100 46.
 _SEP = r"[\s.\-]?"
@@ -40,11 +39,14 @@ class RefusedByPolicy(SafetyPlanError):
     kind = Kind.POLICY
 
 
-def public_hosts(extra: Iterable[str] = (), env: Mapping[str, str] | None = None) -> frozenset[str]:
-    """Known public hosts, ``extra``, and those in ``SAFETYPLAN_PUBLIC_HOSTS`` (comma or space separated)."""
-    env = os.environ if env is None else env
-    listed = re.split(r"[,\s]+", env.get("SAFETYPLAN_PUBLIC_HOSTS", ""))
-    return frozenset(h.strip().lower().rstrip(".") for h in (*PUBLIC_HOSTS, *extra, *listed) if h.strip())
+def public_hosts(extra: Iterable[str] = ()) -> frozenset[str]:
+    """The known public hosts and ``extra`` (the configured ones: ``--public-host``, ``SAFETYPLAN_PUBLIC_HOSTS``)."""
+    return frozenset(h.strip().lower().rstrip(".") for h in (*PUBLIC_HOSTS, *extra) if h.strip())
+
+
+def host_list(text: str) -> tuple[str, ...]:
+    """The host names in ``text``, separated by commas or white space (how ``SAFETYPLAN_PUBLIC_HOSTS`` is read)."""
+    return tuple(h for h in re.split(r"[,\s]+", text) if h)
 
 
 def _is_public(server_url: str, hosts: frozenset[str]) -> str | None:
@@ -86,7 +88,6 @@ def guard_public_server(
     server_url: str,
     extra_public_hosts: Iterable[str] = (),
     *,
-    env: Mapping[str, str] | None = None,
     root: str = "Bundle",
 ) -> None:
     """Refuse (:class:`RefusedByPolicy`) to send a real-looking identity number to a public server.
@@ -99,7 +100,7 @@ def guard_public_server(
     be any JSON value, e.g. the parameters of a search (``root`` names it in messages). The message names
     where the number is, never the number.
     """
-    host = _is_public(server_url, public_hosts(extra_public_hosts, env))
+    host = _is_public(server_url, public_hosts(extra_public_hosts))
     if host is None:
         return
     from fhir_safetyplan.identifiers import is_real_looking

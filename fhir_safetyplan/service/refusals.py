@@ -1,6 +1,6 @@
 """What the service answers when a plan is not delivered (or queued): status from the one table, and words.
 
-The HTTP status comes from :data:`fhir_safetyplan.outcomes.HTTP_STATUSES`; this module only says, per
+The HTTP status comes from the one table, :mod:`fhir_safetyplan.service.statuses`; this module only says, per
 outcome, what the caller (an integration engine) and the operator should know. It never quotes the upstream
 server's diagnostics except for a content rejection, where they are the reason (and the caller sent the data).
 """
@@ -14,6 +14,7 @@ from fhir_safetyplan.delivery.deliver import DeliveryResult
 from fhir_safetyplan.errors import SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.outcomes import Outcome
 from fhir_safetyplan.service.fhirio import HttpError
+from fhir_safetyplan.service.statuses import http_status
 
 if TYPE_CHECKING:
     from fhir_safetyplan.service.sender import Delivery
@@ -63,8 +64,8 @@ def _held(delivery: Delivery, key: str | None) -> str:
 
 def refusal(result: DeliveryResult, delivery: Delivery) -> HttpError:
     """The HttpError for a result that is neither delivered nor queued."""
-    status = result.http_status
     outcome = Outcome(result.status)
+    status = http_status(outcome)
     words, code, retry = _WORDS[outcome]
     message = words.format(reason=result.reason or outcome.value)
     headers = {"Retry-After": str(retry)} if retry else None

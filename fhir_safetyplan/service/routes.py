@@ -25,6 +25,7 @@ from fhir_safetyplan.service.fhirio import PLAIN_JSON, HttpError, fhir_response,
 from fhir_safetyplan.service.health import upstream_health
 from fhir_safetyplan.service.openapi import ERRORS, OUTCOME, READ_ERRORS, described, plan_body
 from fhir_safetyplan.service.settings import ServiceSettings
+from fhir_safetyplan.service.statuses import http_status
 
 log = logging.getLogger("fhir_safetyplan.service")
 T = TypeVar("T")
@@ -71,12 +72,12 @@ def _unwrap(data: Any, names: tuple[str, ...]) -> Any:
 
 
 def _context(settings: ServiceSettings) -> Any:
-    from fhir_safetyplan.document import CrisisCentre, DocumentContext
+    from fhir_safetyplan.document import DocumentContext
 
     return DocumentContext(
         confidentiality=settings.confidentiality,
         create_patient=settings.create_patient,
-        crisis_centre=CrisisCentre.from_env(),
+        crisis_centre=settings.crisis_centre,
         canonical_base=settings.canonical_base,
     )
 
@@ -328,16 +329,16 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
                 )
             ]
         )
-        return fhir_response(outcome, 202, media, headers)
+        return fhir_response(outcome, http_status(result.status), media, headers)
     if result.status == "conflict":  # held for a person: the patient's plan changed meanwhile
-        return fhir_response(result.outcome, 409, media, headers)
+        return fhir_response(result.outcome, http_status(result.status), media, headers)
     qr = next((e for e in result.entries if e.resource_type == "QuestionnaireResponse" and e.location), None)
     if qr is not None and qr.location:
         location = qr.location
         if not location.startswith(("http://", "https://")):
             location = f"{settings.upstream}/{location.lstrip('/')}"
         headers["Location"] = location
-    return fhir_response(_transaction_response(result), 201, media, headers)
+    return fhir_response(_transaction_response(result), http_status(result.status), media, headers)
 
 
 # ---- about the service ---------------------------------------------------------------------------

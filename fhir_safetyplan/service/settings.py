@@ -12,7 +12,12 @@ Environment:
 - ``SAFETYPLAN_UPSTREAM``, ``SAFETYPLAN_OUTBOX``, ``SAFETYPLAN_FLUSH_INTERVAL``: defaults for
   ``--upstream``, ``--outbox``, ``--flush-interval``.
 - ``SAFETYPLAN_UPSTREAM_AUTH``: none | bearer | basic | smart (the rest as for ``safetyplan push``).
-- ``SAFETYPLAN_CONFIDENTIALITY`` (R | V) for QuestionnaireResponse inputs, ``SAFETYPLAN_CANONICAL_BASE``.
+- ``SAFETYPLAN_CONFIDENTIALITY`` (R | V) for QuestionnaireResponse inputs, ``SAFETYPLAN_CANONICAL_BASE``,
+  ``SAFETYPLAN_PUBLIC_HOSTS`` and ``SAFETYPLAN_CRISIS_CENTRE_NAME`` / ``_PHONE`` as for the command line
+  (read with the same functions, :mod:`fhir_safetyplan.settings`).
+
+This module and :mod:`fhir_safetyplan.settings` are the only ones that read the environment; everything the
+service does afterwards takes its values from the :class:`ServiceSettings` built here.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 
     from fhir_safetyplan.client import FhirClient
     from fhir_safetyplan.delivery.store import OutboxUrl
+    from fhir_safetyplan.document import CrisisCentre
 
 #: tokens shorter than this are refused: a guessable token is no authentication
 MIN_TOKEN_LENGTH = 16
@@ -94,8 +100,10 @@ class ServiceSettings:
     #: the /form page may deliver (POST /form/deliver): only ``safetyplan preview --server`` turns it on; the page
     #: sets a synthetic patient, so on ``serve`` it checks but never delivers into the upstream
     form_delivers: bool = False
-    #: hosts (beyond hapi.fhir.org and SAFETYPLAN_PUBLIC_HOSTS) where real identity numbers are refused
+    #: hosts beyond hapi.fhir.org where real identity numbers are refused (SAFETYPLAN_PUBLIC_HOSTS)
     public_hosts: tuple[str, ...] = ()
+    #: the local crisis centre the journal note names (SAFETYPLAN_CRISIS_CENTRE_NAME / _PHONE)
+    crisis_centre: CrisisCentre | None = None
     #: authentication to the upstream server; None: none
     upstream_auth: AuthBase | None = field(default=None, repr=False)
     #: (connect, read) seconds for delivery; a caller waits at most about this long plus retries
@@ -113,18 +121,15 @@ class ServiceSettings:
     max_requests: int = 64
 
     def new_client(self, base_url: str, *, probe: bool = False) -> FhirClient:
-        """The one place the service builds a FhirClient: ``client_factory`` if set, else one with the upstream
-        auth, timeouts and retries (``probe``: the short health timeout and no retries)."""
+        """The service's FhirClient: ``client_factory`` if set, else one from the one factory
+        (:class:`fhir_safetyplan.client.ClientFactory`) with the upstream auth, timeouts and retries
+        (``probe``: the short health timeout and no retries)."""
         if self.client_factory is not None:
             return self.client_factory(base_url)
-        from fhir_safetyplan.client import NO_RETRY, FhirClient
+        from fhir_safetyplan.client import ClientFactory
 
-        if probe:
-            timeout = (self.health_timeout, self.health_timeout)
-            return FhirClient(base_url, auth=self.upstream_auth, timeout=timeout, retries=NO_RETRY)
-        return FhirClient(
-            base_url, auth=self.upstream_auth, timeout=self.upstream_timeout, retries=self.upstream_retries
-        )
+        factory = ClientFactory(self.upstream_auth, self.upstream_timeout, self.upstream_retries)
+        return factory.probe(base_url, self.health_timeout) if probe else factory(base_url)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -166,7 +171,7 @@ def settings_from_env(
     create_patient: bool | None = None,
 ) -> ServiceSettings:
     """Settings from the environment, with explicit arguments (from the command line) taking precedence."""
-    from fhir_safetyplan import codes
+    from fhir_safetyplan import codes, settings
     from fhir_safetyplan.delivery.store import outbox_spec
 
     env = os.environ if env is None else env
@@ -186,18 +191,20 @@ def settings_from_env(
         from fhir_safetyplan.client import auth_from_env, check_base_url
 
         try:
-            upstream = check_base_url(upstream)
+            upstream = check_base_url(upstream)  # the one normaliser of server URLs
         except ConfigError as err:
             raise ConfigError(f"{err} Check --upstream / SAFETYPLAN_UPSTREAM.") from None
 
         auth = auth_from_env(env.get("SAFETYPLAN_UPSTREAM_AUTH", "none") or "none", env)
     return ServiceSettings(
-        upstream=upstream.rstrip("/") if upstream else None,
+        upstream=upstream,
         outbox=outbox_spec(outbox_path) if outbox_path else None,
         flush_interval=flush_interval,
         tokens=read_tokens(env),
         allow_anonymous=_flag(env, "SAFETYPLAN_SERVICE_ALLOW_ANONYMOUS"),
-        canonical_base=codes.canonical_base(canonical_base or env.get("SAFETYPLAN_CANONICAL_BASE")),
+        canonical_base=codes.canonical_base(settings.canonical_base(env, canonical_base)),
+        public_hosts=settings.public_hosts(env),
+        crisis_centre=settings.crisis_centre(env),
         confidentiality="V" if confidentiality == "V" else "R",
         create_patient=bool(create_patient),
         upstream_auth=auth,

@@ -24,6 +24,11 @@ from typing import Any
 import pytest
 import requests
 
+from fhir_safetyplan.settings import hapi_toolchain
+
+#: the local HAPI launcher and Java, configured as for ``safetyplan server`` (JAVA_HOME, SAFETYPLAN_HAPI_*)
+TOOLCHAIN = hapi_toolchain(os.environ)
+
 JSON = dict[str, Any]
 FHIR_JSON = "application/fhir+json"
 _HERE = Path(__file__).resolve().parent
@@ -135,7 +140,7 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
 
     try:
-        local_hapi.check_tools(need_maven=local_hapi.needs_build())
+        local_hapi.check_tools(need_maven=local_hapi.needs_build(toolchain=TOOLCHAIN), toolchain=TOOLCHAIN)
     except ConfigError as exc:
         if in_ci:
             pytest.fail(f"CI must run the integration tests, but: {exc}", pytrace=False)
@@ -144,7 +149,7 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state_dir = tmp_path_factory.mktemp("hapi-server")
     timeout = float(os.environ.get("SAFETYPLAN_HAPI_START_TIMEOUT", "300"))
     try:
-        info = local_hapi.start(state_dir=state_dir, timeout=timeout)
+        info = local_hapi.start(state_dir=state_dir, timeout=timeout, toolchain=TOOLCHAIN)
     except SafetyPlanError as exc:
         pytest.fail(f"could not start the local HAPI FHIR server: {exc}", pytrace=False)
     try:
@@ -179,7 +184,7 @@ def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) 
     # WRITE_DELAY=0: H2 writes each commit to its file at once. With its default (500 ms) a SIGKILL of HAPI loses
     # transactions HAPI had already answered 2xx for, and the fault matrix would count the server's lost write as ours.
     args = [f"--safetyplan.jdbc-url=jdbc:h2:file:{root / 'db'};WRITE_DELAY=0"]
-    info = local_hapi.start(state_dir=state, server_args=args, timeout=300)
+    info = local_hapi.start(state_dir=state, server_args=args, timeout=300, toolchain=TOOLCHAIN)
     proxy = FaultProxy(info.port)
     ctx: JSON = {"state": state, "args": args, "port": info.port, "proxy": proxy}
     try:

@@ -31,7 +31,7 @@ import requests
 
 from fhir_safetyplan.delivery.outbox import Outbox
 
-from .conftest import Fhir, fresh_identifier
+from .conftest import TOOLCHAIN, Fhir, fresh_identifier
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, fresh_fnr, fresh_plan, write
 from .test_service_hapi import free_port, wait_for
 
@@ -161,7 +161,9 @@ class Matrix:
                 if local_hapi.status(state) is None:
                     break
                 time.sleep(0.1)
-            started = local_hapi.start(state_dir=state, server_args=self.faulty["args"], timeout=300)
+            started = local_hapi.start(
+                state_dir=state, server_args=self.faulty["args"], timeout=300, toolchain=TOOLCHAIN
+            )
             self.faulty["port"] = self.proxy.upstream_port = started.port
 
         threading.Thread(target=restart, daemon=True).start()

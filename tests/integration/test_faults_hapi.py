@@ -25,7 +25,7 @@ import pytest
 
 from fhir_safetyplan.cli import main
 
-from .conftest import Fhir
+from .conftest import TOOLCHAIN, Fhir
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, fresh_plan, write
 
 JSON = dict[str, Any]
@@ -208,7 +208,9 @@ def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_deliv
 
     # Restarted on a new port behind the same proxy address: the killed server's port stays in TIME_WAIT for
     # a minute, and local_hapi.start refuses a port it cannot bind without SO_REUSEADDR.
-    info = local_hapi.start(state_dir=state, server_args=faulty_server["args"], timeout=300)
+    info = local_hapi.start(
+        state_dir=state, server_args=faulty_server["args"], timeout=300, toolchain=TOOLCHAIN
+    )
     faulty_server["port"] = proxy.upstream_port = info.port
     assert main(["outbox", "flush", "--outbox", outbox]) == 0
     (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
