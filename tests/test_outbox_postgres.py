@@ -21,7 +21,7 @@ import pytest
 
 from fhir_safetyplan import cli, exitcodes
 from fhir_safetyplan.delivery.outbox_postgres import SCHEMA_VERSION, PostgresOutbox
-from fhir_safetyplan.delivery.store import OutboxUrl, describe, open_outbox
+from fhir_safetyplan.delivery.store import OutboxUrl, open_outbox, redact
 from fhir_safetyplan.errors import ConfigError
 
 SERVER = "http://127.0.0.1:8080/fhir"
@@ -231,8 +231,8 @@ def test_a_refused_password_is_a_config_error_that_never_shows_the_password(
     message = str(caught.value)
     assert "Hemmelig-Passord-42" not in message
     assert f"127.0.0.1:{postgres.port}/safetyplan" in message and "password" in message
-    assert "Hemmelig-Passord-42" not in repr(OutboxUrl(url)) + str(OutboxUrl(url)) + describe(url)
-    assert "Hemmelig" not in describe("postgresql://u@h/db?password=Hemmelig&sslmode=require")
+    assert "Hemmelig-Passord-42" not in repr(OutboxUrl(url)) + str(OutboxUrl(url)) + redact(url)
+    assert "Hemmelig" not in redact("postgresql://u@h/db?password=Hemmelig&sslmode=require")
 
 
 def test_the_password_is_in_no_repr_listing_or_log(

@@ -22,7 +22,7 @@ leaves ``delivered`` except a new revision; a sender claims (leases) an entry be
 with its outcome, on release, or when it expires.
 
 **A database URL may hold a password.** :class:`OutboxUrl` keeps it out of ``str``/``repr``, and every message,
-log line and listing names the outbox by :func:`describe` (the URL without its password).
+log line and listing names the outbox by :func:`redact` (the URL without its password).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ __all__ = [
     "OutboxUnavailable",
     "OutboxUrl",
     "Status",
-    "describe",
     "open_outbox",
     "outbox_spec",
+    "redact",
 ]
 
 Status = Literal["pending", "delivered", "rejected", "damaged"]
@@ -280,14 +280,6 @@ def outbox_spec(value: str | os.PathLike[str] | OutboxUrl) -> OutboxSpec:
         "file path for an SQLite outbox (e.g. .safetyplan/outbox.sqlite) or a PostgreSQL URL "
         "(postgresql://USER@HOST:5432/DATABASE)."
     )
-
-
-def describe(value: str | os.PathLike[str] | OutboxUrl) -> str:
-    """How to name the outbox ``value`` in a message or a log: a path, or a URL without its password."""
-    try:
-        return str(outbox_spec(value))
-    except ConfigError:
-        return redact(os.fspath(value)) if not isinstance(value, OutboxUrl) else str(value)
 
 
 def open_outbox(
