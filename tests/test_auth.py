@@ -348,3 +348,11 @@ def test_closing_the_client_closes_the_smart_token_session(rsa_key):
     auth._session.close = lambda: closed.append(True)  # type: ignore[method-assign]
     FhirClient(BASE, auth=auth).close()
     assert closed == [True]
+
+
+def test_the_command_line_offers_exactly_the_auth_kinds_the_client_knows() -> None:
+    # commands/push keeps its own copy so that --help does not import requests; this keeps the two equal.
+    from fhir_safetyplan import client
+    from fhir_safetyplan.commands import push
+
+    assert push._AUTH_KINDS == client.AUTH_KINDS

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from fhir_safetyplan.delivery.deliver import DeliveryResult
     from fhir_safetyplan.delivery.store import OutboxSpec, OutboxStore
 
+# The client's AUTH_KINDS, repeated so that --help need not import requests (a test keeps them equal).
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
 _AUTH_HELP = (
     "authentication (default none); secrets only from the environment: bearer SAFETYPLAN_BEARER_TOKEN[_FILE], "
