@@ -403,7 +403,7 @@ def send(bundle: JSON, client: FhirClient) -> JSON:
         return simultaneous.retire(race, bundle, client, lookup)
     revision = revise(bundle, current)
     response = _send_revision(bundle, revision, client, lookup)
-    if revision.kind != "first":
+    if revision.kind != "first" or not simultaneous.others_active(client, subject, system, submission):
         return response
     again = lookup()
     race = simultaneous.after_first(bundle, again)

@@ -3,8 +3,9 @@
 A *first* plan (the lookup found no current plan) has no version to ``ifMatch`` on. Two of them for one patient
 from different conversations, sent at the same moment (two service replicas on one outbox, two engines, a
 replica and a flush), both read "no plan" and both write. So after a transaction that wrote a first plan,
-:func:`fhir_safetyplan.revise.send` reads the patient's plans once more (one round trip, ``no-cache``) and
-:func:`after_first` decides, by the conversations' order (:func:`order`: ``authored``, ties broken by the
+:func:`fhir_safetyplan.revise.send` checks once more (:func:`others_active`: one round trip, ``no-cache``,
+no includes). Only when another active plan of ours is there, it reads the patient's plans in full (one more round
+trip) and :func:`after_first` decides, by the conversations' order (:func:`order`: ``authored``, ties broken by the
 submission id, the same on every sender):
 
 - ``alone``: no other active plan of the patient (or ours is no longer active: a newer plan's revision has
@@ -43,10 +44,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlencode
 
-from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, when
+from fhir_safetyplan.current_plan import PAGE, CurrentPlan, StoredPlan, subject_param, submission_of, when
 from fhir_safetyplan.errors import JSON
+from fhir_safetyplan.jsonshape import obj as _obj
+from fhir_safetyplan.jsonshape import objs as _objs
 
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
@@ -61,6 +65,49 @@ REASON = "simultaneous"
 def order(plan: StoredPlan) -> tuple[datetime, str]:
     """Which of two conversations is the newer: by ``authored``, ties by submission id (every sender agrees)."""
     return when(plan.authored), plan.submission
+
+
+def check_batch(subject: Any, submission_system: str) -> JSON:
+    """The batch :func:`others_active` sends (pure): the patient's active CarePlans and all Flags of ours, only
+    the elements needed to tell whose they are and whether they are active, no includes."""
+    who = subject_param(subject)
+    ours = ("identifier", f"{submission_system}|")
+    searches = [("CarePlan", [who, ("status", "active"), ours]), ("Flag", [who, ours])]
+    return {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "request": {
+                    "method": "GET",
+                    "url": f"{rtype}?"
+                    + urlencode(
+                        [*params, ("_elements", "identifier,status"), ("_count", str(PAGE))], safe=":|/,"
+                    ),
+                }
+            }
+            for rtype, params in searches
+        ],
+    }
+
+
+def others_active(client: FhirClient, subject: Any, submission_system: str, submission: str) -> bool:
+    """Whether the patient has an active CarePlan or Flag of ours from another submission (one round trip,
+    ``no-cache``, a small answer): the check after a first plan, before the full lookup it may need."""
+    response = client.transaction(
+        check_batch(subject, submission_system), idempotent=True, headers={"Cache-Control": "no-cache"}
+    )
+    for entry in _objs(response.get("entry")):
+        bundle = _obj(entry.get("resource"))
+        if bundle.get("resourceType") != "Bundle" or any(
+            lk.get("relation") == "next" for lk in _objs(bundle.get("link"))
+        ):
+            return True  # not a plain answer: the full lookup decides (and says what is wrong)
+        for e in _objs(bundle.get("entry")):
+            r = _obj(e.get("resource"))
+            if r.get("status") == "active" and submission_of(r, submission_system) not in (None, submission):
+                return True
+    return False
 
 
 @dataclass(frozen=True)

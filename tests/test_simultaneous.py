@@ -171,3 +171,13 @@ def test_a_plan_superseded_in_sequence_is_not_taken_for_one_that_retired_itself(
     own = plans(state, "c-older").own
     assert own is not None and simultaneous.withdrawn(own, plans(state, "c-older")) is None
     assert revise(older, plans(state, "c-older")).kind == "already"
+
+
+def test_the_check_after_a_first_plan_asks_only_whose_plans_are_active_with_no_includes() -> None:
+    batch = simultaneous.check_batch({"reference": "Patient/p1"}, "https://x.example/NamingSystem/submission")
+    urls = [e["request"]["url"] for e in batch["entry"]]
+    assert [u.split("?")[0] for u in urls] == ["CarePlan", "Flag"]
+    assert all(e["request"]["method"] == "GET" for e in batch["entry"]) and batch["type"] == "batch"
+    assert all("subject=Patient/p1" in u and "_elements=identifier,status" in u for u in urls)
+    assert not any("_include" in u or "_revinclude" in u for u in urls)
+    assert "status=active" in urls[0]  # R4 Flag has no status search parameter: filtered by the client
