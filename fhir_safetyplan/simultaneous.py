@@ -47,6 +47,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
+from fhir_safetyplan import codes
+from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import PAGE, CurrentPlan, StoredPlan, subject_param, submission_of, when
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.jsonshape import obj as _obj
@@ -151,10 +153,15 @@ def _retirement(own: StoredPlan, newer: StoredPlan) -> JSON:
 
 def withdrawn(own: StoredPlan, current: CurrentPlan) -> StoredPlan | None:
     """The newer plan, when ``own`` retired itself because of it in a race (pure): ``own`` has a CarePlan or
-    Flag, none active, no plan on the server names it as revised, and a plan of a later conversation is
-    active. None otherwise."""
+    Flag, none active, its CarePlan carries the note of a plan retired for one that arrived at the same time,
+    no plan on the server names it as revised, and a plan of a later conversation is active. None otherwise."""
     if own.active or not own.plan_resources():
         return None
+    if own.care_plan is not None:
+        reasons = load().text("revision", field=REASON)
+        notes = {n.get("text") for n in _objs(own.care_plan.get("note"))}
+        if not any(reasons.get(lang) in notes for lang in codes.LANGUAGES):
+            return None  # retired by a revision (or by a person), not for a plan that arrived at once
     if any(own.submission in {q.submission for q in current.predecessors(p)} for p in current.plans.values()):
         return None
     newer = [p for p in current.active if p.submission != own.submission and order(p) > order(own)]

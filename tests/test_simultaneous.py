@@ -181,3 +181,16 @@ def test_the_check_after_a_first_plan_asks_only_whose_plans_are_active_with_no_i
     assert all("subject=Patient/p1" in u and "_elements=identifier,status" in u for u in urls)
     assert not any("_include" in u or "_revinclude" in u for u in urls)
     assert "status=active" in urls[0]  # R4 Flag has no status search parameter: filtered by the client
+
+
+def test_a_plan_retired_otherwise_is_not_taken_for_one_that_retired_itself_in_a_race(
+    older: JSON, newer: JSON
+) -> None:
+    # Retired without the note of a race (by a person, or by a revision the lookup did not bring back).
+    state = both_written(older, newer)
+    for r in state.values():
+        if r["resourceType"] in ("CarePlan", "Flag") and "c-older" in str(r["identifier"]):
+            r["status"] = "revoked" if r["resourceType"] == "CarePlan" else "inactive"
+    own = plans(state, "c-older").own
+    assert own is not None and simultaneous.withdrawn(own, plans(state, "c-older")) is None
+    assert revise(older, plans(state, "c-older")).kind == "already"
