@@ -18,7 +18,9 @@
 :func:`send` is what delivery calls instead of a plain transaction: it reads (one batch, one round trip), revises
 and sends. A conflict is re-checked once: if our own plan is current by now (our first attempt went through and
 its answer was lost) the resend is harmless and counts as delivered; otherwise :class:`RevisionConflict` — the
-plan is *held for a person*, who decides whether it should still replace the plan now current.
+plan is *held for a person*, who decides whether it should still replace the plan now current. A first plan is
+checked once more after it is written, for another conversation's first plan written at the same moment (nothing
+to ``ifMatch`` on there): :mod:`fhir_safetyplan.simultaneous` leaves the newer conversation's plan current.
 
 A revision is computed when it is sent, never when it is queued: a plan that waited in the outbox is checked
 against the server as it is when the plan finally goes.
