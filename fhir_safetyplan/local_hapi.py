@@ -1,8 +1,8 @@
 """Build, start, stop and inspect the local HAPI FHIR server (the Maven launcher in ``hapi/``; installed
 from a wheel, built in the per-user cache directory).
 
-The server is a real HAPI FHIR 8.8.0 JPA server (R4, H2 in memory, so every start is empty) listening on
-127.0.0.1 only. ``start`` runs it as a detached process and records its pid, port and log file in a state
+The server is a real HAPI FHIR 8.8.0 JPA server (R4; H2 in memory, so every start is empty, or PostgreSQL
+with ``db``: see :mod:`fhir_safetyplan.hapi_database`) listening on 127.0.0.1 only. ``start`` runs it as a detached process and records its pid, port and log file in a state
 directory (default ``.safetyplan/``), so ``status`` and ``stop`` work from another process, e.g. a later
 ``safetyplan server stop``.
 
@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fhir_safetyplan import hapi_database
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
 from fhir_safetyplan.outcomes import Kind
 
@@ -85,6 +86,8 @@ class ServerInfo:
     base_url: str
     log_file: Path
     started_at: float
+    #: where it keeps its data: ``h2 in memory`` or the PostgreSQL URL without its password
+    database: str = hapi_database.IN_MEMORY
 
     def to_json(self) -> dict[str, Any]:
         """JSON-shaped form, as kept in the state file."""
@@ -101,6 +104,7 @@ class ServerInfo:
             base_url=str(data["base_url"]),
             log_file=Path(data["log_file"]),
             started_at=float(data["started_at"]),
+            database=str(data.get("database", hapi_database.IN_MEMORY)),
         )
 
 
@@ -428,22 +432,29 @@ def start(
     timeout: float = DEFAULT_START_TIMEOUT,
     server_args: Sequence[str] = (),
     toolchain: Toolchain = DEFAULT_TOOLCHAIN,
+    db: str | None = None,
+    db_password: str | None = None,
 ) -> ServerInfo:
     """Start the server (building it first if needed) as a detached process on 127.0.0.1.
 
     ``port`` None picks a free port. ``server_args`` go to the launcher, e.g.
     ``["--safetyplan.validate-requests=true"]`` (see hapi/README.md); ``toolchain`` says where the launcher
-    and Java are. With ``wait`` the call returns once
-    ``/fhir/metadata`` answers. If a server from ``state_dir`` is already running it is returned as is.
-    Raises :class:`ConfigError` (tools missing, build failed, port taken) or :class:`ServerStartError`.
+    and Java are. ``db`` is a ``postgresql://`` URL of an existing database to keep the data in (None: H2 in
+    memory); its password (``db_password``, else the one in the URL) goes to the JVM in a private file that
+    the launcher reads once and deletes, never on its command line.
+    With ``wait`` the call returns once ``/fhir/metadata`` answers. If a server from ``state_dir`` is already
+    running it is returned as is. Raises :class:`ConfigError` (tools missing, build failed, port taken, a bad
+    database URL or a database that refuses us) or :class:`ServerStartError`.
     """
     state_dir = Path(state_dir)
+    database = hapi_database.parse(db, db_password) if db is not None else None
+    wanted = database.display if database else hapi_database.IN_MEMORY
     running = status(state_dir)
     if running is not None:
-        if port is not None and port != running.port:
+        if (port is not None and port != running.port) or wanted != running.database:
             raise ConfigError(
-                f"A HAPI FHIR server from {state_dir} is already running on port {running.port}; "
-                f"stop it first (safetyplan server stop --state-dir {state_dir})."
+                f"A HAPI FHIR server from {state_dir} is already running on port {running.port} "
+                f"({running.database}); stop it first (safetyplan server stop --state-dir {state_dir})."
             )
         if wait:
             wait_until_ready(running.base_url, timeout, running.pid, running.log_file)
@@ -454,25 +465,19 @@ def start(
     elif _port_in_use(port):
         raise ConfigError(f"Port {port} on {HOST} is already in use; choose another with --port or omit it.")
     state_dir.mkdir(parents=True, exist_ok=True)
+    secret = None
+    if database is not None:
+        database.check_reachable()
+        secret = database.write_password(state_dir)
+        server_args = [*server_args, *database.launcher_args(secret)]
     log_file = (state_dir / LOG_FILE).resolve()
-    cmd = _server_command(jar, port, server_args, toolchain)
-    detach: dict[str, Any]
-    if os.name == "nt":
-        detach = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}  # type: ignore[attr-defined]
-    else:
-        detach = {"start_new_session": True}  # Ctrl-C in the caller's terminal must not kill it
-    with open(log_file, "wb") as out:
-        process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=state_dir, **detach
-        )
-    info = ServerInfo(
-        pid=process.pid,
-        port=port,
-        base_url=f"http://{HOST}:{port}/fhir",
-        log_file=log_file,
-        started_at=time.time(),
-    )
-    record = dict(info.to_json(), proc_start=_proc_start(process.pid))
+    try:
+        pid = _spawn(_server_command(jar, port, server_args, toolchain), log_file, state_dir)
+    except BaseException:
+        _remove(secret)
+        raise
+    info = ServerInfo(pid, port, f"http://{HOST}:{port}/fhir", log_file, time.time(), wanted)
+    record = dict(info.to_json(), proc_start=_proc_start(pid))
     _state_path(state_dir).write_text(json.dumps(record, indent=2) + "\n")
     log.info("started HAPI FHIR server pid %d on port %d", info.pid, port)
     if wait:
@@ -480,9 +485,37 @@ def start(
             wait_until_ready(info.base_url, timeout, info.pid, log_file)
         except ServerStartError:
             stop(state_dir)
-            raise
+            _remove(secret)
+            refusal = hapi_database.refusal_in_log(_tail(log_file, lines=200))
+            if refusal is None:
+                raise
+            raise ConfigError(
+                f"The HAPI FHIR server could not open its database: {refusal.removeprefix('safetyplan-hapi: ')}. "
+                "Check the user, password and database name in --db (the database must exist: createdb NAME)."
+            ) from None
+        _remove(secret)  # read and deleted by the launcher by now; this is in case it could not delete it
         log.info("HAPI FHIR server ready after %.1f s", time.time() - info.started_at)
     return info
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def _spawn(cmd: list[str], log_file: Path, cwd: Path) -> int:
+    """Start ``cmd`` detached from the caller's session, output to ``log_file``; its pid."""
+    detach: dict[str, Any]
+    if os.name == "nt":
+        detach = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}  # type: ignore[attr-defined]
+    else:
+        detach = {"start_new_session": True}  # Ctrl-C in the caller's terminal must not kill it
+    with open(log_file, "wb") as out:
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, **detach
+        )
+    return process.pid
 
 
 def stop(state_dir: Path = DEFAULT_STATE_DIR, timeout: float = 30.0) -> bool:

@@ -335,10 +335,11 @@ def test_no_option_takes_a_secret_on_the_command_line(
         main(["push", "plan.json", "--server", BASE, option, TOKEN])
     assert info.value.code == exitcodes.USAGE
     capsys.readouterr()
-    # And no delivery command defines an option that looks like one.
+    # And no command defines an option that looks like one. An option naming a file that holds one (e.g.
+    # server start --db-password-file) takes a path, which is how a secret should be given.
     parser = build_parser()
     text = json.dumps([a.option_strings for a in _all_actions(parser)])
-    assert not re.search(r"token|password|secret", text, re.IGNORECASE)
+    assert not re.search(r"(token|password|secret)(?!-file\b)", text, re.IGNORECASE)
 
 
 def _all_actions(parser: Any) -> list[Any]:

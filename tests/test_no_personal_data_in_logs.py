@@ -388,6 +388,46 @@ def test_two_first_plans_at_once_log_no_personal_data(
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 
+def test_a_lookup_that_lost_a_race_inside_the_server_logs_and_keeps_no_personal_data(
+    tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HAPI answers an entry of the current-plan lookup 409 HAPI-0550 when requests race, quoting the key it broke
+    (a conditional-create URL with the identity number): the plan waits in the outbox, and nothing says the number."""
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.delivery.deliver import deliver
+    from fhir_safetyplan.delivery.outbox import Outbox
+
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
+    bundle = pipeline.build_bundle(canary_document())
+    diagnostics = f"HAPI-0550: HAPI-0826: version constraint failure (Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.1|{FNR})"
+    raced = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": diagnostics}],
+    }
+
+    def lookup(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        assert body["type"] == "batch"  # only the lookup is sent: the plan is not written
+        empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        entries = [{"response": {"status": "409 Conflict", "outcome": raced}}]
+        entries += [{"resource": empty, "response": {"status": "200 OK"}} for _ in body["entry"][1:]]
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
+
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
+        Outbox(tmp_path / "outbox.db") as outbox,
+        FhirClient(BASE, retries=0) as client,
+    ):
+        rsps.add_callback(responses.POST, BASE, callback=lookup)
+        result = deliver(bundle, client, outbox=outbox, submission_id="kanari-1")
+        assert result.status == "queued"
+        assert_no_canary(repr(result), "the DeliveryResult repr")
+        (entry,) = outbox.list()
+        assert entry.status == "pending"
+        assert_no_canary(str(entry.last_error), "the outbox entry's reason")
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
 def test_delivery_logs_no_personal_data_when_delivered_rejected_or_queued(
     outbox_at: str, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

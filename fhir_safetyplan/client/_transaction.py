@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from fhir_safetyplan.errors import JSON
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+#: HAPI's code for a ResourceVersionConflictException: two requests wrote the same rows at once
+_RACING_WRITE = "HAPI-0550"
 
 
 def is_idempotent_transaction(bundle: JSON) -> bool:
@@ -60,7 +63,12 @@ def check_transaction_response(request: JSON, response: JSON) -> None:
     A transaction is all or nothing, but a batch is not, and a misbehaving proxy may cut entries: only a
     complete, all-2xx answer counts as delivered.
     """
-    from fhir_safetyplan.client._errors import BatchEntryRejected, FhirError
+    from fhir_safetyplan.client._errors import (
+        BatchEntryRejected,
+        FhirError,
+        WriteConflict,
+        synthesised_outcome,
+    )
 
     entries = response.get("entry") or []
     asked = request.get("entry") or []
@@ -74,14 +82,20 @@ def check_transaction_response(request: JSON, response: JSON) -> None:
         status = answer.get("status") if isinstance(answer, dict) else None
         code = status.strip()[:3] if isinstance(status, str) else ""
         if request.get("type") == "batch" and code[:1] == "4" and code.isdigit():
+            outcome = answer.get("outcome") if isinstance(answer, dict) else None
+            outcome = outcome if isinstance(outcome, dict) else None
+            if code == "409" and _RACING_WRITE in json.dumps(outcome):
+                # HAPI lost a race with another request inside its own storage (HAPI-0550: e.g. two searches'
+                # bookkeeping at once): not a verdict on this entry, the same batch may be sent again.
+                msg = (
+                    f"The server's entry {i} of the batch conflicted with a concurrent write (HTTP 409) "
+                    f"[{_RACING_WRITE}]."
+                )
+                # Our words only, as for a 409 on a whole request: HAPI's diagnostics can quote search URLs.
+                raise WriteConflict(msg + " Try again later.", 409, synthesised_outcome("conflict", msg))
             # A batch is not all or nothing: this entry was refused, the server itself answered.
             raise BatchEntryRejected(
-                f"The server refused entry {i} of the batch (HTTP {code}).",
-                int(code),
-                answer.get("outcome")
-                if isinstance(answer, dict) and isinstance(answer.get("outcome"), dict)
-                else None,
-                i,
+                f"The server refused entry {i} of the batch (HTTP {code}).", int(code), outcome, i
             )
         if not isinstance(status, str) or not status.strip()[:1] == "2":
             raise FhirError(

@@ -18,10 +18,11 @@ def register(sub: Any) -> None:
     """Add ``server`` and its sub-commands."""
     parser = sub.add_parser(
         "server",
-        help="run a local HAPI FHIR R4 server (127.0.0.1, in-memory) to push to",
+        help="run a local HAPI FHIR R4 server (127.0.0.1, in memory or on PostgreSQL) to push to",
         description=(
-            "A real HAPI FHIR 8.8.0 JPA server (R4, H2 in memory: empty at every start), built once with "
-            "Maven from hapi/ and run with Java 17+. It listens on 127.0.0.1 only and has no authentication."
+            "A real HAPI FHIR 8.8.0 JPA server (R4; H2 in memory, empty at every start, or PostgreSQL with "
+            "--db), built once with Maven from hapi/ and run with Java 17+. It listens on 127.0.0.1 only and "
+            "has no authentication."
         ),
     )
     actions = parser.add_subparsers(dest="server_command", metavar="ACTION", parser_class=type(parser))
@@ -38,6 +39,19 @@ def register(sub: Any) -> None:
         help="how long to wait for it (default 180)",
     )
     p.add_argument("--no-wait", action="store_true", help="return once the process is started")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="keep the data in PostgreSQL: postgresql://USER:PASSWORD@HOST:PORT/DATABASE, an existing "
+        "database (default: H2 in memory). The password goes to the server in a private file it reads once, "
+        "never on its command line",
+    )
+    p.add_argument(
+        "--db-password-file",
+        metavar="FILE",
+        help="read the --db password from the first line of FILE instead of the URL, so that it is on no "
+        "command line at all",
+    )
     p.set_defaults(handler=_start)
 
     p = actions.add_parser("stop", help="stop the server started from --state-dir")
@@ -72,7 +86,14 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from fhir_safetyplan import local_hapi
+    from fhir_safetyplan import hapi_database, local_hapi
+
+    if args.db_password_file and not args.db:
+        sys.stderr.write(
+            "safetyplan: --db-password-file goes with --db postgresql://USER@HOST:PORT/DATABASE\n"
+        )
+        return exitcodes.USAGE
+    password = hapi_database.read_password_file(args.db_password_file) if args.db_password_file else None
 
     toolchain = settings_of(args).toolchain()
     already = local_hapi.status(args.state_dir)
@@ -84,12 +105,16 @@ def _start(args: argparse.Namespace) -> int:
         wait=not args.no_wait,
         timeout=args.timeout,
         toolchain=toolchain,
+        db=args.db,
+        db_password=password,
     )
     if already is not None:
         sys.stderr.write(f"safetyplan: already running (pid {info.pid}); log: {info.log_file}\n")
     else:
         state = "started" if args.no_wait else "ready"
-        sys.stderr.write(f"safetyplan: HAPI FHIR server {state} (pid {info.pid}); log: {info.log_file}\n")
+        sys.stderr.write(
+            f"safetyplan: HAPI FHIR server {state} (pid {info.pid}, {info.database}); log: {info.log_file}\n"
+        )
     sys.stdout.write(info.base_url + "\n")
     return exitcodes.OK
 
@@ -123,7 +148,9 @@ def _status(args: argparse.Namespace) -> int:
         sys.stderr.write(f"safetyplan: no HAPI FHIR server running from {args.state_dir}\n")
         return exitcodes.UNAVAILABLE
     ready = "ready" if local_hapi.metadata_ok(info.base_url) else "starting (not answering yet)"
-    sys.stderr.write(f"safetyplan: running, {ready} (pid {info.pid}); log: {info.log_file}\n")
+    sys.stderr.write(
+        f"safetyplan: running, {ready} (pid {info.pid}, {info.database}); log: {info.log_file}\n"
+    )
     sys.stdout.write(info.base_url + "\n")
     return exitcodes.OK
 

@@ -192,3 +192,62 @@ def faulty_server(tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str) 
     finally:
         proxy.close()
         local_hapi.stop(state)
+
+
+class HapiOnPostgres:
+    """A HAPI server of its own on PostgreSQL (a fresh database in the session's cluster), started without
+    waiting so that it boots while other work goes on; :meth:`ready` waits for it. Its data lives in
+    PostgreSQL, so it survives :meth:`stop` and :meth:`start` (which keeps the port)."""
+
+    def __init__(self, state: Path, db: str) -> None:
+        self.state = state
+        self.db = db
+        self.port = 0
+        self.start(wait=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/fhir"
+
+    def start(self, wait: bool = True) -> None:
+        from fhir_safetyplan import local_hapi
+
+        timeout = float(os.environ.get("SAFETYPLAN_HAPI_START_TIMEOUT", "300"))
+        info = local_hapi.start(
+            port=self.port or None,
+            state_dir=self.state,
+            db=self.db,
+            wait=wait,
+            timeout=timeout,
+            toolchain=TOOLCHAIN,
+        )
+        self.port = info.port
+
+    def ready(self) -> str:
+        """The base URL, once the server answers ``/metadata``."""
+        from fhir_safetyplan import local_hapi
+
+        info = local_hapi.status(self.state)
+        if info is None:
+            pytest.fail(f"HAPI on PostgreSQL is not running; see {self.state / local_hapi.LOG_FILE}")
+        local_hapi.wait_until_ready(info.base_url, 300, info.pid, info.log_file)
+        return self.base_url
+
+    def stop(self) -> None:
+        from fhir_safetyplan import local_hapi
+
+        local_hapi.stop(self.state)
+
+
+@pytest.fixture(scope="session")
+def hapi_on_postgres(
+    tmp_path_factory: pytest.TempPathFactory, hapi_base_url: str, postgres: Any
+) -> Iterator[HapiOnPostgres]:
+    """HAPI on PostgreSQL (``safetyplan server start --db postgresql://…``), for this session."""
+    del hapi_base_url  # only to share the session fixture's checks (tools present, jar built)
+    db = postgres.create_database(f"hapi_{uuid.uuid4().hex[:12]}")
+    server = HapiOnPostgres(tmp_path_factory.mktemp("hapi-postgres"), db)
+    try:
+        yield server
+    finally:
+        server.stop()

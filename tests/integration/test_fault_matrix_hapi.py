@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from fhir_safetyplan.delivery.outbox import Outbox
+from fhir_safetyplan.delivery.outbox import Outbox, OutboxEntry
 
 from .conftest import TOOLCHAIN, Fhir, fresh_identifier
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, fresh_fnr, fresh_plan, write
@@ -55,7 +55,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _cli(*args: str) -> subprocess.Popen[str]:
+def cli(*args: str) -> subprocess.Popen[str]:
+    """``safetyplan ARGS`` as a process of its own (stderr kept, stdout dropped), with the service token set."""
     return subprocess.Popen(
         [sys.executable, "-m", "fhir_safetyplan", *args],
         cwd=ROOT,
@@ -101,7 +102,7 @@ class Matrix:
         """``safetyplan push`` until the engine hears an answer (a killed push is sent again)."""
         path = write(self.tmp, data, f"{data['submissionId']}.json")
         while True:
-            proc = _cli(
+            proc = cli(
                 "push",
                 str(path),
                 "--server",
@@ -140,7 +141,7 @@ class Matrix:
         self.unexpected.append("service unreachable")
 
     def flush(self) -> None:
-        proc = _cli("outbox", "flush", "--outbox", str(self.outbox))
+        proc = cli("outbox", "flush", "--outbox", str(self.outbox))
         self.maybe_kill(proc, 0.3, 1.5)
         _, err = proc.communicate(timeout=180)
         if proc.returncode not in (0, 4, -signal.SIGKILL):
@@ -169,7 +170,9 @@ class Matrix:
         threading.Thread(target=restart, daemon=True).start()
 
 
-def _serve(m: Matrix) -> tuple[subprocess.Popen[str], str]:
+def serve(upstream: str, outbox: Path | str, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``safetyplan serve`` process on a free port (flushing every second, with ``options``), once its
+    /healthz answers."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -180,12 +183,13 @@ def _serve(m: Matrix) -> tuple[subprocess.Popen[str], str]:
             "--port",
             str(port),
             "--upstream",
-            m.via_proxy,
+            upstream,
             "--outbox",
-            str(m.outbox),
+            str(outbox),
             "--flush-interval",
             "1",
             "--create-patient",
+            *options,
         ],
         cwd=ROOT,
         env=_env(),
@@ -197,15 +201,18 @@ def _serve(m: Matrix) -> tuple[subprocess.Popen[str], str]:
     def up() -> bool:
         try:
             return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer in time
             return False
 
     wait_for(up, 60, "the service to start")
     return proc, url
 
 
-def _check(fhir: Fhir, patients: dict[str, list[str]], outbox: Path) -> dict[str, int]:
-    """lost / duplicated / wrong patient (per resource type and plan) and outbox entries not delivered."""
+def check_plans(fhir: Fhir, patients: dict[str, list[str]], entries: list[OutboxEntry]) -> dict[str, int]:
+    """lost / duplicated / wrong patient (per resource type and plan) and outbox entries not delivered.
+
+    ``patients`` maps each synthetic identity number to its plans' submission ids; ``entries`` is the outbox.
+    """
     owner = {sub: fnr for fnr, subs in patients.items() for sub in subs}
     seen: Counter[tuple[str, str]] = Counter()
     wrong_patient = 0
@@ -218,8 +225,6 @@ def _check(fhir: Fhir, patients: dict[str, list[str]], outbox: Path) -> dict[str
                 seen[(rtype, sub)] += 1
                 wrong_patient += owner.get(sub) != fnr
     expected = {(t, s) for t in TYPES for s in owner} | {("Patient", fnr) for fnr in patients}
-    with Outbox(outbox) as box:
-        entries = box.list()
     return {
         "lost": len(expected - set(seen)),
         "duplicated": sum(n - 1 for n in seen.values() if n > 1),
@@ -227,6 +232,11 @@ def _check(fhir: Fhir, patients: dict[str, list[str]], outbox: Path) -> dict[str
         "entries in a wrong state": sum(e.status != "delivered" for e in entries)
         + abs(len(entries) - len(owner)),
     }
+
+
+def _entries(outbox: Path) -> list[OutboxEntry]:
+    with Outbox(outbox) as box:
+        return box.list()
 
 
 def _answers(faulty: JSON) -> bool:
@@ -262,7 +272,7 @@ def test_fault_matrix_nothing_lost_duplicated_misfiled_or_in_a_wrong_state(
     injected_before = m.proxy.faults_injected
     m.proxy.on_kill = m.kill_and_restart_server
 
-    services = [_serve(m), _serve(m)]
+    services = [serve(m.via_proxy, m.outbox), serve(m.via_proxy, m.outbox)]
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             jobs = []
@@ -282,7 +292,7 @@ def test_fault_matrix_nothing_lost_duplicated_misfiled_or_in_a_wrong_state(
             with Outbox(m.outbox) as box:
                 if box.counts()["pending"] == 0:
                     break
-            for proc in [_cli("outbox", "flush", "--outbox", str(m.outbox)) for _ in range(2)]:
+            for proc in [cli("outbox", "flush", "--outbox", str(m.outbox)) for _ in range(2)]:
                 _, err = proc.communicate(timeout=180)
                 if proc.returncode not in (0, 4):
                     m.unexpected.append(f"final flush exit {proc.returncode}: {err[-300:]}")
@@ -296,7 +306,7 @@ def test_fault_matrix_nothing_lost_duplicated_misfiled_or_in_a_wrong_state(
     figures = {
         "plans": len(plans),
         "faults injected": m.proxy.faults_injected - injected_before + m.clients_killed,
-        **_check(fhir, patients, m.outbox),
+        **check_plans(fhir, patients, _entries(m.outbox)),
         "unexpected answers": len(m.unexpected),
     }
     print(

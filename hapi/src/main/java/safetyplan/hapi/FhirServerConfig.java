@@ -13,6 +13,7 @@ import ca.uhn.fhir.jpa.config.util.HapiEntityManagerFactoryUtil;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
+import ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.provider.JpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.ValueSetOperationProvider;
@@ -29,6 +30,11 @@ import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import ca.uhn.fhir.validation.IInstanceValidatorModule;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.util.List;
 import jakarta.persistence.EntityManagerFactory;
 import java.util.HashMap;
@@ -46,7 +52,8 @@ import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
 import org.springframework.transaction.annotation.EnableTransactionManagement;
 
 /**
- * The HAPI JPA beans for an R4 server on an in-memory H2 database.
+ * The HAPI JPA beans for an R4 server on an in-memory H2 database (the default) or on PostgreSQL
+ * ({@code --safetyplan.jdbc-url=jdbc:postgresql://host:port/db}).
  *
  * <p>Deliberately left out to keep startup fast and memory small: Hibernate Search (Lucene), subscriptions,
  * MDM, clinical reasoning, IG installation at startup, narrative generation, request logging (URLs can
@@ -105,15 +112,74 @@ public class FhirServerConfig {
 		return new NullNarrativeGenerator();
 	}
 
+	/**
+	 * The connection pool. The user name comes from {@code safetyplan.jdbc-username}; the password never from the
+	 * command line, which {@code ps} shows to everyone on the machine: from the private file named by
+	 * {@code safetyplan.jdbc-password-file} (its first line; the file is deleted once read, as
+	 * {@code safetyplan server start --db} writes it for this start only), else from the environment variable
+	 * {@value #PASSWORD_VARIABLE}. The database is tried once here, so a wrong URL, user or password stops the
+	 * server at once with one line saying why ({@link DatabaseUnavailable}) instead of a Hibernate stack trace.
+	 */
 	@Bean(destroyMethod = "close")
-	public DataSource dataSource(@Value("${safetyplan.jdbc-url:jdbc:h2:mem:safetyplan}") String jdbcUrl) {
+	public DataSource dataSource(
+			@Value("${safetyplan.jdbc-url:jdbc:h2:mem:safetyplan}") String jdbcUrl,
+			@Value("${safetyplan.jdbc-username:}") String username,
+			@Value("${safetyplan.jdbc-password-file:}") String passwordFile) {
+		boolean postgres = isPostgres(jdbcUrl);
 		BasicDataSource dataSource = new BasicDataSource();
-		dataSource.setDriverClassName("org.h2.Driver");
+		dataSource.setDriverClassName(postgres ? "org.postgresql.Driver" : "org.h2.Driver");
 		dataSource.setUrl(jdbcUrl);
-		dataSource.setUsername("sa");
-		dataSource.setPassword("");
+		dataSource.setUsername(username.isEmpty() && !postgres ? "sa" : username);
+		String password = passwordFile.isEmpty() ? System.getenv(PASSWORD_VARIABLE) : readOnce(passwordFile);
+		dataSource.setPassword(password == null ? "" : password);
 		dataSource.setMaxTotal(10);
+		try (Connection connection = dataSource.getConnection()) {
+			connection.isValid(5);
+		} catch (SQLException e) {
+			throw new DatabaseUnavailable(jdbcUrl, username, e);
+		}
 		return dataSource;
+	}
+
+	/** The first line of {@code path}, which is then deleted (it holds a password for this start only). */
+	private static String readOnce(String path) {
+		Path file = Path.of(path);
+		try {
+			List<String> lines = Files.readAllLines(file);
+			return lines.isEmpty() ? "" : lines.get(0);
+		} catch (IOException e) {
+			throw new IllegalStateException("cannot read the database password file " + path + ": " + e, e);
+		} finally {
+			try {
+				Files.deleteIfExists(file);
+			} catch (IOException ignored) {
+				// safetyplan server start removes it too
+			}
+		}
+	}
+
+	/** Where the database password is read from when no password file is named (for runs by hand). */
+	public static final String PASSWORD_VARIABLE = "SAFETYPLAN_HAPI_DB_PASSWORD";
+
+	static boolean isPostgres(String jdbcUrl) {
+		return jdbcUrl.startsWith("jdbc:postgresql:");
+	}
+
+	/** The database could not be opened at startup; the message names it (never the password) and the cause. */
+	public static final class DatabaseUnavailable extends IllegalStateException {
+		DatabaseUnavailable(String jdbcUrl, String username, SQLException cause) {
+			super("cannot open the database " + jdbcUrl + (username.isEmpty() ? "" : " as user " + username)
+					+ ": " + rootMessage(cause), cause);
+		}
+
+		/** The driver's own words (e.g. PostgreSQL's FATAL line) rather than the pool's wrapper around them. */
+		private static String rootMessage(Throwable e) {
+			Throwable root = e;
+			while (root.getCause() != null && root.getCause() != root) {
+				root = root.getCause();
+			}
+			return root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
+		}
 	}
 
 	@Bean
@@ -123,13 +189,16 @@ public class FhirServerConfig {
 			FhirContext fhirContext,
 			JpaStorageSettings storageSettings,
 			DataSource dataSource,
+			@Value("${safetyplan.jdbc-url:jdbc:h2:mem:safetyplan}") String jdbcUrl,
 			@Value("${safetyplan.lucene:false}") boolean lucene) {
 		LocalContainerEntityManagerFactoryBean factory =
 				HapiEntityManagerFactoryUtil.newEntityManagerFactory(beanFactory, fhirContext, storageSettings);
 		factory.setPersistenceUnitName("HAPI_PU");
 		factory.setDataSource(dataSource);
 		Map<String, Object> jpa = new HashMap<>();
-		jpa.put("hibernate.dialect", HapiFhirH2Dialect.class.getName());
+		jpa.put(
+				"hibernate.dialect",
+				(isPostgres(jdbcUrl) ? HapiFhirPostgresDialect.class : HapiFhirH2Dialect.class).getName());
 		jpa.put("hibernate.hbm2ddl.auto", "update");
 		jpa.put("hibernate.jdbc.batch_size", "20");
 		jpa.put("hibernate.cache.use_query_cache", "false");
@@ -138,6 +207,9 @@ public class FhirServerConfig {
 		jpa.put("hibernate.cache.use_minimal_puts", "false");
 		jpa.put("hibernate.format_sql", "false");
 		jpa.put("hibernate.show_sql", "false");
+		// Schema updates on PostgreSQL raise harmless notices ("constraint ... does not exist, skipping") by the
+		// hundred; errors are still logged.
+		jpa.put("hibernate.jdbc.log.warnings", "false");
 		if (lucene) {
 			// In-memory Lucene index: only the terminology tables use it (REST $expand of a ValueSet over a
 			// CodeSystem stored here); search parameters stay in SQL (see storageSettings).

@@ -12,8 +12,8 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
 
 /**
- * Entry point of the fhir-safetyplan test server: a HAPI FHIR JPA server (R4, H2 in memory) for local
- * development and integration tests.
+ * Entry point of the fhir-safetyplan test server: a HAPI FHIR JPA server (R4, H2 in memory or PostgreSQL) for
+ * local development and integration tests.
  *
  * <p>Only the embedded web server is auto-configured (port, address, Tomcat options); everything else is
  * wired explicitly in {@link FhirServerConfig}, so startup does not scan or auto-configure what we don't use.
@@ -27,8 +27,23 @@ import org.springframework.context.annotation.Import;
 @Import(FhirServerConfig.class)
 public class Launcher {
 
+	/** Exit status when the database cannot be opened (the same as safetyplan's configuration error). */
+	static final int EXIT_DATABASE = 7;
+	/** The start of the one line printed then; {@code safetyplan server start} quotes it. */
+	static final String DATABASE_MARKER = "safetyplan-hapi: ";
+
 	public static void main(String[] args) {
-		SpringApplication.run(Launcher.class, args);
+		try {
+			SpringApplication.run(Launcher.class, args);
+		} catch (RuntimeException e) {
+			for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+				if (cause instanceof FhirServerConfig.DatabaseUnavailable) {
+					System.err.println(DATABASE_MARKER + cause.getMessage());
+					System.exit(EXIT_DATABASE);
+				}
+			}
+			throw e;
+		}
 	}
 
 	/** Serves the FHIR API under /fhir, initialised at startup so the first request is not slow. */
