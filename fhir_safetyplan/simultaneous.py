@@ -96,9 +96,14 @@ def check_batch(subject: Any, submission_system: str) -> JSON:
 def others_active(client: FhirClient, subject: Any, submission_system: str, submission: str) -> bool:
     """Whether the patient has an active CarePlan or Flag of ours from another submission (one round trip,
     ``no-cache``, a small answer): the check after a first plan, before the full lookup it may need."""
-    response = client.transaction(
-        check_batch(subject, submission_system), idempotent=True, headers={"Cache-Control": "no-cache"}
-    )
+    from fhir_safetyplan.client import BatchEntryRejected
+
+    try:
+        response = client.transaction(
+            check_batch(subject, submission_system), idempotent=True, headers={"Cache-Control": "no-cache"}
+        )
+    except BatchEntryRejected:
+        return True  # the full lookup decides, and says what the server refused
     for entry in _objs(response.get("entry")):
         bundle = _obj(entry.get("resource"))
         if bundle.get("resourceType") != "Bundle" or any(
