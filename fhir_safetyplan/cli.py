@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("safetyplan: interrupted\n")
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return exitcodes.OK
     except Exception as exc:  # a bug: say so plainly, no traceback unless asked

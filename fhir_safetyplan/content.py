@@ -7,7 +7,7 @@ it adds no clinical content of its own.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -68,35 +68,50 @@ class ChecklistItem:
 
 @dataclass(frozen=True)
 class Content:
-    """All clinical content of the form."""
+    """All clinical content of the form (read-only: its texts and options are built once and then reused)."""
 
     raw: dict[str, Any]
     checklist: tuple[ChecklistItem, ...]
+    #: what :meth:`text`, :meth:`option` and :meth:`options` built, by their arguments (the flow asks for the same
+    #: few dozen texts thousands of times in a batch; each is checked and built once)
+    _built: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def text(self, *path: str, field: str = "text") -> Text:
         """A text by its path in the TOML, e.g. ``text("conversation", "informed")``."""
-        node: Any = self.raw
-        carry = True
-        for part in path:
-            node = node[part]
-            carry = carry and node.get("carry", True) is not False
-        return replace(_text(node[field], ".".join((*path, field))), carry=carry)
+        key = ("text", field, *path)
+        found: Text | None = self._built.get(key)
+        if found is None:
+            node: Any = self.raw
+            carry = True
+            for part in path:
+                node = node[part]
+                carry = carry and node.get("carry", True) is not False
+            found = self._built[key] = replace(_text(node[field], ".".join((*path, field))), carry=carry)
+        return found
 
     def options(self, section: str) -> tuple[Option, ...]:
         """The answer options of a section (``answers``, ``channels``, ``duty-status``, ``instruments``, ``levels``)."""
-        return tuple(self.option(section, k) for k in self.raw[section])
+        key = ("options", section)
+        found: tuple[Option, ...] | None = self._built.get(key)
+        if found is None:
+            found = self._built[key] = tuple(self.option(section, k) for k in self.raw[section])
+        return found
 
     def option(self, section: str, name: str) -> Option:
         """One answer option by its name in the TOML, e.g. ``option("answers", "no")``."""
-        v = self.raw[section][name]
-        return Option(
-            system=v.get("system"),
-            code=v["code"],
-            display=_text(v["display"], f"{section}.{name}"),
-            retired=v.get("retired"),
-            since=v.get("since"),
-            words=tuple(v.get("words", ())),
-        )
+        key = ("option", section, name)
+        found: Option | None = self._built.get(key)
+        if found is None:
+            v = self.raw[section][name]
+            found = self._built[key] = Option(
+                system=v.get("system"),
+                code=v["code"],
+                display=_text(v["display"], f"{section}.{name}"),
+                retired=v.get("retired"),
+                since=v.get("since"),
+                words=tuple(v.get("words", ())),
+            )
+        return found
 
     def codes(self, section: str, version: str) -> tuple[str, ...]:
         """The codes of a section's options that the form of ``version`` offers, in content order."""

@@ -30,6 +30,11 @@ CONFIG = 7
 #: Held for a person: the patient's plan changed on the server while this revision was on its way (someone else
 #: revised it, or a newer plan is current); nothing was written.
 CONFLICT = 8
+#: Batch mode (``--ndjson``): the lines did not all end the same way (some succeeded, or they failed in
+#: different ways); each line's result on stdout says how it ended.
+PARTIAL = 9
+#: Interrupted (Ctrl-C, SIGTERM); in batch mode the last stdout line says up to which input line was read.
+INTERRUPTED = 130
 #: A bug in this program: reported without a traceback (set SAFETYPLAN_DEBUG=1 to see one).
 INTERNAL = 70
 
@@ -44,7 +49,9 @@ MEANINGS: dict[int, str] = {
     REFUSED: "refused by policy",
     CONFIG: "configuration (or a damaged outbox)",
     CONFLICT: "held for a person (the patient's plan changed meanwhile)",
+    PARTIAL: "batch (--ndjson): the lines ended in different ways",
     INTERNAL: "internal error",
+    INTERRUPTED: "interrupted",
 }
 
 #: outcome -> exit code, in priority order: when a run has several outcomes (a flush), the first one in this

@@ -723,3 +723,53 @@ def test_one_submission_for_two_patients_in_the_outbox_logs_and_says_no_personal
         assert [e.submission_id for e in migrated.pending()] == ["kanari-1"]
     assert debug_logs.records
     assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
+# ---- batch mode (--ndjson) --------------------------------------------------------------------------------------
+
+
+def _canary_lines() -> list[str]:
+    """The canary's plans, its error inputs, and lines that break off, repeat or overflow holding it."""
+    text = json.dumps(canary_document(), ensure_ascii=False)
+    lines = [text, json.dumps(canary_document("no"), ensure_ascii=False), ""]
+    lines += [json.dumps(data, ensure_ascii=False) for data in error_inputs().values()]
+    lines += [
+        text[: len(text) // 2],  # cut off in the middle of the canary's free text
+        text[:-1] + f', "{FNR}": 1, "{FNR}": 2}}',  # the identity number as a repeated key
+        text.replace(NAME, "\\ud800" + NAME, 1),
+        '{"answers": "' + NAME * (pipeline.MAX_INPUT_BYTES // len(NAME) + 1) + '"}',  # over the size limit
+    ]
+    return lines
+
+
+def test_batch_mode_logs_and_says_no_personal_data(
+    tmp_path: Path,
+    debug_logs: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("fhir_safetyplan.client._retry.time.sleep", lambda _seconds: None)
+    path = tmp_path / "kanari.ndjson"
+    path.write_text("\n".join(_canary_lines()) + "\n", encoding="utf-8")
+    assert cli.main(["-vv", "validate", "--ndjson", str(path)]) == 9
+    assert cli.main(["-vv", "bundle", "--ndjson", str(path)]) == 9
+    captured = capsys.readouterr()
+    assert NAME in captured.out  # the bundles are the journal: the canary belongs there
+    assert_no_canary(captured.err, "stderr of validate/bundle --ndjson")
+    outcomes = [json.loads(x) for x in captured.out.splitlines() if '"OperationOutcome"' in x[:40]]
+    assert_no_canary(json.dumps(outcomes, ensure_ascii=False), "the OperationOutcomes of bad lines")
+
+    outbox = str(tmp_path / "outbox.sqlite")
+    push = ["-vv", "push", "--ndjson", str(path), "--server", BASE, "--outbox", outbox, "--no-check"]
+    upstream = _Upstream()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
+        upstream.answer = (400, _outcome_quoting_the_canary())  # rejected, the server quoting the canary
+        assert cli.main([*push, "--workers", "2"]) == 9
+        upstream.answer = (503, _outcome_quoting_the_canary())  # queued, and the batch stops sending
+        assert cli.main(push) == 9
+    assert upstream.transactions >= 2
+    captured = capsys.readouterr()
+    assert '"status":"queued"' in captured.out
+    assert_no_canary(captured.err, "stderr of push --ndjson")
+    assert_no_canary(all_log_text(debug_logs), "a log record")

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands import batch
+from fhir_safetyplan.commands.batch import add_ndjson
 from fhir_safetyplan.settings import settings_of
 
 
@@ -51,6 +53,7 @@ def register(sub: Any) -> None:
         "validate", help="validate against the Questionnaire: exit 0 valid, 1 + OperationOutcome"
     )
     add_input(p)
+    add_ndjson(p)
     p.set_defaults(handler=_validate)
 
     p = sub.add_parser("extract", help="the SDC $extract transaction Bundle (CarePlan)")
@@ -62,6 +65,7 @@ def register(sub: Any) -> None:
     )
     add_input(p)
     add_document_options(p)
+    add_ndjson(p)
     p.set_defaults(handler=_bundle)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the answers document")
@@ -113,6 +117,8 @@ def _respond(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.ndjson:
+        return batch.validate_lines(args)
     from fhir_safetyplan.errors import has_errors
     from fhir_safetyplan.pipeline import validate
 
@@ -133,6 +139,8 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    if args.ndjson:
+        return batch.bundle_lines(args)
     from fhir_safetyplan.pipeline import build_bundle
 
     emit(build_bundle(read_input(args.file), context_from(args)))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands.batch import add_ndjson
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
 from fhir_safetyplan.settings import DEFAULT_OUTBOX, settings_of
 
@@ -108,6 +109,7 @@ def _register_push(sub: Any) -> None:
         action="store_true",
         help="skip checking the server's CapabilityStatement (FHIR R4, types and interactions) first",
     )
+    add_ndjson(p, workers=True)
     p.set_defaults(handler=_push)
 
 
@@ -247,6 +249,10 @@ def summary(result: Any, outbox: OutboxSpec | None) -> dict[str, Any]:
 
 
 def _push(args: argparse.Namespace) -> int:
+    if args.ndjson:
+        from fhir_safetyplan.commands.batch_push import push_lines
+
+        return push_lines(args)
     from fhir_safetyplan.bundle import submission_of
     from fhir_safetyplan.delivery.deliver import attempt
     from fhir_safetyplan.delivery.guard import guard_public_server

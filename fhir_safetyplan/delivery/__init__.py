@@ -7,6 +7,8 @@
 - :mod:`~fhir_safetyplan.delivery.outbox_sqlite`, :mod:`~fhir_safetyplan.delivery.outbox_repair` — the SQLite
   file behind the outbox (private creation, schema, damage) and ``outbox check`` / ``export``.
 - :mod:`~fhir_safetyplan.delivery.outbox_keys` — the outbox key of a plan: its submission scoped by the patient.
+- :mod:`~fhir_safetyplan.delivery.batch_send` — ``push --ndjson``'s sending threads: stored plans sent
+  concurrently, one patient's plans one after the other in input order.
 - :mod:`~fhir_safetyplan.delivery.guard` — the public-sandbox guard (no real-looking identity number is sent to
   a server anyone can read).
 """

@@ -201,6 +201,13 @@ def attempt(
     return _send(bundle, client, outbox, entry, submission_id, check_capabilities)
 
 
+def send_stored(bundle: JSON, client: FhirClient, outbox: OutboxStore, entry: OutboxEntry) -> DeliveryResult:
+    """Send ``bundle``, already stored in ``outbox`` as ``entry`` (and leased to this process, as
+    :meth:`OutboxStore.put` with ``lease_seconds`` does), and record what became of it; as :func:`attempt` does
+    after storing (``push --ndjson`` stores each line in input order and sends on several threads)."""
+    return _send(bundle, client, outbox, entry, entry.submission_id)
+
+
 class Options(TypedDict, total=False):
     """The keyword options of :func:`attempt` and :func:`deliver` besides ``submission_id``."""
 
