@@ -5,7 +5,8 @@
 Without ``--server`` it starts its own local server (loopback, in-memory H2, own state directory; stopped at the
 end). For each of N fresh synthetic patients it delivers, through :func:`fhir_safetyplan.delivery.deliver.deliver`:
 
-- *first*: the patient's first plan (the current-plan lookup finds nothing; the bundle goes as built);
+- *first*: the patient's first plan (the current-plan lookup finds nothing; the bundle goes as built; then the
+  lookup once more, for another first plan written at the same moment);
 - *revision*: a second conversation, which supersedes the first in the same transaction (2 more entries: the old
   CarePlan and Flag retired with ``ifMatch``), with the changes in the note;
 - *resend*: the revision sent again (HAPI makes no new versions).
@@ -178,8 +179,12 @@ def main() -> int:
         "",
         "## Reading",
         "",
-        "- Every delivery now costs one read round trip more than before (the lookup), and never more: the",
-        "  revision itself is written by the same single transaction.",
+        "- A revision costs one read round trip more than before revisions (the lookup), and never more: the",
+        "  revision itself is written by the same single transaction. A *first* plan costs one more read after",
+        "  its write: the check for another first plan of the patient written at the same moment",
+        "  (`fhir_safetyplan.simultaneous`), so the patient keeps one current plan even then. The check asks",
+        "  only for identifier and status, without includes (a few KiB); a full re-read (the plan with its",
+        "  Provenance, ~30 KiB) was tried first and made a first delivery about 3× slower here.",
         "- Before revisions a delivery was one round trip (the transaction; 64 ms median in `push.md`, another",
         "  day and load). The lookup's share is the difference between *first* here and that.",
         "- The lookup's answer grows with the patient's plan history: all of our Flags come with their plans (R4",

@@ -18,7 +18,9 @@
 :func:`send` is what delivery calls instead of a plain transaction: it reads (one batch, one round trip), revises
 and sends. A conflict is re-checked once: if our own plan is current by now (our first attempt went through and
 its answer was lost) the resend is harmless and counts as delivered; otherwise :class:`RevisionConflict` — the
-plan is *held for a person*, who decides whether it should still replace the plan now current.
+plan is *held for a person*, who decides whether it should still replace the plan now current. A first plan is
+checked once more after it is written, for another conversation's first plan written at the same moment (nothing
+to ``ifMatch`` on there): :mod:`fhir_safetyplan.simultaneous` leaves the newer conversation's plan current.
 
 A revision is computed when it is sent, never when it is queued: a plan that waited in the outbox is checked
 against the server as it is when the plan finally goes.
@@ -30,10 +32,11 @@ import base64
 import copy
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from fhir_safetyplan import changes, codes, fhir_r4
+from fhir_safetyplan import changes, codes, fhir_r4, simultaneous
 from fhir_safetyplan.client import FhirClient, FhirHttpError
 from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, find, when
@@ -104,6 +107,9 @@ def revise(bundle: JSON, current: CurrentPlan) -> Revision:
     new_qr = _entries(bundle, "QuestionnaireResponse")[0]["resource"]
     authored = str(new_qr.get("authored", ""))
     own = current.own
+    if own is not None and (newer_plan := simultaneous.withdrawn(own, current)) is not None:
+        # This plan retired itself for a later conversation's plan that arrived at the same time: held again.
+        raise simultaneous.conflict(submission, newer_plan)
     if own is not None and not own.active:
         # Stored and not current (superseded, or a refusal that wrote no CarePlan or Flag): the same answers
         # again are delivered already, whatever plan is current now.
@@ -224,8 +230,9 @@ def _lang(*resources: JSON | None) -> str:
     return "nb"
 
 
-def _retired(resource: JSON, end: str, lang: str) -> JSON:
-    """The old CarePlan or Flag as read, changed only in status, period end (and a CarePlan's status reason)."""
+def _retired(resource: JSON, end: str, lang: str, reason: str = "status-reason") -> JSON:
+    """The old CarePlan or Flag as read, changed only in status, period end (and a CarePlan's status reason,
+    the ``[revision]`` text ``reason``)."""
     r = copy.deepcopy(resource)
     meta = {k: v for k, v in _obj(r.get("meta")).items() if k not in ("versionId", "lastUpdated", "source")}
     r["meta"] = meta
@@ -234,19 +241,19 @@ def _retired(resource: JSON, end: str, lang: str) -> JSON:
     r["period"] = period
     if r["resourceType"] == "CarePlan":
         r["status"] = "revoked"
-        reason = {"time": end, "text": load().text("revision", field="status-reason").get(lang)}
-        r["note"] = [n for n in r.get("note") or [] if n != reason] + [reason]
+        note = {"time": end, "text": load().text("revision", field=reason).get(lang)}
+        r["note"] = [n for n in r.get("note") or [] if n != note] + [note]
     else:
         r["status"] = "inactive"
     return r
 
 
-def _retire_entry(resource: JSON, end: str, lang: str) -> JSON:
+def _retire_entry(resource: JSON, end: str, lang: str, reason: str = "status-reason") -> JSON:
     vid = _obj(resource.get("meta")).get("versionId")
     request: JSON = {"method": "PUT", "url": _ref(resource)}
     if vid:
         request["ifMatch"] = f'W/"{vid}"'
-    return {"resource": _retired(resource, end, lang), "request": request}
+    return {"resource": _retired(resource, end, lang, reason), "request": request}
 
 
 def _revised(bundle: JSON, preds: list[StoredPlan], authored: str) -> JSON:
@@ -370,16 +377,43 @@ def _is_conflict(err: Exception) -> bool:
 def send(bundle: JSON, client: FhirClient) -> JSON:
     """Deliver one journal bundle as a revision of the patient's current plan; the transaction-response.
 
-    Any other bundle is sent as it is. Raises :class:`RevisionConflict` (held for a person: nothing written)
-    and the client's errors.
+    Any other bundle is sent as it is. A first plan is checked once more after it is written, for another first
+    plan of the patient written at the same moment (:mod:`fhir_safetyplan.simultaneous`). Raises
+    :class:`RevisionConflict` (held for a person) and the client's errors.
     """
-
     identity = journal_identity(bundle)
     if identity is None:
         return client.transaction(bundle)
     system, submission = identity
     subject = _entries(bundle, "QuestionnaireResponse")[0]["resource"].get("subject")
-    revision = revise(bundle, find(client, subject, system, submission))
+
+    def lookup() -> CurrentPlan:
+        return find(client, subject, system, submission)
+
+    current = lookup()
+    race = simultaneous.after_first(bundle, current)
+    if race.kind == "retire":
+        # a resend of the older of two plans that raced, whose first attempt stopped before it retired itself
+        return simultaneous.retire(race, bundle, client, lookup)
+    revision = revise(bundle, current)
+    response = _send_revision(bundle, revision, client, lookup)
+    if revision.kind != "first" or not simultaneous.others_active(client, subject, system, submission):
+        return response
+    again = lookup()
+    race = simultaneous.after_first(bundle, again)
+    if race.kind == "retire":
+        return simultaneous.retire(race, bundle, client, lookup)
+    if race.kind == "revise":
+        log.warning("submission %s: an older conversation's first plan arrived at the same time", submission)
+        return _send_revision(bundle, revise(bundle, again), client, lookup)
+    return response
+
+
+def _send_revision(
+    bundle: JSON, revision: Revision, client: FhirClient, lookup: Callable[[], CurrentPlan]
+) -> JSON:
+    """Send what :func:`revise` computed; a guarded revision that lost a race is re-checked once."""
+    submission = (journal_identity(bundle) or ("", ""))[1]
     if revision.bundle is None:
         log.info("submission %s is on the server and superseded since; nothing sent", submission)
         assert revision.response is not None
@@ -390,10 +424,11 @@ def send(bundle: JSON, client: FhirClient) -> JSON:
         if not (revision.guarded and _is_conflict(err)):
             raise
         log.warning("submission %s: the plan it revises changed meanwhile (HTTP %s)", submission, err.status)
-    again = find(client, subject, system, submission)
+    again = lookup()
     own = again.own
     if own is not None and (own.active or not (own.care_plan or own.flag)):
-        # Our own earlier attempt went through and its answer was lost: sending again changes nothing.
+        # Our own earlier attempt went through and its answer was lost, or the plan we revised was retired
+        # meanwhile by its own sender (two first plans at once): sending again changes nothing old.
         retry = revise(bundle, again)
         if retry.bundle is None:
             assert retry.response is not None

@@ -345,6 +345,49 @@ def test_a_revision_and_a_lost_race_log_no_personal_data(
     assert_no_canary(all_log_text(debug_logs), "a log record")
 
 
+class _FirstPlansAtOnce(_Upstream):
+    """Every lookup finds ``current``; once the first transaction is applied, ``current`` also holds ``other``
+    (another conversation's first plan for the patient, written at the same moment)."""
+
+    def __init__(self, other: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.other = other
+
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
+        bundle = json.loads(request.body)
+        answer = super().__call__(request)
+        if plan_searches(bundle, []) is None and self.transactions == 1:
+            self.current = [*stored(bundle), *self.other]
+        return answer
+
+
+@pytest.mark.parametrize(
+    ("other_authored", "status"), [("2099-01-01T09:00:00+01:00", "conflict"), (None, "delivered")]
+)
+def test_two_first_plans_at_once_log_no_personal_data(
+    debug_logs: pytest.LogCaptureFixture, other_authored: str | None, status: str
+) -> None:
+    from fhir_safetyplan.client import FhirClient
+    from fhir_safetyplan.delivery.deliver import deliver
+
+    document = canary_document()
+    other = _earlier(document, "kanari-other")
+    if other_authored:  # the other conversation is the newer: ours retires itself and is held
+        other["authored"] = other_authored
+    upstream = _FirstPlansAtOnce(stored(pipeline.build_bundle(other)))
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as rsps,
+        FhirClient(BASE, retries=0) as client,
+    ):
+        rsps.add_callback(responses.POST, BASE, callback=upstream)
+        result = deliver(pipeline.build_bundle(document), client, submission_id=document["submissionId"])
+        assert result.status == status
+        assert_no_canary(repr(result), "the DeliveryResult repr")
+        assert_no_canary(str(result.reason), "the DeliveryResult reason")
+    assert upstream.transactions == 2  # the first plan, then its retirement or its revision of the other
+    assert_no_canary(all_log_text(debug_logs), "a log record")
+
+
 def test_a_lookup_that_lost_a_race_inside_the_server_logs_and_keeps_no_personal_data(
     tmp_path: Path, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
