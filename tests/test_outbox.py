@@ -303,3 +303,36 @@ def test_an_outbox_of_schema_2_keeps_its_revisions_and_gains_leases_when_opened(
         entry = ob.claim("s1", SERVER)
         assert entry is not None and entry.revision == 3 and entry.lease_owner == ob.owner
         assert ob.mark_damaged("s1", SERVER)  # the new status is allowed by the migrated table
+
+
+_OPEN_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from fhir_safetyplan.delivery.outbox import Outbox
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+with Outbox(Path(sys.argv[1])) as outbox:
+    print(len(outbox.list()))
+"""
+
+
+def test_processes_opening_a_new_outbox_file_at_the_same_moment_all_get_it(tmp_path: Path) -> None:
+    # Replicas started together on a new outbox path: one creates the file, the others open it; none is refused.
+    import time
+
+    path = tmp_path / "new" / "outbox.sqlite"
+    start = str(time.time() + 1.5)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT_ONCE, str(path), start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
+    assert [out.strip() for out, _ in results] == ["0"] * 6
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

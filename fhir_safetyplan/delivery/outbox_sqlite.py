@@ -90,7 +90,7 @@ def create_private_file(path: Path) -> bool:
     if path.is_dir():
         raise ConfigError(f"--outbox {path} is a directory; give the path of the outbox file inside it.")
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)  # another process may make it too
     if path.exists() and not path.is_file():
         raise ConfigError(
             f"--outbox {path} is not a regular file (a device or pipe?); give an outbox file path."
@@ -105,7 +105,12 @@ def create_private_file(path: Path) -> bool:
             )
         return False
     # Created with 0600 before SQLite opens it, so there is no moment when others could read it.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process created it between our check and now (two replicas starting on a new outbox): it
+        # is theirs, made the same way; check it as an existing one.
+        return create_private_file(path)
     os.close(fd)
     return True
 
