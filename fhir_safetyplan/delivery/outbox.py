@@ -53,7 +53,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 from fhir_safetyplan.delivery.outbox_keys import SharedSubmission
@@ -153,14 +152,6 @@ class Outbox(StoreRules):
     def close(self) -> None:
         """Close the database connection."""
         self._conn.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

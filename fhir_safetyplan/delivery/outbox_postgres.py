@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -153,14 +152,6 @@ class PostgresOutbox(StoreRules):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> PostgresOutbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _scrub(self, text: str) -> str:
         """``text`` (a driver's message) with the URL and its password taken out, whatever quoted them."""

@@ -17,7 +17,8 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Literal
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
 
 from fhir_safetyplan.delivery.outbox_keys import plan_key, resolve_key
 from fhir_safetyplan.delivery.store import COLUMNS, REASON_MAX, STATUSES, OutboxEntry, Status
@@ -53,6 +54,18 @@ class StoreRules(ABC):
     _mark: ClassVar[str]
     #: this process's name on its leases
     owner: str
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the database connection."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
