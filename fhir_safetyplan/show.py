@@ -162,6 +162,15 @@ def resolve_patient(client: FhirClient, identifier: str, *, public_hosts: Iterab
     return f"Patient/{patients[0]['id']}"
 
 
+def find_patient(
+    client: FhirClient, patient: str | None, identifier: str | None, *, public_hosts: Iterable[str] = ()
+) -> str:
+    """``Patient/<id>`` of the patient named by a reference (``patient``) or else by ``identifier``."""
+    if identifier:
+        return resolve_patient(client, identifier, public_hosts=public_hosts)
+    return normalise_patient(patient or "")
+
+
 def normalise_patient(patient: str) -> str:
     """``Patient/<id>`` from ``Patient/<id>`` or a bare id; InputError for anything else."""
     ref = patient.strip()

@@ -83,32 +83,29 @@ def test_the_canonical_base_comes_from_the_option_else_the_environment_else_the_
     assert given["url"] == "https://other.example/fhir/Questionnaire/sikkerhetsplan"
 
 
-def test_a_bad_outbox_in_the_environment_fails_only_the_commands_that_use_it(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("variable", "value", "using", "named", "unaffected"),
+    [
+        ("SAFETYPLAN_OUTBOX", "mysql://db.example/outbox", ("outbox", "list"), "mysql", ["questionnaire"]),
+        ("SAFETYPLAN_HAPI_JAVA_OPTS", "-Xmx1g '-Dopen=quote", ("server", "build"), None, ["schema"]),
+        ("SAFETYPLAN_CANONICAL_BASE", "not a url", ("questionnaire",), None, ["schema", "outbox list"]),
+    ],
+    ids=["outbox", "java-options", "canonical-base"],
+)
+def test_a_bad_setting_in_the_environment_fails_only_the_commands_that_use_it_and_says_which(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    using: tuple[str, ...],
+    named: str | None,
+    unaffected: list[str],
 ) -> None:
-    monkeypatch.setenv("SAFETYPLAN_OUTBOX", "mysql://db.example/outbox")
-    code, _, err = run(capsys, "outbox", "list")
-    assert code == exitcodes.CONFIG and "mysql" in err
-    assert run(capsys, "questionnaire")[0] == exitcodes.OK
-
-
-def test_bad_java_options_fail_only_the_local_server_commands_and_say_which_variable(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SAFETYPLAN_HAPI_JAVA_OPTS", "-Xmx1g '-Dopen=quote")
-    code, _, err = run(capsys, "server", "build")
-    assert code == exitcodes.CONFIG and "SAFETYPLAN_HAPI_JAVA_OPTS" in err
-    assert run(capsys, "schema")[0] == exitcodes.OK
-
-
-def test_a_bad_canonical_base_in_the_environment_fails_only_the_commands_that_use_it(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SAFETYPLAN_CANONICAL_BASE", "not a url")
-    code, _, err = run(capsys, "questionnaire")
-    assert code == exitcodes.CONFIG and "SAFETYPLAN_CANONICAL_BASE" in err
-    assert run(capsys, "schema")[0] == exitcodes.OK
-    assert run(capsys, "outbox", "list")[0] == exitcodes.OK
+    monkeypatch.setenv(variable, value)
+    code, _, err = run(capsys, *using)
+    assert code == exitcodes.CONFIG and (named or variable) in err
+    for command in unaffected:
+        assert run(capsys, *command.split())[0] == exitcodes.OK, command
 
 
 def test_the_crisis_centre_of_the_environment_is_named_in_the_journal_note(

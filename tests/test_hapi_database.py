@@ -72,6 +72,11 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     local_hapi.stop(path, timeout=5)
 
 
+def _start(state_dir: Path, db: str, *more: str) -> int:
+    """``safetyplan server start`` on ``db``; its exit code."""
+    return main(["server", "start", "--state-dir", str(state_dir), "--db", db, *more])
+
+
 def _use(monkeypatch: pytest.MonkeyPatch, script: str, record: Path) -> None:
     def command(jar: Path, port: int, server_args: Sequence[str], toolchain: object) -> list[str]:
         return [sys.executable, "-c", script, str(port), str(record), *server_args]
@@ -168,18 +173,7 @@ def test_cli_reads_the_password_from_a_file_and_never_prints_it(
     secret_file = tmp_path / "pw"
     secret_file.write_text(SECRET + "\n")
     db = f"postgresql://hapi@127.0.0.1:{listening}/fhir"
-    argv = [
-        "server",
-        "start",
-        "--state-dir",
-        str(state_dir),
-        "--db",
-        db,
-        "--db-password-file",
-        str(secret_file),
-    ]
-
-    assert main(argv) == exitcodes.OK
+    assert _start(state_dir, db, "--db-password-file", str(secret_file)) == exitcodes.OK
     assert json.loads(record.read_text())["password"] == SECRET
     assert main(["server", "status", "--state-dir", str(state_dir)]) == exitcodes.OK
     out = capsys.readouterr()
@@ -202,16 +196,7 @@ def test_a_database_nobody_listens_on_is_a_config_error_before_the_server_starts
     _use(monkeypatch, RECORDING_STAND_IN, record)
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]
-    argv = [
-        "server",
-        "start",
-        "--state-dir",
-        str(state_dir),
-        "--db",
-        f"postgresql://u:{SECRET}@127.0.0.1:{port}/x",
-    ]
-
-    assert main(argv) == exitcodes.CONFIG
+    assert _start(state_dir, f"postgresql://u:{SECRET}@127.0.0.1:{port}/x") == exitcodes.CONFIG
     err = capsys.readouterr().err
     assert f"nothing answers at 127.0.0.1:{port}" in err and SECRET not in err
     assert not record.exists()  # no server process was started
@@ -225,16 +210,7 @@ def test_a_database_that_refuses_the_server_exits_7_with_postgresqls_reason_not_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _use(monkeypatch, REFUSED_STAND_IN, tmp_path / "unused")
-    argv = [
-        "server",
-        "start",
-        "--state-dir",
-        str(state_dir),
-        "--db",
-        f"postgresql://hapi:{SECRET}@127.0.0.1:{listening}/hapi",
-    ]
-
-    assert main(argv) == exitcodes.CONFIG
+    assert _start(state_dir, f"postgresql://hapi:{SECRET}@127.0.0.1:{listening}/hapi") == exitcodes.CONFIG
     err = capsys.readouterr().err
     assert (
         "could not open its database: cannot open the database jdbc:postgresql://127.0.0.1:5432/hapi" in err

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from fhir_safetyplan import codes, exitcodes
 from fhir_safetyplan.commands.pipeline import emit, read_input
-from fhir_safetyplan.commands.push import _add_auth, _add_public_hosts
+from fhir_safetyplan.commands.push import _add_auth, _add_patient, _add_public_hosts
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.settings import settings_of
 
@@ -40,13 +40,7 @@ def register(sub: Subcommands) -> None:
         help="an earlier QuestionnaireResponse or answers document",
     )
     source.add_argument("--server", metavar="URL", help="FHIR R4 base URL holding the patient's current plan")
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("--patient", metavar="Patient/ID", help="with --server: the patient's id on the server")
-    who.add_argument(
-        "--patient-identifier",
-        metavar="SYSTEM|VALUE",
-        help=f"with --server: the patient's identifier, e.g. {codes.FNR}|<FNR>",
-    )
+    _add_patient(p, required=False, note="with --server: ")
     p.add_argument("--lang", choices=codes.LANGUAGES, help="the form's language (default: the last plan's)")
     p.add_argument("--canonical-base", metavar="URL", help="canonical base of the forms")
     _add_auth(p)
@@ -85,11 +79,8 @@ def _from_server(args: argparse.Namespace) -> tuple[JSON, JSON, list[JSON]]:
 
     settings = settings_of(args)
     with settings.client(args.server, args.auth) as client:
-        if args.patient_identifier:
-            patient = show.resolve_patient(
-                client, args.patient_identifier, public_hosts=settings.public_hosts
-            )
-        else:
-            patient = show.normalise_patient(args.patient)
+        patient = show.find_patient(
+            client, args.patient, args.patient_identifier, public_hosts=settings.public_hosts
+        )
         plan = find_current_plan(client, patient)
     return check_previous(plan.response), {"reference": patient}, list(plan.issues)

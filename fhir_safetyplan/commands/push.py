@@ -202,13 +202,7 @@ def _register_show(sub: Subcommands) -> None:
         ),
     )
     _add_server(p)
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--patient", metavar="Patient/ID", help="the patient's id on the server")
-    who.add_argument(
-        "--patient-identifier",
-        metavar="SYSTEM|VALUE",
-        help=f"the patient's identifier, e.g. {'urn:oid:2.16.578.1.12.4.1.4.1'}|<FNR>",
-    )
+    _add_patient(p, required=True)
     p.add_argument("--submission", metavar="ID", help="this submission's plan instead of the current one")
     p.add_argument("--lang", choices=("nb", "nn", "en"), help="language (default: the form's)")
     p.add_argument("--json", action="store_true", help="print the plan's resources as a JSON Bundle")
@@ -406,17 +400,25 @@ def _outbox_purge(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _add_patient(p: argparse.ArgumentParser, *, required: bool, note: str = "") -> None:
+    """``--patient`` / ``--patient-identifier``, one of them (``note`` says when they apply)."""
+    who = p.add_mutually_exclusive_group(required=required)
+    who.add_argument("--patient", metavar="Patient/ID", help=f"{note}the patient's id on the server")
+    who.add_argument(
+        "--patient-identifier",
+        metavar="SYSTEM|VALUE",
+        help=f"{note}the patient's identifier, e.g. {'urn:oid:2.16.578.1.12.4.1.4.1'}|<FNR>",
+    )
+
+
 def _show(args: argparse.Namespace) -> int:
     from fhir_safetyplan import show
 
     settings = settings_of(args)
     with settings.client(args.server, args.auth) as client:
-        if args.patient_identifier:
-            patient = show.resolve_patient(
-                client, args.patient_identifier, public_hosts=settings.public_hosts
-            )
-        else:
-            patient = show.normalise_patient(args.patient)
+        patient = show.find_patient(
+            client, args.patient, args.patient_identifier, public_hosts=settings.public_hosts
+        )
         plan = show.read_plan(client, patient, args.submission)
     if args.json:
         emit(

@@ -43,8 +43,6 @@ Schema history (``PRAGMA user_version``): 0/1 = keyed on the submission alone, n
 
 from __future__ import annotations
 
-import builtins
-import json
 import logging
 import os
 import socket
@@ -55,10 +53,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
-from fhir_safetyplan.delivery.outbox_keys import SharedSubmission, plan_key, resolve_key
+from fhir_safetyplan.delivery.outbox_keys import SharedSubmission
+from fhir_safetyplan.delivery.outbox_rules import StoreRules, prepare_put
 from fhir_safetyplan.delivery.outbox_sqlite import (
     OutboxDamaged,
     create_private_file,
@@ -68,9 +66,8 @@ from fhir_safetyplan.delivery.outbox_sqlite import (
     narrow_mode,
 )
 from fhir_safetyplan.delivery.store import COLUMNS as _COLUMNS
-from fhir_safetyplan.delivery.store import LEASE_SECONDS, REASON_MAX, STATUSES, OutboxEntry, Status
-from fhir_safetyplan.delivery.store import entry_from_row as _entry
-from fhir_safetyplan.errors import JSON, ConfigError, InputError
+from fhir_safetyplan.delivery.store import LEASE_SECONDS, STATUSES, OutboxEntry, Status, entry_from_row
+from fhir_safetyplan.errors import JSON, ConfigError
 
 __all__ = [
     "LEASE_SECONDS",
@@ -89,11 +86,17 @@ def _now(later: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="milliseconds")
 
 
-class Outbox:
+class Outbox(StoreRules):
     """The outbox at ``path`` (created if missing, mode 0600: it holds personal data).
+
+    The rules (lookups, listings, outcomes) are :class:`~fhir_safetyplan.delivery.outbox_rules.StoreRules`';
+    this class holds the SQLite mechanics.
 
     Safe to use from several threads of one process and from several processes at once.
     """
+
+    _table = "outbox"
+    _mark = "?"
 
     def __init__(
         self, path: str | os.PathLike[str], *, owner: str | None = None, lease_seconds: float = LEASE_SECONDS
@@ -150,14 +153,6 @@ class Outbox:
         """Close the database connection."""
         self._conn.close()
 
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so two flushing processes never interleave a change.
@@ -191,10 +186,7 @@ class Outbox:
         version was delivered. The same submission for another patient, or for another server, is another entry. With
         ``lease_seconds`` the entry is claimed for this process at once (it is about to send it).
         """
-        if not submission_id:
-            raise InputError("A submission id is needed to keep the outbox free of duplicates.")
-        text = json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
-        key = plan_key(submission_id, bundle)
+        key, text = prepare_put(submission_id, bundle)
         now = _now()
         owner, until = (None, None) if lease_seconds is None else (self.owner, _now(lease_seconds))
         with self._write() as db:
@@ -216,21 +208,7 @@ class Outbox:
                 (server_url, key),
             ).fetchone()
         log.info("outbox: stored submission %s as pending", submission_id)
-        return _entry(row)
-
-    def get(self, key: str, server_url: str | None = None) -> OutboxEntry | None:
-        """The entry of plan ``key`` or of a submission id (for ``server_url``; without it the oldest for any
-        server), or None. Raises :class:`SharedSubmission` for a submission id of several patients' plans."""
-        where, values = self._key(key, server_url)
-        rows = self._select(f"{where} ORDER BY seq LIMIT 1", values)
-        return rows[0] if rows else None
-
-    def queue(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
-        """Pending entries (for ``server_url``, or all), oldest first, *without* their bundles: what a flush
-        goes through, claiming each (:meth:`claim`) before it reads the bundle."""
-        where = "WHERE status = 'pending'" + ("" if server_url is None else " AND server_url = ?")
-        values = () if server_url is None else (server_url,)
-        return self._select(f"{where} ORDER BY seq", values, bundles=False)
+        return self._entry(row)
 
     def claim(self, key: str, server_url: str, lease_seconds: float = LEASE_SECONDS) -> OutboxEntry | None:
         """Lease the pending entry to this process and return it with its bundle; None when it is not
@@ -253,139 +231,7 @@ class Outbox:
                 (self.owner, _now(lease_seconds), *values),
             )
             found = db.execute(f"SELECT {_COLUMNS} FROM outbox {where}", values).fetchone()  # noqa: S608
-        return _entry(found)
-
-    def release(self, key: str, server_url: str) -> None:
-        """Give up this process's lease on the entry (nothing else changes)."""
-        where, values = self._key(key, server_url)
-        with self._write() as db:
-            db.execute(
-                f"UPDATE outbox SET lease_owner = NULL, lease_until = NULL {where} AND lease_owner = ?",  # noqa: S608
-                (*values, self.owner),
-            )
-
-    def pending(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
-        """Entries still to deliver (for ``server_url``, or all), oldest first (FIFO), with their bundles."""
-        if server_url is None:
-            return self._select("WHERE status = 'pending' ORDER BY seq", ())
-        return self._select("WHERE status = 'pending' AND server_url = ? ORDER BY seq", (server_url,))
-
-    def pending_servers(self) -> builtins.list[str]:
-        """The servers that pending entries are bound for, in queue order."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT server_url FROM outbox WHERE status = 'pending' GROUP BY server_url ORDER BY MIN(seq)"
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    def counts(self, server_url: str | None = None) -> dict[str, int]:
-        """How many entries per status (for ``server_url``, or all; an SQL count: no bundle is read)."""
-        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        where = "" if server_url is None else "WHERE server_url = ?"
-        query = f"SELECT status, COUNT(*) FROM outbox {where} GROUP BY status"  # noqa: S608
-        with self._lock, self._damage_reported():
-            for status, n in self._conn.execute(query, () if server_url is None else (server_url,)):
-                out[status] = n
-        return out
-
-    def list(self, status: Status | None = None) -> builtins.list[OutboxEntry]:
-        """All entries (or those with ``status``), oldest first, without their bundles (see :meth:`get`)."""
-        if status is None:
-            return self._select("ORDER BY seq", (), bundles=False)
-        return self._select("WHERE status = ? ORDER BY seq", (status,), bundles=False)
-
-    def mark_delivered(
-        self,
-        key: str,
-        response_summary: builtins.list[JSON],
-        *,
-        server_url: str | None = None,
-        revision: int | None = None,
-    ) -> bool:
-        """The server acknowledged it: keep only ``response_summary`` (ids, locations) and drop the bundle.
-
-        With ``revision`` only if the entry is still that revision; False (and nothing changed) when a newer
-        revision was queued meanwhile: that one stays pending and is sent next.
-        """
-        now = _now()
-        done = self._update(
-            key,
-            server_url,
-            revision,
-            "status = 'delivered', bundle = NULL, delivered_at = ?, updated_at = ?, response_summary = ?, "
-            "last_error = NULL, lease_owner = NULL, lease_until = NULL",
-            (now, now, json.dumps(response_summary, ensure_ascii=False)),
-        )
-        if done:
-            log.info("outbox: plan %s delivered", key)
-        return done
-
-    def record_failure(
-        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
-    ) -> bool:
-        """Count a failed attempt; the entry stays pending. ``reason`` must hold no personal data.
-
-        With ``revision``: False (nothing changed) when the entry has a newer revision by now.
-        """
-        return self._update(
-            key,
-            server_url,
-            revision,
-            "attempts = attempts + 1, last_error = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL",
-            (reason[:REASON_MAX], _now()),
-        )
-
-    def mark_rejected(
-        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
-    ) -> bool:
-        """The server refused its content (or policy did): it leaves the queue but keeps its bundle for review.
-
-        :meth:`requeue` or resubmitting the same submission id (:meth:`put`) makes it pending again;
-        :meth:`remove` or :meth:`purge` discards it. With ``revision``: False (nothing changed) when the
-        entry has a newer revision by now, which stays pending.
-        """
-        return self._update(
-            key,
-            server_url,
-            revision,
-            "status = 'rejected', attempts = attempts + 1, last_error = ?, updated_at = ?, "
-            "lease_owner = NULL, lease_until = NULL",
-            (reason[:REASON_MAX], _now()),
-        )
-
-    def mark_damaged(self, key: str, server_url: str) -> bool:
-        """Set a pending entry whose bundle cannot be read aside (status ``damaged``), so the rest is sent.
-
-        Its bytes are kept for ``outbox check`` / ``outbox export``; nothing is sent from it.
-        """
-        return self._update(
-            key,
-            server_url,
-            None,
-            "status = 'damaged', last_error = 'OutboxDamaged: the stored bundle cannot be read', "
-            "updated_at = ?, lease_owner = NULL, lease_until = NULL",
-            (_now(),),
-        )
-
-    def requeue(self, key: str, server_url: str | None = None) -> int:
-        """Make the rejected entries of plan ``key`` or of a submission id (for ``server_url``, or any) pending
-        again; how many. Raises :class:`SharedSubmission` for a submission id of several patients' plans."""
-        where, values = self._key(key, server_url)
-        with self._write() as db:
-            cur = db.execute(
-                f"UPDATE outbox SET status = 'pending', revision = revision + 1, updated_at = ? "  # noqa: S608
-                f"{where} AND status = 'rejected' AND bundle IS NOT NULL",
-                (_now(), *values),
-            )
-        return cur.rowcount
-
-    def remove(self, key: str, server_url: str | None = None) -> bool:
-        """Delete the entry (entries, without ``server_url``) of plan ``key`` or of a submission id and its
-        bundle for good; True if there was one."""
-        where, values = self._key(key, server_url)
-        with self._write() as db:
-            cur = db.execute(f"DELETE FROM outbox {where}", values)  # noqa: S608 - fixed fragments only
-        return cur.rowcount > 0
+        return self._entry(found)
 
     def purge(
         self, status: Literal["delivered", "rejected", "damaged"], older_than_days: float | None = None
@@ -394,62 +240,23 @@ class Outbox:
 
         Pending entries are never purged: they are plans not yet on the server.
         """
-        if status not in ("delivered", "rejected", "damaged"):
-            raise InputError(
-                "Only delivered, rejected or damaged entries can be purged; pending plans are kept."
-            )
-        where, values = "WHERE status = ?", (status,)
-        if older_than_days is not None:
-            cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
-            where += " AND updated_at < ?"
-            values = (status, cutoff.isoformat(timespec="milliseconds"))  # type: ignore[assignment]
-        with self._write() as db:
-            cur = db.execute(f"DELETE FROM outbox {where}", values)  # noqa: S608 - fixed fragments only
-        return cur.rowcount
+        if older_than_days is None:
+            return self._purge(status, "", ())
+        cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+        return self._purge(status, " AND updated_at < ?", (cutoff.isoformat(timespec="milliseconds"),))
 
-    def _update(
-        self,
-        plan: str,
-        server_url: str | None,
-        revision: int | None,
-        assignments: str,
-        values: tuple[Any, ...],
-    ) -> bool:
-        where, key = self._key(plan, server_url)
-        found_where, found_key = where, key
-        where += " AND status = 'pending'"  # nothing leaves delivered (or rejected) but a new put/requeue
-        if revision is not None:
-            where += " AND revision = ?"
-            key = (*key, revision)
-        with self._write() as db:
-            cur = db.execute(
-                f"UPDATE outbox SET {assignments} {where}",  # noqa: S608 - fixed fragments only
-                (*values, *key),
-            )
-            if cur.rowcount == 0:
-                query = f"SELECT 1 FROM outbox {found_where}"  # noqa: S608 - fixed fragments only
-                if db.execute(query, found_key).fetchone():
-                    return False  # a newer revision (it stays pending), or already settled by another sender
-        if cur.rowcount == 0:
-            raise InputError(f"The outbox has no submission or plan key {plan!r}.")
-        return True
+    # ---- the mechanics the shared rules use -----------------------------------------------------
 
-    def _key(self, key: str, server_url: str | None) -> tuple[str, tuple[Any, ...]]:
-        """The WHERE clause for one plan: ``key`` is its plan key, or a submission id that names one plan."""
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._damage_reported():
-            found = resolve_key(self._conn, key, server_url)
-        if server_url is None:
-            return "WHERE plan_key = ?", (found,)
-        return "WHERE plan_key = ? AND server_url = ?", (found, server_url)
+            yield self._conn
 
-    def _select(
-        self, where: str, values: tuple[Any, ...], *, bundles: bool = True
-    ) -> builtins.list[OutboxEntry]:
-        columns = _COLUMNS if bundles else _COLUMNS.replace("bundle,", "NULL,")
-        with self._lock, self._damage_reported():
-            query = f"SELECT {columns} FROM outbox {where}"  # noqa: S608 - fixed fragments only
-            rows = self._conn.execute(query, values).fetchall()
-        return [_entry(r) for r in rows]
+    def _stamp(self) -> tuple[str, tuple[Any, ...]]:
+        return "?", (_now(),)
+
+    def _entry(self, row: Any) -> OutboxEntry:
+        return entry_from_row(row)
 
 
 def _alive(owner: str) -> bool:

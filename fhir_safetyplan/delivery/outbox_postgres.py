@@ -22,36 +22,30 @@ reclaims it, and in its WAL and backups. The URL's password never appears in a m
 
 from __future__ import annotations
 
-import builtins
-import json
 import logging
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 
-from fhir_safetyplan.delivery.outbox_keys import plan_key, resolve_key
+from fhir_safetyplan.delivery.outbox_rules import StoreRules, prepare_put
 from fhir_safetyplan.delivery.store import (
     COLUMNS,
     LEASE_SECONDS,
-    REASON_MAX,
-    STATUSES,
     OutboxEntry,
     OutboxUnavailable,
     OutboxUrl,
-    Status,
     entry_from_row,
 )
-from fhir_safetyplan.errors import JSON, ConfigError, InputError
+from fhir_safetyplan.errors import JSON, ConfigError
 
 __all__ = ["SCHEMA_VERSION", "OutboxUnavailable", "PostgresOutbox"]
 
@@ -91,8 +85,6 @@ CREATE TABLE {VERSION_TABLE} (
 );
 """
 
-#: what ends a lease on an entry: its outcome (every change below clears it)
-_UNLEASE = "lease_owner = NULL, lease_until = NULL"
 _WHERE_FREE = "(lease_owner IS NULL OR lease_owner = %s OR lease_until IS NULL OR lease_until <= now())"
 
 
@@ -113,17 +105,17 @@ def _iso(value: Any) -> Any:
     return value.astimezone(UTC).isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
 
 
-def _entry(row: Any) -> OutboxEntry:
-    """An entry from a row of :data:`COLUMNS`, its times as ISO text in UTC (as the SQLite store keeps them)."""
-    return entry_from_row(tuple(_iso(v) for v in row))
-
-
-class PostgresOutbox:
+class PostgresOutbox(StoreRules):
     """The outbox in the PostgreSQL database at ``url`` (its tables created if missing, unless ``create`` is
     False: then a database without them is a ConfigError).
 
     Safe from several threads of one process (one connection, one lock) and from any number of processes.
+    The rules (lookups, listings, outcomes) are :class:`~fhir_safetyplan.delivery.outbox_rules.StoreRules`';
+    this class holds the PostgreSQL mechanics.
     """
+
+    _table = TABLE
+    _mark = "%s"
 
     def __init__(
         self,
@@ -160,14 +152,6 @@ class PostgresOutbox:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> PostgresOutbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _scrub(self, text: str) -> str:
         """``text`` (a driver's message) with the URL and its password taken out, whatever quoted them."""
@@ -270,10 +254,7 @@ class PostgresOutbox:
     ) -> OutboxEntry:
         """Store ``bundle`` as pending for ``server_url`` (committed when this returns); see
         :meth:`fhir_safetyplan.delivery.outbox.Outbox.put`. With ``lease_seconds`` it is claimed at once."""
-        if not submission_id:
-            raise InputError("A submission id is needed to keep the outbox free of duplicates.")
-        text = json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
-        key = plan_key(submission_id, bundle)
+        key, text = prepare_put(submission_id, bundle)
         owner = None if lease_seconds is None else self.owner
         with self._db() as db:
             row = db.execute(
@@ -291,19 +272,7 @@ class PostgresOutbox:
                 (key, submission_id, server_url, text, owner, lease_seconds),
             ).fetchone()
         log.info("outbox: stored submission %s as pending", submission_id)
-        return _entry(row)
-
-    def get(self, key: str, server_url: str | None = None) -> OutboxEntry | None:
-        """The entry of plan ``key`` or of a submission id (for ``server_url``; without it the oldest), or None."""
-        where, values = self._key(key, server_url)
-        rows = self._select(f"{where} ORDER BY seq LIMIT 1", values)
-        return rows[0] if rows else None
-
-    def queue(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
-        """Pending entries (for ``server_url``, or all), oldest first, without their bundles."""
-        where = "WHERE status = 'pending'" + ("" if server_url is None else " AND server_url = %s")
-        values = () if server_url is None else (server_url,)
-        return self._select(f"{where} ORDER BY seq", values, bundles=False)
+        return self._entry(row)
 
     def claim(self, key: str, server_url: str, lease_seconds: float = LEASE_SECONDS) -> OutboxEntry | None:
         """Lease the pending entry to this process and return it with its bundle; None when it is not pending,
@@ -319,143 +288,17 @@ class PostgresOutbox:
                 """,  # noqa: S608 - fixed fragments only
                 (self.owner, lease_seconds, *values, self.owner),
             ).fetchone()
-        return None if row is None else _entry(row)
-
-    def release(self, key: str, server_url: str) -> None:
-        """Give up this process's lease on the entry (nothing else changes)."""
-        where, values = self._key(key, server_url)
-        with self._db() as db:
-            db.execute(
-                f"UPDATE {TABLE} SET {_UNLEASE} {where} AND lease_owner = %s",  # noqa: S608
-                (*values, self.owner),
-            )
-
-    def pending(self, server_url: str | None = None) -> builtins.list[OutboxEntry]:
-        """Entries still to deliver (for ``server_url``, or all), oldest first, with their bundles."""
-        if server_url is None:
-            return self._select("WHERE status = 'pending' ORDER BY seq", ())
-        return self._select("WHERE status = 'pending' AND server_url = %s ORDER BY seq", (server_url,))
-
-    def pending_servers(self) -> builtins.list[str]:
-        """The servers that pending entries are bound for, in queue order."""
-        with self._db(transaction=False) as db:
-            rows = db.execute(
-                f"SELECT server_url FROM {TABLE} WHERE status = 'pending' "  # noqa: S608
-                "GROUP BY server_url ORDER BY MIN(seq)"
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    def counts(self, server_url: str | None = None) -> dict[str, int]:
-        """How many entries per status (for ``server_url``, or all)."""
-        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        where = "" if server_url is None else "WHERE server_url = %s"
-        with self._db(transaction=False) as db:
-            rows = db.execute(
-                f"SELECT status, COUNT(*) FROM {TABLE} {where} GROUP BY status",  # noqa: S608
-                () if server_url is None else (server_url,),
-            ).fetchall()
-        for status, n in rows:
-            out[status] = int(n)
-        return out
-
-    def list(self, status: Status | None = None) -> builtins.list[OutboxEntry]:
-        """All entries (or those with ``status``), oldest first, without their bundles."""
-        if status is None:
-            return self._select("ORDER BY seq", (), bundles=False)
-        return self._select("WHERE status = %s ORDER BY seq", (status,), bundles=False)
-
-    # ---- outcomes (compare-and-set on a pending entry) --------------------------------------------------
-
-    def mark_delivered(
-        self,
-        key: str,
-        response_summary: builtins.list[JSON],
-        *,
-        server_url: str | None = None,
-        revision: int | None = None,
-    ) -> bool:
-        """The server acknowledged it: keep only ``response_summary`` and drop the bundle; False when a newer
-        revision was queued meanwhile (it stays pending) or another sender settled it."""
-        done = self._update(
-            key,
-            server_url,
-            revision,
-            "status = 'delivered', bundle = NULL, delivered_at = now(), updated_at = now(), "
-            f"response_summary = %s, last_error = NULL, {_UNLEASE}",
-            (json.dumps(response_summary, ensure_ascii=False),),
-        )
-        if done:
-            log.info("outbox: plan %s delivered", key)
-        return done
-
-    def record_failure(
-        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
-    ) -> bool:
-        """Count a failed attempt; the entry stays pending. ``reason`` must hold no personal data."""
-        return self._update(
-            key,
-            server_url,
-            revision,
-            f"attempts = attempts + 1, last_error = %s, updated_at = now(), {_UNLEASE}",
-            (reason[:REASON_MAX],),
-        )
-
-    def mark_rejected(
-        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
-    ) -> bool:
-        """The server refused its content: out of the queue, its bundle kept for review (requeue, put)."""
-        return self._update(
-            key,
-            server_url,
-            revision,
-            f"status = 'rejected', attempts = attempts + 1, last_error = %s, updated_at = now(), {_UNLEASE}",
-            (reason[:REASON_MAX],),
-        )
-
-    def mark_damaged(self, key: str, server_url: str) -> bool:
-        """Set a pending entry whose bundle cannot be read aside (status ``damaged``), so the rest is sent."""
-        return self._update(
-            key,
-            server_url,
-            None,
-            "status = 'damaged', last_error = 'OutboxDamaged: the stored bundle cannot be read', "
-            f"updated_at = now(), {_UNLEASE}",
-            (),
-        )
-
-    def requeue(self, key: str, server_url: str | None = None) -> int:
-        """Make the rejected entries of plan ``key`` or of a submission id pending again; how many."""
-        where, values = self._key(key, server_url)
-        with self._db() as db:
-            cur = db.execute(
-                f"UPDATE {TABLE} SET status = 'pending', revision = revision + 1, updated_at = now() "  # noqa: S608
-                f"{where} AND status = 'rejected' AND bundle IS NOT NULL",
-                values,
-            )
-        return cur.rowcount
-
-    def remove(self, key: str, server_url: str | None = None) -> bool:
-        """Delete the entry (entries, without ``server_url``) of plan ``key`` or a submission id for good."""
-        where, values = self._key(key, server_url)
-        with self._db() as db:
-            cur = db.execute(f"DELETE FROM {TABLE} {where}", values)  # noqa: S608 - fixed fragments only
-        return cur.rowcount > 0
+        return None if row is None else self._entry(row)
 
     def purge(
         self, status: Literal["delivered", "rejected", "damaged"], older_than_days: float | None = None
     ) -> int:
         """Delete entries with ``status`` (last changed more than ``older_than_days`` ago); never pending ones."""
-        if status not in ("delivered", "rejected", "damaged"):
-            raise InputError(
-                "Only delivered, rejected or damaged entries can be purged; pending plans are kept."
-            )
-        where, values = "WHERE status = %s", (status,)
-        if older_than_days is not None:
-            where += " AND updated_at < now() - make_interval(secs => %s)"
-            values = (status, older_than_days * 86400.0)  # type: ignore[assignment]
-        with self._db() as db:
-            cur = db.execute(f"DELETE FROM {TABLE} {where}", values)  # noqa: S608 - fixed fragments only
-        return cur.rowcount
+        if older_than_days is None:
+            return self._purge(status, "", ())
+        return self._purge(
+            status, " AND updated_at < now() - make_interval(secs => %s)", (older_than_days * 86400.0,)
+        )
 
     def raw_rows(self) -> Iterator[tuple[Any, ...]]:
         """Every row as stored, oldest first: (seq, submission_id, server_url, status, bundle text,
@@ -469,44 +312,17 @@ class PostgresOutbox:
             )
             yield from cur
 
-    # ---- helpers ---------------------------------------------------------------------------------
+    # ---- the mechanics the shared rules use -----------------------------------------------------
 
-    def _update(
-        self,
-        plan: str,
-        server_url: str | None,
-        revision: int | None,
-        assignments: str,
-        values: tuple[Any, ...],
-    ) -> bool:
-        where, key = self._key(plan, server_url)
-        condition, condition_key = where + " AND status = 'pending'", key
-        if revision is not None:
-            condition += " AND revision = %s"
-            condition_key = (*key, revision)
-        with self._db() as db:
-            cur = db.execute(
-                f"UPDATE {TABLE} SET {assignments} {condition}",  # noqa: S608 - fixed fragments only
-                (*values, *condition_key),
-            )
-            if cur.rowcount == 0 and db.execute(f"SELECT 1 FROM {TABLE} {where}", key).fetchone():  # noqa: S608
-                return False  # a newer revision (it stays pending), or already settled by another sender
-        if cur.rowcount == 0:
-            raise InputError(f"The outbox has no submission or plan key {plan!r}.")
-        return True
+    def _read(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._db(transaction=False)
 
-    def _key(self, key: str, server_url: str | None) -> tuple[str, tuple[Any, ...]]:
-        """The WHERE clause for one plan: ``key`` is its plan key, or a submission id that names one plan."""
-        with self._db(transaction=False) as db:
-            found = resolve_key(db, key, server_url, table=TABLE, mark="%s")
-        if server_url is None:
-            return "WHERE plan_key = %s", (found,)
-        return "WHERE plan_key = %s AND server_url = %s", (found, server_url)
+    def _write(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._db()
 
-    def _select(
-        self, where: str, values: tuple[Any, ...], *, bundles: bool = True
-    ) -> builtins.list[OutboxEntry]:
-        columns = COLUMNS if bundles else COLUMNS.replace("bundle,", "NULL,")
-        with self._db(transaction=False) as db:
-            rows = db.execute(f"SELECT {columns} FROM {TABLE} {where}", values).fetchall()  # noqa: S608
-        return [_entry(r) for r in rows]
+    def _stamp(self) -> tuple[str, tuple[Any, ...]]:
+        return "now()", ()
+
+    def _entry(self, row: Any) -> OutboxEntry:
+        """An entry from a row of :data:`COLUMNS`, its times as ISO text in UTC (as the SQLite store keeps them)."""
+        return entry_from_row(tuple(_iso(v) for v in row))
