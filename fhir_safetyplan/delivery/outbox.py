@@ -64,6 +64,7 @@ from fhir_safetyplan.delivery.outbox_sqlite import (
     ensure_schema,
     is_damage,
     narrow_mode,
+    use_wal,
 )
 from fhir_safetyplan.delivery.store import COLUMNS as _COLUMNS
 from fhir_safetyplan.delivery.store import LEASE_SECONDS, STATUSES, OutboxEntry, Status, entry_from_row
@@ -110,7 +111,7 @@ class Outbox(StoreRules):
         try:
             created = create_private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = use_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA secure_delete=ON")
             ensure_schema(conn, self.path)

@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 from fhir_safetyplan.errors import ConfigError, SafetyPlanError
@@ -113,6 +114,22 @@ def create_private_file(path: Path) -> bool:
         return create_private_file(path)
     os.close(fd)
     return True
+
+
+def use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> str:
+    """Switch the file to write-ahead logging; the journal mode in effect.
+
+    SQLite answers "database is locked" at once, without its busy timeout, when another process is switching
+    the same new file at that moment (replicas starting together): try again until ``wait`` seconds have passed.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def narrow_mode(path: Path) -> None:
