@@ -195,6 +195,15 @@ def search_batch(subject: Any, submission_system: str, submission: str | None = 
     ]
     if submission is not None:
         searches.append(("QuestionnaireResponse", [who, ("identifier", f"{ours}{submission}")]))
+    return batch_of(searches, list(_INCLUDES))
+
+
+Search = tuple[str, list[tuple[str, str]]]
+
+
+def batch_of(searches: list[Search], extra: list[tuple[str, str]], safe: str = ":|/") -> JSON:
+    """A batch Bundle of GET searches: each ``(resource type, parameters)`` with ``extra`` and one page of
+    :data:`PAGE` results."""
     return {
         "resourceType": "Bundle",
         "type": "batch",
@@ -202,7 +211,7 @@ def search_batch(subject: Any, submission_system: str, submission: str | None = 
             {
                 "request": {
                     "method": "GET",
-                    "url": f"{rtype}?{urlencode([*params, *_INCLUDES, ('_count', str(PAGE))], safe=':|/')}",
+                    "url": f"{rtype}?{urlencode([*params, *extra, ('_count', str(PAGE))], safe=safe)}",
                 }
             }
             for rtype, params in searches

@@ -45,11 +45,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.content import load
-from fhir_safetyplan.current_plan import PAGE, CurrentPlan, StoredPlan, subject_param, submission_of, when
+from fhir_safetyplan.current_plan import (
+    CurrentPlan,
+    Search,
+    StoredPlan,
+    batch_of,
+    subject_param,
+    submission_of,
+    when,
+)
 from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
@@ -74,23 +81,8 @@ def check_batch(subject: Any, submission_system: str) -> JSON:
     the elements needed to tell whose they are and whether they are active, no includes."""
     who = subject_param(subject)
     ours = ("identifier", f"{submission_system}|")
-    searches = [("CarePlan", [who, ("status", "active"), ours]), ("Flag", [who, ours])]
-    return {
-        "resourceType": "Bundle",
-        "type": "batch",
-        "entry": [
-            {
-                "request": {
-                    "method": "GET",
-                    "url": f"{rtype}?"
-                    + urlencode(
-                        [*params, ("_elements", "identifier,status"), ("_count", str(PAGE))], safe=":|/,"
-                    ),
-                }
-            }
-            for rtype, params in searches
-        ],
-    }
+    searches: list[Search] = [("CarePlan", [who, ("status", "active"), ours]), ("Flag", [who, ours])]
+    return batch_of(searches, [("_elements", "identifier,status")], safe=":|/,")
 
 
 def others_active(client: FhirClient, subject: Any, submission_system: str, submission: str) -> bool:
