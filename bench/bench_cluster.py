@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import pg_cluster  # noqa: E402
+from _measure import percentile  # noqa: E402
+from _report import table, tally  # noqa: E402
 
 from fhir_safetyplan import local_hapi  # noqa: E402
 from fhir_safetyplan.identifiers import synthetic_fnr  # noqa: E402
@@ -92,11 +94,6 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values) - idle) / TICKS, sum(values) / TICKS
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def fresh_plans(count: int, tag: str) -> list[JSON]:
@@ -253,6 +250,11 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
     pg = subprocess.run(
         [pg_cluster.binary("postgres"), "--version"], capture_output=True, text=True
     ).stdout.strip()
+    cpus = os.cpu_count() or 1
+    parties = list(results[0][1]["cpu"])
+    per_plan = {
+        i: {name: 1000 * v / r["plans"] for name, v in r["cpu"].items()} for i, (_, r) in enumerate(results)
+    }
     lines = [
         "# Delivered plans per second: 1 and 3 service replicas, HAPI on PostgreSQL",
         "",
@@ -268,44 +270,44 @@ def write(args: argparse.Namespace, results: list[tuple[int, JSON]], load_before
         "wall time, from the first POST until the outbox has nothing pending. A first, unrecorded scenario of "
         f"{WARM_UP} plans warms HAPI up; the replica counts then take turns.",
         "",
-        "| replicas | outbox | plans | seconds | delivered plans/s | POST p50 ms | POST p90 ms | statuses |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for n, r in results:
-        statuses = ", ".join(f"{k}×{v}" for k, v in r["statuses"].items())
-        lines.append(
-            f"| {n} | {r['outbox']} | {r['plans']} | {r['wall']:.1f} | {r['rate']:.1f} | {r['p50']:.0f} | "
-            f"{r['p90']:.0f} | {statuses} |"
-        )
-    lines += [
+        *table(
+            "replicas | outbox | plans | seconds | delivered plans/s | POST p50 ms | POST p90 ms | statuses",
+            (
+                [
+                    n,
+                    r["outbox"],
+                    r["plans"],
+                    f"{r['wall']:.1f}",
+                    f"{r['rate']:.1f}",
+                    f"{r['p50']:.0f}",
+                    f"{r['p90']:.0f}",
+                    tally(r["statuses"]),
+                ]
+                for n, r in results
+            ),
+        ),
         "",
         "CPU seconds used by each party during the scenario (2 CPUs: at most twice the wall time in all):",
         "",
-        "| replicas | "
-        + " | ".join(results[0][1]["cpu"])
-        + " | ours, of the machine's CPU time | machine busy (anyone's work) |",
-        "|---|" + "---|" * (len(results[0][1]["cpu"]) + 2),
-    ]
-    cpus = os.cpu_count() or 1
-    for n, r in results:
-        total = sum(r["cpu"].values())
-        cells = " | ".join(f"{v:.1f}" for v in r["cpu"].values())
-        lines.append(
-            f"| {n} | {cells} | {100 * total / (cpus * r['wall']):.0f} % | {100 * r['machine_busy']:.0f} % |"
-        )
-    per_plan = {
-        i: {name: 1000 * v / r["plans"] for name, v in r["cpu"].items()} for i, (_, r) in enumerate(results)
-    }
-    lines += [
+        *table(
+            ["replicas", *parties, "ours, of the machine's CPU time", "machine busy (anyone's work)"],
+            (
+                [
+                    n,
+                    *(f"{v:.1f}" for v in r["cpu"].values()),
+                    f"{100 * sum(r['cpu'].values()) / (cpus * r['wall']):.0f} %",
+                    f"{100 * r['machine_busy']:.0f} %",
+                ]
+                for n, r in results
+            ),
+        ),
         "",
         "CPU milliseconds per delivered plan:",
         "",
-        "| replicas | " + " | ".join(results[0][1]["cpu"]) + " |",
-        "|---|" + "---|" * len(results[0][1]["cpu"]),
-        *[
-            f"| {results[i][0]} | " + " | ".join(f"{v:.0f}" for v in ms.values()) + " |"
-            for i, ms in per_plan.items()
-        ],
+        *table(
+            ["replicas", *parties],
+            ([results[i][0], *(f"{v:.0f}" for v in ms.values())] for i, ms in per_plan.items()),
+        ),
         "",
         "## What bounds it",
         "",

@@ -15,15 +15,15 @@ import datetime as dt
 import json
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _measure import node_bench, node_version, npm_version, p90, warm_ms  # noqa: E402
 
 from fhir_safetyplan.extract import extract  # noqa: E402
 
@@ -47,32 +47,11 @@ def inputs() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 
 def ours(q: dict[str, Any], qr: dict[str, Any], runs: int) -> list[float]:
-    for _ in range(WARMUP):
-        extract(qr, q)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        extract(qr, q)
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+    return warm_ms(lambda: extract(qr, q), runs, WARMUP)
 
 
 def npm(q: dict[str, Any], qr: dict[str, Any], runs: int) -> list[float]:
-    payload = json.dumps({"questionnaire": q, "response": qr})
-    proc = subprocess.run(
-        ["node", str(RUNNER), "--bench", str(runs + WARMUP)],
-        input=payload,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    times: list[float] = json.loads(proc.stdout)["times_ms"]
-    return times[WARMUP:]
-
-
-def p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10)[-1]
+    return node_bench(RUNNER, {"questionnaire": q, "response": qr}, runs, WARMUP)
 
 
 def main() -> None:
@@ -81,10 +60,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "extract.md")
     args = parser.parse_args()
 
-    node_version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
-    lock = json.loads((RUNNER.parent / "package-lock.json").read_text(encoding="utf-8"))
-    npm_pkg = lock["packages"]["node_modules/@aehrc/sdc-template-extract"]["version"]
-    fhirpath_js = lock["packages"]["node_modules/fhirpath"]["version"]
+    npm_pkg = npm_version(RUNNER, "@aehrc/sdc-template-extract")
+    fhirpath_js = npm_version(RUNNER, "fhirpath")
 
     rows = []
     for name, q, qr in inputs():
@@ -110,7 +87,7 @@ def main() -> None:
             "",
             f"- {platform.platform()}, {platform.processor() or platform.machine()}",
             f"- Python {platform.python_version()}, fhirpathpy {version('fhirpathpy')}",
-            f"- Node {node_version.strip()}, @aehrc/sdc-template-extract {npm_pkg} (fhirpath.js {fhirpath_js})",
+            f"- Node {node_version()}, @aehrc/sdc-template-extract {npm_pkg} (fhirpath.js {fhirpath_js})",
             "",
             "Our engine compiles each FHIRPath expression once (cached across calls), so the first extraction",
             "with a new Questionnaire is slower (parse ≈ 1–2 ms per distinct expression set); both engines are",

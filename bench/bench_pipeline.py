@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _measure import node_version, npm_version  # noqa: E402
+
 from fhir_safetyplan import _fhirpath, pipeline  # noqa: E402
 from fhir_safetyplan.bundle import transaction  # noqa: E402
 from fhir_safetyplan.document import document as make_documentation  # noqa: E402
@@ -229,17 +231,10 @@ def main() -> None:
     help_ok = "yes" if median_s <= TARGET_HELP_S else "**no**"
     node_line = ""
     if npm_rows:
-        node = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        lock = json.loads(
-            (ROOT / "tools" / "sdc-extract-npm" / "package-lock.json").read_text(encoding="utf-8")
-        )
-        pkgs = lock["packages"]
+        runner = ROOT / "tools" / "sdc-extract-npm" / "extract.js"
         node_line = (
-            f"- Node {node}, @aehrc/sdc-template-extract "
-            f"{pkgs['node_modules/@aehrc/sdc-template-extract']['version']} "
-            f"(fhirpath.js {pkgs['node_modules/fhirpath']['version']})"
+            f"- Node {node_version()}, @aehrc/sdc-template-extract "
+            f"{npm_version(runner, '@aehrc/sdc-template-extract')} (fhirpath.js {npm_version(runner, 'fhirpath')})"
         )
     cmd = f"python bench/bench_pipeline.py --runs {args.runs}" + (
         " --no-npm" if args.no_npm else f" --npm-runs {args.npm_runs}"

@@ -32,6 +32,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _measure import node_bench, node_version, npm_version, p90, warm_ms  # noqa: E402
+
 from fhir_safetyplan.populate import launch_context_name, populate  # noqa: E402
 from fhir_safetyplan.questionnaire import shared_questionnaire  # noqa: E402
 
@@ -48,39 +50,17 @@ def examples() -> list[tuple[str, dict[str, Any]]]:
 
 
 def ours(q: dict[str, Any], prev: dict[str, Any], runs: int) -> list[float]:
-    for _ in range(WARMUP):
-        populate(q, prev)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        populate(q, prev)
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+    return warm_ms(lambda: populate(q, prev), runs, WARMUP)
 
 
 def npm(q: dict[str, Any], prev: dict[str, Any], runs: int) -> list[float]:
-    payload = json.dumps(
-        {
-            "questionnaire": q,
-            "previous": prev,
-            "patient": {"resourceType": "Patient", "id": "p"},
-            "contextName": launch_context_name(q),
-        }
-    )
-    proc = subprocess.run(
-        ["node", str(RUNNER), "--bench", str(runs + WARMUP)],
-        input=payload,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    times: list[float] = json.loads(proc.stdout)["times_ms"]
-    return times[WARMUP:]
-
-
-def p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10)[-1]
+    payload = {
+        "questionnaire": q,
+        "previous": prev,
+        "patient": {"resourceType": "Patient", "id": "p"},
+        "contextName": launch_context_name(q),
+    }
+    return node_bench(RUNNER, payload, runs, WARMUP)
 
 
 def cli_wall(runs: int) -> float:
@@ -149,11 +129,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "populate.md")
     args = parser.parse_args()
 
-    lock = json.loads((RUNNER.parent / "package-lock.json").read_text(encoding="utf-8"))
-    npm_pkg = lock["packages"]["node_modules/@aehrc/sdc-populate"]["version"]
-    node_version = subprocess.run(
-        ["node", "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    npm_pkg = npm_version(RUNNER, "@aehrc/sdc-populate")
     q = shared_questionnaire("nb")
     rows = []
     for name, prev in examples():
@@ -208,7 +184,7 @@ def main() -> None:
             "## Machine and versions",
             "",
             f"- {platform.platform()}, {platform.processor() or platform.machine()}; 2 cores shared with other work",
-            f"- Python {platform.python_version()}; Node {node_version}, @aehrc/sdc-populate {npm_pkg}",
+            f"- Python {platform.python_version()}; Node {node_version()}, @aehrc/sdc-populate {npm_pkg}",
             "",
         ]
     )

@@ -39,6 +39,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _measure import percentile  # noqa: E402
+from _report import table, tally  # noqa: E402
+
 from fhir_safetyplan import local_hapi  # noqa: E402
 from fhir_safetyplan.settings import hapi_toolchain  # noqa: E402
 
@@ -65,11 +68,6 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 class Sampler:
@@ -279,16 +277,23 @@ def write(
         "plan to the local HAPI FHIR server as one transaction (through the outbox: stored, sent, marked "
         "delivered). Latency is per request as the client sees it.",
         "",
-        "| endpoint | workers | requests | req/s | p50 ms | p90 ms | p99 ms | statuses | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in results:
-        statuses = ", ".join(f"{k}×{v}" for k, v in r["statuses"].items())
-        lines.append(
-            f"| {name} | {r['workers']} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p90']:.0f} | "
-            f"{r['p99']:.0f} | {statuses} | {r['peak_rss_mib']:.0f} |"
-        )
-    lines += [
+        *table(
+            "endpoint | workers | requests | req/s | p50 ms | p90 ms | p99 ms | statuses | peak RSS MiB",
+            (
+                [
+                    name,
+                    r["workers"],
+                    r["requests"],
+                    f"{r['rps']:.1f}",
+                    f"{r['p50']:.0f}",
+                    f"{r['p90']:.0f}",
+                    f"{r['p99']:.0f}",
+                    tally(r["statuses"]),
+                    f"{r['peak_rss_mib']:.0f}",
+                ]
+                for name, r in results
+            ),
+        ),
         "",
         f"Service memory: {idle:.0f} MiB resident when idle after start-up, peak (VmHWM) {hwm:.0f} MiB over the "
         f"whole run. Outbox at the end: {json.dumps(health.get('outbox'))}.",
