@@ -85,6 +85,20 @@ def _use(monkeypatch: pytest.MonkeyPatch, script: str, record: Path) -> None:
     monkeypatch.setattr(local_hapi, "build", lambda **_: Path("unused.jar"))
 
 
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """``server start`` runs RECORDING_STAND_IN; the file where it writes down what it got (none: not started)."""
+    record = tmp_path / "seen.json"
+    _use(monkeypatch, RECORDING_STAND_IN, record)
+    return record
+
+
+@pytest.fixture
+def refusing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``server start`` runs REFUSED_STAND_IN: the launcher the database turns away."""
+    _use(monkeypatch, REFUSED_STAND_IN, tmp_path / "unused")
+
+
 # ------------------------------------------------------------------------------------------- the URL
 
 
@@ -142,15 +156,13 @@ def test_a_bad_url_is_a_config_error_saying_what_is_wrong_and_never_the_password
 
 
 def test_start_hands_the_password_over_in_a_private_file_read_once_and_records_the_url_without_it(
-    monkeypatch: pytest.MonkeyPatch, state_dir: Path, tmp_path: Path, listening: int
+    recording: Path, state_dir: Path, listening: int
 ) -> None:
-    record = tmp_path / "seen.json"
-    _use(monkeypatch, RECORDING_STAND_IN, record)
     url = f"postgresql://hapi:{SECRET}@127.0.0.1:{listening}/fhir"
 
     info = local_hapi.start(state_dir=state_dir, timeout=30, db=url)
 
-    seen = json.loads(record.read_text())
+    seen = json.loads(recording.read_text())
     assert seen["password"] == SECRET and seen["mode"] == "0o600"
     assert SECRET not in " ".join(seen["argv"])
     assert not (state_dir / hapi_database.PASSWORD_FILE).exists()
@@ -162,54 +174,42 @@ def test_start_hands_the_password_over_in_a_private_file_read_once_and_records_t
 
 
 def test_cli_reads_the_password_from_a_file_and_never_prints_it(
-    monkeypatch: pytest.MonkeyPatch,
-    state_dir: Path,
-    tmp_path: Path,
-    listening: int,
-    capsys: pytest.CaptureFixture[str],
+    recording: Path, state_dir: Path, tmp_path: Path, listening: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    record = tmp_path / "seen.json"
-    _use(monkeypatch, RECORDING_STAND_IN, record)
     secret_file = tmp_path / "pw"
     secret_file.write_text(SECRET + "\n")
     db = f"postgresql://hapi@127.0.0.1:{listening}/fhir"
     assert _start(state_dir, db, "--db-password-file", str(secret_file)) == exitcodes.OK
-    assert json.loads(record.read_text())["password"] == SECRET
+    assert json.loads(recording.read_text())["password"] == SECRET
     assert main(["server", "status", "--state-dir", str(state_dir)]) == exitcodes.OK
     out = capsys.readouterr()
     assert db in out.err and SECRET not in out.out + out.err
 
 
+@pytest.mark.usefixtures("recording")
 def test_starting_again_on_another_database_is_refused_while_one_runs(
-    monkeypatch: pytest.MonkeyPatch, state_dir: Path, tmp_path: Path, listening: int
+    state_dir: Path, listening: int
 ) -> None:
-    _use(monkeypatch, RECORDING_STAND_IN, tmp_path / "seen.json")
     local_hapi.start(state_dir=state_dir, timeout=30, db=f"postgresql://hapi@127.0.0.1:{listening}/a")
     with pytest.raises(ConfigError, match="already running"):
         local_hapi.start(state_dir=state_dir, timeout=30)
 
 
 def test_a_database_nobody_listens_on_is_a_config_error_before_the_server_starts(
-    monkeypatch: pytest.MonkeyPatch, state_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    recording: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    record = tmp_path / "seen.json"
-    _use(monkeypatch, RECORDING_STAND_IN, record)
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]
     assert _start(state_dir, f"postgresql://u:{SECRET}@127.0.0.1:{port}/x") == exitcodes.CONFIG
     err = capsys.readouterr().err
     assert f"nothing answers at 127.0.0.1:{port}" in err and SECRET not in err
-    assert not record.exists()  # no server process was started
+    assert not recording.exists()  # no server process was started
 
 
+@pytest.mark.usefixtures("refusing")
 def test_a_database_that_refuses_the_server_exits_7_with_postgresqls_reason_not_a_stack_trace(
-    monkeypatch: pytest.MonkeyPatch,
-    state_dir: Path,
-    tmp_path: Path,
-    listening: int,
-    capsys: pytest.CaptureFixture[str],
+    state_dir: Path, listening: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _use(monkeypatch, REFUSED_STAND_IN, tmp_path / "unused")
     assert _start(state_dir, f"postgresql://hapi:{SECRET}@127.0.0.1:{listening}/hapi") == exitcodes.CONFIG
     err = capsys.readouterr().err
     assert (

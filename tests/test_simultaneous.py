@@ -105,13 +105,21 @@ def test_two_first_plans_of_the_same_moment_are_ordered_by_submission_id_the_sam
     assert revision.kind == "revision" and revision.replaced == ("c-a",)
 
 
-def test_both_checks_before_either_retirement_the_newer_revision_first_leaves_the_newer_plan_alone(
-    older: JSON, newer: JSON
-) -> None:
+@pytest.fixture
+def crossed(older: JSON, newer: JSON) -> tuple[State, JSON, JSON]:
+    """Both first plans written, then both senders' checks before either sends what it decided: the server
+    state, the older's retirement and the newer's revision, neither applied yet."""
     state = both_written(older, newer)
     retirement = simultaneous.after_first(older, plans(state, "c-older")).bundle
     revision = revise(newer, plans(state, "c-newer")).bundle
     assert retirement is not None and revision is not None
+    return state, retirement, revision
+
+
+def test_both_checks_before_either_retirement_the_newer_revision_first_leaves_the_newer_plan_alone(
+    older: JSON, crossed: tuple[State, JSON, JSON]
+) -> None:
+    state, retirement, revision = crossed
     state = after(state, revision)
     assert not versions_match(state, retirement)  # HAPI refuses the older's retirement: 412
     # the older re-reads: superseded by a revision, so it was delivered (the order "older, then newer")
@@ -121,12 +129,9 @@ def test_both_checks_before_either_retirement_the_newer_revision_first_leaves_th
 
 
 def test_both_checks_before_either_retirement_the_older_retirement_first_leaves_the_newer_plan_alone(
-    older: JSON, newer: JSON
+    newer: JSON, crossed: tuple[State, JSON, JSON]
 ) -> None:
-    state = both_written(older, newer)
-    retirement = simultaneous.after_first(older, plans(state, "c-older")).bundle
-    revision = revise(newer, plans(state, "c-newer")).bundle
-    assert retirement is not None and revision is not None
+    state, retirement, revision = crossed
     state = after(state, retirement)
     assert not versions_match(state, revision)  # HAPI refuses the newer's revision: 412
     # the newer re-reads: the older is retired, so it is sent again as the first plan it was (no change)
