@@ -107,12 +107,12 @@ def spread(times: list[float]) -> tuple[float, float, float]:
 def stages(data: Any, runs: int) -> dict[str, float]:
     prepared = pipeline.prepare(data)
     r, q, c, s = prepared.response, prepared.questionnaire, prepared.context, prepared.submission
-    extracted = extract(r, q, new_id=pipeline._ids(s))
+    extracted = extract(r, q, new_id=pipeline._ids(prepared))
     doc = make_documentation(r, q, extracted, c, s)
     bundle = transaction(doc)
     steps: dict[str, Callable[[], Any]] = {
         "prepare (answers→QR, validate)": lambda: pipeline.prepare(data),
-        "extract": lambda: extract(r, q, new_id=pipeline._ids(s)),
+        "extract": lambda: extract(r, q, new_id=pipeline._ids(prepared)),
         "document": lambda: make_documentation(r, q, extracted, c, s),
         "bundle": lambda: transaction(doc),
         "serialise": lambda: serialise(bundle),
