@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs @aehrc/sdc-template-extract (the independent SDC $extract engine) for fhir-safetyplan's conformance
-// test and benchmark. No network: the Questionnaire is passed in, never fetched.
+// test and benchmark. No network: the Questionnaire is passed in, never fetched. The command line is
+// ../npm-oracle-cli.js:
 //
 //   node extract.js < {"questionnaire": Q, "response": QR}
 //       prints {"ok": true, "bundle": Bundle, "issues": OperationOutcome|null}, or {"ok": false, "issues": ...}
@@ -11,10 +12,7 @@
 'use strict';
 
 const { inAppExtract } = require('@aehrc/sdc-template-extract');
-
-// The engine logs FHIRPath failures with console.warn; keep stdout for our JSON only.
-console.warn = (...args) => process.stderr.write(args.join(' ') + '\n');
-console.log = console.warn;
+const { serve } = require('../npm-oracle-cli.js'); // stdin/stdout, --jsonl, --bench; the engine's console.warn to stderr
 
 async function runOne(input) {
   const { questionnaire, response } = input;
@@ -26,39 +24,4 @@ async function runOne(input) {
   return { ok: false, issues: result.issues || out.extractResult || null };
 }
 
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (c) => chunks.push(c));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
-
-async function main() {
-  const args = process.argv.slice(2);
-  const text = await readStdin();
-  const write = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-  if (args[0] === '--jsonl') {
-    for (const line of text.split('\n')) {
-      if (line.trim()) write(await runOne(JSON.parse(line)));
-    }
-  } else if (args[0] === '--bench') {
-    const n = parseInt(args[1] || '200', 10);
-    const input = JSON.parse(text);
-    const times = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = process.hrtime.bigint();
-      await runOne(input);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    write({ times_ms: times });
-  } else {
-    write(await runOne(JSON.parse(text)));
-  }
-}
-
-main().catch((err) => {
-  process.stderr.write(String((err && err.stack) || err) + '\n');
-  process.exit(1);
-});
+serve(runOne);

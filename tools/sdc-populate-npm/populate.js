@@ -2,7 +2,7 @@
 // Runs @aehrc/sdc-populate (the independent SDC $populate engine) for fhir-safetyplan's conformance test and
 // benchmark. No network: the Questionnaire, the Patient and the previous response are passed in as resources;
 // the resource and terminology callbacks refuse every request (the engine's default terminology server is
-// online, so a fetch would otherwise leave the machine).
+// online, so a fetch would otherwise leave the machine). The command line is ../npm-oracle-cli.js:
 //
 //   node populate.js < {"questionnaire": Q, "previous": QR, "patient": Patient, "contextName": "previousResponse"}
 //       prints {"ok": true, "response": QR, "issues": OperationOutcome|null}, or {"ok": false, "outcome": ...}
@@ -11,9 +11,7 @@
 'use strict';
 
 const { populate } = require('@aehrc/sdc-populate');
-
-console.warn = (...args) => process.stderr.write(args.join(' ') + '\n');
-console.log = console.warn;
+const { serve } = require('../npm-oracle-cli.js'); // stdin/stdout, --jsonl, --bench; the engine's console.warn to stderr
 
 const refuse = async (query) => {
   throw new Error(`offline: no fetch allowed (${String(query).slice(0, 80)})`);
@@ -39,39 +37,4 @@ async function runOne(input) {
   return { ok: true, response: get('response'), issues: get('issues') };
 }
 
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (c) => chunks.push(c));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
-
-async function main() {
-  const args = process.argv.slice(2);
-  const text = await readStdin();
-  const write = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-  if (args[0] === '--jsonl') {
-    for (const line of text.split('\n')) {
-      if (line.trim()) write(await runOne(JSON.parse(line)));
-    }
-  } else if (args[0] === '--bench') {
-    const n = parseInt(args[1] || '200', 10);
-    const input = JSON.parse(text);
-    const times = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = process.hrtime.bigint();
-      await runOne(input);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    write({ times_ms: times });
-  } else {
-    write(await runOne(JSON.parse(text)));
-  }
-}
-
-main().catch((err) => {
-  process.stderr.write(String((err && err.stack) || err) + '\n');
-  process.exit(1);
-});
+serve(runOne);
