@@ -42,7 +42,7 @@ from fhir_safetyplan.delivery.store import OutboxEntry, open_outbox
 
 from .conftest import TOOLCHAIN, Fhir, HapiOnPostgres, fresh_identifier
 from .test_delivery_hapi import fresh_fnr, fresh_plan
-from .test_fault_matrix_hapi import EXAMPLES, TOKEN, check_plans, cli, serve
+from .test_fault_matrix_hapi import EXAMPLES, check_plans, cli, post_answers, serve
 from .test_service_hapi import wait_for
 
 JSON = dict[str, Any]
@@ -131,27 +131,23 @@ class Cluster:
     def post(self, n: int, data: JSON) -> None:
         """POST plan ``n`` to a replica until one answers; a dropped connection means: send it again (to the
         next replica)."""
-        for attempt in range(60):
+
+        def replica(attempt: int) -> str:
             urls = self.replica_urls()
-            url = urls[(n + attempt) % len(urls)]
-            try:
-                r = requests.post(
-                    f"{url}/QuestionnaireResponse",
-                    json=data,
-                    headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"},
-                    timeout=120,
-                )
-            except requests.ConnectionError:
-                with self.lock:
-                    self.resent += 1
-                time.sleep(0.2)
-                continue
+            return urls[(n + attempt) % len(urls)]
+
+        def resent() -> None:
             with self.lock:
-                self.accepted[r.status_code] = self.accepted.get(r.status_code, 0) + 1
-                if r.status_code not in (201, 202):
-                    self.unexpected.append(f"replica answered {r.status_code}: {_gist(r)}")
+                self.resent += 1
+
+        r = post_answers(replica, data, tries=60, pause=0.2, dropped=resent)
+        if r is None:
+            self.unexpected.append("no replica took a plan in 60 tries")
             return
-        self.unexpected.append("no replica took a plan in 60 tries")
+        with self.lock:
+            self.accepted[r.status_code] = self.accepted.get(r.status_code, 0) + 1
+            if r.status_code not in (201, 202):
+                self.unexpected.append(f"replica answered {r.status_code}: {_gist(r)}")
 
     # ---- chaos ---------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,31 @@ def cli(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def post_answers(
+    url_for: Callable[[int], str],
+    data: JSON,
+    *,
+    tries: int,
+    pause: float,
+    dropped: Callable[[], None] = lambda: None,
+) -> requests.Response | None:
+    """POST the answers ``data`` to the service at ``url_for(try)`` until one answers: a dropped connection (the
+    service died under it, or is not up) means send them again after ``pause`` s (``url_for`` may pick another
+    replica), and is told to ``dropped``. The answer, or None when ``tries`` tries got none."""
+    for attempt in range(tries):
+        try:
+            return requests.post(
+                f"{url_for(attempt)}/QuestionnaireResponse",
+                json=data,
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"},
+                timeout=120,
+            )
+        except requests.ConnectionError:
+            dropped()
+            time.sleep(pause)
+    return None
 
 
 class Matrix:
@@ -124,21 +150,11 @@ class Matrix:
             return
 
     def post(self, service: str, data: JSON) -> None:
-        for _ in range(5):
-            try:
-                r = requests.post(
-                    f"{service}/QuestionnaireResponse",
-                    json=data,
-                    headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"},
-                    timeout=120,
-                )
-            except requests.ConnectionError:
-                time.sleep(0.5)
-                continue
-            if r.status_code not in (201, 202):
-                self.unexpected.append(f"service {r.status_code}: {r.text[:300]}")
-            return
-        self.unexpected.append("service unreachable")
+        r = post_answers(lambda _: service, data, tries=5, pause=0.5)
+        if r is None:
+            self.unexpected.append("service unreachable")
+        elif r.status_code not in (201, 202):
+            self.unexpected.append(f"service {r.status_code}: {r.text[:300]}")
 
     def flush(self) -> None:
         proc = cli("outbox", "flush", "--outbox", str(self.outbox))
