@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from _guidance import GUIDANCE_KEYS
+from _node import run_node
+from _processes import answering
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "form-preview"
@@ -32,36 +33,25 @@ SAFETYPLAN = Path(sys.executable).parent / "safetyplan"
 #: (letters forbidden), every checklist point in place, one agreed action, no children on
 #: either side, no other vulnerable people, no mental impairment, no risk assessment.
 NB_STEPS: list[dict[str, Any]] = [
-    {"choose": ["samtale.type", "Første samtale om sikkerhetsplan"]},
-    {"choose": ["samtale.uten-partner", "Ja"]},
-    {"choose": ["samtale.informert", "Ja"]},
-    {"choose": ["samtale.involvering", "Ja"]},
-    {"choose": ["samtale.atferd-rad", "Ja"]},
-    {"choose": ["innsyn.skjul", "Nei"]},
-    {"choose": ["trygg-kontakt.trygge", "Ved oppmøte hos tjenesten"]},
-    {"choose": ["trygg-kontakt.utrygge", "Brev (papir eller digital postkasse)"]},
-    {"type": ["trygg-kontakt.tidspunkt", "Hverdager 09–14"]},
-    *(
-        {"choose": [f"plan.sjekkliste.{key}", "Ja"]}
-        for key in (
-            "romningsplan",
-            "politi",
-            "telefonnumre",
-            "krisesenter",
-            "penger",
-            "nokler",
-            "kode",
-            "naboer",
-            "vapen",
-            "bag",
-        )
-    ),
-    {"type": ["plan.avtalte-tiltak", "Ringe krisesenteret sammen neste uke"]},
-    {"choose": ["sarbare.barn", "Nei"]},
-    {"choose": ["sarbare.barn-utover", "Nei"]},
-    {"choose": ["sarbare.andre", "Nei"]},
-    {"choose": ["psykisk.funksjonsnedsettelse", "Nei"]},
-    {"choose": ["risiko.utfort", "Nei"]},
+    {action: [link_id, value]}
+    for action, link_id, value in (
+        ("choose", "samtale.type", "Første samtale om sikkerhetsplan"),
+        ("choose", "samtale.uten-partner", "Ja"),
+        ("choose", "samtale.informert", "Ja"),
+        ("choose", "samtale.involvering", "Ja"),
+        ("choose", "samtale.atferd-rad", "Ja"),
+        ("choose", "innsyn.skjul", "Nei"),
+        ("choose", "trygg-kontakt.trygge", "Ved oppmøte hos tjenesten"),
+        ("choose", "trygg-kontakt.utrygge", "Brev (papir eller digital postkasse)"),
+        ("type", "trygg-kontakt.tidspunkt", "Hverdager 09–14"),
+        *(("choose", f"plan.sjekkliste.{key}", "Ja") for key in GUIDANCE_KEYS),
+        ("type", "plan.avtalte-tiltak", "Ringe krisesenteret sammen neste uke"),
+        ("choose", "sarbare.barn", "Nei"),
+        ("choose", "sarbare.barn-utover", "Nei"),
+        ("choose", "sarbare.andre", "Nei"),
+        ("choose", "psykisk.funksjonsnedsettelse", "Nei"),
+        ("choose", "risiko.utfort", "Nei"),
+    )
 ]
 
 
@@ -94,32 +84,9 @@ def serving(args: Sequence[str], log: Path, env: Mapping[str, str] | None = None
     """Run ``safetyplan ARGS`` (preview or serve, with ``--port``) until its page answers; yield what it
     wrote to stderr by then (the preview prints its address there). Stopped afterwards."""
     port = args[list(args).index("--port") + 1]
-    with open(log, "w") as err:
-        process = subprocess.Popen(
-            [str(SAFETYPLAN), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/form/config", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the page was not served within 60 s"
-                time.sleep(0.3)
+    url = f"http://127.0.0.1:{port}/form/config"
+    with answering([str(SAFETYPLAN), *args], url, log, env={**os.environ, **(env or {})}):
         yield log.read_text()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def preview_url(stderr_line: str) -> str:
@@ -155,14 +122,5 @@ def drive(
             }
         )
     )
-    result = subprocess.run(
-        ["node", str(DRIVER), str(scenario)],
-        cwd=TOOLS,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    report: dict[str, Any] = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(run_node(DRIVER, str(scenario), cwd=TOOLS))
     return report

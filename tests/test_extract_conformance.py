@@ -18,11 +18,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _node import run_jsonl
 
 from fhir_safetyplan.extract import TEMPLATE_EXTRACT_VALUE, extract
 
@@ -87,13 +87,7 @@ def example_pairs() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 def run_npm(pairs: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
     """Run the npm engine on all pairs in one Node process; one result dict per pair."""
-    lines = "".join(json.dumps({"questionnaire": q, "response": r}) + "\n" for _, q, r in pairs)
-    command = ["node", str(RUNNER), "--jsonl"]
-    proc = subprocess.run(command, input=lines, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    results = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert len(results) == len(pairs)
-    return results
+    return run_jsonl(RUNNER, [{"questionnaire": q, "response": r} for _, q, r in pairs])
 
 
 def normalise(bundle: dict[str, Any]) -> list[dict[str, Any]]:

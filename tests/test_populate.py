@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import responses
+from _items import with_answers_of
 
 from fhir_safetyplan import codes, pipeline
 from fhir_safetyplan.cli import main
@@ -118,26 +119,6 @@ def test_a_group_marked_not_carried_covers_every_item_below_it_and_new_items_are
 PLAN_110 = "10-skjult-for-innsyn"
 
 
-def with_answers_of(qr: dict[str, Any], prev: dict[str, Any], link_ids: set[str]) -> list[dict[str, Any]]:
-    """``qr``'s items with the items ``link_ids`` of ``prev`` put back where ``prev`` has them."""
-
-    def merge(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        by_link = {i["linkId"]: i for i in mine}
-        out = []
-        for item in theirs:
-            if item["linkId"] in link_ids:
-                out.append(copy.deepcopy(item))
-            elif item["linkId"] in by_link or "item" in item:
-                own = by_link.get(item["linkId"]) or {k: v for k, v in item.items() if k != "item"}
-                if "item" in item:
-                    own = {**own, "item": merge(own.get("item", []), item["item"])}
-                if own.get("item") or own.get("answer"):
-                    out.append(own)
-        return out
-
-    return merge(qr["item"], prev["item"])
-
-
 def test_the_prefilled_response_is_in_progress_with_no_author_and_carries_the_plan() -> None:
     prev = example_qr(PLAN_110)
     result = populate(shared_questionnaire("nb"), prev)
@@ -156,7 +137,7 @@ def test_the_prefilled_response_validates_once_this_conversations_answers_are_gi
     qr = populate(shared_questionnaire("nb"), prev).response
     asked_again = set(answers(prev)) & CONVERSATION_SPECIFIC
     assert asked_again  # the example answers some of them
-    qr["item"] = with_answers_of(qr, prev, asked_again)
+    qr["item"] = with_answers_of(qr["item"], prev["item"], asked_again)
     qr.update(
         status="completed",
         authored="2026-12-01T10:00:00+01:00",

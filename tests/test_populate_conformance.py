@@ -29,12 +29,12 @@ import json
 import os
 import random
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _node import run_jsonl
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.populate import launch_context_name, populate, previous_response
@@ -182,30 +182,18 @@ def quirk_cases() -> list[Case]:
 
 def run_npm(batch: list[Case]) -> list[dict[str, Any]]:
     _require_npm()
-    lines = "".join(
-        json.dumps(
+    return run_jsonl(
+        RUNNER,
+        [
             {
                 "questionnaire": q,
                 "previous": p,
                 "patient": patient_of(p),
                 "contextName": launch_context_name(q),
             }
-        )
-        + "\n"
-        for _, q, p in batch
+            for _, q, p in batch
+        ],
     )
-    proc = subprocess.run(
-        ["node", str(RUNNER), "--jsonl"],
-        input=lines,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    results = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert len(results) == len(batch)
-    return results
 
 
 def comparable(qr: dict[str, Any]) -> dict[str, Any]:

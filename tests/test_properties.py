@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, get_args
 
+from _mutate import slots
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -345,20 +346,7 @@ def damaged_documents(draw: st.DrawFn) -> Any:
     """A valid answers document or its QuestionnaireResponse with one node replaced by arbitrary JSON."""
     doc = draw(answers_documents())
     data = pipeline.respond(doc) if draw(st.booleans()) else doc
-    nodes: list[tuple[Any, Any]] = []
-
-    def collect(node: Any) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                nodes.append((node, k))
-                collect(v)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                nodes.append((node, i))
-                collect(v)
-
-    collect(data)
-    parent, key = draw(st.sampled_from(nodes))
+    parent, key = draw(st.sampled_from(slots(data)))
     if draw(st.booleans()) and isinstance(parent, dict):
         del parent[key]
     else:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from _guidance import GUIDANCE_KEYS
 from _questionnaire_check import check_questionnaire
 from fhir.resources.R4B.questionnaire import Questionnaire
 
@@ -15,18 +16,6 @@ from fhir_safetyplan.questionnaire import Link, build_questionnaire
 
 ANSWER_CS_URL = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 LANGS = [None, "nb", "nn", "en"]
-GUIDANCE_KEYS = [
-    "romningsplan",
-    "politi",
-    "telefonnumre",
-    "krisesenter",
-    "penger",
-    "nokler",
-    "kode",
-    "naboer",
-    "vapen",
-    "bag",
-]
 
 
 def items(q: dict[str, Any]) -> dict[str, dict[str, Any]]:

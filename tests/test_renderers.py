@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _node import run_node
 
 from fhir_safetyplan.content import load
 from fhir_safetyplan.questionnaire import Link, build_questionnaire
@@ -55,15 +55,7 @@ def render(jobs: list[JSON], tmp: Path) -> list[JSON]:
         pytest.skip(reason)
     path = tmp / "jobs.json"
     path.write_text(json.dumps(jobs), encoding="utf-8")
-    done = subprocess.run(
-        ["node", str(HARNESS / "run.mjs"), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results: list[JSON] = json.loads(done.stdout)
+    results: list[JSON] = json.loads(run_node(HARNESS / "run.mjs", str(path), timeout=600))
     return results
 
 

@@ -739,6 +739,8 @@ def test_children_of_a_disabled_group_are_disabled_too() -> None:
     assert not problems(validate_response(qr, q))
 
 
+KG_60, KG_70, LB_70 = ({"value": 60, "unit": "kg"}, {"value": 70, "unit": "kg"}, {"value": 70, "unit": "lb"})
+PATIENT_1 = {"reference": "Patient/1"}
 SOURCE_CASES: list[tuple[str, str, Any, str, str, Any, bool]] = [
     # (source type, answer key, answer value, operator, enableWhen key, enableWhen value, enabled?)
     ("boolean", "valueBoolean", True, "=", "answerBoolean", True, True),
@@ -769,33 +771,9 @@ SOURCE_CASES: list[tuple[str, str, Any, str, str, Any, bool]] = [
     ("string", "valueString", "abc", "=", "answerString", "abc", True),
     ("string", "valueString", "abc", "=", "answerString", "ABC", False),
     ("string", "valueString", "b", ">", "answerString", "a", True),
-    (
-        "quantity",
-        "valueQuantity",
-        {"value": 70, "unit": "kg"},
-        ">",
-        "answerQuantity",
-        {"value": 60, "unit": "kg"},
-        True,
-    ),
-    (
-        "quantity",
-        "valueQuantity",
-        {"value": 70, "unit": "lb"},
-        ">",
-        "answerQuantity",
-        {"value": 60, "unit": "kg"},
-        False,
-    ),
-    (
-        "reference",
-        "valueReference",
-        {"reference": "Patient/1"},
-        "=",
-        "answerReference",
-        {"reference": "Patient/1"},
-        True,
-    ),
+    ("quantity", "valueQuantity", KG_70, ">", "answerQuantity", KG_60, True),
+    ("quantity", "valueQuantity", LB_70, ">", "answerQuantity", KG_60, False),
+    ("reference", "valueReference", PATIENT_1, "=", "answerReference", PATIENT_1, True),
     ("choice", "valueCoding", coding(YN, "Y"), "=", "answerCoding", coding(YN, "Y", "other display"), True),
     ("choice", "valueCoding", coding(YN, "Y"), "=", "answerCoding", coding("http://other", "Y"), False),
     ("choice", "valueCoding", coding(YN, "N"), "!=", "answerCoding", coding(YN, "Y"), True),

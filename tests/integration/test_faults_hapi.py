@@ -181,6 +181,38 @@ def _one_of_each(fhir: Fhir, data: JSON, expected_types: list[str]) -> None:
     assert len(fhir.search("Patient", identifier=f"{FNR}|{data['patient']['fnr']}")) == 1
 
 
+def _push(
+    proxy: FaultProxy, tmp_path: Path, data: JSON, capsys: pytest.CaptureFixture[str], *where: str
+) -> tuple[int, str, str]:
+    """``safetyplan push`` of ``data`` through the proxy, creating its patient, with ``where`` (``--outbox
+    PATH`` or ``--no-outbox``): its exit code, stdout and stderr."""
+    capsys.readouterr()
+    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
+    code = main(["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", *where])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _queued(proxy: FaultProxy, tmp_path: Path, data: JSON, capsys: pytest.CaptureFixture[str]) -> str:
+    """Push ``data`` through the proxy with an outbox, which must answer exit 4, queued; the outbox."""
+    outbox = str(tmp_path / "outbox.sqlite")
+    code, out, err = _push(proxy, tmp_path, data, capsys, "--outbox", outbox)
+    assert code == 4, err
+    assert json.loads(out)["status"] == "queued"
+    return outbox
+
+
+def _flush_delivers_one_of_each(
+    faulty_server: JSON, outbox: str, data: JSON, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``outbox flush`` delivers the queued plan: one of each of its resources on the server."""
+    assert main(["outbox", "flush", "--outbox", outbox]) == 0
+    (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert result["status"] == "delivered"
+    fhir = Fhir(f"http://127.0.0.1:{faulty_server['port']}/fhir")
+    _one_of_each(fhir, data, [e["resourceType"] for e in result["entries"]])
+
+
 def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_delivers_exactly_one(
     faulty_server: JSON, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,16 +223,8 @@ def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_deliv
     proxy.on_kill = _kill(state)
     proxy.faults = ["kill"]
     data = fresh_plan("01-alt-pa-plass")
-    outbox = str(tmp_path / "outbox.sqlite")
-    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
 
-    capsys.readouterr()
-    code = main(
-        ["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", "--outbox", outbox]
-    )
-    out, err = capsys.readouterr()
-    assert code == 4, err
-    assert json.loads(out)["status"] == "queued"
+    outbox = _queued(proxy, tmp_path, data, capsys)
     assert local_hapi.status(state) is None  # really killed
     assert main(["outbox", "list", "--outbox", outbox]) == 0
     (entry,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
@@ -212,11 +236,7 @@ def test_server_killed_mid_push_leaves_plan_queued_and_flush_after_restart_deliv
         state_dir=state, server_args=faulty_server["args"], timeout=300, toolchain=TOOLCHAIN
     )
     faulty_server["port"] = proxy.upstream_port = info.port
-    assert main(["outbox", "flush", "--outbox", outbox]) == 0
-    (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert result["status"] == "delivered"
-    fhir = Fhir(f"http://127.0.0.1:{faulty_server['port']}/fhir")
-    _one_of_each(fhir, data, [e["resourceType"] for e in result["entries"]])
+    _flush_delivers_one_of_each(faulty_server, outbox, data, capsys)
     assert main(["outbox", "flush", "--outbox", outbox]) == 0  # nothing left: no second delivery
     assert capsys.readouterr().out == ""
 
@@ -228,13 +248,8 @@ def test_connection_cut_after_the_server_committed_is_retried_without_a_duplicat
     proxy.faults = ["cut"]
     before = proxy.transactions_forwarded
     data = fresh_plan("02-flere-mangler")
-    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
 
-    capsys.readouterr()
-    code = main(
-        ["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", "--no-outbox"]
-    )
-    out, err = capsys.readouterr()
+    code, out, err = _push(proxy, tmp_path, data, capsys, "--no-outbox")
     assert code == 0, err
     summary = json.loads(out)
     assert proxy.transactions_forwarded - before == 2  # the cut one, then the client's own retry
@@ -251,19 +266,7 @@ def test_connection_cut_with_every_retry_failing_queues_and_flush_delivers_exact
     proxy: FaultProxy = faulty_server["proxy"]
     proxy.faults = ["cut"] * 4  # the first attempt and all three retries
     data = fresh_plan("05-streng-kontakt")
-    outbox = str(tmp_path / "outbox.sqlite")
-    via_proxy = f"http://127.0.0.1:{proxy.port}/fhir"
 
-    capsys.readouterr()
-    code = main(
-        ["push", str(write(tmp_path, data)), "--server", via_proxy, "--create-patient", "--outbox", outbox]
-    )
-    out, err = capsys.readouterr()
-    assert code == 4, err
-    assert json.loads(out)["status"] == "queued"
+    outbox = _queued(proxy, tmp_path, data, capsys)
     assert proxy.faults == []
-    assert main(["outbox", "flush", "--outbox", outbox]) == 0
-    (result,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert result["status"] == "delivered"
-    fhir = Fhir(f"http://127.0.0.1:{faulty_server['port']}/fhir")
-    _one_of_each(fhir, data, [e["resourceType"] for e in result["entries"]])
+    _flush_delivers_one_of_each(faulty_server, outbox, data, capsys)

@@ -18,10 +18,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
+from _processes import answering
 
 from fhir_safetyplan import local_hapi
 
@@ -133,56 +135,31 @@ def test_the_installed_demo_builds_the_launcher_in_the_cache_and_delivers_a_plan
     )
 
 
-def _serve_until_answered(
-    installed: Installed, args: list[str], path: str
-) -> tuple[subprocess.Popen[str], str]:
+@contextmanager
+def _serving(installed: Installed, args: list[str], path: str) -> Iterator[str]:
+    """``safetyplan ARGS --port P`` of the installed wheel, run from its empty directory, until ``path``
+    answers; its base URL. Stopped afterwards."""
     port = local_hapi.free_port()
-    process = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}"
+    with answering(
         [str(installed.bin / "safetyplan"), *args, "--port", str(port)],
+        base + path,
+        installed.root / f"{args[0]}.log",
         cwd=installed.run_dir,
         env=installed.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(base + path, timeout=5)
-            return process, base
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(
-                    f"'safetyplan {args[0]}' did not answer within 60 s: {process.communicate()[1][-3000:]}"
-                )
-            time.sleep(0.3)
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
+    ):
+        yield base
 
 
 def test_the_installed_service_answers_metadata(installed: Installed) -> None:
-    process, base = _serve_until_answered(installed, ["serve"], "/metadata")
-    try:
+    with _serving(installed, ["serve"], "/metadata") as base:
         response = requests.get(f"{base}/metadata", timeout=10)
         assert response.status_code == 200
         assert response.json()["resourceType"] == "CapabilityStatement"
-    finally:
-        _stop(process)
 
 
 def test_the_installed_preview_serves_the_page_and_lhc_forms_from_the_wheel(installed: Installed) -> None:
-    process, base = _serve_until_answered(installed, ["preview"], "/form/config")
-    try:
+    with _serving(installed, ["preview"], "/form/config") as base:
         assert requests.get(f"{base}/form/config", timeout=10).json()["renderer"] is True
         page = requests.get(f"{base}/form", timeout=10)
         assert page.status_code == 200 and "/form/static/form.js" in page.text
@@ -192,5 +169,3 @@ def test_the_installed_preview_serves_the_page_and_lhc_forms_from_the_wheel(inst
             "/form/lforms/fhir/R4/lformsFHIR.min.js",
         ):
             assert requests.get(base + path, timeout=30).status_code == 200, path
-    finally:
-        _stop(process)
