@@ -1,10 +1,40 @@
 """For fake FHIR servers in unit tests: the answer to the batch of searches delivery sends first to find the
-patient's current plan (fhir_safetyplan.current_plan). The fakes hold no plans, so every search is empty."""
+patient's current plan (fhir_safetyplan.current_plan), empty or finding a plan, and the searchsets and active
+CarePlan a fake answers ``populate --server``'s searches with."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from fhir_safetyplan import codes
+
+
+def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+    """A search answer that finds these resources."""
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def active_plan(rid: str, qr_id: str, identifier: dict[str, Any]) -> dict[str, Any]:
+    """An active safety-plan CarePlan as a server holds it: this id and identifier, the safety-plan category,
+    and the QuestionnaireResponse ``qr_id`` as its supporting information."""
+    return {
+        "resourceType": "CarePlan",
+        "id": rid,
+        "status": "active",
+        "identifier": [identifier],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/sikkerhetsplan",
+                        "code": "sikkerhetsplan",
+                    }
+                ]
+            }
+        ],
+        "supportingInfo": [{"reference": f"QuestionnaireResponse/{qr_id}"}],
+    }
 
 
 def empty_searches(bundle: dict[str, Any]) -> dict[str, Any] | None:

@@ -420,24 +420,28 @@ def _queue_for(capsys: pytest.CaptureFixture[str], server: str) -> None:
         assert run(capsys, "push", write(example()), "--server", server, "--no-check")[0] == exitcodes.QUEUED
 
 
-def test_flush_with_credentials_needs_the_server_when_the_outbox_holds_several(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def queued_for_two_servers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """One plan queued for BASE and one for OTHER, and a bearer token in the environment."""
     _queue_for(capsys, BASE)
     _queue_for(capsys, OTHER)
     monkeypatch.setenv("SAFETYPLAN_BEARER_TOKEN", TOKEN)
+
+
+@pytest.mark.usefixtures("queued_for_two_servers")
+def test_flush_with_credentials_needs_the_server_when_the_outbox_holds_several(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with responses.RequestsMock() as rsps:  # no request may leave
         code, _, err = run(capsys, "outbox", "flush", "--auth", "bearer")
         assert len(rsps.calls) == 0
     assert code == exitcodes.CONFIG and "--server" in err
 
 
+@pytest.mark.usefixtures("queued_for_two_servers")
 def test_flush_with_credentials_sends_them_only_to_the_named_server(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _queue_for(capsys, BASE)
-    _queue_for(capsys, OTHER)
-    monkeypatch.setenv("SAFETYPLAN_BEARER_TOKEN", TOKEN)
     with responses.RequestsMock() as rsps:
         rsps.add_callback(responses.POST, BASE, callback=answered)
         code, _, _ = run(capsys, "outbox", "flush", "--auth", "bearer", "--server", BASE)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import responses
-from _searches import plan_searches, stored
+from _searches import active_plan, plan_searches, searchset, stored
 
 from fhir_safetyplan import cli, pipeline
 from fhir_safetyplan.answers import CHECKLIST_KEYS
@@ -610,27 +610,7 @@ def test_populate_from_a_server_logs_no_personal_data(
         "id": "qr-kanari",
         "subject": {"reference": "Patient/p-kanari"},
     }
-    plan = {
-        "resourceType": "CarePlan",
-        "id": "cp-kanari",
-        "status": "active",
-        "identifier": [qr["identifier"]],
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "https://safetyplan.example/fhir/CodeSystem/sikkerhetsplan",
-                        "code": "sikkerhetsplan",
-                    }
-                ]
-            }
-        ],
-        "supportingInfo": [{"reference": "QuestionnaireResponse/qr-kanari"}],
-    }
-
-    def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
-
+    plan = active_plan("cp-kanari", "qr-kanari", qr["identifier"])
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BASE}/Patient", json=searchset({"resourceType": "Patient", "id": "p-kanari"}))
         rsps.get(f"{BASE}/CarePlan", json=searchset(plan, {**plan, "id": "cp-kanari-2"}))

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import responses
 from _items import with_answers_of
+from _searches import active_plan, searchset
 
 from fhir_safetyplan import codes, pipeline
 from fhir_safetyplan.cli import main
@@ -218,27 +219,9 @@ def _qr(rid: str, authored: str, patient: str = "Patient/p1") -> dict[str, Any]:
 
 
 def _plan(rid: str, qr_id: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CarePlan",
-        "id": rid,
-        "status": "active",
-        "identifier": [{"system": f"{codes.DEFAULT_CANONICAL_BASE}/NamingSystem/submission", "value": rid}],
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/sikkerhetsplan",
-                        "code": "sikkerhetsplan",
-                    }
-                ]
-            }
-        ],
-        "supportingInfo": [{"reference": f"QuestionnaireResponse/{qr_id}"}],
-    }
-
-
-def _searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+    return active_plan(
+        rid, qr_id, {"system": f"{codes.DEFAULT_CANONICAL_BASE}/NamingSystem/submission", "value": rid}
+    )
 
 
 @pytest.fixture
@@ -252,10 +235,10 @@ def fhir_client() -> Iterator[Any]:
 @responses.activate
 def test_several_active_plans_give_the_newest_response_and_a_warning(fhir_client: Any) -> None:
     # 10:00+01:00 is earlier than 09:30Z: offsets count, not the text
-    responses.get(f"{BASE}/CarePlan", json=_searchset(_plan("cp-a", "qr-a"), _plan("cp-b", "qr-b")))
+    responses.get(f"{BASE}/CarePlan", json=searchset(_plan("cp-a", "qr-a"), _plan("cp-b", "qr-b")))
     responses.get(
         f"{BASE}/QuestionnaireResponse",
-        json=_searchset(_qr("qr-a", "2026-11-20T10:00:00+01:00"), _qr("qr-b", "2026-11-20T09:30:00Z")),
+        json=searchset(_qr("qr-a", "2026-11-20T10:00:00+01:00"), _qr("qr-b", "2026-11-20T09:30:00Z")),
     )
     plan = find_current_plan(fhir_client, "Patient/p1")
     assert plan.response["id"] == "qr-b"
@@ -266,10 +249,10 @@ def test_several_active_plans_give_the_newest_response_and_a_warning(fhir_client
 
 @responses.activate
 def test_without_an_active_plan_the_newest_of_our_responses_is_used_with_a_note(fhir_client: Any) -> None:
-    responses.get(f"{BASE}/CarePlan", json=_searchset())
+    responses.get(f"{BASE}/CarePlan", json=searchset())
     responses.get(
         f"{BASE}/QuestionnaireResponse",
-        json=_searchset(_qr("qr-old", "2026-01-01"), _qr("qr-new", "2026-06-01")),
+        json=searchset(_qr("qr-old", "2026-01-01"), _qr("qr-new", "2026-06-01")),
     )
     plan = find_current_plan(fhir_client, "Patient/p1")
     assert plan.response["id"] == "qr-new" and plan.issues[0]["severity"] == "information"
@@ -277,9 +260,9 @@ def test_without_an_active_plan_the_newest_of_our_responses_is_used_with_a_note(
 
 @responses.activate
 def test_a_response_of_another_patient_is_never_taken(fhir_client: Any) -> None:
-    responses.get(f"{BASE}/CarePlan", json=_searchset(_plan("cp-a", "qr-x")))
+    responses.get(f"{BASE}/CarePlan", json=searchset(_plan("cp-a", "qr-x")))
     responses.get(
-        f"{BASE}/QuestionnaireResponse", json=_searchset(_qr("qr-x", "2026-11-20", patient="Patient/other"))
+        f"{BASE}/QuestionnaireResponse", json=searchset(_qr("qr-x", "2026-11-20", patient="Patient/other"))
     )
     with pytest.raises(PlanNotFound):
         find_current_plan(fhir_client, "Patient/p1")

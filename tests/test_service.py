@@ -112,6 +112,16 @@ def accept_transactions(rsps: responses.RequestsMock) -> None:
     rsps.add_callback(responses.POST, UPSTREAM, callback=transaction_response)
 
 
+def upstream_is_up(rsps: responses.RequestsMock) -> None:
+    """The upstream answers the health probe's GET /metadata with its capability statement."""
+    rsps.add(
+        responses.GET,
+        f"{UPSTREAM}/metadata",
+        json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"},
+        content_type=FHIR,
+    )
+
+
 def posted_transactions(rsps: responses.RequestsMock) -> list[dict[str, Any]]:
     """The transactions the upstream answered (not the batch of searches for the current plan)."""
     return [
@@ -717,12 +727,7 @@ def test_a_real_looking_identity_number_bound_for_the_public_sandbox_is_403_and_
 def test_healthz_reports_a_reachable_upstream_and_the_outbox_depth(
     delivering: TestClient, upstream: responses.RequestsMock
 ) -> None:
-    upstream.add(
-        responses.GET,
-        f"{UPSTREAM}/metadata",
-        json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"},
-        content_type=FHIR,
-    )
+    upstream_is_up(upstream)
     r = delivering.get("/healthz")
     assert r.status_code == 200
     health = r.json()
@@ -861,12 +866,7 @@ def test_serve_is_a_command_with_the_documented_options() -> None:
 def test_healthz_shows_only_scheme_and_host_and_caches_the_upstream_probe(
     delivering: TestClient, upstream: responses.RequestsMock
 ) -> None:
-    upstream.add(
-        responses.GET,
-        f"{UPSTREAM}/metadata",
-        json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"},
-        content_type=FHIR,
-    )
+    upstream_is_up(upstream)
     first = delivering.get("/healthz").json()
     delivering.get("/healthz")
     delivering.get("/healthz")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import responses
+from _searches import active_plan, searchset
 from fastapi.testclient import TestClient
 
 from fhir_safetyplan import codes
@@ -136,29 +137,9 @@ def test_without_a_previous_response_the_subjects_current_plan_is_read_from_the_
     client: TestClient,
 ) -> None:
     prev = {**previous(), "id": "qr-1", "subject": {"reference": "Patient/p1"}}
-    plan = {
-        "resourceType": "CarePlan",
-        "id": "cp-1",
-        "status": "active",
-        "identifier": [prev["identifier"]],
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/sikkerhetsplan",
-                        "code": "sikkerhetsplan",
-                    }
-                ]
-            }
-        ],
-        "supportingInfo": [{"reference": "QuestionnaireResponse/qr-1"}],
-    }
-
-    def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
-
-    responses.get(f"{UPSTREAM}/CarePlan", json=bundle(plan))
-    responses.get(f"{UPSTREAM}/QuestionnaireResponse", json=bundle(prev))
+    plan = active_plan("cp-1", "qr-1", prev["identifier"])
+    responses.get(f"{UPSTREAM}/CarePlan", json=searchset(plan))
+    responses.get(f"{UPSTREAM}/QuestionnaireResponse", json=searchset(prev))
     r = client.post(
         "/Questionnaire/$populate",
         json=parameters(None, subject={"valueReference": {"reference": "Patient/p1"}}),

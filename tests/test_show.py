@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from _searches import searchset
 
 from fhir_safetyplan import codes, show
 from fhir_safetyplan.cli import main
@@ -120,8 +121,7 @@ def _search_callback(resources: list[JSON]) -> Any:
             key=lambda r: str(r["meta"].get("lastUpdated", "")) if isinstance(r.get("meta"), dict) else "",
             reverse=True,
         )
-        body = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
-        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(searchset(*found))
 
     return callback
 

@@ -155,27 +155,30 @@ def test_reference_to_a_missing_resource_is_refused_with_400_hapi_1094(fhir: Fhi
     assert "HAPI-1094" in _diagnostics(response)
 
 
+def _definition(rtype: str, rid: str, **fields: Any) -> JSON:
+    """An active definition of this type and id, its canonical url under BASE."""
+    return {"resourceType": rtype, "id": rid, "url": f"{BASE}/{rtype}/{rid}", "status": "active", **fields}
+
+
 def _flag_profile(key: str) -> JSON:
     """A profile on Flag that requires a period (differential only: HAPI generates the snapshot)."""
-    return {
-        "resourceType": "StructureDefinition",
-        "id": f"flag-{key}",
-        "url": f"{BASE}/StructureDefinition/flag-{key}",
-        "name": "TestFlagWithPeriod",
-        "status": "active",
-        "fhirVersion": "4.0.1",
-        "kind": "resource",
-        "abstract": False,
-        "type": "Flag",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Flag",
-        "derivation": "constraint",
-        "differential": {
+    return _definition(
+        "StructureDefinition",
+        f"flag-{key}",
+        name="TestFlagWithPeriod",
+        fhirVersion="4.0.1",
+        kind="resource",
+        abstract=False,
+        type="Flag",
+        baseDefinition="http://hl7.org/fhir/StructureDefinition/Flag",
+        derivation="constraint",
+        differential={
             "element": [
                 {"id": "Flag", "path": "Flag"},
                 {"id": "Flag.period", "path": "Flag.period", "min": 1},
             ]
         },
-    }
+    )
 
 
 def test_validate_against_uploaded_profile_reports_violation_as_error(fhir: Fhir, upload: Any) -> None:
@@ -203,17 +206,15 @@ def test_validate_against_uploaded_profile_reports_violation_as_error(fhir: Fhir
 
 
 def _questionnaire(key: str) -> JSON:
-    return {
-        "resourceType": "Questionnaire",
-        "id": f"q-{key}",
-        "url": f"{BASE}/Questionnaire/q-{key}",
-        "version": "1.0.0",
-        "status": "active",
-        "item": [
+    return _definition(
+        "Questionnaire",
+        f"q-{key}",
+        version="1.0.0",
+        item=[
             {"linkId": "har-plan", "text": "Har du en plan?", "type": "boolean", "required": True},
             {"linkId": "kommentar", "text": "Kommentar", "type": "string"},
         ],
-    }
+    )
 
 
 def _response(questionnaire: JSON, items: list[JSON]) -> JSON:
