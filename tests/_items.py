@@ -1,11 +1,30 @@
-"""The items of a QuestionnaireResponse, rewritten the way the tests of a follow-up need."""
+"""The items of a Questionnaire or QuestionnaireResponse as the tests read them, and rewritten the way the tests
+of a follow-up need."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 JSON = dict[str, Any]
+
+
+def every_item(items: list[JSON] | None) -> Iterator[JSON]:
+    """Each item of ``items`` and, after it, those nested in it (depth first, in order)."""
+    for item in items or []:
+        yield item
+        yield from every_item(item.get("item"))
+
+
+def items_by_link(doc: JSON) -> dict[str, JSON]:
+    """Every item of a Questionnaire or QuestionnaireResponse by its linkId (of repeated ones, the last)."""
+    return {item["linkId"]: item for item in every_item(doc["item"])}
+
+
+def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
+    """The answers of each answered item of a QuestionnaireResponse, by linkId."""
+    return {item["linkId"]: item["answer"] for item in every_item(qr.get("item")) if item.get("answer")}
 
 
 def with_answers_of(items: list[JSON], previous: list[JSON], link_ids: set[str]) -> list[JSON]:

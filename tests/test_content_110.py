@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _items import items_by_link
 
 from fhir_safetyplan import codes, content, pipeline
 from fhir_safetyplan.document import DocumentContext
@@ -22,18 +23,6 @@ NORN_EPO = {"system": codes.VOLVEN_ACCESS, "code": "NORN_EPO"}
 #: Our answer CodeSystem (content 1.1.0 codes every answer in it; 1.0.0 used the HL7 systems with the same codes).
 ANSWER = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 JSONDict = dict[str, Any]
-
-
-def items(q: JSONDict) -> dict[str, JSONDict]:
-    out: dict[str, JSONDict] = {}
-
-    def walk(its: list[JSONDict]) -> None:
-        for it in its:
-            out[it["linkId"]] = it
-            walk(it.get("item", []))
-
-    walk(q["item"])
-    return out
 
 
 def example(name: str) -> JSONDict:
@@ -96,7 +85,7 @@ def errors_at(qr: JSONDict) -> str:
 
 
 def test_the_duty_to_avert_is_asked_on_a_refusal_a_conversation_only_and_a_high_or_very_high_risk() -> None:
-    it = items(build_questionnaire("nb"))
+    it = items_by_link(build_questionnaire("nb"))
     group = it[Link.AVERT]
     conditions = {(c["question"], c["answerCoding"]["code"]) for c in group["enableWhen"]}
     assert conditions == {
@@ -175,7 +164,7 @@ def test_the_duty_to_inform_is_required_whenever_children_exist_or_it_is_not_kno
 def test_the_duty_to_inform_is_not_asked_when_there_are_no_children_on_either_side() -> None:
     qr = response_of("11-oppfolging-nynorsk")
     assert not has_errors(pipeline.validate(qr))
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     # "Other vulnerable people" is its own question: it can no longer hide the duty for children.
     assert all(c["question"] != Link.OTHERS for c in it[Link.DUTY]["enableWhen"])
     assert "ingen-barn" not in json.dumps(it[Link.DUTY]["answerOption"])
@@ -239,7 +228,7 @@ def test_no_note_states_the_standard_help_the_clinician_was_not_shown(folder: Pa
 
 
 def test_the_help_is_shown_in_the_form_under_the_item_when_it_is_not_in_place() -> None:
-    it = items(build_questionnaire("nn"))
+    it = items_by_link(build_questionnaire("nn"))
     for ci in content.load().checklist:
         shown = it[Link.checklist_help(ci.key)]
         assert shown["type"] == "display" and shown["text"] == ci.help.nn
@@ -274,7 +263,7 @@ def test_the_flag_names_what_sends_things_and_when_the_agreement_is_reviewed() -
 
 
 def test_informed_is_asked_at_the_first_conversation_only_and_the_note_names_the_conversation() -> None:
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     assert it[Link.INFORMED]["enableWhen"][0]["question"] == Link.CONVERSATION_TYPE
     assert it[Link.CONVERSATION_TYPE]["required"] is True and it[Link.ALONE]["required"] is True
     nn = note_of(pipeline.build_bundle(example("11-oppfolging-nynorsk")))
@@ -293,7 +282,7 @@ def test_a_safety_conversation_without_other_services_still_makes_a_plan() -> No
 
 
 def test_safe_contact_is_required_with_a_safe_channel_and_asks_for_a_review_date() -> None:
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     assert Link.SAFE_CONTACT in REQUIRED_GROUPS  # a required section (fhir_safetyplan.sections)
     assert it[Link.SAFE_CHANNELS]["required"] is True and it[Link.SAFE_REVIEW]["type"] == "date"
     qr = answer(response_of("11-oppfolging-nynorsk"), Link.SAFE_CHANNELS, None)
@@ -301,7 +290,7 @@ def test_safe_contact_is_required_with_a_safe_channel_and_asks_for_a_review_date
 
 
 def test_not_discussed_is_an_answer_of_its_own_and_is_documented_as_such() -> None:
-    it = items(build_questionnaire("en"))
+    it = items_by_link(build_questionnaire("en"))
     for link in (Link.checklist_item("penger"), Link.CHILDREN, Link.MENTAL_PRESENT):
         options = {o["valueCoding"]["code"]: o["valueCoding"]["display"] for o in it[link]["answerOption"]}
         assert (
@@ -316,7 +305,7 @@ def test_not_discussed_is_an_answer_of_its_own_and_is_documented_as_such() -> No
     ("lang", "yes", "no"), [("nb", "Ja", "Nei"), ("nn", "Ja", "Nei"), ("en", "Yes", "No")]
 )
 def test_yes_no_questions_are_coded_with_displays_in_the_forms_language(lang: str, yes: str, no: str) -> None:
-    it = items(build_questionnaire(lang))
+    it = items_by_link(build_questionnaire(lang))
     assert not [link for link, i in it.items() if i["type"] == "boolean"]
     options = [o["valueCoding"] for o in it[Link.ALONE]["answerOption"]]
     assert options == [
@@ -329,7 +318,7 @@ def test_yes_no_questions_are_coded_with_displays_in_the_forms_language(lang: st
 
 
 def test_the_risk_result_is_recorded_in_the_instruments_own_words_and_by_whom() -> None:
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     assert it[Link.RISK_CONCLUSION]["required"] is True and it[Link.RISK_BY]["required"] is True
     nn = note_of(pipeline.build_bundle(example("11-oppfolging-nynorsk")))
     assert "Utført av: Sjukepleiar med opplæring i DA, legevakta. Konklusjon: Increased danger." in nn
@@ -339,7 +328,7 @@ def test_the_risk_result_is_recorded_in_the_instruments_own_words_and_by_whom() 
 
 
 def test_the_refusal_information_gives_the_certain_numbers_for_help_later() -> None:
-    text = items(build_questionnaire("nb"))[Link.REFUSAL_INFO]["text"]
+    text = items_by_link(build_questionnaire("nb"))[Link.REFUSAL_INFO]["text"]
     for number in ("112", "113", "116 117", "116 006"):
         assert number in text
     police = next(ci for ci in content.load().checklist if ci.key == "politi")
@@ -357,7 +346,7 @@ def test_the_content_is_gender_neutral_and_uses_barn_in_nynorsk() -> None:
 
 
 def test_the_behaviour_advice_is_shown_also_after_a_refusal() -> None:
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     advice = it[Link.ADVICE_INFO_V11]
     assert "enableWhen" not in advice  # in the conversation group, shown in every conversation
     assert "partneren" not in advice["text"]

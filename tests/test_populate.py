@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import responses
-from _items import with_answers_of
+from _guidance import CONVERSATION_SPECIFIC
+from _items import answers_by_link, every_item, with_answers_of
 from _searches import active_plan, searchset
 
 from fhir_safetyplan import codes, pipeline
@@ -31,29 +32,6 @@ from fhir_safetyplan.show import PlanNotFound
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BASE = "http://fhir.test/fhir"
 ANSWERS = f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/{codes.ANSWER_CS}"
-#: what the guidance and the clinical review make specific to one conversation (content.toml: carry = false)
-CONVERSATION_SPECIFIC = {
-    "samtale.type",  # first or follow-up (content 1.1.0)
-    "samtale.uten-partner",  # the partner absent this time
-    "samtale.tolk",  # this conversation's interpreter
-    "samtale.informert",
-    "samtale.involvering",
-    "samtale.avslag",
-    "samtale.avslag-informert",
-    "samtale.atferd-rad",  # 1.1.0: the behaviour advice is in the conversation
-    "innsyn.skjul",  # hidden from the portal: decided for each plan's documents
-    "trygg-kontakt.gjennomgas",  # the review date agreed last time has mostly passed
-    "sarbare.opplysningsplikt",
-    "sarbare.opplysningsplikt-merknad",
-    "risiko.utfort",
-    "risiko.instrument",
-    "risiko.dato",
-    "risiko.niva",
-    "risiko.konklusjon",
-    "risiko.utfort-av",
-    "avverging.status",  # the duty to avert is assessed in every conversation
-    "avverging.merknad",
-}
 
 
 def example_qr(name: str) -> dict[str, Any]:
@@ -63,23 +41,13 @@ def example_qr(name: str) -> dict[str, Any]:
     return data
 
 
-def items(tree: Any) -> Iterator[dict[str, Any]]:
-    for item in tree or []:
-        yield item
-        yield from items(item.get("item"))
-
-
-def answers(qr: dict[str, Any]) -> dict[str, list[Any]]:
-    return {i["linkId"]: i["answer"] for i in items(qr.get("item")) if i.get("answer")}
-
-
 # ---- the markup ----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("lang", [None, *codes.LANGUAGES])
 def test_every_answerable_item_is_carried_except_the_conversation_specific_ones(lang: str | None) -> None:
     q = build_questionnaire(lang)
-    answerable = {i["linkId"] for i in items(q["item"]) if i["type"] not in UNANSWERED_TYPES}
+    answerable = {i["linkId"] for i in every_item(q["item"]) if i["type"] not in UNANSWERED_TYPES}
     assert set(carried_link_ids(q)) == answerable - CONVERSATION_SPECIFIC
     assert CONVERSATION_SPECIFIC <= answerable  # the spec names real items
 
@@ -126,9 +94,9 @@ def test_the_prefilled_response_is_in_progress_with_no_author_and_carries_the_pl
     qr = result.response
     assert qr["status"] == "in-progress" and "author" not in qr and "authored" not in qr and "id" not in qr
     assert qr["subject"] == prev["subject"]
-    carried = answers(qr)
+    carried = answers_by_link(qr)
     assert not set(carried) & CONVERSATION_SPECIFIC
-    assert carried == {k: v for k, v in answers(prev).items() if k not in CONVERSATION_SPECIFIC}
+    assert carried == {k: v for k, v in answers_by_link(prev).items() if k not in CONVERSATION_SPECIFIC}
     severities = {i["severity"] for i in result.issues}
     assert severities == {"information"}  # nothing was lost: only the answers asked again are listed
 
@@ -136,7 +104,7 @@ def test_the_prefilled_response_is_in_progress_with_no_author_and_carries_the_pl
 def test_the_prefilled_response_validates_once_this_conversations_answers_are_given() -> None:
     prev = example_qr(PLAN_110)
     qr = populate(shared_questionnaire("nb"), prev).response
-    asked_again = set(answers(prev)) & CONVERSATION_SPECIFIC
+    asked_again = set(answers_by_link(prev)) & CONVERSATION_SPECIFIC
     assert asked_again  # the example answers some of them
     qr["item"] = with_answers_of(qr["item"], prev["item"], asked_again)
     qr.update(
@@ -150,7 +118,7 @@ def test_the_prefilled_response_validates_once_this_conversations_answers_are_gi
 
 def test_a_plan_in_another_language_is_prefilled_with_the_new_forms_displays_and_texts() -> None:
     result = populate(shared_questionnaire("en"), example_qr(PLAN_110))
-    safe = next(i for i in items(result.response["item"]) if i["linkId"] == "trygg-kontakt.trygge")
+    safe = next(i for i in every_item(result.response["item"]) if i["linkId"] == "trygg-kontakt.trygge")
     assert safe["text"].startswith("Safe ways to contact the patient (if no other way is safe")
     assert safe["answer"][0]["valueCoding"]["display"] == "In person, when the patient attends"
     note = next(i for i in result.issues if i["expression"] == ["QuestionnaireResponse.questionnaire"])
@@ -161,7 +129,7 @@ def test_what_no_longer_fits_is_listed_as_warnings_and_never_carried() -> None:
     prev = copy.deepcopy(example_qr("12-follow-up-high-risk"))
     prev["questionnaire"] = prev["questionnaire"].replace("|1.1.0", "|0.9.0")
     prev["item"].append({"linkId": "fjernet", "answer": [{"valueString": "x"}]})
-    by_link = {i["linkId"]: i for i in items(prev["item"])}
+    by_link = {i["linkId"]: i for i in every_item(prev["item"])}
     by_link["trygg-kontakt.trygge"]["answer"][0]["valueCoding"]["code"] = "brevdue"
     by_link["sarbare.antall-barn"]["answer"] = [{"valueString": "to"}]
     by_link["sarbare.barn"]["answer"] *= 2
@@ -172,7 +140,7 @@ def test_what_no_longer_fits_is_listed_as_warnings_and_never_carried() -> None:
     assert any("brevdue is not one of the item's answer options" in d for d in warned.values())
     assert any("type string does not fit the item type integer" in d for d in warned.values())
     assert any("only the first was kept" in d for d in warned.values())
-    carried = answers(result.response)
+    carried = answers_by_link(result.response)
     assert "sarbare.antall-barn" not in carried and "fjernet" not in carried
     assert len(carried["sarbare.barn"]) == 1
     assert "brevdue" not in json.dumps(carried)
@@ -335,7 +303,7 @@ def test_generated_expressions_evaluate_natively_exactly_as_in_fhirpathpy(
     from fhir_safetyplan.population import initial_expression
 
     evaluate = Evaluator("previousResponse", prev)
-    link_ids = {i["linkId"] for i in items(prev["item"])} | {"x'y", "finnes-ikke"}
+    link_ids = {i["linkId"] for i in every_item(prev["item"])} | {"x'y", "finnes-ikke"}
     for link_id in sorted(link_ids):
         expression = initial_expression("previousResponse", link_id)
         assert evaluate(expression) == evaluate.reference(expression), link_id
@@ -362,7 +330,7 @@ def test_a_flood_of_unknown_items_is_listed_up_to_a_bound() -> None:
     result = populate(shared_questionnaire("nb"), prev)
     assert len(result.issues) == MAX_ISSUES + 1
     assert result.issues[-1]["code"] == "too-costly"
-    assert answers(result.response) == answers(
+    assert answers_by_link(result.response) == answers_by_link(
         populate(shared_questionnaire("nb"), example_qr("02-flere-mangler")).response
     )
 
@@ -387,7 +355,7 @@ def test_another_patients_previous_plan_is_refused() -> None:
 def _hl7_coded(qr: dict[str, Any]) -> dict[str, Any]:
     """``qr`` coded as content 1.0.0 coded answers: HL7 v2-0532 and data-absent-reason instead of our CodeSystem."""
     old = copy.deepcopy(qr)
-    for item in items(old.get("item")):
+    for item in every_item(old.get("item")):
         for a in item.get("answer", []):
             coding = a.get("valueCoding", {})
             if coding.get("system") == ANSWERS:
@@ -401,5 +369,5 @@ def test_a_plan_coded_with_the_hl7_answer_codes_of_content_1_0_0_is_carried_into
     assert old != current  # the example has answer codes to convert
     q = shared_questionnaire("nb")
     result = populate(q, old)
-    assert answers(result.response) == answers(populate(q, current).response)
+    assert answers_by_link(result.response) == answers_by_link(populate(q, current).response)
     assert not [i for i in result.issues if i["severity"] == "warning"]

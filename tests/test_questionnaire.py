@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from _guidance import GUIDANCE_KEYS
+from _items import items_by_link
 from _questionnaire_check import check_questionnaire
 from fhir.resources.R4B.questionnaire import Questionnaire
 
@@ -16,18 +17,6 @@ from fhir_safetyplan.questionnaire import Link, build_questionnaire
 
 ANSWER_CS_URL = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 LANGS = [None, "nb", "nn", "en"]
-
-
-def items(q: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-
-    def walk(its: list[dict[str, Any]]) -> None:
-        for it in its:
-            out[it["linkId"]] = it
-            walk(it.get("item", []))
-
-    walk(q["item"])
-    return out
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -47,7 +36,7 @@ def questions(checklist: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_the_ten_checklist_items_of_the_guidance_are_coded_required_questions_in_order() -> None:
     q = build_questionnaire()
-    checklist = questions(items(q)[Link.CHECKLIST]["item"])
+    checklist = questions(items_by_link(q)[Link.CHECKLIST]["item"])
     assert [i["linkId"].rsplit(".", 1)[1] for i in checklist] == GUIDANCE_KEYS
     for item in checklist:
         assert item["type"] == "choice" and item["required"] is True
@@ -77,7 +66,7 @@ def test_checklist_texts_come_from_the_norwegian_guidance() -> None:
         "bag",
     ]
     q = build_questionnaire("nb")
-    for phrase, item in zip(seed_phrases, questions(items(q)[Link.CHECKLIST]["item"]), strict=True):
+    for phrase, item in zip(seed_phrases, questions(items_by_link(q)[Link.CHECKLIST]["item"]), strict=True):
         assert phrase in item["text"].lower()
 
 
@@ -89,7 +78,7 @@ def test_every_missing_item_has_help_in_three_languages() -> None:
 
 def test_refusal_is_a_documentable_answer_and_disables_the_plan() -> None:
     q = build_questionnaire()
-    it = items(q)
+    it = items_by_link(q)
     assert {o["valueCoding"]["code"] for o in it[Link.INVOLVEMENT]["answerOption"]} == {
         "Y",
         "bare-samtale",
@@ -108,7 +97,7 @@ def test_refusal_is_a_documentable_answer_and_disables_the_plan() -> None:
 
 
 def test_safe_contact_is_structured_with_channels_that_must_never_be_used() -> None:
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     unsafe = {o["valueCoding"]["code"] for o in it[Link.UNSAFE_CHANNELS]["answerOption"]}
     assert {"brev", "sms", "helsenorge"} <= unsafe
     assert it[Link.SAFE_CHANNELS]["repeats"] is True and it[Link.UNSAFE_CHANNELS]["repeats"] is True
@@ -116,7 +105,7 @@ def test_safe_contact_is_structured_with_channels_that_must_never_be_used() -> N
 
 
 def test_children_widen_the_plan_including_the_duty_to_inform_child_welfare() -> None:
-    it = items(build_questionnaire("nb"))
+    it = items_by_link(build_questionnaire("nb"))
     assert it[Link.CHILDREN_COUNT]["enableWhen"][0]["question"] == Link.CHILDREN
     for link in (Link.DUTY_INFO, Link.DUTY, Link.DUTY_NOTE):
         assert {c["question"] for c in it[link]["enableWhen"]} == {Link.CHILDREN, Link.PERPETRATOR_CHILDREN}
@@ -125,13 +114,13 @@ def test_children_widen_the_plan_including_the_duty_to_inform_child_welfare() ->
 
 
 def test_mental_impairment_leads_to_adapted_follow_up() -> None:
-    it = items(build_questionnaire("en"))
+    it = items_by_link(build_questionnaire("en"))
     assert it[Link.MENTAL_ADAPTATION]["enableWhen"][0]["question"] == Link.MENTAL_PRESENT
     assert "adapted" in it[Link.MENTAL_ADAPTATION]["text"]
 
 
 def test_risk_assessment_records_a_result_and_never_scores_an_instrument() -> None:
-    it = items(build_questionnaire())
+    it = items_by_link(build_questionnaire())
     links = (
         Link.RISK_DONE,
         Link.RISK_INSTRUMENT,
@@ -159,7 +148,7 @@ def test_only_certain_phone_numbers_appear_in_the_content() -> None:
 
 def test_multilingual_form_has_nynorsk_and_english_on_every_text() -> None:
     q = build_questionnaire()
-    for item in items(q).values():
+    for item in items_by_link(q).values():
         langs = {e["extension"][0]["valueCode"] for e in item["_text"]["extension"]}
         assert langs == {"nn", "en"}
 
@@ -167,13 +156,13 @@ def test_multilingual_form_has_nynorsk_and_english_on_every_text() -> None:
 @pytest.mark.parametrize("lang", ["nb", "nn", "en"])
 def test_one_language_forms_share_linkids_and_codes_and_have_no_translations(lang: str) -> None:
     multi, single = build_questionnaire(), build_questionnaire(lang)
-    assert list(items(single)) == list(items(multi))
+    assert list(items_by_link(single)) == list(items_by_link(multi))
     assert single["language"] == lang and single["id"] == f"sikkerhetsplan-{lang}"
     assert "_text" not in json.dumps(single)
 
 
 def test_nynorsk_and_english_texts_differ_from_bokmal() -> None:
-    nb, nn, en = (items(build_questionnaire(x)) for x in ("nb", "nn", "en"))
+    nb, nn, en = (items_by_link(build_questionnaire(x)) for x in ("nb", "nn", "en"))
     assert nb[Link.checklist_item("romningsplan")]["text"] != nn[Link.checklist_item("romningsplan")]["text"]
     assert en[Link.checklist_item("romningsplan")]["text"].startswith("Has an escape plan")
 
@@ -184,8 +173,8 @@ def test_answers_are_inline_options_so_renderers_need_no_terminology_server() ->
 
 def test_enable_when_targets_exist_and_come_earlier() -> None:
     q = build_questionnaire()
-    order = list(items(q))
-    for link, item in items(q).items():
+    order = list(items_by_link(q))
+    for link, item in items_by_link(q).items():
         for ew in item.get("enableWhen", []):
             assert order.index(ew["question"]) < order.index(link)
 
@@ -205,7 +194,7 @@ def test_template_extraction_markup_is_on_the_conversation_item_with_a_contained
     # On the conversation group (always answered), not on the plan: a report of concern still to be sent is a
     # planned activity also after a refusal. Not on the root: the independent npm engine ignores root templates.
     q = build_questionnaire()
-    group = items(q)[Link.CONVERSATION]
+    group = items_by_link(q)[Link.CONVERSATION]
     ext = group["extension"][0]
     assert ext["url"] == codes.TEMPLATE_EXTRACT
     assert ext["extension"][0]["valueReference"]["reference"] == "#careplan-template"

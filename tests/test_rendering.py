@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import pytest
+from _items import items_by_link
 
 from fhir_safetyplan.errors import ConfigError
 from fhir_safetyplan.questionnaire import Link, all_questionnaires, build_questionnaire
@@ -17,30 +18,20 @@ from fhir_safetyplan.rendering import for_renderer
 JSON = dict[str, Any]
 
 
-def items(q: JSON) -> dict[str, JSON]:
-    out: dict[str, JSON] = {}
-
-    def walk(its: list[JSON]) -> None:
-        for it in its:
-            out[it["linkId"]] = it
-            walk(it.get("item", []))
-
-    walk(q["item"])
-    return out
-
-
 @pytest.mark.parametrize("q", all_questionnaires(), ids=lambda q: q["id"])
 def test_refero_gets_the_multi_select_lists_without_repeats(q: JSON) -> None:
-    adapted = items(for_renderer(q, "refero"))
+    adapted = items_by_link(for_renderer(q, "refero"))
     assert [link for link in (Link.SAFE_CHANNELS, Link.UNSAFE_CHANNELS) if "repeats" in adapted[link]] == []
-    assert all(items(q)[link]["repeats"] is True for link in (Link.SAFE_CHANNELS, Link.UNSAFE_CHANNELS))
+    assert all(
+        items_by_link(q)[link]["repeats"] is True for link in (Link.SAFE_CHANNELS, Link.UNSAFE_CHANNELS)
+    )
 
 
 @pytest.mark.parametrize("q", all_questionnaires(), ids=lambda q: q["id"])
 def test_everything_but_repeats_on_check_box_lists_stays_as_published(q: JSON) -> None:
     adapted = for_renderer(q, "refero")
     assert {k: v for k, v in adapted.items() if k != "item"} == {k: v for k, v in q.items() if k != "item"}
-    before, after = items(q), items(adapted)
+    before, after = items_by_link(q), items_by_link(adapted)
     assert list(before) == list(after)
 
     def own(it: JSON) -> JSON:

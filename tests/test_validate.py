@@ -398,13 +398,14 @@ TYPE_CASES: list[tuple[str, str, Any, str, Any]] = [
 ]
 
 
-def single_item_q(item_def: JSON) -> JSON:
+def questionnaire_of(*items: JSON) -> JSON:
+    """The test form (URL, version 1.0.0, active) with these items."""
     return {
         "resourceType": "Questionnaire",
         "url": URL,
         "version": "1.0.0",
         "status": "active",
-        "item": [item_def],
+        "item": list(items),
     }
 
 
@@ -433,7 +434,7 @@ def typed_item(item_type: str, **extra: Any) -> JSON:
 def test_answer_value_type_must_fit_the_item_type(
     item_type: str, good_key: str, good: Any, bad_key: str, bad: Any
 ) -> None:
-    q = single_item_q(typed_item(item_type))
+    q = questionnaire_of(typed_item(item_type))
     assert not problems(validate_response(single_item_qr([{good_key: good}]), q))
     issue = only_problem(validate_response(single_item_qr([{bad_key: bad}]), q))
     assert issue["severity"] == "error"
@@ -460,25 +461,25 @@ def test_answer_value_type_must_fit_the_item_type(
     ],
 )
 def test_malformed_answer_values_are_errors(item_type: str, key: str, value: Any, fragment: str) -> None:
-    q = single_item_q(typed_item(item_type))
+    q = questionnaire_of(typed_item(item_type))
     issue = only_problem(validate_response(single_item_qr([{key: value}]), q))
     assert fragment in issue["diagnostics"]
 
 
 def test_answer_without_value_is_an_error() -> None:
-    q = single_item_q(typed_item("string"))
+    q = questionnaire_of(typed_item("string"))
     issue = only_problem(validate_response(single_item_qr([{}]), q))
     assert "has no value" in issue["diagnostics"]
 
 
 def test_answer_with_two_values_is_an_error() -> None:
-    q = single_item_q(typed_item("string"))
+    q = questionnaire_of(typed_item("string"))
     issue = only_problem(validate_response(single_item_qr([{"valueString": "a", "valueBoolean": True}]), q))
     assert "exactly one value" in issue["diagnostics"]
 
 
 def test_answer_with_an_unknown_value_type_is_an_error() -> None:
-    q = single_item_q(typed_item("string"))
+    q = questionnaire_of(typed_item("string"))
     issue = only_problem(validate_response(single_item_qr([{"valueMarkdown": "a"}]), q))
     assert "not an answer type of FHIR R4" in issue["diagnostics"]
 
@@ -487,13 +488,13 @@ def test_answer_with_an_unknown_value_type_is_an_error() -> None:
 
 
 def test_coding_outside_the_answer_options_is_an_error() -> None:
-    q = single_item_q(typed_item("choice"))
+    q = questionnaire_of(typed_item("choice"))
     issue = only_problem(validate_response(single_item_qr([{"valueCoding": coding(YN, "MAYBE")}]), q))
     assert issue["code"] == "code-invalid" and '"MAYBE"' in issue["diagnostics"]
 
 
 def test_answer_options_match_on_system_and_code_and_ignore_display() -> None:
-    q = single_item_q(typed_item("choice"))
+    q = questionnaire_of(typed_item("choice"))
     ok = single_item_qr([{"valueCoding": coding(YN, "Y", "Ja")}])
     assert not problems(validate_response(ok, q))
     wrong_system = single_item_qr([{"valueCoding": coding("http://other.example", "Y", "Yes")}])
@@ -503,7 +504,7 @@ def test_answer_options_match_on_system_and_code_and_ignore_display() -> None:
 
 
 def test_non_coding_answer_options_are_checked_too() -> None:
-    q = single_item_q(
+    q = questionnaire_of(
         {
             "linkId": "q",
             "type": "choice",
@@ -520,7 +521,7 @@ def test_non_coding_answer_options_are_checked_too() -> None:
 
 
 def test_open_choice_accepts_free_text_but_not_unknown_codes() -> None:
-    q = single_item_q(typed_item("open-choice"))
+    q = questionnaire_of(typed_item("open-choice"))
     assert not problems(validate_response(single_item_qr([{"valueString": "Something else"}]), q))
     assert only_problem(validate_response(single_item_qr([{"valueCoding": coding(YN, "X")}]), q))["code"] == (
         "code-invalid"
@@ -528,7 +529,7 @@ def test_open_choice_accepts_free_text_but_not_unknown_codes() -> None:
 
 
 def test_contained_value_set_with_listed_codes_is_checked() -> None:
-    q = single_item_q({"linkId": "q", "type": "choice", "text": "Q", "answerValueSet": "#vs"})
+    q = questionnaire_of({"linkId": "q", "type": "choice", "text": "Q", "answerValueSet": "#vs"})
     q["contained"] = [
         {
             "resourceType": "ValueSet",
@@ -544,7 +545,9 @@ def test_contained_value_set_with_listed_codes_is_checked() -> None:
 
 
 def test_external_value_set_is_not_checked_offline() -> None:
-    q = single_item_q({"linkId": "q", "type": "choice", "text": "Q", "answerValueSet": "http://x.example/vs"})
+    q = questionnaire_of(
+        {"linkId": "q", "type": "choice", "text": "Q", "answerValueSet": "http://x.example/vs"}
+    )
     assert not problems(validate_response(single_item_qr([{"valueCoding": coding(YN, "anything")}]), q))
 
 
@@ -649,7 +652,7 @@ def test_children_of_a_question_outside_answer_item_are_an_error() -> None:
 
 
 def test_item_with_both_answer_and_item_violates_qrs_1() -> None:
-    q = single_item_q(typed_item("string"))
+    q = questionnaire_of(typed_item("string"))
     qr = single_item_qr([{"valueString": "x"}], item=[{"linkId": "q2"}])
     found = problems(validate_response(qr, q), "error")
     assert any(
@@ -787,22 +790,16 @@ def enable_when_q(source_type: str, operator: str, ew_key: str, ew_value: Any, *
     source["linkId"] = "source"
     if source_type in ("choice", "open-choice"):
         source["answerOption"] = yes_no_na()
-    return {
-        "resourceType": "Questionnaire",
-        "url": URL,
-        "version": "1.0.0",
-        "status": "active",
-        "item": [
-            source,
-            {
-                "linkId": "target",
-                "type": "string",
-                "text": "T",
-                "enableWhen": [{"question": "source", "operator": operator, ew_key: ew_value}],
-                **target,
-            },
-        ],
-    }
+    return questionnaire_of(
+        source,
+        {
+            "linkId": "target",
+            "type": "string",
+            "text": "T",
+            "enableWhen": [{"question": "source", "operator": operator, ew_key: ew_value}],
+            **target,
+        },
+    )
 
 
 def enabled(q: JSON, source_answers: list[JSON] | None) -> bool:
@@ -867,17 +864,11 @@ def two_condition_q(behavior: str | None) -> JSON:
     }
     if behavior:
         target["enableBehavior"] = behavior
-    return {
-        "resourceType": "Questionnaire",
-        "url": URL,
-        "version": "1.0.0",
-        "status": "active",
-        "item": [
-            {"linkId": "a", "type": "boolean", "text": "A"},
-            {"linkId": "b", "type": "boolean", "text": "B"},
-            target,
-        ],
-    }
+    return questionnaire_of(
+        {"linkId": "a", "type": "boolean", "text": "A"},
+        {"linkId": "b", "type": "boolean", "text": "B"},
+        target,
+    )
 
 
 @pytest.mark.parametrize(

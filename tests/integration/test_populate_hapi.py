@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _items import with_answers_of
+from _guidance import CONVERSATION_SPECIFIC
+from _items import answers_by_link, with_answers_of
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.cli import main
@@ -21,36 +22,9 @@ from .conftest import Fhir
 from .test_delivery_hapi import FNR, fresh_plan, push, write
 
 JSON = dict[str, Any]
-#: a content 1.1.0 plan (nynorsk, a follow-up, services involved) and what a follow-up asks again of it
+#: a content 1.1.0 plan (nynorsk, a follow-up, services involved)
 EXAMPLE = "11-oppfolging-nynorsk"
-NOT_CARRIED = (
-    "samtale.type",
-    "samtale.uten-partner",
-    "samtale.tolk",
-    "samtale.involvering",
-    "innsyn.skjul",
-    "trygg-kontakt.gjennomgas",
-    "risiko.utfort",
-    "risiko.instrument",
-    "risiko.dato",
-    "risiko.niva",
-    "risiko.konklusjon",
-    "risiko.utfort-av",
-)
 ANSWERS = f"{codes.DEFAULT_CANONICAL_BASE}/CodeSystem/{codes.ANSWER_CS}"
-
-
-def answers_by_link(qr: JSON) -> dict[str, list[JSON]]:
-    out: dict[str, list[JSON]] = {}
-
-    def walk(items: list[JSON]) -> None:
-        for item in items:
-            if item.get("answer"):
-                out[item["linkId"]] = item["answer"]
-            walk(item.get("item", []))
-
-    walk(qr.get("item", []))
-    return out
 
 
 def find(items: list[JSON], link_id: str) -> JSON:
@@ -80,6 +54,8 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     old_qr_id = next(e["id"] for e in summary["entries"] if e["resourceType"] == "QuestionnaireResponse")
     old_qr = fhir.get(f"QuestionnaireResponse/{old_qr_id}").json()
     old = answers_by_link(old_qr)
+    not_carried = CONVERSATION_SPECIFIC & set(old)  # what a follow-up asks again of this plan
+    assert not_carried  # the example answers some of them
 
     capsys.readouterr()
     code = main(["populate", "--server", hapi_base_url, "--patient-identifier", f"{FNR}|{fnr}"])
@@ -89,12 +65,12 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     assert prefilled["status"] == "in-progress"
     assert prefilled["subject"]["reference"].startswith("Patient/")
     carried = answers_by_link(prefilled)
-    for link_id in NOT_CARRIED:
+    for link_id in not_carried:
         assert link_id not in carried, link_id
         assert link_id in err  # listed as asked again
     assert fnr not in err
     assert carried == {k: v for k, v in old.items() if k in carried}
-    assert set(carried) == set(old) - set(NOT_CARRIED)
+    assert set(carried) == set(old) - not_carried
 
     # The clinician's follow-up: phone calls are no longer safe, the escape plan has lapsed.
     edited = copy.deepcopy(prefilled)
@@ -106,7 +82,7 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     find(edited["item"], "plan.sjekkliste.romningsplan")["answer"] = [
         {"valueCoding": {"system": ANSWERS, "code": "N", "display": "Nei"}}
     ]  # (the same in nynorsk)
-    edited["item"] = with_answers_of(edited["item"], old_qr["item"], set(NOT_CARRIED))
+    edited["item"] = with_answers_of(edited["item"], old_qr["item"], not_carried)
     edited["status"] = "completed"
     # the follow-up comes after the example's conversation (dated 2026-12-01 14:30), whatever today is
     later = max(datetime.now(UTC), datetime.fromisoformat(first["authored"]) + timedelta(days=1))
