@@ -76,20 +76,23 @@ def test_a_contact_channel_cannot_be_both_safe_and_forbidden_in_a_response() -> 
         pipeline.build_bundle(qr)
 
 
+def refused_at(element: str, value: str) -> dict[str, Any]:
+    """The renderer's response with ``element`` set to ``value``, after checking validation refuses it there."""
+    qr = {**renderer_response(), element: value}
+    assert any(i["expression"] == [f"QuestionnaireResponse.{element}"] for i in errors_of(qr))
+    return qr
+
+
 @pytest.mark.parametrize("status", ["in-progress", "stopped", "entered-in-error"])
 def test_only_a_finished_response_is_documented(status: str) -> None:
-    qr = renderer_response()
-    qr["status"] = status
-    assert any(i["expression"] == ["QuestionnaireResponse.status"] for i in errors_of(qr))
+    qr = refused_at("status", status)
     with pytest.raises(InputError):
         pipeline.build_bundle(qr)
 
 
 @pytest.mark.parametrize("authored", ["2026-11", "2026-11-20", "2026-11-20T10:15:00"])
 def test_authored_must_be_a_full_date_time_with_time_zone(authored: str) -> None:
-    qr = renderer_response()
-    qr["authored"] = authored
-    assert any(i["expression"] == ["QuestionnaireResponse.authored"] for i in errors_of(qr))
+    refused_at("authored", authored)
 
 
 def test_noncharacters_that_break_xhtml_are_refused() -> None:

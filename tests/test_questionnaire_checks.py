@@ -205,10 +205,33 @@ def test_que_3_display_with_a_code_is_an_error() -> None:
     assert only(check(q), "que-3")["expression"] == ["Questionnaire.item[1].item[1].code"]
 
 
-def test_que_4_answer_option_and_answer_value_set_together_are_an_error() -> None:
+@pytest.mark.parametrize(
+    ("index", "element", "value", "rule"),
+    [
+        # plan items: 0 a choice with answer options, 1 a display, 2 a question with two enableWhen
+        pytest.param(
+            0, "answerValueSet", "http://example.org/vs", "que-4", id="que-4 answer options and value set"
+        ),
+        pytest.param(1, "readOnly", True, "que-9", id="que-9 a display cannot be read-only"),
+        pytest.param(0, "maxLength", 10, "que-10", id="que-10 maxLength only on textual and numeric types"),
+        pytest.param(
+            0,
+            "initial",
+            [{"valueCoding": {"system": YN, "code": "Y"}}],
+            "que-11",
+            id="que-11 initial with options",
+        ),
+        pytest.param(
+            2, "enableBehavior", "some", "enableBehavior must be all or any", id="enableBehavior all|any"
+        ),
+    ],
+)
+def test_one_element_a_rule_forbids_on_a_plan_item_is_that_rules_error_alone(
+    index: int, element: str, value: Any, rule: str
+) -> None:
     q = make_q()
-    plan_item(q, 0)["answerValueSet"] = "http://example.org/vs"
-    only(check(q), "que-4")
+    plan_item(q, index)[element] = value
+    only(check(q), rule)
 
 
 def test_que_5_answer_options_on_a_boolean_are_an_error() -> None:
@@ -247,24 +270,6 @@ def test_que_8_group_or_display_cannot_have_initial(index: int) -> None:
     only(check(q), "que-8")
 
 
-def test_que_9_display_cannot_be_read_only() -> None:
-    q = make_q()
-    plan_item(q, 1)["readOnly"] = True
-    only(check(q), "que-9")
-
-
-def test_que_10_max_length_only_on_textual_and_numeric_types() -> None:
-    q = make_q()
-    plan_item(q, 0)["maxLength"] = 10  # choice
-    only(check(q), "que-10")
-
-
-def test_que_11_initial_with_answer_options_is_an_error() -> None:
-    q = make_q()
-    plan_item(q, 0)["initial"] = [{"valueCoding": {"system": YN, "code": "Y"}}]
-    only(check(q), "que-11")
-
-
 def test_que_12_more_than_one_enable_when_needs_enable_behavior() -> None:
     q = make_q()
     del plan_item(q, 2)["enableBehavior"]
@@ -275,12 +280,6 @@ def test_que_12_one_enable_when_needs_no_enable_behavior() -> None:
     q = make_q()
     assert "enableBehavior" not in plan_item(q, 1)
     assert check(q) == []
-
-
-def test_enable_behavior_must_be_all_or_any() -> None:
-    q = make_q()
-    plan_item(q, 2)["enableBehavior"] = "some"
-    only(check(q), "enableBehavior must be all or any")
 
 
 def test_que_13_several_initial_values_need_repeats() -> None:

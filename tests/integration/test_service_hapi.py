@@ -68,6 +68,15 @@ class RunningService:
         self.server.should_exit = True
         self.thread.join(30)
 
+    def wait_until_delivered(self, count: int, what: str) -> None:
+        """Until ``/healthz`` shows ``count`` plans delivered from the outbox and none pending (2 minutes)."""
+
+        def delivered() -> bool:
+            outbox = requests.get(f"{self.url}/healthz", timeout=30).json()["outbox"]
+            return bool(outbox["delivered"] == count and outbox["pending"] == 0)
+
+        wait_for(delivered, 120, what)
+
 
 class Proxy:
     """A TCP proxy on 127.0.0.1:port to HAPI that counts the transactions (``POST /fhir``) passing through."""
@@ -237,12 +246,7 @@ def test_a_plan_queued_while_the_server_is_down_is_delivered_once_when_it_is_bac
 
         proxy.start()
         try:
-
-            def delivered() -> bool:
-                outbox = requests.get(f"{svc.url}/healthz", timeout=30).json()["outbox"]
-                return bool(outbox["delivered"] == 1 and outbox["pending"] == 0)
-
-            wait_for(delivered, 120, "the flusher to deliver the queued plan")
+            svc.wait_until_delivered(1, "the flusher to deliver the queued plan")
             time.sleep(2.0)  # several more flusher rounds: none may send it again
             assert proxy.transactions == 1
             # /healthz reuses its upstream probe for a few seconds (it must not be a way to hit the upstream).

@@ -20,7 +20,7 @@ from fhir_safetyplan.delivery.outbox import Outbox
 
 from .conftest import Fhir, fresh_identifier
 from .test_delivery_hapi import FNR, SUBMISSION_SYSTEM, WRITTEN, fresh_fnr, fresh_plan, push, write
-from .test_service_hapi import HEADERS, Proxy, RunningService, free_port, settings, wait_for
+from .test_service_hapi import HEADERS, Proxy, RunningService, free_port, settings
 
 
 def _proxy(hapi_base_url: str) -> tuple[Proxy, str]:
@@ -91,12 +91,7 @@ def test_the_service_keeps_one_submission_for_two_patients_apart_while_the_serve
         assert requests.get(f"{svc.url}/healthz", timeout=30).json()["outbox"]["pending"] == 2
         proxy.start()
         try:
-
-            def delivered() -> bool:
-                outbox = requests.get(f"{svc.url}/healthz", timeout=30).json()["outbox"]
-                return bool(outbox["delivered"] == 2 and outbox["pending"] == 0)
-
-            wait_for(delivered, 120, "the flusher to deliver both queued plans")
+            svc.wait_until_delivered(2, "the flusher to deliver both queued plans")
         finally:
             proxy.stop()
     _each_patient_has_their_own_plan_once(fhir, submission, fnrs)
