@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from _guidance import GUIDANCE_KEYS
+from _needs import unavailable
 from _node import run_node
 from _processes import answering
 
@@ -72,9 +72,7 @@ def require_browser() -> str:
         if not ok
     ]
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser test needs {', '.join(missing)}; scripts/setup.sh installs them")
-        pytest.skip(f"needs {', '.join(missing)}")
+        unavailable("the browser test", f"needs {', '.join(missing)}; scripts/setup.sh installs them")
     assert chromium
     return chromium
 

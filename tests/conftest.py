@@ -7,13 +7,13 @@ Each test that needs a clean database takes ``postgres_db``: a new database of i
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pg_cluster
 import pytest
+from _needs import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +22,7 @@ def postgres() -> Iterator[pg_cluster.Cluster]:
     try:
         cluster = pg_cluster.start()
     except pg_cluster.PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"no PostgreSQL here: {exc}")
+        unavailable("a test on PostgreSQL", f"no PostgreSQL here: {exc}")
     try:
         yield cluster
     finally:

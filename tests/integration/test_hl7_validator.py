@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from _needs import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "hl7-validator"
@@ -207,11 +207,8 @@ def _needs_runner() -> None:
         reason = "java is not installed (needs a JDK 17+)"
     elif missing:
         reason = f"HL7 validator runner not built ({', '.join(missing)}): run bash scripts/setup.sh"
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set, so the HL7 validator test must run: {reason}")
-    pytest.skip(reason)
+    if reason is not None:
+        unavailable("the HL7 validator test", reason)
 
 
 def _issues(outcome: dict[str, Any]) -> list[Issue]:
