@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_server_cli import STAND_IN, _use_command
 
 from fhir_safetyplan import exitcodes, hapi_database, local_hapi
 from fhir_safetyplan.cli import main
@@ -21,11 +21,13 @@ from fhir_safetyplan.errors import ConfigError
 
 SECRET = "s3cr3t-pa55"
 
-#: the stand-in HAPI of test_server_cli; like the launcher it reads the password file once and deletes it, and
-#: writes down its argv, the password and the file's mode
-RECORDING_STAND_IN = r"""
-import http.server, json, os, sys
-port, record = int(sys.argv[1]), sys.argv[2]
+#: the stand-in HAPI of test_server_cli; before it serves, it does what the launcher does with the password file
+#: (reads it once, deletes it) and writes down (in the file its second argument names) its argv, the password and
+#: the file's mode
+RECORDING_STAND_IN = (
+    r"""
+import json, os, sys
+record = sys.argv[2]
 given = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--safetyplan.jdbc-password-file=")]
 password = mode = None
 if given:
@@ -35,20 +37,9 @@ if given:
     os.unlink(given[0])
 with open(record, "w") as out:
     json.dump({"argv": sys.argv, "password": password, "mode": mode}, out)
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"resourceType": "CapabilityStatement"}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
+    + STAND_IN
+)
 
 #: what the launcher does when PostgreSQL refuses it: one line, exit 7 (Launcher.java)
 REFUSED_STAND_IN = (
@@ -77,26 +68,18 @@ def _start(state_dir: Path, db: str, *more: str) -> int:
     return main(["server", "start", "--state-dir", str(state_dir), "--db", db, *more])
 
 
-def _use(monkeypatch: pytest.MonkeyPatch, script: str, record: Path) -> None:
-    def command(jar: Path, port: int, server_args: Sequence[str], toolchain: object) -> list[str]:
-        return [sys.executable, "-c", script, str(port), str(record), *server_args]
-
-    monkeypatch.setattr(local_hapi, "_server_command", command)
-    monkeypatch.setattr(local_hapi, "build", lambda **_: Path("unused.jar"))
-
-
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """``server start`` runs RECORDING_STAND_IN; the file where it writes down what it got (none: not started)."""
     record = tmp_path / "seen.json"
-    _use(monkeypatch, RECORDING_STAND_IN, record)
+    _use_command(monkeypatch, RECORDING_STAND_IN, str(record))
     return record
 
 
 @pytest.fixture
 def refusing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """``server start`` runs REFUSED_STAND_IN: the launcher the database turns away."""
-    _use(monkeypatch, REFUSED_STAND_IN, tmp_path / "unused")
+    _use_command(monkeypatch, REFUSED_STAND_IN, str(tmp_path / "unused"))
 
 
 # ------------------------------------------------------------------------------------------- the URL

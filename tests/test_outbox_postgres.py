@@ -13,32 +13,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pg_cluster
 import psycopg
 import pytest
+from test_outbox import SERVER, bundle
 
 from fhir_safetyplan import cli, exitcodes
 from fhir_safetyplan.delivery.outbox_postgres import SCHEMA_VERSION, PostgresOutbox
 from fhir_safetyplan.delivery.store import OutboxUrl, open_outbox, redact
 from fhir_safetyplan.errors import ConfigError
 
-SERVER = "http://127.0.0.1:8080/fhir"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def bundle(tag: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "resource": {"resourceType": "CarePlan", "id": f"sp-{tag}", "description": "Kari Testesen"},
-                "request": {"method": "PUT", "url": f"CarePlan/sp-{tag}"},
-            }
-        ],
-    }
 
 
 def start(script: str, *args: str) -> subprocess.Popen[str]:

@@ -43,9 +43,11 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 
-def _use_command(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+def _use_command(monkeypatch: pytest.MonkeyPatch, script: str, *script_args: str) -> None:
+    """``server start`` runs the Python ``script`` instead of the launcher: ``script PORT SCRIPT_ARGS SERVER_ARGS``."""
+
     def command(jar: Path, port: int, server_args: Sequence[str], toolchain: object) -> list[str]:
-        return [sys.executable, "-c", script, str(port), *server_args]
+        return [sys.executable, "-c", script, str(port), *script_args, *server_args]
 
     monkeypatch.setattr(local_hapi, "_server_command", command)
     monkeypatch.setattr(local_hapi, "build", lambda **_: Path("unused.jar"))
