@@ -35,6 +35,7 @@ position, so they can be logged and returned to callers safely.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -121,6 +122,15 @@ def _digits_problem(value: object, length: int, what: str) -> str | None:
     return None
 
 
+def _parses(parse: Callable[[object], object], value: object) -> bool:
+    """True when ``parse`` takes ``value`` without an :class:`InputError` (the ``is_valid_*`` answers)."""
+    try:
+        parse(value)
+    except InputError:
+        return False
+    return True
+
+
 def parse_identity_number(value: object, *, allow_2032_rule: bool = False) -> IdentityNumber:
     """Parse a fødselsnummer or D-number; raise :class:`InputError` saying what is wrong (never echoing it).
 
@@ -194,11 +204,7 @@ def parse_identity_number(value: object, *, allow_2032_rule: bool = False) -> Id
 
 def is_valid_identity_number(value: object) -> bool:
     """True when ``value`` is a valid FNR or D-number (real or synthetic)."""
-    try:
-        parse_identity_number(value)
-    except InputError:
-        return False
-    return True
+    return _parses(parse_identity_number, value)
 
 
 def is_real_looking(value: object, *, plus40_is_synthetic: bool = True) -> bool:
@@ -247,11 +253,7 @@ def parse_organisation_number(value: object) -> str:
 
 def is_valid_organisation_number(value: object) -> bool:
     """True when ``value`` is a 9-digit organisation number with a correct check digit."""
-    try:
-        parse_organisation_number(value)
-    except InputError:
-        return False
-    return True
+    return _parses(parse_organisation_number, value)
 
 
 def parse_hpr_number(value: object) -> str:
@@ -270,11 +272,7 @@ def parse_hpr_number(value: object) -> str:
 
 def is_valid_hpr_number(value: object) -> bool:
     """True when ``value`` looks like an HPR number (7–9 digits)."""
-    try:
-        parse_hpr_number(value)
-    except InputError:
-        return False
-    return True
+    return _parses(parse_hpr_number, value)
 
 
 def check_identifier(system: object, value: object) -> str | None:
