@@ -39,7 +39,7 @@ from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger(__name__)
 
-#: plan resource types grouped by submission
+#: the journal resource types a plan consists of (grouped by submission here, searched by subject in show)
 PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
 _INCLUDES = (
     ("_revinclude", "Provenance:target"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.content import load
-from fhir_safetyplan.current_plan import when
+from fhir_safetyplan.current_plan import PLAN_TYPES, when
 from fhir_safetyplan.delivery.guard import guard_public_server
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
 from fhir_safetyplan.jsonshape import obj as _obj
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: the journal resource types a plan consists of, searched by subject
-PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
 #: results per search page (a patient has few plans; more pages are followed)
 PAGE_SIZE = "50"
 
