@@ -87,7 +87,7 @@ def _context(settings: ServiceSettings) -> DocumentContext:
     )
 
 
-def _read(
+def _get(
     path: str, tag: str, summary: str, responses: dict[int | str, Any]
 ) -> Callable[[DecoratedCallable], DecoratedCallable]:
     """``GET path``: an endpoint anyone may read, answering JSON (no token: definitions and the service's
@@ -128,7 +128,7 @@ def _questionnaires(settings: ServiceSettings) -> list[JSON]:
     return published_questionnaires(codes.canonical_base(settings.canonical_base))
 
 
-@_read(
+@_get(
     "/Questionnaire",
     "definitions",
     "Search the Questionnaires (a searchset Bundle)",
@@ -174,7 +174,7 @@ async def search_questionnaires(
     return fhir_response(bundle, media_type=media)
 
 
-@_read(
+@_get(
     "/Questionnaire/{id}",
     "definitions",
     "Read one Questionnaire",
@@ -356,7 +356,7 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
 # ---- about the service ---------------------------------------------------------------------------
 
 
-@_read(
+@_get(
     "/metadata",
     "about",
     "The CapabilityStatement of this service",
@@ -368,7 +368,7 @@ async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
     return fhir_response(capability_statement(_settings(request), _base_url(request)), media_type=media)
 
 
-@_read(
+@_get(
     "/healthz",
     "about",
     "Liveness, upstream reachability and outbox depth",
