@@ -107,19 +107,19 @@ def _century(individual: int, yy: int) -> int | None:
     return None
 
 
-def _digits_problem(value: object, length: int, what: str) -> str | None:
-    """Why ``value`` is not ``length`` ASCII digits (None when it is). Never includes the value."""
+def _digits(value: object, length: int, what: str) -> str:
+    """``value`` when it is ``length`` ASCII digits, else an :class:`InputError` saying why (never the value)."""
     if not isinstance(value, str):
-        return f"{what} must be a string of {length} digits, not {type(value).__name__}"
+        raise InputError(f"{what} must be a string of {length} digits, not {type(value).__name__}")
     for pos, ch in enumerate(value, start=1):
         if not ("0" <= ch <= "9"):
-            return (
+            raise InputError(
                 f"{what} must contain digits only; the character at position {pos} is not a digit "
                 "(remove spaces, dots and dashes)"
             )
     if len(value) != length:
-        return f"{what} must have {length} digits; it has {len(value)}"
-    return None
+        raise InputError(f"{what} must have {length} digits; it has {len(value)}")
+    return value
 
 
 def _parses(parse: Callable[[object], object], value: object) -> bool:
@@ -138,10 +138,7 @@ def parse_identity_number(value: object, *, allow_2032_rule: bool = False) -> Id
     offsets). ``allow_2032_rule`` also accepts first check digits valid under the rule for numbers issued from
     2032 (see module docstring).
     """
-    problem = _digits_problem(value, 11, "A national identity number (fødselsnummer or D-number)")
-    if problem:
-        raise InputError(problem)
-    assert isinstance(value, str)
+    value = _digits(value, 11, "A national identity number (fødselsnummer or D-number)")
     s = value
 
     sum1 = sum(int(d) * w for d, w in zip(s[:9], _W1, strict=True)) + int(s[9])
@@ -224,10 +221,7 @@ def is_real_looking(value: object, *, plus40_is_synthetic: bool = True) -> bool:
 
 def parse_fhn(value: object) -> str:
     """Check a felles hjelpenummer (11 digits, first digit 8 or 9, two mod-11 check digits); return it."""
-    problem = _digits_problem(value, 11, "A felles hjelpenummer")
-    if problem:
-        raise InputError(problem)
-    assert isinstance(value, str)
+    value = _digits(value, 11, "A felles hjelpenummer")
     if value[0] not in "89":
         raise InputError("A felles hjelpenummer starts with 8 or 9; position 1 is neither")
     if _check_digit(value[:9], _W1) != int(value[9]) or _check_digit(value[:10], _W2) != int(value[10]):
@@ -239,10 +233,7 @@ def parse_fhn(value: object) -> str:
 
 def parse_organisation_number(value: object) -> str:
     """Check an organisation number (9 digits, mod-11 check digit); return it or raise :class:`InputError`."""
-    problem = _digits_problem(value, 9, "An organisation number (organisasjonsnummer)")
-    if problem:
-        raise InputError(problem)
-    assert isinstance(value, str)
+    value = _digits(value, 9, "An organisation number (organisasjonsnummer)")
     if _check_digit(value[:8], _W_ORG) != int(value[8]):
         raise InputError(
             "The organisation number is not valid: its check digit (position 9) does not match "
