@@ -32,11 +32,11 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "demo",
         help="start the local server, deliver an example plan, read it back and print it",
-        description=(
-            "Deliver one synthetic example plan (with a test Patient created by conditional create) and print "
-            "it as read back from the server. Without --server the local HAPI FHIR server is started (built "
-            "with Maven the first time: needs Java 17+ and Maven) and stopped afterwards."
-        ),
+        description="""
+            Deliver one synthetic example plan (with a test Patient created by conditional create) and print
+            it as read back from the server. Without --server the local HAPI FHIR server is started (built
+            with Maven the first time: needs Java 17+ and Maven) and stopped afterwards.
+        """,
     )
     p.add_argument(
         "--server", metavar="URL", help="use this FHIR R4 server instead, e.g. https://hapi.fhir.org/baseR4"

@@ -33,13 +33,13 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "preview",
         help="the form in a browser page on 127.0.0.1: fill it in, check it, see the journal note",
-        description=(
-            "Serve the Questionnaire, rendered by LHC-Forms (from this machine, never a CDN), on 127.0.0.1 "
-            "and print the page's address. 'Check' validates the answers and shows what they would become: "
-            "the journal note, the CarePlan's activities and the safe-contact Flag. The patient and "
-            "clinician are synthetic. Nothing is delivered unless --server is given; then the page has a "
-            "separate 'deliver' button, through the outbox like 'safetyplan push'. Needs the 'serve' extra."
-        ),
+        description="""
+            Serve the Questionnaire, rendered by LHC-Forms (from this machine, never a CDN), on 127.0.0.1 and
+            print the page's address. 'Check' validates the answers and shows what they would become: the
+            journal note, the CarePlan's activities and the safe-contact Flag. The patient and clinician are
+            synthetic. Nothing is delivered unless --server is given; then the page has a separate 'deliver'
+            button, through the outbox like 'safetyplan push'. Needs the 'serve' extra.
+        """,
     )
     p.add_argument(
         "--lang", choices=("nb", "nn", "en"), default="nb", help="language to open in (default nb)"

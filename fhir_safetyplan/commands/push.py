@@ -90,12 +90,12 @@ def _register_push(sub: Subcommands) -> None:
     p = sub.add_parser(
         "push",
         help="deliver a plan to a FHIR server as one idempotent transaction (via the outbox)",
-        description=(
-            "Build the journal transaction Bundle from FILE and deliver it. The bundle is stored in the "
-            "outbox before it is sent and kept until the server acknowledges it, so a plan is never lost: "
-            "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
-            "submission again never duplicates anything on the server."
-        ),
+        description="""
+            Build the journal transaction Bundle from FILE and deliver it. The bundle is stored in the outbox
+            before it is sent and kept until the server acknowledges it, so a plan is never lost: if the
+            server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same submission
+            again never duplicates anything on the server.
+        """,
         epilog=exitcodes.summary() + " Rejected by the server includes: no Patient there has the plan's "
         "identifier; held for a person: nothing written.",
     )
@@ -194,12 +194,12 @@ def _register_show(sub: Subcommands) -> None:
     p = sub.add_parser(
         "show",
         help="print the current safety plan of a patient from a FHIR server, in the form's language",
-        description=(
-            "Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its "
-            "CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans, "
-            "what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 "
-            "when the patient has no plan."
-        ),
+        description="""
+            Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its
+            CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans,
+            what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 when
+            the patient has no plan.
+        """,
     )
     _add_server(p)
     _add_patient(p, required=True)

@@ -24,13 +24,13 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "serve",
         help="run the HTTP service: definitions, $validate, $extract, delivery through the outbox",
-        description=(
-            "A FHIR-style HTTP service over the same pipeline and delivery as the command line. Callers "
-            "authenticate with a token from SAFETYPLAN_SERVICE_TOKENS or SAFETYPLAN_SERVICE_TOKENS_FILE "
-            "(Authorization: Bearer, or X-API-Key). Upstream credentials: SAFETYPLAN_UPSTREAM_AUTH "
-            "(none|bearer|basic|smart) and the SAFETYPLAN_* variables of 'safetyplan push'. "
-            "The OpenAPI document is at /openapi.json."
-        ),
+        description="""
+            A FHIR-style HTTP service over the same pipeline and delivery as the command line. Callers
+            authenticate with a token from SAFETYPLAN_SERVICE_TOKENS or SAFETYPLAN_SERVICE_TOKENS_FILE
+            (Authorization: Bearer, or X-API-Key). Upstream credentials: SAFETYPLAN_UPSTREAM_AUTH
+            (none|bearer|basic|smart) and the SAFETYPLAN_* variables of 'safetyplan push'. The OpenAPI
+            document is at /openapi.json.
+        """,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
