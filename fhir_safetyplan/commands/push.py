@@ -34,7 +34,8 @@ from fhir_safetyplan.settings import DEFAULT_OUTBOX, settings_of
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.store import OutboxSpec, OutboxStore
+    from fhir_safetyplan.delivery.outbox_rules import OutboxStore
+    from fhir_safetyplan.delivery.store import OutboxSpec
 
 # The client's AUTH_KINDS, repeated so that --help need not import requests (a test keeps them equal).
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")

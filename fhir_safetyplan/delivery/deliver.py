@@ -30,8 +30,9 @@ from typing import Any, TypedDict, Unpack
 from fhir_safetyplan import exitcodes, outcomes, revise
 from fhir_safetyplan.client import EntryResult, FhirClient, entry_results, is_idempotent_transaction
 from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
+from fhir_safetyplan.delivery.outbox_rules import OutboxStore
 from fhir_safetyplan.delivery.outbox_sqlite import OutboxDamaged
-from fhir_safetyplan.delivery.store import OutboxEntry, OutboxStore
+from fhir_safetyplan.delivery.store import OutboxEntry
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError
 from fhir_safetyplan.outcomes import Kind, Outcome
 
