@@ -307,6 +307,11 @@ def _el(path: str, **props: Any) -> JSON:
     return {"id": path, "path": path, **props}
 
 
+def _required(rtype: str, *names: str) -> tuple[JSON, ...]:
+    """The elements ``rtype.name`` that must be there (min 1), in this order."""
+    return tuple(_el(f"{rtype}.{name}", min=1) for name in names)
+
+
 def _rule(key: str, human: str, expression: str, url: str) -> JSON:
     return {"key": key, "severity": "error", "human": human, "expression": expression, "source": url}
 
@@ -342,10 +347,7 @@ _PROFILES = (
         ),
         (
             _el("QuestionnaireResponse.identifier", min=1, short="Innsendingens identifikator"),
-            _el("QuestionnaireResponse.questionnaire", min=1),
-            _el("QuestionnaireResponse.subject", min=1),
-            _el("QuestionnaireResponse.authored", min=1),
-            _el("QuestionnaireResponse.author", min=1),
+            *_required("QuestionnaireResponse", "questionnaire", "subject", "authored", "author"),
         ),
     ),
     _ProfileSpec(
@@ -370,9 +372,7 @@ _PROFILES = (
             ),
         ),
         (
-            _el("CarePlan.identifier", min=1),
-            _el("CarePlan.category", min=1),
-            _el("CarePlan.author", min=1),
+            *_required("CarePlan", "identifier", "category", "author"),
             _el("CarePlan.supportingInfo", min=1, short="Skjemaet (QuestionnaireResponse)"),
         ),
     ),
@@ -389,7 +389,7 @@ _PROFILES = (
                 "category.coding.where(system='" + codes.FLAG_CATEGORY + "' and code='safety').exists()",
             ),
         ),
-        (_el("Flag.identifier", min=1), _el("Flag.category", min=1), _el("Flag.author", min=1)),
+        _required("Flag", "identifier", "category", "author"),
     ),
     _ProfileSpec(
         "sikkerhetsplan-journalnotat",
@@ -410,11 +410,7 @@ _PROFILES = (
             ),
         ),
         (
-            _el("DocumentReference.masterIdentifier", min=1),
-            _el("DocumentReference.type", min=1),
-            _el("DocumentReference.subject", min=1),
-            _el("DocumentReference.date", min=1),
-            _el("DocumentReference.author", min=1),
+            *_required("DocumentReference", "masterIdentifier", "type", "subject", "date", "author"),
             _el("DocumentReference.securityLabel", min=2),
             _el("DocumentReference.context", min=1),
             _el(
@@ -437,7 +433,7 @@ _PROFILES = (
                 "entity.where(role='source' and what.reference.exists()).exists()",
             ),
         ),
-        (_el("Provenance.entity", min=1),),
+        _required("Provenance", "entity"),
     ),
 )
 
