@@ -11,7 +11,8 @@ is for one server) and then sends only that server's plans.
 (its OperationOutcome on stdout; also when no Patient on the server has the plan's identifier), 4 queued in the
 outbox, 5 unavailable and no outbox, 6 refused by policy (public sandbox guard), 7 configuration (wrong URL,
 credentials refused: a queued plan stays pending) or a damaged outbox, 8 held for a person (the patient's plan
-changed on the server meanwhile: nothing written). They come from the one table in :mod:`fhir_safetyplan.outcomes`.
+changed on the server meanwhile, so this one is not current there: nothing of it was written, or, when two first
+plans for the patient arrived at the same moment, it was written and at once retired in favour of the newer). They come from the one table in :mod:`fhir_safetyplan.outcomes`.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def _register_push(sub: Subcommands) -> None:
             again never duplicates anything on the server.
         """,
         epilog=exitcodes.summary() + " Rejected by the server includes: no Patient there has the plan's "
-        "identifier; held for a person: nothing written.",
+        "identifier; held for a person: this plan is not current on the server (nothing of it written, or, when two "
+        "first plans arrived at once, written and at once retired in favour of the newer).",
     )
     add_input(p)
     add_document_options(p)
