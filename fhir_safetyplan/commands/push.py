@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands import LEASE_HELP, seconds
 from fhir_safetyplan.commands.batch import add_ndjson
 from fhir_safetyplan.commands.outbox_tools import flush_summary, register_repair, why_not_requeued
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
@@ -161,6 +162,14 @@ def _register_outbox_flush(actions: Subcommands) -> None:
     _add_server(p, required=False)
     _add_auth(p)
     _add_public_hosts(p)
+    p.add_argument(
+        "--lease",
+        type=seconds,
+        metavar="S",
+        help="seconds each claim on a plan lasts while it is sent; a flush that dies holds its plans this long "
+        f"before another process sends them (default {LEASE_HELP}; an SQLite outbox also frees them at once when "
+        "the process is gone from this machine)",
+    )
     p.set_defaults(handler=_outbox_flush)
 
 
@@ -359,7 +368,7 @@ def _outbox_flush(args: argparse.Namespace) -> int:
         return exitcodes.OK
     settings = settings_of(args)
     auth = settings.auth(args.auth)  # checked once, before anything is sent
-    with open_outbox(path) as outbox:
+    with open_outbox(path, lease_seconds=args.lease) as outbox:
         server = _flush_server(args, outbox)
         results = flush(
             outbox,

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands import LEASE_HELP, seconds
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -47,11 +48,10 @@ def register(sub: Subcommands) -> None:
     )
     p.add_argument(
         "--outbox-lease",
-        type=float,
-        default=300.0,
+        type=seconds,
         metavar="S",
         help="seconds a claim on a queued plan lasts; a replica that dies while sending holds its plans this "
-        "long before another replica sends them (default 300)",
+        f"long before another replica sends them (default {LEASE_HELP})",
     )
     p.add_argument(
         "--flush-interval",
@@ -96,8 +96,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535\n")
         return exitcodes.USAGE
-    if not (args.body_timeout > 0 and args.max_requests > 0 and args.outbox_lease > 0):
-        sys.stderr.write("safetyplan: --body-timeout, --max-requests and --outbox-lease must be positive\n")
+    if not (args.body_timeout > 0 and args.max_requests > 0):
+        sys.stderr.write("safetyplan: --body-timeout and --max-requests must be positive\n")
         return exitcodes.USAGE
     settings = settings_from_env(
         upstream=args.upstream,
