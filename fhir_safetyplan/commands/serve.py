@@ -84,9 +84,9 @@ def register(sub: Subcommands) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (needed: listening.run serves with it)
 
-        from fhir_safetyplan.service import create_app, settings_from_env
+        from fhir_safetyplan.service import create_app, listening, settings_from_env
         from fhir_safetyplan.service.limits import uvicorn_options
     except ModuleNotFoundError as exc:
         sys.stderr.write(
@@ -123,13 +123,13 @@ def _serve(args: argparse.Namespace) -> int:
         # Before listening: an outbox that cannot be opened (a PostgreSQL server down, a wrong password, a
         # damaged file) is said once, clearly, with exit 7, instead of a failed start-up with a traceback.
         open_outbox(settings.outbox).close()
-    app = create_app(settings)
+    app = create_app(settings)  # starts nothing: that is on run
+    sock = listening.bind(args.host, args.port)
     # access_log=False: uvicorn's access log prints the path and query, which can carry personal data;
     # the app logs method, route template, status and duration instead.
-    uvicorn.run(
+    started = listening.run(
         app,
-        host=args.host,
-        port=args.port,
+        sock,
         access_log=False,
         server_header=False,
         log_level="info",
@@ -137,4 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Malformed requests get a 400 OperationOutcome; connections and idle keep-alive time are bounded.
         **uvicorn_options(settings.max_requests),
     )
+    if not started:
+        sys.stderr.write("safetyplan: the service did not start (its log above says why)\n")
+        return exitcodes.INTERNAL
     return exitcodes.OK
