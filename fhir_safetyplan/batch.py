@@ -185,6 +185,8 @@ class Tally:
     blank: list[int] = field(default_factory=list)
     last_line: int = 0
     interrupted: bool = False
+    #: stdout was closed by its reader (``| head``): the batch stopped there
+    output_closed: bool = False
 
     def add(self, number: int, status: str, code: int) -> None:
         """Line ``number`` ended as ``status`` (with the single-input command's exit ``code``)."""
@@ -224,6 +226,8 @@ class Tally:
         if blanks:
             listed = ", ".join(map(str, self.blank)) + (", ..." if blanks > len(self.blank) else "")
             text += f"; {blanks} blank line(s) skipped (line {listed}: no result line for them)"
+        if self.output_closed:
+            text += "; stdout was closed, so no result after that was written"
         if self.interrupted:
             text += f"; interrupted: the input was read up to line {self.last_line}, nothing after it"
         return f"{text}; exit {self.exit_code()}"

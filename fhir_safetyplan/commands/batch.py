@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,20 +71,43 @@ def _workers(text: str) -> int:
 
 
 class Output:
-    """Result lines to stdout: compact JSON, one a line, flushed at once."""
+    """Result lines to stdout: compact JSON, one a line, flushed at once. When the reader goes away (``| head``)
+    :attr:`closed` is set and every later write is dropped: the caller stops reading input and says so on
+    stderr, and the end of the process does not complain about the pipe."""
 
     def __init__(self) -> None:
         sys.stdout.flush()
         self._out: IO[bytes] | None = getattr(sys.stdout, "buffer", None)
+        self.closed = False
 
-    def write(self, result: JSON) -> None:
+    def write(self, result: JSON) -> bool:
+        """Write one result line; False when stdout is gone (now or before)."""
+        if self.closed:
+            return False
         text = json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n"
-        if self._out is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            self._out.write(text.encode("utf-8"))
-            self._out.flush()
+        try:
+            if self._out is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                self._out.write(text.encode("utf-8"))
+                self._out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _stdout_to_devnull()
+            return False
+        return True
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered for a closed stdout goes nowhere (else flushing it at exit fails again)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 @contextmanager
@@ -112,9 +136,11 @@ def run_lines(args: argparse.Namespace, command: str, handle: Handler) -> int:
     with opened(args.file) as stream, Stopper() as stopper:
         for line in content_lines(stream, stopper, tally):
             result, status, code = _one(line, handle)
-            out.write(result)
             tally.add(line.number, status, code)
-        tally.interrupted = stopper.stopped.is_set()
+            if not out.write(result):
+                break  # stdout is gone (``| head``): nobody would see the rest
+        tally.output_closed = out.closed
+        tally.interrupted = stopper.stopped.is_set() or out.closed
     if tally.interrupted:
         out.write(interrupted_outcome(tally, ""))
     sys.stderr.write(f"safetyplan: {tally.summary()}\n")

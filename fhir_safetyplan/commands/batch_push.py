@@ -35,7 +35,7 @@ class _InOrder:
         self._ready: dict[int, batch.Result] = {}
         self._known = threading.Condition()
         self._room = threading.Semaphore(window)
-        #: what stopped the writer (stdout closed: BrokenPipeError); re-raised by :meth:`close`
+        #: what else stopped the writer (a closed stdout only sets ``out.closed``); re-raised by :meth:`close`
         self.failed: BaseException | None = None
         self._thread = threading.Thread(target=self._write, name="safetyplan-write", daemon=True)
         self._thread.start()
@@ -66,12 +66,13 @@ class _InOrder:
                     self._known.wait()
                 result, status, code = self._ready.pop(number)
             self.tally.add(number, status, code)
-            if self.failed is None:
+            if self.failed is None and not self.out.closed:
                 try:
-                    self.out.write(result)
-                except BaseException as exc:  # stdout gone: the results are in the outbox all the same
+                    if not self.out.write(result):  # stdout gone (``| head``): the plans are in the outbox
+                        self._stopped.set()  # read no more lines: nobody would see their results
+                except BaseException as exc:
                     self.failed = exc
-                    self._stopped.set()  # read no more lines: nobody would see their results
+                    self._stopped.set()
             self._room.release()
 
 
@@ -135,6 +136,7 @@ class _Run:
             raise
         finally:
             self.order.close()
+        self.tally.output_closed = self.order.out.closed
         self.tally.interrupted = stopper.stopped.is_set()
         if self.tally.interrupted:
             after = (
