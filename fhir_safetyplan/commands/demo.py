@@ -40,8 +40,8 @@ def register(sub: Subcommands) -> None:
         "demo",
         help="start the local server, deliver an example plan, read it back and print it",
         description="""
-            Deliver one synthetic example plan (with a test Patient created by conditional create) and print
-            it as read back from the server. Without --server the local HAPI FHIR server is started (built
+            Deliver one synthetic example plan, for a new synthetic test patient each run (created by
+            conditional create), and print it as read back from the server. Without --server the local HAPI FHIR server is started (built
             with Maven the first time: needs Java 17+ and Maven) and stopped afterwards.
         """,
     )
