@@ -17,7 +17,7 @@ from typing import Literal
 from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES
 from fhir_safetyplan.content import Content, load
-from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, one_issue
 from fhir_safetyplan.ids import full_url, plan_scope, resource_id
 from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE
 from fhir_safetyplan.response_answers import access_labels, answers_by_link, involvement_of
@@ -82,7 +82,7 @@ def security_labels(confidentiality: str, extra: list[JSON] | None = None) -> li
 
 def _missing(summary: str, text: str, where: str) -> InputError:
     """The error for a required element of the response that is missing (``where``: its FHIRPath)."""
-    return InputError(summary, operation_outcome([issue("error", "required", text, where)]))
+    return InputError(summary, one_issue("error", "required", text, where))
 
 
 def _party(qr: JSON, element: str, how: str) -> JSON:

@@ -19,7 +19,7 @@ from fastapi.types import DecoratedCallable
 from starlette.concurrency import run_in_threadpool
 
 from fhir_safetyplan import __version__, codes
-from fhir_safetyplan.errors import JSON, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, one_issue
 from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.capability import capability_statement
 from fhir_safetyplan.service.fhirio import PLAIN_JSON, HttpError, fhir_response, negotiate, read_json
@@ -331,15 +331,11 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
     # Percent-encoded: a header must be Latin-1 and one line, whatever the sender chose as identifier.
     headers = {"X-Submission-Id": quote(submission, safe="-._:")}
     if result.status == "queued":
-        outcome = operation_outcome(
-            [
-                issue(
-                    "information",
-                    "informational",
-                    f"Queued: the upstream cannot take the plan now; it is kept in the outbox as submission "
-                    f"{submission} and delivered automatically when the upstream is back.",
-                )
-            ]
+        outcome = one_issue(
+            "information",
+            "informational",
+            f"Queued: the upstream cannot take the plan now; it is kept in the outbox as submission "
+            f"{submission} and delivered automatically when the upstream is back.",
         )
         return fhir_response(outcome, http_status(result.status), media, headers)
     if result.status == "conflict":  # held for a person: the patient's plan changed meanwhile
