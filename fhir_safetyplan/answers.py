@@ -32,6 +32,7 @@ from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, InputError, issue, one_issue, operation_outcome
 from fhir_safetyplan.identifiers import is_valid_organisation_number
 from fhir_safetyplan.ids import derived_id, plan_scope, resource_id
+from fhir_safetyplan.jsonshape import items_by_link
 from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
 
 if TYPE_CHECKING:
@@ -466,15 +467,7 @@ def _index_cached(url: str, q: JSON) -> dict[str, JSON]:
 
 
 def _index(q: JSON) -> dict[str, JSON]:
-    out: dict[str, JSON] = {}
-
-    def walk(items: list[JSON]) -> None:
-        for it in items:
-            out[it["linkId"]] = it
-            walk(it.get("item", []))
-
-    walk(q["item"])
-    return out
+    return {link_id: item for link_id, (item, _) in items_by_link(q).items()}
 
 
 def _items(q_items: list[JSON], answers: dict[str, list[JSON]]) -> list[JSON]:

@@ -38,13 +38,14 @@ def register(sub: Subcommands) -> None:
     p.add_argument(
         "--upstream",
         metavar="URL",
-        help="FHIR base URL plans are delivered to (default $SAFETYPLAN_UPSTREAM; none: no delivery)",
+        help="FHIR base URL plans are delivered to (default $SAFETYPLAN_UPSTREAM; without one, nothing is delivered)",
     )
     p.add_argument(
         "--outbox",
         metavar="PATH|URL",
         help="outbox keeping plans the upstream cannot take now: an SQLite file, or postgresql://USER@HOST/DB "
-        "shared by several replicas (default $SAFETYPLAN_OUTBOX; none: such a POST is answered 503)",
+        "shared by several replicas (default $SAFETYPLAN_OUTBOX; without one, a plan the upstream cannot take "
+        "now is answered 503)",
     )
     p.add_argument(
         "--outbox-lease",
