@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from fhir_safetyplan.delivery.guard import RefusedByPolicy as RefusedByPolicy
     from fhir_safetyplan.delivery.outbox import Outbox as Outbox
     from fhir_safetyplan.delivery.outbox import OutboxDamaged as OutboxDamaged
-    from fhir_safetyplan.delivery.store import OutboxStore as OutboxStore
+    from fhir_safetyplan.delivery.outbox_rules import OutboxStore as OutboxStore
     from fhir_safetyplan.delivery.store import OutboxUnavailable as OutboxUnavailable
     from fhir_safetyplan.delivery.store import open_outbox as open_outbox
     from fhir_safetyplan.document import CrisisCentre as CrisisCentre
@@ -106,7 +106,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "flush": ("fhir_safetyplan.delivery.deliver", "flush"),
     "Outbox": ("fhir_safetyplan.delivery.outbox", "Outbox"),
     "open_outbox": ("fhir_safetyplan.delivery.store", "open_outbox"),
-    "OutboxStore": ("fhir_safetyplan.delivery.store", "OutboxStore"),
+    "OutboxStore": ("fhir_safetyplan.delivery.outbox_rules", "OutboxStore"),
     "DeliveryResult": ("fhir_safetyplan.delivery.deliver", "DeliveryResult"),
     "EntryResult": ("fhir_safetyplan.client", "EntryResult"),
     # read back

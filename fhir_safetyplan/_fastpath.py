@@ -214,9 +214,9 @@ class _Compiler:
                         return _equals_constant(other, value, negate=op == "!=")
                 return _equality(left, right, negate=op == "!=")
             if kind == "AndExpression" and op == "and":
-                return _and(left, right)
+                return _logical(left, right, decisive=False)
             if kind == "OrExpression" and op == "or":
-                return _or(left, right)
+                return _logical(left, right, decisive=True)
             if kind == "AdditiveExpression" and op == "+":
                 return _plus(left, right)
             if kind == "AdditiveExpression" and op == "&":
@@ -474,30 +474,20 @@ def _equals_constant(values: _Eval, constant: Any, *, negate: bool) -> _Eval:
     return equal
 
 
-def _and(left: _Eval, right: _Eval) -> _Eval:
-    def both(coll: list[Any], env: Mapping[str, Any]) -> list[Any]:
+def _logical(left: _Eval, right: _Eval, decisive: bool) -> _Eval:
+    """FHIRPath's three-valued ``and`` (``decisive`` False) or ``or`` (True): either side ``decisive`` decides,
+    else an empty side leaves it empty, else the other value. Both sides are evaluated (their Fallbacks too)."""
+
+    def logical(coll: list[Any], env: Mapping[str, Any]) -> list[Any]:
         a = _boolean(left(coll, env))
         b = _boolean(right(coll, env))
-        if a is False or b is False:
-            return [False]
+        if a is decisive or b is decisive:
+            return [decisive]
         if a is None or b is None:
             return []
-        return [True]
+        return [not decisive]
 
-    return both
-
-
-def _or(left: _Eval, right: _Eval) -> _Eval:
-    def either(coll: list[Any], env: Mapping[str, Any]) -> list[Any]:
-        a = _boolean(left(coll, env))
-        b = _boolean(right(coll, env))
-        if a is True or b is True:
-            return [True]
-        if a is None or b is None:
-            return []
-        return [False]
-
-    return either
+    return logical
 
 
 def _plus(left: _Eval, right: _Eval) -> _Eval:

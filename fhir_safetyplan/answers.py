@@ -29,9 +29,10 @@ from pydantic import (
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.content import load
-from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, issue, one_issue, operation_outcome
 from fhir_safetyplan.identifiers import is_valid_organisation_number
 from fhir_safetyplan.ids import derived_id, plan_scope, resource_id
+from fhir_safetyplan.jsonshape import items_by_link
 from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
 
 if TYPE_CHECKING:
@@ -268,16 +269,12 @@ def parse_answers(data: Any) -> AnswersDocument:
         else:  # the value is not echoed: it is the sender's text
             raise InputError(
                 "unknown answers document version",
-                operation_outcome(
-                    [
-                        issue(
-                            "error",
-                            "not-supported",
-                            f"answers document: this version is not known; use {answers_v110.VERSION!r} "
-                            "(or leave version out for the 1.0.0 shape)",
-                            "version",
-                        )
-                    ]
+                one_issue(
+                    "error",
+                    "not-supported",
+                    f"answers document: this version is not known; use {answers_v110.VERSION!r} "
+                    "(or leave version out for the 1.0.0 shape)",
+                    "version",
                 ),
             )
     try:
@@ -356,9 +353,7 @@ def to_response(doc: AnswersDocument, canonical_base: str | None = None) -> JSON
                 return {"valueCoding": dict(coding)}
         raise InputError(
             f"answer {word!r} is not allowed for item {link}",
-            operation_outcome(
-                [issue("error", "code-invalid", f"answer {word!r} is not an option of {link}", link)]
-            ),
+            one_issue("error", "code-invalid", f"answer {word!r} is not an option of {link}", link),
         )
 
     def own(link: str, code: str) -> JSON:
@@ -472,15 +467,7 @@ def _index_cached(url: str, q: JSON) -> dict[str, JSON]:
 
 
 def _index(q: JSON) -> dict[str, JSON]:
-    out: dict[str, JSON] = {}
-
-    def walk(items: list[JSON]) -> None:
-        for it in items:
-            out[it["linkId"]] = it
-            walk(it.get("item", []))
-
-    walk(q["item"])
-    return out
+    return {link_id: item for link_id, (item, _) in items_by_link(q).items()}
 
 
 def _items(q_items: list[JSON], answers: dict[str, list[JSON]]) -> list[JSON]:

@@ -30,18 +30,24 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from fhir_safetyplan import exitcodes
-from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, one_issue
 from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES, parse_json
 
 __all__ = [
     "Interrupted",
     "Line",
+    "Result",
     "Stopper",
     "Tally",
+    "content_lines",
+    "failed",
+    "internal",
     "internal_outcome",
+    "interrupted_outcome",
     "line_outcome",
     "parse_line",
     "read_lines",
+    "with_line",
 ]
 
 #: what is past the size limit on a too-long line is read (and dropped) in pieces of this size
@@ -96,7 +102,7 @@ def parse_line(line: Line) -> Any:
             f"line {line.number} is longer than {MAX_INPUT_BYTES} bytes, the limit of one input; it was not "
             "read. Put one plan on each line (a plan is a few kB)."
         )
-        raise InputError(text, operation_outcome([issue("error", "too-costly", text)]))
+        raise InputError(text, one_issue("error", "too-costly", text))
     try:
         return parse_json(line.data, f"line {line.number}")
     except InputError as err:
@@ -126,16 +132,47 @@ def with_line(number: int, outcome: JSON) -> JSON:
 
 def internal_outcome(number: int, exc: BaseException) -> JSON:
     """The OperationOutcome of a line that met a bug (the error's type only: its message may hold data)."""
-    return operation_outcome(
-        [
-            issue(
-                "fatal",
-                "exception",
-                f"line {number}: internal error ({type(exc).__name__}); this is a bug. The other lines were "
-                "processed; report it (without personal data) and send this line again once fixed.",
-            )
-        ]
+    text = (
+        f"line {number}: internal error ({type(exc).__name__}); this is a bug. The other lines were processed; "
+        "report it (without personal data) and send this line again once fixed."
     )
+    return one_issue("fatal", "exception", text)
+
+
+#: one line's result: what is written for it, its status in the summary, the single-input command's exit code
+Result = tuple[JSON, str, int]
+
+
+def failed(number: int, err: SafetyPlanError, status: str) -> Result:
+    """The result of line ``number`` that failed with ``err`` (counted as ``status``)."""
+    return line_outcome(number, err), status, err.exit_code
+
+
+def internal(number: int, exc: BaseException) -> Result:
+    """The result of line ``number`` that met a bug: the other lines go on."""
+    return internal_outcome(number, exc), "internal-error", exitcodes.INTERNAL
+
+
+def interrupted_outcome(tally: Tally, after: str) -> JSON:
+    """The last result line of an interrupted batch: up to which line the input was read (``after``: what the
+    command adds about where the lines went)."""
+    last = tally.last_line
+    text = (
+        f"interrupted: the input was read up to line {last} and every line up to there has its result "
+        f"above{after}; nothing after line {last} was read. Send the rest again from line {last + 1}."
+    )
+    return one_issue("error", "incomplete", text)
+
+
+def content_lines(stream: IO[bytes], stopper: Stopper, tally: Tally) -> Iterator[Line]:
+    """The lines of ``stream`` that have content, until the end or a stop signal; every line read is counted
+    in ``tally`` (a blank one as skipped)."""
+    for line in stopper.lines(read_lines(stream)):
+        tally.seen(line.number)
+        if line.blank:
+            tally.skip_blank(line.number)
+        else:
+            yield line
 
 
 @dataclass
@@ -148,6 +185,8 @@ class Tally:
     blank: list[int] = field(default_factory=list)
     last_line: int = 0
     interrupted: bool = False
+    #: stdout was closed by its reader (``| head``): the batch stopped there
+    output_closed: bool = False
 
     def add(self, number: int, status: str, code: int) -> None:
         """Line ``number`` ended as ``status`` (with the single-input command's exit ``code``)."""
@@ -187,6 +226,8 @@ class Tally:
         if blanks:
             listed = ", ".join(map(str, self.blank)) + (", ..." if blanks > len(self.blank) else "")
             text += f"; {blanks} blank line(s) skipped (line {listed}: no result line for them)"
+        if self.output_closed:
+            text += "; stdout was closed, so no result after that was written"
         if self.interrupted:
             text += f"; interrupted: the input was read up to line {self.last_line}, nothing after it"
         return f"{text}; exit {self.exit_code()}"

@@ -58,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all sub-commands)."""
     parser = _Parser(
         prog="safetyplan",
-        description=(
-            "Safety planning with people exposed to domestic violence (NKVTS guidance) as FHIR R4: "
-            "Questionnaire definitions, QuestionnaireResponse validation, SDC extraction to a CarePlan, "
-            "journal documentation, and delivery to a HAPI FHIR server."
-        ),
+        description="""
+            Safety planning with people exposed to domestic violence (NKVTS guidance) as FHIR R4:
+            Questionnaire definitions, QuestionnaireResponse validation, SDC extraction to a CarePlan, journal
+            documentation, and delivery to a HAPI FHIR server.
+        """,
         epilog=exitcodes.summary(),
     )
     parser.add_argument("--version", action=_Version, help="show the version and exit")

@@ -14,24 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_safetyplan import codes, fhir_r4
+from fhir_safetyplan import codes, fhir_r4, form_ids
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY
 from fhir_safetyplan.content import Content, Text, load
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.questionnaire import (
-    CATEGORY_CODE,
-    CS_ANSWER,
-    CS_AVERT,
-    CS_CHANNEL,
-    CS_CONVERSATION,
-    CS_DUTY,
-    CS_INSTRUMENT,
-    CS_LEVEL,
-    CS_PLAN,
-    FLAG_CODE,
-    RELEASE_DATE,
-    all_questionnaires,
-)
+from fhir_safetyplan.form_builder import RELEASE_DATE
+from fhir_safetyplan.questionnaire import all_questionnaires
 from fhir_safetyplan.versions import published_questionnaires
 
 VERSION = codes.QUESTIONNAIRE_VERSION
@@ -105,13 +93,13 @@ _PLAN_CONCEPTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
         "Sikkerhetsplan for person utsatt for vold i nære relasjoner (kategori og skjema).",
     ),
     (
-        CATEGORY_CODE,
+        form_ids.CATEGORY_CODE,
         ("neutral",),
         "careplan-title",
         "Oppfølgingsplan (kategori); nøytral kode brukt fra versjon 1.1.0 i stedet for «sikkerhetsplan».",
     ),
     (
-        FLAG_CODE,
+        form_ids.FLAG_CODE,
         ("neutral",),
         "flag-title",
         "Kontaktavtale (kode for varselet); nøytral kode brukt fra versjon 1.1.0 i stedet for «trygg-kontakt».",
@@ -165,7 +153,7 @@ def _option_concepts(*sections: str) -> Callable[[Content], list[JSON]]:
 #: Our own CodeSystems, in order: id, name, title, description, and where the concepts come from.
 _CODESYSTEMS: tuple[tuple[str, str, str, str, Callable[[Content], list[JSON]]], ...] = (
     (
-        CS_ANSWER,
+        form_ids.CS_ANSWER,
         "Svar",
         "Svar",
         "Svar i sikkerhetsplanen: ja, nei, ikke aktuelt, ønsket ikke å svare, ikke tatt opp. Kodene og "
@@ -174,7 +162,7 @@ _CODESYSTEMS: tuple[tuple[str, str, str, str, Callable[[Content], list[JSON]]], 
         _answer_concepts,
     ),
     (
-        CS_PLAN,
+        form_ids.CS_PLAN,
         "SikkerhetsplanKoder",
         "Sikkerhetsplan – koder",
         "Koder for sikkerhetsplanlegging med personer utsatt for vold i nære relasjoner: kategori, "
@@ -183,21 +171,21 @@ _CODESYSTEMS: tuple[tuple[str, str, str, str, Callable[[Content], list[JSON]]], 
         _plan_concepts,
     ),
     (
-        CS_CHANNEL,
+        form_ids.CS_CHANNEL,
         "Kontaktkanal",
         "Kontaktkanal",
         "Kanaler tjenesten kan bruke, eller ikke må bruke, for å kontakte pasienten trygt.",
         _option_concepts("channels"),
     ),
     (
-        CS_DUTY,
+        form_ids.CS_DUTY,
         "OpplysningspliktStatus",
         "Opplysningsplikt til barnevernet – status",
         "Hvordan helsepersonellets opplysningsplikt til barnevernet (hpl. § 33) er fulgt opp.",
         _option_concepts("duty-status"),
     ),
     (
-        CS_CONVERSATION,
+        form_ids.CS_CONVERSATION,
         "Samtale",
         "Samtale – koder",
         "Samtaletype (første samtale / oppfølging), tolk, og ønsket involvering når pasienten vil ha "
@@ -205,21 +193,21 @@ _CODESYSTEMS: tuple[tuple[str, str, str, str, Callable[[Content], list[JSON]]], 
         _option_concepts("conversation-types", "interpreter", "involvement"),
     ),
     (
-        CS_AVERT,
+        form_ids.CS_AVERT,
         "AvvergingspliktStatus",
         "Avvergingsplikt – vurdering",
         "Hvordan avvergingsplikten (straffeloven § 196, helsepersonelloven § 31) er vurdert og fulgt opp.",
         _option_concepts("avert-status"),
     ),
     (
-        CS_INSTRUMENT,
+        form_ids.CS_INSTRUMENT,
         "Risikoinstrument",
         "Risikovurderingsinstrument",
         "Instrument brukt av personell med opplæring. Kun navnet registreres; ingen skåring.",
         _option_concepts("instruments"),
     ),
     (
-        CS_LEVEL,
+        form_ids.CS_LEVEL,
         "Risikoniva",
         "Risikonivå",
         "Samlet risikonivå slik en strukturert vurdering konkluderte.",
@@ -253,7 +241,7 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
         by_system: dict[str, list[JSON]] = {}
         for n in names:
             o = c.option("answers", n)
-            by_system.setdefault(o.system or codes.codesystem_url(base, CS_ANSWER), []).append(
+            by_system.setdefault(o.system or codes.codesystem_url(base, form_ids.CS_ANSWER), []).append(
                 {"code": o.code, "display": o.display.en}
             )
         return [{"system": s, "concept": cs} for s, cs in by_system.items()]
@@ -269,7 +257,7 @@ def valuesets(base: str, content: Content | None = None) -> list[JSON]:
         )
         for cs in codesystems(base, c)
     ]
-    plan_cs = codes.codesystem_url(base, CS_PLAN)
+    plan_cs = codes.codesystem_url(base, form_ids.CS_PLAN)
     return [
         *own,
         _valueset(
@@ -307,6 +295,11 @@ def _el(path: str, **props: Any) -> JSON:
     return {"id": path, "path": path, **props}
 
 
+def _required(rtype: str, *names: str) -> tuple[JSON, ...]:
+    """The elements ``rtype.name`` that must be there (min 1), in this order."""
+    return tuple(_el(f"{rtype}.{name}", min=1) for name in names)
+
+
 def _rule(key: str, human: str, expression: str, url: str) -> JSON:
     return {"key": key, "severity": "error", "human": human, "expression": expression, "source": url}
 
@@ -342,10 +335,7 @@ _PROFILES = (
         ),
         (
             _el("QuestionnaireResponse.identifier", min=1, short="Innsendingens identifikator"),
-            _el("QuestionnaireResponse.questionnaire", min=1),
-            _el("QuestionnaireResponse.subject", min=1),
-            _el("QuestionnaireResponse.authored", min=1),
-            _el("QuestionnaireResponse.author", min=1),
+            *_required("QuestionnaireResponse", "questionnaire", "subject", "authored", "author"),
         ),
     ),
     _ProfileSpec(
@@ -359,7 +349,7 @@ _PROFILES = (
             (
                 "sp-cp-1",
                 "Kategori oppfølging (1.0.0: sikkerhetsplan)",
-                "category.coding.where(system='{plan_cs}' and (code='" + CATEGORY_CODE + "' or "
+                "category.coding.where(system='{plan_cs}' and (code='" + form_ids.CATEGORY_CODE + "' or "
                 "code='sikkerhetsplan')).exists()",
             ),
             (
@@ -370,9 +360,7 @@ _PROFILES = (
             ),
         ),
         (
-            _el("CarePlan.identifier", min=1),
-            _el("CarePlan.category", min=1),
-            _el("CarePlan.author", min=1),
+            *_required("CarePlan", "identifier", "category", "author"),
             _el("CarePlan.supportingInfo", min=1, short="Skjemaet (QuestionnaireResponse)"),
         ),
     ),
@@ -389,7 +377,7 @@ _PROFILES = (
                 "category.coding.where(system='" + codes.FLAG_CATEGORY + "' and code='safety').exists()",
             ),
         ),
-        (_el("Flag.identifier", min=1), _el("Flag.category", min=1), _el("Flag.author", min=1)),
+        _required("Flag", "identifier", "category", "author"),
     ),
     _ProfileSpec(
         "sikkerhetsplan-journalnotat",
@@ -410,11 +398,7 @@ _PROFILES = (
             ),
         ),
         (
-            _el("DocumentReference.masterIdentifier", min=1),
-            _el("DocumentReference.type", min=1),
-            _el("DocumentReference.subject", min=1),
-            _el("DocumentReference.date", min=1),
-            _el("DocumentReference.author", min=1),
+            *_required("DocumentReference", "masterIdentifier", "type", "subject", "date", "author"),
             _el("DocumentReference.securityLabel", min=2),
             _el("DocumentReference.context", min=1),
             _el(
@@ -437,7 +421,7 @@ _PROFILES = (
                 "entity.where(role='source' and what.reference.exists()).exists()",
             ),
         ),
-        (_el("Provenance.entity", min=1),),
+        _required("Provenance", "entity"),
     ),
 )
 
@@ -445,7 +429,7 @@ _PROFILES = (
 def _profile(base: str, spec: _ProfileSpec) -> JSON:
     url = codes.profile_url(base, spec.id)
     urls = {
-        "plan_cs": codes.codesystem_url(base, CS_PLAN),
+        "plan_cs": codes.codesystem_url(base, form_ids.CS_PLAN),
         "q_prefix": f"{base}/Questionnaire/sikkerhetsplan",
     }
     security = _rule(

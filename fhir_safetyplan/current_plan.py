@@ -32,14 +32,14 @@ from fhir_safetyplan.client import (
     ServerIncompatible,
     ServerRejected,
 )
-from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, one_issue
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
 from fhir_safetyplan.outcomes import Kind
 
 log = logging.getLogger(__name__)
 
-#: plan resource types grouped by submission
+#: the journal resource types a plan consists of (grouped by submission here, searched by subject in show)
 PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
 _INCLUDES = (
     ("_revinclude", "Provenance:target"),
@@ -144,7 +144,7 @@ class TooManyPlans(SafetyPlanError):
     kind = Kind.REVISION_CONFLICT
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, operation_outcome([issue("error", "too-costly", message)]))
+        super().__init__(message, one_issue("error", "too-costly", message))
 
 
 def when(value: str) -> datetime:
@@ -171,16 +171,12 @@ def subject_param(subject: Any) -> tuple[str, str]:
         return "subject:Patient.identifier", f"{ident['system']}|{ident['value']}"
     raise InputError(
         "the plan names no patient the server can be searched for",
-        operation_outcome(
-            [
-                issue(
-                    "error",
-                    "required",
-                    "QuestionnaireResponse.subject must be Patient/<id> or an FNR/D-number identifier, so the "
-                    "patient's current plan can be found",
-                    "QuestionnaireResponse.subject",
-                )
-            ]
+        one_issue(
+            "error",
+            "required",
+            "QuestionnaireResponse.subject must be Patient/<id> or an FNR/D-number identifier, so the "
+            "patient's current plan can be found",
+            "QuestionnaireResponse.subject",
         ),
     )
 

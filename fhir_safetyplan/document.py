@@ -17,7 +17,7 @@ from typing import Literal
 from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES
 from fhir_safetyplan.content import Content, load
-from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, one_issue
 from fhir_safetyplan.ids import full_url, plan_scope, resource_id
 from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE
 from fhir_safetyplan.response_answers import access_labels, answers_by_link, involvement_of
@@ -80,40 +80,33 @@ def security_labels(confidentiality: str, extra: list[JSON] | None = None) -> li
     ]
 
 
+def _missing(summary: str, text: str, where: str) -> InputError:
+    """The error for a required element of the response that is missing (``where``: its FHIRPath)."""
+    return InputError(summary, one_issue("error", "required", text, where))
+
+
+def _party(qr: JSON, element: str, how: str) -> JSON:
+    """``qr``'s ``subject`` or ``author``: a Reference with a reference or an identifier (``how``: what to give)."""
+    party = qr.get(element)
+    if not isinstance(party, dict) or not (party.get("reference") or party.get("identifier")):
+        where = f"QuestionnaireResponse.{element}"
+        raise _missing(f"the QuestionnaireResponse has no {element}", f"{where} is missing: {how}", where)
+    return party
+
+
 def _subject(qr: JSON, ctx: DocumentContext, scope: str, hidden: list[JSON]) -> tuple[JSON, JSON | None]:
     """The subject reference for every resource, and the test-Patient entry when one is to be created."""
-    subject = qr.get("subject")
-    if not isinstance(subject, dict) or not (subject.get("reference") or subject.get("identifier")):
-        raise InputError(
-            "the QuestionnaireResponse has no subject",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "required",
-                        "QuestionnaireResponse.subject is missing: give the patient as a reference "
-                        "(Patient/<id>) or an identifier (FNR/D-number)",
-                        "QuestionnaireResponse.subject",
-                    )
-                ]
-            ),
-        )
+    subject = _party(
+        qr, "subject", "give the patient as a reference (Patient/<id>) or an identifier (FNR/D-number)"
+    )
     if subject.get("reference"):
         return copy.deepcopy(subject), None
     ident = subject["identifier"]
     if not (isinstance(ident, dict) and ident.get("system") and ident.get("value")):
-        raise InputError(
+        raise _missing(
             "the patient identifier has no system or value",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "required",
-                        "subject.identifier needs both system and value",
-                        "QuestionnaireResponse.subject.identifier",
-                    )
-                ]
-            ),
+            "subject.identifier needs both system and value",
+            "QuestionnaireResponse.subject.identifier",
         )
     if ctx.create_patient:
         url = full_url(scope, "Patient")
@@ -140,23 +133,11 @@ def _subject(qr: JSON, ctx: DocumentContext, scope: str, hidden: list[JSON]) -> 
 
 
 def _author(qr: JSON) -> JSON:
-    author = qr.get("author")
-    if not isinstance(author, dict) or not (author.get("reference") or author.get("identifier")):
-        raise InputError(
-            "the QuestionnaireResponse has no author",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "required",
-                        "QuestionnaireResponse.author is missing: give the clinician's HPR number "
-                        "as author.identifier (system urn:oid:2.16.578.1.12.4.1.4.4) or a reference",
-                        "QuestionnaireResponse.author",
-                    )
-                ]
-            ),
-        )
-    return copy.deepcopy(author)
+    how = (
+        "give the clinician's HPR number as author.identifier (system urn:oid:2.16.578.1.12.4.1.4.4) "
+        "or a reference"
+    )
+    return copy.deepcopy(_party(qr, "author", how))
 
 
 def _narrative(lang: str, title: str, lines: list[str]) -> JSON:

@@ -35,6 +35,11 @@ def operation_outcome(issues: list[JSON]) -> JSON:
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 
+def one_issue(severity: str, code: str, diagnostics: str, expression: str | None = None) -> JSON:
+    """An OperationOutcome of the one issue these arguments make (see :func:`issue`)."""
+    return operation_outcome([issue(severity, code, diagnostics, expression)])
+
+
 def has_errors(outcome: JSON) -> bool:
     """True when the OperationOutcome holds an error or fatal issue."""
     return any(i.get("severity") in ("error", "fatal") for i in outcome.get("issue", []))

@@ -4,7 +4,7 @@ public functions are in :mod:`fhir_safetyplan.questionnaire`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir_safetyplan import codes
 from fhir_safetyplan.careplan_template import careplan_template
@@ -38,6 +38,25 @@ STRING_MAX = 500
 
 #: The answers to the yes / no / unknown questions (children, others, mental impairment).
 _KNOWN = ("yes", "no", "declined", "not-asked")
+
+
+class _Codings(NamedTuple):
+    """The answer codings enableWhen conditions test."""
+
+    yes: JSON
+    no: JSON
+    #: involvement: a conversation only, no plan
+    only_talk: JSON
+    declined: JSON
+    not_asked: JSON
+    #: the first conversation
+    first: JSON
+    #: the high risk levels
+    high: list[JSON]
+
+
+#: the maxLength of a free-text item, by its type
+_MAX_LENGTH = {"text": TEXT_MAX, "string": STRING_MAX}
 
 
 def _when(question: str, **answer: Any) -> list[JSON]:
@@ -139,14 +158,26 @@ class _Builder:
         ``boolean`` as English Yes/No inside a Norwegian form."""
         return self.choice(link_id, text, self.answers("yes", "no"), **extra)
 
-    def codings(self) -> tuple[JSON, JSON, JSON, JSON, JSON, JSON, list[JSON]]:
+    def coded(self, link_id: str, text: Text, section: str, cs_id: str, **extra: Any) -> JSON:
+        """A choice of the options of content's ``section`` (our CodeSystem ``cs_id``)."""
+        return self.choice(link_id, text, self.options(section, cs_id), **extra)
+
+    def free(self, link_id: str, item_type: str, text: Text, **extra: Any) -> JSON:
+        """A ``string`` or ``text`` item, its maxLength after ``extra``."""
+        return self.item(link_id, item_type, text, **extra, maxLength=_MAX_LENGTH[item_type])
+
+    def group(self, link_id: str, text: Text, items: list[JSON], **extra: Any) -> JSON:
+        """A group of ``items`` (after ``extra``: its code, its conditions)."""
+        return self.item(link_id, "group", text, **extra, item=items)
+
+    def codings(self) -> _Codings:
         """The answer codings enableWhen conditions test: yes, no, conversation only, declined, not discussed,
         first conversation, and the high risk levels."""
         c = self.c
         own_conv = codes.codesystem_url(self.base, CS_CONVERSATION)
         level_cs = codes.codesystem_url(self.base, CS_LEVEL)
         answer_cs = codes.codesystem_url(self.base, CS_ANSWER)
-        return (
+        return _Codings(
             {"system": answer_cs, "code": "Y"},
             {"system": answer_cs, "code": "N"},
             {"system": own_conv, "code": c.option("involvement", "conversation-only").code},
@@ -174,31 +205,27 @@ class _Builder:
         extraction template (always answered, so a report of concern to be sent is tracked after a refusal)."""
         c, t = self.c, self.c.text
         k = self.codings()
-        no = k[1]
-        first = k[5]
-        refused = _when(Link.INVOLVEMENT, answerCoding=no)
-        conversation = self.item(
+        refused = _when(Link.INVOLVEMENT, answerCoding=k.no)
+        conversation = self.group(
             Link.CONVERSATION,
-            "group",
             t("conversation"),
-            item=[
-                self.choice(
+            [
+                self.coded(
                     Link.CONVERSATION_TYPE,
                     t("conversation", "type"),
-                    self.options("conversation-types", CS_CONVERSATION),
+                    "conversation-types",
+                    CS_CONVERSATION,
                     required=True,
                 ),
                 self.yes_no(Link.ALONE, t("conversation", "alone"), required=True),
-                self.choice(
-                    Link.INTERPRETER,
-                    t("conversation", "interpreter"),
-                    self.options("interpreter", CS_CONVERSATION),
+                self.coded(
+                    Link.INTERPRETER, t("conversation", "interpreter"), "interpreter", CS_CONVERSATION
                 ),
                 self.yes_no(
                     Link.INFORMED,
                     t("conversation", "informed"),
                     required=True,
-                    enableWhen=_when(Link.CONVERSATION_TYPE, answerCoding=first),
+                    enableWhen=_when(Link.CONVERSATION_TYPE, answerCoding=k.first),
                 ),
                 self.choice(
                     Link.INVOLVEMENT,
@@ -214,16 +241,10 @@ class _Builder:
                 self.item(
                     Link.REFUSAL_INFO, "display", t("conversation", "refusal-info"), enableWhen=refused
                 ),
-                self.item(
-                    Link.REFUSAL_NOTE,
-                    "text",
-                    t("conversation", "refusal-note"),
-                    enableWhen=refused,
-                    maxLength=TEXT_MAX,
-                ),
+                self.free(Link.REFUSAL_NOTE, "text", t("conversation", "refusal-note"), enableWhen=refused),
                 self.yes_no(Link.REFUSAL_INFORMED, t("conversation", "refusal-informed"), enableWhen=refused),
                 # The guidance asks for this in the first conversation, so it is recorded on a refusal too.
-                self.item(Link.EXISTING, "text", t("conversation", "existing-measures"), maxLength=TEXT_MAX),
+                self.free(Link.EXISTING, "text", t("conversation", "existing-measures")),
                 # Shown in every conversation, also after a refusal: separation is a high-risk period.
                 self.item(
                     Link.ADVICE_INFO_V11, "display", t("conversation", "behaviour-advice", field="info")
@@ -231,77 +252,60 @@ class _Builder:
                 self.yes_no(Link.ADVICE_GIVEN_V11, t("conversation", "behaviour-advice")),
             ],
         )
-        conversation = {
-            "extension": [
-                {
-                    "url": TEMPLATE_EXTRACT,
-                    "extension": [{"url": "template", "valueReference": {"reference": "#" + TEMPLATE_ID}}],
-                }
-            ],
-            **conversation,
-        }
-        return conversation
+        template = {"url": "template", "valueReference": {"reference": "#" + TEMPLATE_ID}}
+        return {"extension": [{"url": TEMPLATE_EXTRACT, "extension": [template]}], **conversation}
 
     def access(self) -> JSON:
         """Electronic access: whether the documents are to be hidden from Helsenorge (Volven 9603)."""
         c, t = self.c, self.c.text
-        access = self.item(
+        hide = [
+            self.coding(c.option("access-codes", "patient-wish")),
+            self.coding(c.option("answers", "no"), CS_ANSWER),
+        ]
+        return self.group(
             Link.ACCESS,
-            "group",
             t("access"),
-            item=[
+            [
                 self.item(Link.ACCESS_INFO, "display", t("access", "info")),
-                self.choice(
-                    Link.ACCESS_HIDE,
-                    t("access", "hide"),
-                    [
-                        self.coding(c.option("access-codes", "patient-wish")),
-                        self.coding(c.option("answers", "no"), CS_ANSWER),
-                    ],
-                    required=True,
-                ),
+                self.choice(Link.ACCESS_HIDE, t("access", "hide"), hide, required=True),
             ],
         )
-        return access
 
     def safe_contact(self) -> JSON:
         """Safe contact: the agreement other clinicians see as a Flag."""
         t = self.c.text
-        safe = self.item(
+        return self.group(
             Link.SAFE_CONTACT,
-            "group",
             t("safe-contact"),
-            code=[self.plan_code("trygg-kontakt", t("safe-contact"))],
-            item=[
-                self.choice(
+            [
+                self.coded(
                     Link.SAFE_CHANNELS,
                     t("safe-contact", "safe-channels"),
-                    self.options("channels", CS_CHANNEL),
+                    "channels",
+                    CS_CHANNEL,
                     repeats=True,
                     required=True,
                 ),
-                self.choice(
+                self.coded(
                     Link.UNSAFE_CHANNELS,
                     t("safe-contact", "unsafe-channels"),
-                    self.options("channels", CS_CHANNEL),
+                    "channels",
+                    CS_CHANNEL,
                     repeats=True,
                 ),
-                self.item(Link.SAFE_TIMES, "string", t("safe-contact", "times"), maxLength=STRING_MAX),
-                self.item(Link.CODE_WORD, "string", t("safe-contact", "code-word"), maxLength=STRING_MAX),
-                self.item(Link.SAFE_NOTE, "text", t("safe-contact", "note"), maxLength=TEXT_MAX),
+                self.free(Link.SAFE_TIMES, "string", t("safe-contact", "times")),
+                self.free(Link.CODE_WORD, "string", t("safe-contact", "code-word")),
+                self.free(Link.SAFE_NOTE, "text", t("safe-contact", "note")),
                 self.item(Link.SAFE_REVIEW, "date", t("safe-contact", "review")),
             ],
+            code=[self.plan_code("trygg-kontakt", t("safe-contact"))],
         )
-        return safe
 
     def plan(self) -> JSON:
         """The safety plan: the ten checklist items, each with its help shown when not in place, and the agreed
         actions."""
         c, t = self.c, self.c.text
         k = self.codings()
-        yes = k[0]
-        no = k[1]
-        only_talk = k[2]
         checklist: list[JSON] = []
         for ci in c.checklist:
             checklist.append(
@@ -319,44 +323,36 @@ class _Builder:
                     Link.checklist_help(ci.key),
                     "display",
                     ci.help,
-                    enableWhen=_when(Link.checklist_item(ci.key), answerCoding=no),
+                    enableWhen=_when(Link.checklist_item(ci.key), answerCoding=k.no),
                 )
             )
-        plan = self.item(
+        return self.group(
             Link.PLAN,
-            "group",
             t("plan"),
-            **_any_of((Link.INVOLVEMENT, yes), (Link.INVOLVEMENT, only_talk)),
-            item=[
-                self.item(Link.CHECKLIST, "group", t("plan", "checklist"), item=checklist),
-                self.item(
-                    Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True, maxLength=STRING_MAX
-                ),
+            [
+                self.group(Link.CHECKLIST, t("plan", "checklist"), checklist),
+                self.free(Link.AGREED, "string", t("plan", "agreed-actions"), repeats=True),
             ],
+            **_any_of((Link.INVOLVEMENT, k.yes), (Link.INVOLVEMENT, k.only_talk)),
         )
-        return plan
 
     def dependants(self) -> JSON:
         """Children and other vulnerable people, and the § 33 duty to inform the child welfare services."""
         t = self.c.text
         k = self.codings()
-        yes = k[0]
-        declined = k[3]
-        not_asked = k[4]
         unknown_or_yes = [
             (link, a)
             for link in (Link.CHILDREN, Link.PERPETRATOR_CHILDREN)
-            for a in (yes, declined, not_asked)
+            for a in (k.yes, k.declined, k.not_asked)
         ]
         # The duty to inform rests on what the health professional knows, not on the patient's answer: it is
         # asked whenever children exist or it is not known whether they do.
         duty_when = _any_of(*unknown_or_yes)
-        some_yes = _any_of((Link.CHILDREN, yes), (Link.PERPETRATOR_CHILDREN, yes), (Link.OTHERS, yes))
-        dependants = self.item(
+        some_yes = _any_of((Link.CHILDREN, k.yes), (Link.PERPETRATOR_CHILDREN, k.yes), (Link.OTHERS, k.yes))
+        return self.group(
             Link.DEPENDANTS,
-            "group",
             t("dependants"),
-            item=[
+            [
                 self.choice(Link.CHILDREN, t("dependants", "children"), self.answers(*_KNOWN), required=True),
                 {
                     "extension": [
@@ -367,7 +363,7 @@ class _Builder:
                         Link.CHILDREN_COUNT,
                         "integer",
                         t("dependants", "children-count"),
-                        enableWhen=_when(Link.CHILDREN, answerCoding=yes),
+                        enableWhen=_when(Link.CHILDREN, answerCoding=k.yes),
                     ),
                 },
                 self.choice(
@@ -377,16 +373,13 @@ class _Builder:
                     required=True,
                 ),
                 self.choice(Link.OTHERS, t("dependants", "others"), self.answers(*_KNOWN), required=True),
+                # (the published order: maxLength before the conditions)
                 self.item(
                     Link.DEPENDANTS_PLAN, "text", t("dependants", "plan"), maxLength=TEXT_MAX, **some_yes
                 ),
                 self.item(Link.DUTY_INFO, "display", t("dependants", "duty-info"), **duty_when),
-                self.choice(
-                    Link.DUTY,
-                    t("dependants", "duty"),
-                    self.options("duty-status", CS_DUTY),
-                    required=True,
-                    **duty_when,
+                self.coded(
+                    Link.DUTY, t("dependants", "duty"), "duty-status", CS_DUTY, required=True, **duty_when
                 ),
                 self.item(
                     Link.DUTY_NOTE,
@@ -398,109 +391,64 @@ class _Builder:
                 ),
             ],
         )
-        return dependants
 
     def mental(self) -> JSON:
         """Mental impairment and adapted follow-up."""
         t = self.c.text
-        yes = self.codings()[0]
-        mental = self.item(
+        present = _when(Link.MENTAL_PRESENT, answerCoding=self.codings().yes)
+        return self.group(
             Link.MENTAL,
-            "group",
             t("mental"),
-            item=[
+            [
                 self.choice(Link.MENTAL_PRESENT, t("mental", "present"), self.answers(*_KNOWN)),
-                self.item(
-                    Link.MENTAL_ADAPTATION,
-                    "text",
-                    t("mental", "adaptation"),
-                    enableWhen=_when(Link.MENTAL_PRESENT, answerCoding=yes),
-                    maxLength=TEXT_MAX,
-                ),
+                self.free(Link.MENTAL_ADAPTATION, "text", t("mental", "adaptation"), enableWhen=present),
             ],
         )
-        return mental
 
     def risk(self) -> JSON:
         """The result of a structured risk assessment (never scored here)."""
         t = self.c.text
         k = self.codings()
-        yes = k[0]
-        high = k[6]
-        risk_done = _when(Link.RISK_DONE, answerCoding=yes)
-        risk = self.item(
+        done = {"required": True, "enableWhen": _when(Link.RISK_DONE, answerCoding=k.yes)}
+        return self.group(
             Link.RISK,
-            "group",
             t("risk"),
-            item=[
+            [
                 self.yes_no(Link.RISK_DONE, t("risk", "done")),
-                self.choice(
-                    Link.RISK_INSTRUMENT,
-                    t("risk", "instrument"),
-                    self.options("instruments", CS_INSTRUMENT),
-                    required=True,
-                    enableWhen=risk_done,
+                self.coded(
+                    Link.RISK_INSTRUMENT, t("risk", "instrument"), "instruments", CS_INSTRUMENT, **done
                 ),
-                self.item(Link.RISK_DATE, "date", t("risk", "date"), required=True, enableWhen=risk_done),
-                self.item(
-                    Link.RISK_BY,
-                    "string",
-                    t("risk", "performed-by"),
-                    required=True,
-                    enableWhen=risk_done,
-                    maxLength=STRING_MAX,
-                ),
-                self.item(
-                    Link.RISK_CONCLUSION,
-                    "string",
-                    t("risk", "conclusion"),
-                    required=True,
-                    enableWhen=risk_done,
-                    maxLength=STRING_MAX,
-                ),
-                self.choice(
-                    Link.RISK_LEVEL,
-                    t("risk", "level"),
-                    self.options("levels", CS_LEVEL),
-                    required=True,
-                    enableWhen=risk_done,
-                ),
+                self.item(Link.RISK_DATE, "date", t("risk", "date"), **done),
+                self.free(Link.RISK_BY, "string", t("risk", "performed-by"), **done),
+                self.free(Link.RISK_CONCLUSION, "string", t("risk", "conclusion"), **done),
+                self.coded(Link.RISK_LEVEL, t("risk", "level"), "levels", CS_LEVEL, **done),
                 self.item(
                     Link.RISK_HIGH_INFO,
                     "display",
                     t("risk", "high-info"),
-                    **_any_of(*((Link.RISK_LEVEL, h) for h in high)),
+                    **_any_of(*((Link.RISK_LEVEL, h) for h in k.high)),
                 ),
             ],
         )
-        return risk
 
     def avert(self) -> JSON:
         """The duty to avert (straffeloven § 196, helsepersonelloven § 31)."""
         t = self.c.text
         k = self.codings()
-        no = k[1]
-        only_talk = k[2]
-        high = k[6]
-        avert = self.item(
+        return self.group(
             Link.AVERT,
-            "group",
             t("avert"),
-            **_any_of(
-                (Link.INVOLVEMENT, no), (Link.INVOLVEMENT, only_talk), *((Link.RISK_LEVEL, h) for h in high)
-            ),
-            item=[
+            [
                 self.item(Link.AVERT_INFO, "display", t("avert", "info")),
-                self.choice(
-                    Link.AVERT_STATUS,
-                    t("avert", "status"),
-                    self.options("avert-status", CS_AVERT),
-                    required=True,
-                ),
-                self.item(Link.AVERT_NOTE, "text", t("avert", "note"), required=True, maxLength=TEXT_MAX),
+                self.coded(Link.AVERT_STATUS, t("avert", "status"), "avert-status", CS_AVERT, required=True),
+                self.free(Link.AVERT_NOTE, "text", t("avert", "note"), required=True),
             ],
+            **_any_of(
+                (Link.INVOLVEMENT, k.no),
+                (Link.INVOLVEMENT, k.only_talk),
+                *((Link.RISK_LEVEL, h) for h in k.high),
+            ),
         )
-        return avert
 
     def root(self, items: list[JSON]) -> JSON:
         c = self.c

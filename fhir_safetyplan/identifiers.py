@@ -35,6 +35,7 @@ position, so they can be logged and returned to callers safely.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -106,19 +107,28 @@ def _century(individual: int, yy: int) -> int | None:
     return None
 
 
-def _digits_problem(value: object, length: int, what: str) -> str | None:
-    """Why ``value`` is not ``length`` ASCII digits (None when it is). Never includes the value."""
+def _digits(value: object, length: int, what: str) -> str:
+    """``value`` when it is ``length`` ASCII digits, else an :class:`InputError` saying why (never the value)."""
     if not isinstance(value, str):
-        return f"{what} must be a string of {length} digits, not {type(value).__name__}"
+        raise InputError(f"{what} must be a string of {length} digits, not {type(value).__name__}")
     for pos, ch in enumerate(value, start=1):
         if not ("0" <= ch <= "9"):
-            return (
+            raise InputError(
                 f"{what} must contain digits only; the character at position {pos} is not a digit "
                 "(remove spaces, dots and dashes)"
             )
     if len(value) != length:
-        return f"{what} must have {length} digits; it has {len(value)}"
-    return None
+        raise InputError(f"{what} must have {length} digits; it has {len(value)}")
+    return value
+
+
+def _parses(parse: Callable[[object], object], value: object) -> bool:
+    """True when ``parse`` takes ``value`` without an :class:`InputError` (the ``is_valid_*`` answers)."""
+    try:
+        parse(value)
+    except InputError:
+        return False
+    return True
 
 
 def parse_identity_number(value: object, *, allow_2032_rule: bool = False) -> IdentityNumber:
@@ -128,10 +138,7 @@ def parse_identity_number(value: object, *, allow_2032_rule: bool = False) -> Id
     offsets). ``allow_2032_rule`` also accepts first check digits valid under the rule for numbers issued from
     2032 (see module docstring).
     """
-    problem = _digits_problem(value, 11, "A national identity number (fødselsnummer or D-number)")
-    if problem:
-        raise InputError(problem)
-    assert isinstance(value, str)
+    value = _digits(value, 11, "A national identity number (fødselsnummer or D-number)")
     s = value
 
     sum1 = sum(int(d) * w for d, w in zip(s[:9], _W1, strict=True)) + int(s[9])
@@ -194,11 +201,7 @@ def parse_identity_number(value: object, *, allow_2032_rule: bool = False) -> Id
 
 def is_valid_identity_number(value: object) -> bool:
     """True when ``value`` is a valid FNR or D-number (real or synthetic)."""
-    try:
-        parse_identity_number(value)
-    except InputError:
-        return False
-    return True
+    return _parses(parse_identity_number, value)
 
 
 def is_real_looking(value: object, *, plus40_is_synthetic: bool = True) -> bool:
@@ -218,10 +221,7 @@ def is_real_looking(value: object, *, plus40_is_synthetic: bool = True) -> bool:
 
 def parse_fhn(value: object) -> str:
     """Check a felles hjelpenummer (11 digits, first digit 8 or 9, two mod-11 check digits); return it."""
-    problem = _digits_problem(value, 11, "A felles hjelpenummer")
-    if problem:
-        raise InputError(problem)
-    assert isinstance(value, str)
+    value = _digits(value, 11, "A felles hjelpenummer")
     if value[0] not in "89":
         raise InputError("A felles hjelpenummer starts with 8 or 9; position 1 is neither")
     if _check_digit(value[:9], _W1) != int(value[9]) or _check_digit(value[:10], _W2) != int(value[10]):
@@ -233,10 +233,7 @@ def parse_fhn(value: object) -> str:
 
 def parse_organisation_number(value: object) -> str:
     """Check an organisation number (9 digits, mod-11 check digit); return it or raise :class:`InputError`."""
-    problem = _digits_problem(value, 9, "An organisation number (organisasjonsnummer)")
-    if problem:
-        raise InputError(problem)
-    assert isinstance(value, str)
+    value = _digits(value, 9, "An organisation number (organisasjonsnummer)")
     if _check_digit(value[:8], _W_ORG) != int(value[8]):
         raise InputError(
             "The organisation number is not valid: its check digit (position 9) does not match "
@@ -247,11 +244,7 @@ def parse_organisation_number(value: object) -> str:
 
 def is_valid_organisation_number(value: object) -> bool:
     """True when ``value`` is a 9-digit organisation number with a correct check digit."""
-    try:
-        parse_organisation_number(value)
-    except InputError:
-        return False
-    return True
+    return _parses(parse_organisation_number, value)
 
 
 def parse_hpr_number(value: object) -> str:
@@ -270,11 +263,7 @@ def parse_hpr_number(value: object) -> str:
 
 def is_valid_hpr_number(value: object) -> bool:
     """True when ``value`` looks like an HPR number (7–9 digits)."""
-    try:
-        parse_hpr_number(value)
-    except InputError:
-        return False
-    return True
+    return _parses(parse_hpr_number, value)
 
 
 def check_identifier(system: object, value: object) -> str | None:

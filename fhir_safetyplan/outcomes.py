@@ -63,7 +63,8 @@ class Outcome(StrEnum):
     DAMAGED = "damaged"
     #: the input is not valid; nothing was sent or stored
     INVALID = "invalid"
-    #: held for a person: the patient's plan changed on the server meanwhile; nothing written, kept as rejected
+    #: held for a person: the patient's plan changed on the server meanwhile, so this one is not current there
+    #: (nothing of it written, or the older of two simultaneous first plans, retired at once); kept as rejected
     CONFLICT = "conflict"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from fhir_safetyplan import _fhirpath, codes
 from fhir_safetyplan.errors import JSON, InputError, issue, operation_outcome
+from fhir_safetyplan.jsonshape import items_by_link
 from fhir_safetyplan.pipeline import kind_of, respond
 from fhir_safetyplan.population import INITIAL_EXPRESSION, LAUNCH_CONTEXT, UNANSWERED_TYPES
 from fhir_safetyplan.questionnaire import shared_questionnaire
@@ -409,22 +410,14 @@ def _answered(items: Any, parent: str = "QuestionnaireResponse") -> Iterator[tup
 
 def _left_behind(questionnaire: JSON, previous: JSON) -> list[JSON]:
     """Issues for the previous answers no initialExpression reads: items removed, or asked again each time."""
-    items: dict[str, JSON] = {}
-
-    def index(qitems: Any) -> None:
-        for q in _dicts(qitems):
-            if isinstance(q.get("linkId"), str):
-                items[q["linkId"]] = q
-            index(q.get("item"))
-
-    index(questionnaire.get("item"))
+    items = items_by_link(questionnaire)
     out: list[JSON] = []
     seen: set[str] = set()
     for link_id, where in _answered(previous.get("item")):
         if link_id in seen:
             continue
         seen.add(link_id)
-        q = items.get(link_id)
+        q = items.get(link_id, (None, None))[0]
         if q is None:
             out.append(
                 issue(

@@ -1,7 +1,8 @@
 """The previous response `populate --server` pre-fills from: the patient's current plan on a FHIR server.
 
 The current plan is the newest QuestionnaireResponse behind the patient's *active* CarePlan written by this
-module (our category code and our submission identifier; ``supportingInfo`` names the response). Two round trips:
+module (our submission identifier, as :mod:`fhir_safetyplan.current_plan` tells ours; every content version's
+category code; ``supportingInfo`` names the response). Two round trips:
 one CarePlan search, one QuestionnaireResponse search by ``_id``. When several such CarePlans are active (older
 versions of this module never retired the previous plan) the newest response is taken and a warning says so.
 A patient whose only conversations were refusals has no CarePlan: then the newest response written by this
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: our CarePlan category: ``<base>/CodeSystem/sikkerhetsplan#sikkerhetsplan`` (any canonical base)
-_CATEGORY_SYSTEM_SUFFIX = "/CodeSystem/sikkerhetsplan"
-_CATEGORY_CODE = "sikkerhetsplan"
 _DOCUMENTED = ("completed", "amended")
 
 
@@ -42,18 +40,6 @@ def _ours(resource: JSON) -> bool:
     idents = resource.get("identifier")
     idents = idents if isinstance(idents, list) else [idents]
     return any(isinstance(i, dict) and codes.is_submission_system(i.get("system")) for i in idents)
-
-
-def _our_category(care_plan: JSON) -> bool:
-    for concept in care_plan.get("category") or []:
-        for coding in (concept or {}).get("coding") or [] if isinstance(concept, dict) else []:
-            if (
-                isinstance(coding, dict)
-                and str(coding.get("system", "")).endswith(_CATEGORY_SYSTEM_SUFFIX)
-                and coding.get("code") == _CATEGORY_CODE
-            ):
-                return True
-    return False
 
 
 def _response_ids(care_plan: JSON) -> list[str]:
@@ -88,7 +74,7 @@ def find_current_plan(client: FhirClient, patient: str) -> CurrentPlan:
     """The current plan of ``patient`` (``Patient/<id>``); :class:`PlanNotFound` when there is none."""
     patient = normalise_patient(patient)
     plans = client.search("CarePlan", {"subject": patient, "status": "active", "_count": PAGE_SIZE})
-    active = [p for p in plans if p.get("resourceType") == "CarePlan" and _ours(p) and _our_category(p)]
+    active = [p for p in plans if p.get("resourceType") == "CarePlan" and _ours(p)]
     ids = sorted({rid for p in active for rid in _response_ids(p)})
     issues: list[JSON] = []
     if ids:

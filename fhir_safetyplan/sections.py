@@ -21,27 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_safetyplan.errors import JSON, issue
+from fhir_safetyplan.jsonshape import items_by_link
 from fhir_safetyplan.questionnaire import REQUIRED_GROUPS
 from fhir_safetyplan.validation.response import enabled_in
 from fhir_safetyplan.versions import FROZEN_VERSIONS
 
 _MAX_DEPTH = 50
-
-
-def _q_items(questionnaire: JSON) -> dict[str, tuple[JSON, str | None]]:
-    """Every Questionnaire item by linkId, with its parent's linkId (None at the root)."""
-    out: dict[str, tuple[JSON, str | None]] = {}
-
-    def walk(items: Any, parent: str | None, depth: int) -> None:
-        if not isinstance(items, list) or depth > _MAX_DEPTH:
-            return
-        for it in items:
-            if isinstance(it, dict) and isinstance(it.get("linkId"), str):
-                out.setdefault(it["linkId"], (it, parent))
-                walk(it.get("item"), it["linkId"], depth + 1)
-
-    walk(questionnaire.get("item"), None, 0)
-    return out
 
 
 def _occurrences(response: JSON, link_id: str | None) -> list[tuple[JSON, str]]:
@@ -82,7 +67,7 @@ def section_issues(response: JSON, questionnaire: JSON) -> list[JSON]:
     """An error for each required section that is missing or has nothing answered in it."""
     if questionnaire.get("version") in FROZEN_VERSIONS:
         return []  # published as it is: its group items carry ``required`` (the generic validator's)
-    q_items = _q_items(questionnaire)
+    q_items = items_by_link(questionnaire, _MAX_DEPTH)
     issues: list[JSON] = []
     for link_id in REQUIRED_GROUPS:
         if link_id not in q_items:

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.content import load
-from fhir_safetyplan.current_plan import when
+from fhir_safetyplan.current_plan import PLAN_TYPES, when
 from fhir_safetyplan.delivery.guard import guard_public_server
-from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, one_issue
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
 from fhir_safetyplan.questionnaire import Link
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: the journal resource types a plan consists of, searched by subject
-PLAN_TYPES = ("QuestionnaireResponse", "CarePlan", "Flag", "DocumentReference")
 #: results per search page (a patient has few plans; more pages are followed)
 PAGE_SIZE = "50"
 
@@ -117,15 +115,11 @@ def parse_token(text: str) -> tuple[str, str]:
     if not sep or not system.strip() or not value.strip():
         raise InputError(
             "the patient identifier must be SYSTEM|VALUE",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "invalid",
-                        "Give the patient identifier as SYSTEM|VALUE, e.g. "
-                        f"{codes.FNR}|<11 digits> (FNR) or {codes.DNR}|<11 digits> (D-number).",
-                    )
-                ]
+            one_issue(
+                "error",
+                "invalid",
+                "Give the patient identifier as SYSTEM|VALUE, e.g. "
+                f"{codes.FNR}|<11 digits> (FNR) or {codes.DNR}|<11 digits> (D-number).",
             ),
         )
     return system.strip(), value.strip()
@@ -148,15 +142,11 @@ def resolve_patient(client: FhirClient, identifier: str, *, public_hosts: Iterab
         what = "no Patient has" if not patients else f"{len(patients)} Patients have"
         raise PlanNotFound(
             f"{what} this identifier on the server",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "not-found" if not patients else "multiple-matches",
-                        f"{what} the identifier (system {system}) on {client.base_url}; "
-                        "give the patient as --patient Patient/<id> instead.",
-                    )
-                ]
+            one_issue(
+                "error",
+                "not-found" if not patients else "multiple-matches",
+                f"{what} the identifier (system {system}) on {client.base_url}; "
+                "give the patient as --patient Patient/<id> instead.",
             ),
         )
     return f"Patient/{patients[0]['id']}"
@@ -180,15 +170,11 @@ def normalise_patient(patient: str) -> str:
     if not rid or len(rid) > 64 or not all(ch.isalnum() or ch in "-." for ch in rid):
         raise InputError(
             "not a Patient reference",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "invalid",
-                        "Give the patient as Patient/<id> (the server's id: letters, digits, '-', '.'), "
-                        "or use --patient-identifier SYSTEM|VALUE.",
-                    )
-                ]
+            one_issue(
+                "error",
+                "invalid",
+                "Give the patient as Patient/<id> (the server's id: letters, digits, '-', '.'), "
+                "or use --patient-identifier SYSTEM|VALUE.",
             ),
         )
     return ref
@@ -245,16 +231,12 @@ def read_plan(client: FhirClient, patient: str, submission: str | None = None) -
     if not candidates:
         raise PlanNotFound(
             "no safety plan found for this patient",
-            operation_outcome(
-                [
-                    issue(
-                        "error",
-                        "not-found",
-                        f"No safety plan for {patient} on {client.base_url}"
-                        + (" with that submission id" if submission else "")
-                        + ": check the patient (and the server URL).",
-                    )
-                ]
+            one_issue(
+                "error",
+                "not-found",
+                f"No safety plan for {patient} on {client.base_url}"
+                + (" with that submission id" if submission else "")
+                + ": check the patient (and the server URL).",
             ),
         )
     ident = _submission_of(_current(candidates, by_type) if submission is None else candidates[0])

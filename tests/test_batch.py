@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -328,6 +329,47 @@ def test_a_stop_signal_mid_batch_ends_it_saying_up_to_which_line_it_read(signum:
     last = json.loads(out.decode())
     assert "interrupted: the input was read up to line 2" in diagnostics(last)[0]
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+
+
+def _read_one_result_then_close_stdout(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
+    """What ``| head -1`` does: one result line, then the reader goes away. The exit code and stderr."""
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    code = proc.wait(timeout=120)
+    return code, proc.stderr.read().decode()
+
+
+def _read_up_to(err: str) -> int:
+    found = re.search(r"the input was read up to line (\d+), nothing after it", err)
+    assert found, err
+    return int(found.group(1))
+
+
+def test_a_reader_that_stops_reading_ends_the_batch_as_interrupted_saying_where(tmp_path: Path) -> None:
+    path = tmp_path / "many.ndjson"
+    path.write_text("\n".join(one_line(GOOD[i % 3]) for i in range(300)) + "\n", encoding="utf-8")
+    code, err = _read_one_result_then_close_stdout(_cli("validate", "--ndjson", str(path)))
+    assert code == exitcodes.INTERRUPTED, err  # not 0: most lines were never looked at
+    assert "stdout was closed" in err and _read_up_to(err) < 300
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err
+
+
+def test_push_ndjson_whose_reader_stops_reading_keeps_exactly_the_lines_it_read(tmp_path: Path) -> None:
+    path, outbox = tmp_path / "plans.ndjson", tmp_path / "outbox.sqlite"
+    lines = [one_line({**GOOD[0], "submissionId": f"pipe-{i}"}) for i in range(200)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    server = f"http://127.0.0.1:{_unused_port()}/fhir"
+    proc = _cli("push", "--ndjson", str(path), "--server", server, "--outbox", str(outbox), "--no-check")
+    code, err = _read_one_result_then_close_stdout(proc)
+    assert code == exitcodes.INTERRUPTED, err
+    read = _read_up_to(err)
+    assert "stdout was closed" in err and read < 200
+    assert "Traceback" not in err and "Exception ignored" not in err
+    with Outbox(outbox) as box:  # every line read is kept (queued: the server is down), none after it
+        assert sorted(e.submission_id for e in box.list("pending")) == sorted(
+            f"pipe-{i}" for i in range(read)
+        )
 
 
 def test_one_patients_plans_always_go_to_the_same_sending_thread() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ from _searches import empty_searches, refusing
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.cli import build_parser, main
+from fhir_safetyplan.commands import LEASE_HELP
+from fhir_safetyplan.delivery.outbox import Outbox
+from fhir_safetyplan.delivery.store import LEASE_SECONDS
+from fhir_safetyplan.settings import DEFAULT_OUTBOX
 
 JSON = dict[str, Any]
 BASE = "http://fhir.test/fhir"
@@ -225,6 +230,42 @@ def test_flush_that_still_cannot_deliver_exits_4(capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "outbox", "flush")
     assert code == exitcodes.QUEUED
     assert json.loads(out)["status"] == "queued"
+
+
+@responses.activate
+def test_flush_claims_each_plan_for_the_lease_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    """``outbox flush --lease S``: while a plan is being sent, its claim runs out S seconds from now (so a
+    flush that dies mid-send holds it that long, not the default five minutes); the outcome ends the claim."""
+    responses.post(BASE, status=503)
+    assert run(capsys, "push", write(example()), "--server", BASE, "--no-check")[0] == exitcodes.QUEUED
+    seen: list[float] = []
+
+    def sending(request: Any) -> tuple[int, dict[str, str], str]:
+        (entry,) = Outbox(DEFAULT_OUTBOX).list()
+        assert entry.lease_until is not None
+        seen.append((datetime.fromisoformat(entry.lease_until) - datetime.now(UTC)).total_seconds())
+        return answered(request)
+
+    responses.reset()
+    responses.add_callback(responses.POST, BASE, callback=sending)
+    code, _, err = run(capsys, "outbox", "flush", "--lease", "42")
+    assert code == exitcodes.OK, err
+    assert seen and all(30 < left <= 42 for left in seen), seen
+    (entry,) = Outbox(DEFAULT_OUTBOX).list()
+    assert entry.status == "delivered" and entry.lease_owner is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon"])
+def test_a_lease_must_be_a_positive_number_of_seconds(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    for argv in (("outbox", "flush", "--lease", value), ("serve", "--outbox-lease", value)):
+        with pytest.raises(SystemExit) as stopped:
+            main(list(argv))
+        assert stopped.value.code == exitcodes.USAGE
+        assert "positive number of seconds" in capsys.readouterr().err
+
+
+def test_the_lease_the_help_states_is_the_outboxs_default() -> None:
+    assert float(LEASE_HELP) == LEASE_SECONDS
 
 
 @responses.activate

@@ -15,7 +15,7 @@ from fhir_safetyplan.delivery.outbox import Outbox, OutboxDamaged
 from fhir_safetyplan.delivery.store import open_outbox
 from fhir_safetyplan.errors import ConfigError, InputError
 from fhir_safetyplan.outcomes import Kind, Outcome
-from fhir_safetyplan.service.statuses import HTTP_STATUSES, http_status
+from fhir_safetyplan.service.statuses import ERROR_STATUSES, HTTP_STATUSES, error_status, http_status
 
 SERVER = "http://127.0.0.1:8080/fhir"
 
@@ -24,6 +24,23 @@ def test_every_kind_has_a_treatment_and_every_outcome_an_exit_code_and_an_http_s
     assert set(outcomes.KINDS) == set(Kind)
     assert set(exitcodes.EXIT_CODES) == set(Outcome) == set(HTTP_STATUSES)
     assert set(exitcodes.EXIT_CODES.values()) <= set(exitcodes.MEANINGS)  # every code is explained
+
+
+def test_every_error_row_of_the_service_is_reachable_a_subclass_before_its_base() -> None:
+    for i, (error, _) in enumerate(ERROR_STATUSES):
+        for earlier, _ in ERROR_STATUSES[:i]:
+            assert not issubclass(error, earlier), f"{error.__name__} is shadowed by {earlier.__name__}"
+
+
+def test_the_service_answers_each_kind_of_error_by_its_row_and_anything_else_is_its_own_bug() -> None:
+    from fhir_safetyplan.errors import ValidationFailed
+    from fhir_safetyplan.show import PlanNotFound
+
+    assert error_status(ValidationFailed("breaks the form's rules")) == 422
+    assert error_status(InputError("not a plan")) == 400
+    assert error_status(PlanNotFound("no plan")) == 404
+    assert error_status(client.ServerRejected("upstream refused the search", 400)) == 502
+    assert error_status(ConfigError("bad configuration")) is None
 
 
 def test_help_lists_every_exit_code_from_the_one_table(capsys: pytest.CaptureFixture[str]) -> None:

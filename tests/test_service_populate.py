@@ -163,6 +163,21 @@ def test_a_subject_without_a_plan_on_the_upstream_is_404(client: TestClient) -> 
     assert r.status_code == 404 and r.json()["resourceType"] == "OperationOutcome"
 
 
+@responses.activate
+def test_an_upstream_that_fails_the_plan_search_is_502_with_no_stack_and_no_subject(
+    client: TestClient,
+) -> None:
+    responses.get(f"{UPSTREAM}/CarePlan", status=500, body="boom")
+    r = client.post(
+        "/Questionnaire/$populate",
+        json=parameters(None, subject={"valueReference": {"reference": "Patient/p3"}}),
+        headers=HEADERS,
+    )
+    assert r.status_code == 502 and r.json()["resourceType"] == "OperationOutcome"
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    assert "Traceback" not in r.text and "p3" not in r.text
+
+
 def test_the_capability_statement_and_openapi_list_populate(client: TestClient) -> None:
     meta = client.get("/metadata").json()
     q = next(r for r in meta["rest"][0]["resource"] if r["type"] == "Questionnaire")

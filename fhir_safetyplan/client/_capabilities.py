@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from fhir_safetyplan import fhir_r4
@@ -25,10 +25,6 @@ def json_objects(value: Any) -> list[JSON]:
     return value
 
 
-def _unsupported(diagnostics: str, where: str) -> JSON:
-    return issue("error", "not-supported", diagnostics, where)
-
-
 def capability_problems(
     cs: JSON,
     required: Mapping[str, Iterable[str]],
@@ -37,51 +33,46 @@ def capability_problems(
 ) -> list[JSON]:
     """Everything the statement ``cs`` lacks, as OperationOutcome issues: the FHIR version, a resource type of
     ``required``, its interactions (and update-as-create), a system interaction."""
-    problems: list[JSON] = []
+    found = _gaps(cs, required, system_interactions, fhir_version_prefix)
+    return [issue("error", "not-supported", text, where) for text, where in found]
+
+
+def _gaps(
+    cs: JSON,
+    required: Mapping[str, Iterable[str]],
+    system_interactions: Iterable[str],
+    fhir_version_prefix: str,
+) -> Iterator[tuple[str, str]]:
+    """What ``cs`` lacks: (what to tell, where in the statement), in the order :func:`capability_problems` lists."""
     version = str(cs.get("fhirVersion", ""))
     if not version.startswith(fhir_version_prefix):
-        problems.append(
-            _unsupported(
-                f"The server speaks FHIR {version or '(unstated)'}; we need FHIR {fhir_r4.RELEASE} "
-                f"({fhir_version_prefix}x). Use the server's {fhir_r4.RELEASE} base URL (HAPI: .../baseR4, .../fhir).",
-                "CapabilityStatement.fhirVersion",
-            )
+        yield (
+            f"The server speaks FHIR {version or '(unstated)'}; we need FHIR {fhir_r4.RELEASE} "
+            f"({fhir_version_prefix}x). Use the server's {fhir_r4.RELEASE} base URL (HAPI: .../baseR4, .../fhir).",
+            "CapabilityStatement.fhirVersion",
         )
     rest = next((r for r in json_objects(cs.get("rest")) if r.get("mode") == "server"), None) or {}
     resources = {r.get("type"): r for r in json_objects(rest.get("resource"))}
     for rtype, interactions in required.items():
         entry = resources.get(rtype)
         if entry is None:
-            problems.append(
-                _unsupported(
-                    f"The server does not support the resource type {rtype}.",
-                    "CapabilityStatement.rest.resource",
-                )
+            yield (
+                f"The server does not support the resource type {rtype}.",
+                "CapabilityStatement.rest.resource",
             )
             continue
+        where = f"CapabilityStatement.rest.resource.where(type='{rtype}')"
         have = {i.get("code") for i in json_objects(entry.get("interaction"))}
         missing = sorted(set(interactions) - have)
         if missing:
-            problems.append(
-                _unsupported(
-                    f"The server does not allow {', '.join(missing)} on {rtype}.",
-                    f"CapabilityStatement.rest.resource.where(type='{rtype}').interaction",
-                )
-            )
+            yield f"The server does not allow {', '.join(missing)} on {rtype}.", f"{where}.interaction"
         if "update" in interactions and entry.get("updateCreate") is False:
-            problems.append(
-                _unsupported(
-                    f"The server does not let a PUT with our ids create {rtype} (updateCreate=false).",
-                    f"CapabilityStatement.rest.resource.where(type='{rtype}').updateCreate",
-                )
-            )
+            text = f"The server does not let a PUT with our ids create {rtype} (updateCreate=false)."
+            yield text, f"{where}.updateCreate"
     have_system = {i.get("code") for i in json_objects(rest.get("interaction"))}
     missing_system = sorted(set(system_interactions) - have_system)
     if missing_system:
-        problems.append(
-            _unsupported(
-                f"The server does not offer {', '.join(missing_system)} at its base.",
-                "CapabilityStatement.rest.interaction",
-            )
+        yield (
+            f"The server does not offer {', '.join(missing_system)} at its base.",
+            "CapabilityStatement.rest.interaction",
         )
-    return problems

@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -195,9 +194,7 @@ class FhirClient:
     def __enter__(self) -> FhirClient:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- the FHIR interactions ------------------------------------------------------------------

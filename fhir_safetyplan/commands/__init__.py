@@ -9,10 +9,26 @@ import the stages they run (FHIR client, pydantic, fhirpathpy, FastAPI), which k
 
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import argparse
-
     #: what ``register`` receives: the ``safetyplan`` parser's sub-commands
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+#: the lease of a claim on an outbox entry as the options' help states it: the default of
+#: :data:`fhir_safetyplan.delivery.store.LEASE_SECONDS`, not imported here (that would load sqlite3 for
+#: ``--help``); a test keeps the two equal
+
+LEASE_HELP = "300"
+
+
+def seconds(text: str) -> float:
+    """An option's value in seconds: a positive, finite number (else a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"give a positive number of seconds, not {text!r}")
+    return value

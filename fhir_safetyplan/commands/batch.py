@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,15 +21,17 @@ from typing import IO
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.batch import (
     Line,
+    Result,
     Stopper,
     Tally,
-    internal_outcome,
-    line_outcome,
+    content_lines,
+    failed,
+    internal,
+    interrupted_outcome,
     parse_line,
-    read_lines,
     with_line,
 )
-from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, has_errors, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, has_errors
 
 #: ``push --ndjson`` sends on this many threads unless ``--workers`` says otherwise
 DEFAULT_WORKERS = 4
@@ -68,20 +71,43 @@ def _workers(text: str) -> int:
 
 
 class Output:
-    """Result lines to stdout: compact JSON, one a line, flushed at once."""
+    """Result lines to stdout: compact JSON, one a line, flushed at once. When the reader goes away (``| head``)
+    :attr:`closed` is set and every later write is dropped: the caller stops reading input and says so on
+    stderr, and the end of the process does not complain about the pipe."""
 
     def __init__(self) -> None:
         sys.stdout.flush()
         self._out: IO[bytes] | None = getattr(sys.stdout, "buffer", None)
+        self.closed = False
 
-    def write(self, result: JSON) -> None:
+    def write(self, result: JSON) -> bool:
+        """Write one result line; False when stdout is gone (now or before)."""
+        if self.closed:
+            return False
         text = json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n"
-        if self._out is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            self._out.write(text.encode("utf-8"))
-            self._out.flush()
+        try:
+            if self._out is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                self._out.write(text.encode("utf-8"))
+                self._out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _stdout_to_devnull()
+            return False
+        return True
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered for a closed stdout goes nowhere (else flushing it at exit fails again)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 @contextmanager
@@ -99,29 +125,8 @@ def opened(name: str) -> Iterator[IO[bytes]]:
         yield stream
 
 
-def failure(line: int, err: SafetyPlanError) -> tuple[JSON, str, int]:
-    """A line's result when it failed: its OperationOutcome naming the line, its status and exit code."""
-    status = "invalid" if isinstance(err, InputError) else str(err.kind)
-    return line_outcome(line, err), status, err.exit_code
-
-
-def interrupted_outcome(tally: Tally, after: str) -> JSON:
-    """The last result line of an interrupted batch: up to which line the input was read."""
-    return operation_outcome(
-        [
-            issue(
-                "error",
-                "incomplete",
-                f"interrupted: the input was read up to line {tally.last_line} and every line up to there has "
-                f"its result above{after}; nothing after line {tally.last_line} was read. Send the rest "
-                f"again from line {tally.last_line + 1}.",
-            )
-        ]
-    )
-
-
 #: what a command does with one line: (its result, its status, its single-input exit code)
-Handler = Callable[[Line], tuple[JSON, str, int]]
+Handler = Callable[[Line], Result]
 
 
 def run_lines(args: argparse.Namespace, command: str, handle: Handler) -> int:
@@ -129,28 +134,26 @@ def run_lines(args: argparse.Namespace, command: str, handle: Handler) -> int:
     at once; the summary on stderr; the exit code of the whole (:meth:`Tally.exit_code`)."""
     tally, out = Tally(command), Output()
     with opened(args.file) as stream, Stopper() as stopper:
-        for line in stopper.lines(read_lines(stream)):
-            tally.seen(line.number)
-            if line.blank:
-                tally.skip_blank(line.number)
-                continue
+        for line in content_lines(stream, stopper, tally):
             result, status, code = _one(line, handle)
-            out.write(result)
             tally.add(line.number, status, code)
-        tally.interrupted = stopper.stopped.is_set()
+            if not out.write(result):
+                break  # stdout is gone (``| head``): nobody would see the rest
+        tally.output_closed = out.closed
+        tally.interrupted = stopper.stopped.is_set() or out.closed
     if tally.interrupted:
         out.write(interrupted_outcome(tally, ""))
     sys.stderr.write(f"safetyplan: {tally.summary()}\n")
     return tally.exit_code()
 
 
-def _one(line: Line, handle: Handler) -> tuple[JSON, str, int]:
+def _one(line: Line, handle: Handler) -> Result:
     try:
         return handle(line)
     except SafetyPlanError as err:
-        return failure(line.number, err)
+        return failed(line.number, err, "invalid" if isinstance(err, InputError) else str(err.kind))
     except Exception as exc:  # a bug on one line never stops the others
-        return internal_outcome(line.number, exc), "internal-error", exitcodes.INTERNAL
+        return internal(line.number, exc)
 
 
 def validate_lines(args: argparse.Namespace) -> int:
@@ -160,7 +163,7 @@ def validate_lines(args: argparse.Namespace) -> int:
 
     base = settings_of(args).canonical_base  # once: the same for every line
 
-    def handle(line: Line) -> tuple[JSON, str, int]:
+    def handle(line: Line) -> Result:
         outcome = with_line(line.number, validate(parse_line(line), base))
         if has_errors(outcome):
             return outcome, "invalid", exitcodes.INVALID
@@ -176,7 +179,7 @@ def bundle_lines(args: argparse.Namespace) -> int:
 
     context = context_from(args)  # once: the same options for every line
 
-    def handle(line: Line) -> tuple[JSON, str, int]:
+    def handle(line: Line) -> Result:
         return build_bundle(parse_line(line), context), "bundled", exitcodes.OK
 
     return run_lines(args, "bundle", handle)

@@ -19,18 +19,8 @@ import sys
 import threading
 from typing import Any
 
-from fhir_safetyplan import exitcodes
-from fhir_safetyplan.batch import (
-    Line,
-    Stopper,
-    Tally,
-    internal_outcome,
-    line_outcome,
-    parse_line,
-    read_lines,
-    with_line,
-)
-from fhir_safetyplan.commands.batch import WINDOW_PER_WORKER, Output, interrupted_outcome, opened
+from fhir_safetyplan import batch, exitcodes
+from fhir_safetyplan.commands.batch import WINDOW_PER_WORKER, Output, opened
 from fhir_safetyplan.errors import JSON, SafetyPlanError
 
 
@@ -39,13 +29,13 @@ class _InOrder:
     while the main thread waits for more input). A line is *expected* when it is read (at most ``window`` wait
     at once: :meth:`expect` blocks), *done* when its result is known (on any thread)."""
 
-    def __init__(self, out: Output, tally: Tally, window: int, stopped: threading.Event) -> None:
+    def __init__(self, out: Output, tally: batch.Tally, window: int, stopped: threading.Event) -> None:
         self.out, self.tally, self._stopped = out, tally, stopped
         self._expected: queue.Queue[int | None] = queue.Queue()
-        self._ready: dict[int, tuple[JSON, str, int]] = {}
+        self._ready: dict[int, batch.Result] = {}
         self._known = threading.Condition()
         self._room = threading.Semaphore(window)
-        #: what stopped the writer (stdout closed: BrokenPipeError); re-raised by :meth:`close`
+        #: what else stopped the writer (a closed stdout only sets ``out.closed``); re-raised by :meth:`close`
         self.failed: BaseException | None = None
         self._thread = threading.Thread(target=self._write, name="safetyplan-write", daemon=True)
         self._thread.start()
@@ -76,17 +66,18 @@ class _InOrder:
                     self._known.wait()
                 result, status, code = self._ready.pop(number)
             self.tally.add(number, status, code)
-            if self.failed is None:
+            if self.failed is None and not self.out.closed:
                 try:
-                    self.out.write(result)
-                except BaseException as exc:  # stdout gone: the results are in the outbox all the same
+                    if not self.out.write(result):  # stdout gone (``| head``): the plans are in the outbox
+                        self._stopped.set()  # read no more lines: nobody would see their results
+                except BaseException as exc:
                     self.failed = exc
-                    self._stopped.set()  # read no more lines: nobody would see their results
+                    self._stopped.set()
             self._room.release()
 
 
 def push_lines(args: argparse.Namespace) -> int:
-    """``push --ndjson``: see the module docstring; the exit code is :meth:`Tally.exit_code`."""
+    """``push --ndjson``: see the module docstring; the exit code is :meth:`fhir_safetyplan.batch.Tally.exit_code`."""
     from fhir_safetyplan.commands.pipeline import context_from
     from fhir_safetyplan.delivery.store import open_outbox
     from fhir_safetyplan.settings import settings_of
@@ -98,12 +89,12 @@ def push_lines(args: argparse.Namespace) -> int:
     context = context_from(args)
     auth = settings.auth(args.auth)  # checked once, before anything is read or sent
     path = settings.outbox_spec()
-    tally = Tally("push")
+    tally = batch.Tally("push")
     with (
         opened(args.file) as stream,
         settings.client(args.server, auth) as client,
         open_outbox(path) as outbox,
-        Stopper() as stopper,
+        batch.Stopper() as stopper,
     ):
         run = _Run(
             args, context, client.base_url, outbox, path, tally, stopper.stopped, settings.public_hosts
@@ -123,7 +114,7 @@ class _Run:
         server: str,
         outbox: Any,
         path: Any,
-        tally: Tally,
+        tally: batch.Tally,
         stopped: threading.Event,
         public_hosts: tuple[str, ...],
     ) -> None:
@@ -131,28 +122,28 @@ class _Run:
         self.tally, self.public_hosts = tally, public_hosts
         self.order = _InOrder(Output(), tally, WINDOW_PER_WORKER * args.workers, stopped)
 
-    def go(self, stream: Any, stopper: Stopper, factory: Any, probe: Any) -> None:
+    def go(self, stream: Any, stopper: batch.Stopper, factory: Any, probe: Any) -> None:
         from fhir_safetyplan.delivery.batch_send import Sender
 
         try:
             with Sender(self.outbox, factory, self.args.workers, stopper.stopped, self._report) as sender:
                 if not self.args.no_check:
                     self._check(probe, sender)
-                for line in stopper.lines(read_lines(stream)):
-                    self.tally.seen(line.number)
+                for line in batch.content_lines(stream, stopper, self.tally):
                     self._line(line, sender)
         except BaseException:
             stopper.stopped.set()  # nothing more is sent; what was stored stays pending in the outbox
             raise
         finally:
             self.order.close()
+        self.tally.output_closed = self.order.out.closed
         self.tally.interrupted = stopper.stopped.is_set()
         if self.tally.interrupted:
             after = (
                 f"; every plan up to there is in the outbox {self.path} (those not reported delivered are "
                 "sent by 'safetyplan outbox flush')"
             )
-            self.order.out.write(interrupted_outcome(self.tally, after))
+            self.order.out.write(batch.interrupted_outcome(self.tally, after))
 
     def _check(self, client: Any, sender: Any) -> None:
         """The server's CapabilityStatement, once: when it cannot take plans, they all wait in the outbox."""
@@ -165,10 +156,7 @@ class _Run:
                 raise
             sender.halt(err)
 
-    def _line(self, line: Line, sender: Any) -> None:
-        if line.blank:
-            self.tally.skip_blank(line.number)
-            return
+    def _line(self, line: batch.Line, sender: Any) -> None:
         self.order.expect(line.number)
         try:
             job = self._store(line)
@@ -179,13 +167,13 @@ class _Run:
         else:
             sender.submit(job)
 
-    def _store(self, line: Line) -> Any:
+    def _store(self, line: batch.Line) -> Any:
         from fhir_safetyplan.bundle import submission_of
         from fhir_safetyplan.delivery.batch_send import Job
         from fhir_safetyplan.delivery.guard import guard_public_server
         from fhir_safetyplan.pipeline import build_bundle
 
-        bundle = build_bundle(parse_line(line), self.context)
+        bundle = build_bundle(batch.parse_line(line), self.context)
         submission = submission_of(bundle)
         assert submission, "build_bundle always sets the submission identifier"
         guard_public_server(bundle, self.server, self.public_hosts)
@@ -197,20 +185,20 @@ class _Run:
         from fhir_safetyplan.commands.push import summary
 
         if isinstance(result, BaseException):
-            self.order.done(number, internal_outcome(number, result), "internal-error", exitcodes.INTERNAL)
+            self.order.done(number, *batch.internal(number, result))
             return
         status = str(result.status)
         if status in ("delivered", "queued", "conflict") or result.outcome is None:
             shown = {"line": number, **summary(result, self.path)}
         else:
-            shown = with_line(number, result.outcome)
+            shown = batch.with_line(number, result.outcome)
         self.order.done(number, shown, status, result.exit_code)
 
 
-def _failed(number: int, err: SafetyPlanError) -> tuple[JSON, str, int]:
+def _failed(number: int, err: SafetyPlanError) -> batch.Result:
     """A line refused before it was sent: invalid input, refused by policy, or an outbox that could not store it
     (then nothing of it is kept: its status says so)."""
     from fhir_safetyplan.outcomes import Kind
 
     status = {Kind.INPUT: "invalid", Kind.POLICY: "refused"}.get(err.kind, "not-stored")
-    return line_outcome(number, err), status, err.exit_code
+    return batch.failed(number, err, status)

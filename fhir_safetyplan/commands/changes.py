@@ -25,10 +25,10 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "changes",
         help="what changed between two plans (safe contact first, then each item before → now)",
-        description=(
-            "Compare two plans (QuestionnaireResponse or answers document each) and print what changed from "
-            "OLD to NEW, as the journal note of a revision says it. Exit 0, or 1 when a file is not valid."
-        ),
+        description="""
+            Compare two plans (QuestionnaireResponse or answers document each) and print what changed from OLD
+            to NEW, as the journal note of a revision says it. Exit 0, or 1 when a file is not valid.
+        """,
     )
     p.add_argument("old", metavar="OLD", help="the earlier plan (JSON file; - for stdin)")
     p.add_argument("new", metavar="NEW", help="the later plan (JSON file)")

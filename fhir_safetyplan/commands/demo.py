@@ -5,13 +5,20 @@ the end unless ``--keep-running`` (a server that was already running from ``.saf
 running). With ``--server https://hapi.fhir.org/baseR4`` it does the same against the public sandbox; the
 examples are synthetic, and the public-sandbox guard applies as always.
 
+Every run delivers the example for a new synthetic patient (a random Tenor-style test number, month + 80: never
+a real person's), so what is already on the server never gets in its way: on a shared server (the public
+sandbox, a team's test server) another plan for the example's own patient, from a later conversation, would make
+the demo's plan the older one and hold it for a person.
+
 Progress goes to stderr; the plan as read back from the server goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +39,11 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "demo",
         help="start the local server, deliver an example plan, read it back and print it",
-        description=(
-            "Deliver one synthetic example plan (with a test Patient created by conditional create) and print "
-            "it as read back from the server. Without --server the local HAPI FHIR server is started (built "
-            "with Maven the first time: needs Java 17+ and Maven) and stopped afterwards."
-        ),
+        description="""
+            Deliver one synthetic example plan, for a new synthetic test patient each run (created by
+            conditional create), and print it as read back from the server. Without --server the local HAPI FHIR server is started (built
+            with Maven the first time: needs Java 17+ and Maven) and stopped afterwards.
+        """,
     )
     p.add_argument(
         "--server", metavar="URL", help="use this FHIR R4 server instead, e.g. https://hapi.fhir.org/baseR4"
@@ -116,11 +123,11 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
 
     settings = settings_of(args)
     path = find_example(args.example)
-    _say(f"building the journal bundle of example {path.parent.name} (synthetic person)")
+    _say(f"building the journal bundle of example {path.parent.name} for a new synthetic patient")
     context = DocumentContext(
         create_patient=True, crisis_centre=settings.crisis_centre, canonical_base=settings.canonical_base
     )
-    bundle = build_bundle(read_input(str(path)), context)
+    bundle = build_bundle(for_new_patient(read_input(str(path))), context)
     submission = submission_of(bundle)
     assert submission
     with settings.client(base_url) as client:
@@ -145,6 +152,37 @@ def _run(args: argparse.Namespace, base_url: str) -> int:
     )
     sys.stdout.write(show.render(plan, args.lang))
     return exitcodes.OK
+
+
+def for_new_patient(doc: Any, rng: random.Random | None = None) -> Any:
+    """``doc`` (an answers document or a QuestionnaireResponse) for a new synthetic patient: its FNR or D-number
+    replaced by a random synthetic FNR. A document naming its patient by reference is kept as it is."""
+    from fhir_safetyplan.identifiers import DNR_SYSTEM, FNR_SYSTEM
+
+    if not isinstance(doc, dict):
+        return doc
+    patient, subject = doc.get("patient"), doc.get("subject")
+    if isinstance(patient, dict) and ("fnr" in patient or "dnr" in patient):
+        return {**doc, "patient": {"fnr": _synthetic_fnr(rng)}}
+    if isinstance(subject, dict):
+        ident = subject.get("identifier")
+        if isinstance(ident, dict) and ident.get("system") in (FNR_SYSTEM, DNR_SYSTEM):
+            fresh = {**ident, "system": FNR_SYSTEM, "value": _synthetic_fnr(rng)}
+            return {**doc, "subject": {**subject, "identifier": fresh}}
+    return doc
+
+
+def _synthetic_fnr(rng: random.Random | None) -> str:
+    """A random synthetic FNR (Tenor style) with valid check digits."""
+    from fhir_safetyplan.identifiers import synthetic_fnr
+
+    pick = rng or random.SystemRandom()
+    while True:
+        born = date(1950, 1, 1) + timedelta(days=pick.randrange(365 * 55))
+        try:
+            return synthetic_fnr(born, pick.randrange(500), style="tenor")  # 000–499: born 1900–1999
+        except ValueError:  # no check digit for this individual number, or born in 2000 or later
+            continue
 
 
 def _subject_of(bundle: dict[str, Any]) -> str:

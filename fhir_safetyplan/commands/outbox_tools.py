@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
     from fhir_safetyplan.delivery.deliver import DeliveryResult
     from fhir_safetyplan.delivery.outbox_repair import Report
-    from fhir_safetyplan.delivery.store import OutboxStore
+    from fhir_safetyplan.delivery.outbox_rules import OutboxStore
 
 
 def register_repair(actions: Subcommands, add_outbox: Callable[[argparse.ArgumentParser], None]) -> None:

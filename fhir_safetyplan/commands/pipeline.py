@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
 from fhir_safetyplan.commands import batch
-from fhir_safetyplan.commands.batch import add_ndjson
+from fhir_safetyplan.commands.batch import add_ndjson, opened
 from fhir_safetyplan.errors import has_errors
 from fhir_safetyplan.jsoninput import MAX_INPUT_BYTES, parse_json
 from fhir_safetyplan.settings import settings_of
@@ -21,6 +22,10 @@ from fhir_safetyplan.settings import settings_of
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
     from fhir_safetyplan.document import DocumentContext
+
+
+#: what adds options to a command's parser
+Adder = Callable[[argparse.ArgumentParser], None]
 
 
 def add_input(p: argparse.ArgumentParser) -> None:
@@ -50,29 +55,17 @@ def add_document_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: the commands that read one FILE: name, help, handler, the options beyond FILE's
+_FILE_COMMANDS: tuple[tuple[str, str, Callable[[argparse.Namespace], int], tuple[Adder, ...]], ...]
+
+
 def register(sub: Subcommands) -> None:
-    p = sub.add_parser("respond", help="answers document → QuestionnaireResponse")
-    add_input(p)
-    p.set_defaults(handler=_respond)
-
-    p = sub.add_parser(
-        "validate", help="validate against the Questionnaire: exit 0 valid, 1 + OperationOutcome"
-    )
-    add_input(p)
-    add_ndjson(p)
-    p.set_defaults(handler=_validate)
-
-    p = sub.add_parser("extract", help="the SDC $extract transaction Bundle (CarePlan)")
-    add_input(p)
-    p.set_defaults(handler=_extract)
-
-    p = sub.add_parser(
-        "bundle", help="the complete journal transaction Bundle (QR, CarePlan, Flag, note, Provenance)"
-    )
-    add_input(p)
-    add_document_options(p)
-    add_ndjson(p)
-    p.set_defaults(handler=_bundle)
+    for name, summary, handler, options in _FILE_COMMANDS:
+        p = sub.add_parser(name, help=summary)
+        add_input(p)
+        for add in options:
+            add(p)
+        p.set_defaults(handler=handler)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the answers document")
     p.add_argument(
@@ -83,18 +76,9 @@ def register(sub: Subcommands) -> None:
 
 def read_input(name: str) -> Any:
     """Read and parse FILE (or stdin for ``-``); errors are InputError / usage errors, never tracebacks."""
-
-    if name == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        return parse_json(data, "standard input")
-    path = Path(name)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_INPUT_BYTES + 1)
-    except OSError as exc:
-        sys.stderr.write(f"safetyplan: cannot read {name}: {exc.strerror}\n")
-        raise SystemExit(exitcodes.USAGE) from None
-    return parse_json(raw, path.name)
+    with opened(name) as stream:
+        raw = stream.read(MAX_INPUT_BYTES + 1)
+    return parse_json(raw, "standard input" if name == "-" else Path(name).name)
 
 
 def context_from(args: argparse.Namespace) -> DocumentContext:
@@ -161,3 +145,21 @@ def _schema(args: argparse.Namespace) -> int:
         return exitcodes.OK
     emit(AnswersDocument.model_json_schema(by_alias=True))
     return exitcodes.OK
+
+
+_FILE_COMMANDS = (
+    ("respond", "answers document → QuestionnaireResponse", _respond, ()),
+    (
+        "validate",
+        "validate against the Questionnaire: exit 0 valid, 1 + OperationOutcome",
+        _validate,
+        (add_ndjson,),
+    ),
+    ("extract", "the SDC $extract transaction Bundle (CarePlan)", _extract, ()),
+    (
+        "bundle",
+        "the complete journal transaction Bundle (QR, CarePlan, Flag, note, Provenance)",
+        _bundle,
+        (add_document_options, add_ndjson),
+    ),
+)

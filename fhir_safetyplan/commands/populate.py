@@ -26,11 +26,11 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "populate",
         help="a follow-up form (in-progress QuestionnaireResponse) pre-filled from the last plan",
-        description=(
-            "Pre-fill the current form from the patient's last plan (SDC $populate). Answers that belong to "
-            "one conversation (informed, involvement, advice given, the duty to inform, the risk result) are "
-            "asked again; what could not be carried over is listed on stderr."
-        ),
+        description="""
+            Pre-fill the current form from the patient's last plan (SDC $populate). Answers that belong to one
+            conversation (informed, involvement, advice given, the duty to inform, the risk result) are asked
+            again; what could not be carried over is listed on stderr.
+        """,
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(

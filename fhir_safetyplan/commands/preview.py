@@ -33,13 +33,13 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "preview",
         help="the form in a browser page on 127.0.0.1: fill it in, check it, see the journal note",
-        description=(
-            "Serve the Questionnaire, rendered by LHC-Forms (from this machine, never a CDN), on 127.0.0.1 "
-            "and print the page's address. 'Check' validates the answers and shows what they would become: "
-            "the journal note, the CarePlan's activities and the safe-contact Flag. The patient and "
-            "clinician are synthetic. Nothing is delivered unless --server is given; then the page has a "
-            "separate 'deliver' button, through the outbox like 'safetyplan push'. Needs the 'serve' extra."
-        ),
+        description="""
+            Serve the Questionnaire, rendered by LHC-Forms (from this machine, never a CDN), on 127.0.0.1 and
+            print the page's address. 'Check' validates the answers and shows what they would become: the
+            journal note, the CarePlan's activities and the safe-contact Flag. The patient and clinician are
+            synthetic. Nothing is delivered unless --server is given; then the page has a separate 'deliver'
+            button, through the outbox like 'safetyplan push'. Needs the 'serve' extra.
+        """,
     )
     p.add_argument(
         "--lang", choices=("nb", "nn", "en"), default="nb", help="language to open in (default nb)"
@@ -79,9 +79,9 @@ def _settings(args: argparse.Namespace, token: str) -> ServiceSettings:
 
 def _preview(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (needed: listening.run serves with it)
 
-        from fhir_safetyplan.service import create_app
+        from fhir_safetyplan.service import create_app, listening
     except ModuleNotFoundError as exc:
         sys.stderr.write(
             f"safetyplan: 'preview' needs {exc.name}: install the 'serve' extra, e.g. "
@@ -98,14 +98,10 @@ def _preview(args: argparse.Namespace) -> int:
             "tools/form-preview); or install fhir-safetyplan from a wheel built after that\n"
         )
         return exitcodes.CONFIG
-    port = args.port or local_hapi.free_port()
-    if local_hapi._port_in_use(port):
-        sys.stderr.write(
-            f"safetyplan: port {port} on {local_hapi.HOST} is already in use; choose another --port\n"
-        )
-        return exitcodes.CONFIG
     token = secrets.token_urlsafe(32)
-    app = create_app(_settings(args, token))
+    app = create_app(_settings(args, token))  # starts nothing: that is on run
+    sock = listening.bind(local_hapi.HOST, args.port)
+    port = sock.getsockname()[1]
     # The token travels in the fragment: browsers never send it to the server, so no log can hold it.
     sys.stderr.write(
         f"Form preview: http://{local_hapi.HOST}:{port}/form?lang={args.lang}#token={token}\n"
@@ -113,7 +109,7 @@ def _preview(args: argparse.Namespace) -> int:
         "Stop with Ctrl-C.\n"
     )
     sys.stderr.flush()
-    uvicorn.run(
-        app, host=local_hapi.HOST, port=port, access_log=False, server_header=False, log_level="warning"
-    )
+    if not listening.run(app, sock, access_log=False, server_header=False, log_level="warning"):
+        sys.stderr.write("safetyplan: the preview did not start (its log above says why)\n")
+        return exitcodes.INTERNAL
     return exitcodes.OK

@@ -11,7 +11,8 @@ is for one server) and then sends only that server's plans.
 (its OperationOutcome on stdout; also when no Patient on the server has the plan's identifier), 4 queued in the
 outbox, 5 unavailable and no outbox, 6 refused by policy (public sandbox guard), 7 configuration (wrong URL,
 credentials refused: a queued plan stays pending) or a damaged outbox, 8 held for a person (the patient's plan
-changed on the server meanwhile: nothing written). They come from the one table in :mod:`fhir_safetyplan.outcomes`.
+changed on the server meanwhile, so this one is not current there: nothing of it was written, or, when two first
+plans for the patient arrived at the same moment, it was written and at once retired in favour of the newer). They come from the one table in :mod:`fhir_safetyplan.outcomes`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands import LEASE_HELP, seconds
 from fhir_safetyplan.commands.batch import add_ndjson
 from fhir_safetyplan.commands.outbox_tools import flush_summary, register_repair, why_not_requeued
 from fhir_safetyplan.commands.pipeline import add_document_options, add_input, context_from, emit, read_input
@@ -34,7 +36,8 @@ from fhir_safetyplan.settings import DEFAULT_OUTBOX, settings_of
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.store import OutboxSpec, OutboxStore
+    from fhir_safetyplan.delivery.outbox_rules import OutboxStore
+    from fhir_safetyplan.delivery.store import OutboxSpec
 
 # The client's AUTH_KINDS, repeated so that --help need not import requests (a test keeps them equal).
 _AUTH_KINDS = ("none", "bearer", "basic", "smart")
@@ -90,14 +93,15 @@ def _register_push(sub: Subcommands) -> None:
     p = sub.add_parser(
         "push",
         help="deliver a plan to a FHIR server as one idempotent transaction (via the outbox)",
-        description=(
-            "Build the journal transaction Bundle from FILE and deliver it. The bundle is stored in the "
-            "outbox before it is sent and kept until the server acknowledges it, so a plan is never lost: "
-            "if the server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same "
-            "submission again never duplicates anything on the server."
-        ),
+        description="""
+            Build the journal transaction Bundle from FILE and deliver it. The bundle is stored in the outbox
+            before it is sent and kept until the server acknowledges it, so a plan is never lost: if the
+            server cannot take it now, it waits for 'safetyplan outbox flush'. Sending the same submission
+            again never duplicates anything on the server.
+        """,
         epilog=exitcodes.summary() + " Rejected by the server includes: no Patient there has the plan's "
-        "identifier; held for a person: nothing written.",
+        "identifier; held for a person: this plan is not current on the server (nothing of it written, or, when two "
+        "first plans arrived at once, written and at once retired in favour of the newer).",
     )
     add_input(p)
     add_document_options(p)
@@ -158,6 +162,14 @@ def _register_outbox_flush(actions: Subcommands) -> None:
     _add_server(p, required=False)
     _add_auth(p)
     _add_public_hosts(p)
+    p.add_argument(
+        "--lease",
+        type=seconds,
+        metavar="S",
+        help="seconds each claim on a plan lasts while it is sent; a flush that dies holds its plans this long "
+        f"before another process sends them (default {LEASE_HELP}; an SQLite outbox also frees them at once when "
+        "the process is gone from this machine)",
+    )
     p.set_defaults(handler=_outbox_flush)
 
 
@@ -194,12 +206,12 @@ def _register_show(sub: Subcommands) -> None:
     p = sub.add_parser(
         "show",
         help="print the current safety plan of a patient from a FHIR server, in the form's language",
-        description=(
-            "Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its "
-            "CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans, "
-            "what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 "
-            "when the patient has no plan."
-        ),
+        description="""
+            Find the current safety plan of a patient (the one whose CarePlan or safety Flag is active; its
+            CarePlan, Flag, journal note and QuestionnaireResponse) and print the dates of the earlier plans,
+            what is in place, the agreed help, the safe-contact instructions and the journal note. Exit 1 when
+            the patient has no plan.
+        """,
     )
     _add_server(p)
     _add_patient(p, required=True)
@@ -356,7 +368,7 @@ def _outbox_flush(args: argparse.Namespace) -> int:
         return exitcodes.OK
     settings = settings_of(args)
     auth = settings.auth(args.auth)  # checked once, before anything is sent
-    with open_outbox(path) as outbox:
+    with open_outbox(path, lease_seconds=args.lease) as outbox:
         server = _flush_server(args, outbox)
         results = flush(
             outbox,

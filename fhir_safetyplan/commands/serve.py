@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from fhir_safetyplan import exitcodes
+from fhir_safetyplan.commands import LEASE_HELP, seconds
 
 if TYPE_CHECKING:
     from fhir_safetyplan.commands import Subcommands
@@ -24,34 +25,34 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "serve",
         help="run the HTTP service: definitions, $validate, $extract, delivery through the outbox",
-        description=(
-            "A FHIR-style HTTP service over the same pipeline and delivery as the command line. Callers "
-            "authenticate with a token from SAFETYPLAN_SERVICE_TOKENS or SAFETYPLAN_SERVICE_TOKENS_FILE "
-            "(Authorization: Bearer, or X-API-Key). Upstream credentials: SAFETYPLAN_UPSTREAM_AUTH "
-            "(none|bearer|basic|smart) and the SAFETYPLAN_* variables of 'safetyplan push'. "
-            "The OpenAPI document is at /openapi.json."
-        ),
+        description="""
+            A FHIR-style HTTP service over the same pipeline and delivery as the command line. Callers
+            authenticate with a token from SAFETYPLAN_SERVICE_TOKENS or SAFETYPLAN_SERVICE_TOKENS_FILE
+            (Authorization: Bearer, or X-API-Key). Upstream credentials: SAFETYPLAN_UPSTREAM_AUTH
+            (none|bearer|basic|smart) and the SAFETYPLAN_* variables of 'safetyplan push'. The OpenAPI
+            document is at /openapi.json.
+        """,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument(
         "--upstream",
         metavar="URL",
-        help="FHIR base URL plans are delivered to (default $SAFETYPLAN_UPSTREAM; none: no delivery)",
+        help="FHIR base URL plans are delivered to (default $SAFETYPLAN_UPSTREAM; without one, nothing is delivered)",
     )
     p.add_argument(
         "--outbox",
         metavar="PATH|URL",
         help="outbox keeping plans the upstream cannot take now: an SQLite file, or postgresql://USER@HOST/DB "
-        "shared by several replicas (default $SAFETYPLAN_OUTBOX; none: such a POST is answered 503)",
+        "shared by several replicas (default $SAFETYPLAN_OUTBOX; without one, a plan the upstream cannot take "
+        "now is answered 503)",
     )
     p.add_argument(
         "--outbox-lease",
-        type=float,
-        default=300.0,
+        type=seconds,
         metavar="S",
         help="seconds a claim on a queued plan lasts; a replica that dies while sending holds its plans this "
-        "long before another replica sends them (default 300)",
+        f"long before another replica sends them (default {LEASE_HELP})",
     )
     p.add_argument(
         "--flush-interval",
@@ -84,9 +85,9 @@ def register(sub: Subcommands) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (needed: listening.run serves with it)
 
-        from fhir_safetyplan.service import create_app, settings_from_env
+        from fhir_safetyplan.service import create_app, listening, settings_from_env
         from fhir_safetyplan.service.limits import uvicorn_options
     except ModuleNotFoundError as exc:
         sys.stderr.write(
@@ -96,8 +97,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         sys.stderr.write("safetyplan: --port must be between 1 and 65535\n")
         return exitcodes.USAGE
-    if not (args.body_timeout > 0 and args.max_requests > 0 and args.outbox_lease > 0):
-        sys.stderr.write("safetyplan: --body-timeout, --max-requests and --outbox-lease must be positive\n")
+    if not (args.body_timeout > 0 and args.max_requests > 0):
+        sys.stderr.write("safetyplan: --body-timeout and --max-requests must be positive\n")
         return exitcodes.USAGE
     settings = settings_from_env(
         upstream=args.upstream,
@@ -123,13 +124,13 @@ def _serve(args: argparse.Namespace) -> int:
         # Before listening: an outbox that cannot be opened (a PostgreSQL server down, a wrong password, a
         # damaged file) is said once, clearly, with exit 7, instead of a failed start-up with a traceback.
         open_outbox(settings.outbox).close()
-    app = create_app(settings)
+    app = create_app(settings)  # starts nothing: that is on run
+    sock = listening.bind(args.host, args.port)
     # access_log=False: uvicorn's access log prints the path and query, which can carry personal data;
     # the app logs method, route template, status and duration instead.
-    uvicorn.run(
+    started = listening.run(
         app,
-        host=args.host,
-        port=args.port,
+        sock,
         access_log=False,
         server_header=False,
         log_level="info",
@@ -137,4 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Malformed requests get a 400 OperationOutcome; connections and idle keep-alive time are bounded.
         **uvicorn_options(settings.max_requests),
     )
+    if not started:
+        sys.stderr.write("safetyplan: the service did not start (its log above says why)\n")
+        return exitcodes.INTERNAL
     return exitcodes.OK

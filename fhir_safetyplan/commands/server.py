@@ -23,11 +23,11 @@ def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "server",
         help="run a local HAPI FHIR R4 server (127.0.0.1, in memory or on PostgreSQL) to push to",
-        description=(
-            "A real HAPI FHIR 8.8.0 JPA server (R4; H2 in memory, empty at every start, or PostgreSQL with "
-            "--db), built once with Maven from hapi/ and run with Java 17+. It listens on 127.0.0.1 only and "
-            "has no authentication."
-        ),
+        description="""
+            A real HAPI FHIR 8.8.0 JPA server (R4; H2 in memory, empty at every start, or PostgreSQL with
+            --db), built once with Maven from hapi/ and run with Java 17+. It listens on 127.0.0.1 only and
+            has no authentication.
+        """,
     )
     actions = parser.add_subparsers(dest="server_command", metavar="ACTION", parser_class=type(parser))
     parser.set_defaults(handler=_usage(parser))

@@ -33,7 +33,8 @@ from typing import Any
 from fhir_safetyplan.client import FhirClient
 from fhir_safetyplan.delivery.deliver import DeliveryResult, send_stored
 from fhir_safetyplan.delivery.outbox_keys import bundle_subject
-from fhir_safetyplan.delivery.store import OutboxEntry, OutboxStore
+from fhir_safetyplan.delivery.outbox_rules import OutboxStore
+from fhir_safetyplan.delivery.store import OutboxEntry
 from fhir_safetyplan.errors import JSON, SafetyPlanError
 from fhir_safetyplan.ids import patient_key
 from fhir_safetyplan.outcomes import Kind, Outcome, outcome_of

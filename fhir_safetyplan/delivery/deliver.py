@@ -15,7 +15,9 @@ keep it pending ("held", exit 7) until the configuration is fixed.
 
 Every journal bundle is sent as a revision of the patient's current plan, computed at send time
 (:mod:`fhir_safetyplan.revise`). One that lost a race, or is older than the current plan, is "conflict" (exit 8):
-nothing written, kept as rejected so that only a person's ``outbox requeue`` sends it again.
+not current on the server (nothing of it written; or, the older of two first plans sent at the same moment,
+written and at once retired: :mod:`fhir_safetyplan.simultaneous`), kept as rejected so that only a person's
+``outbox requeue`` sends it again.
 
 The public-sandbox guard is :mod:`fhir_safetyplan.delivery.guard`.
 """
@@ -30,8 +32,9 @@ from typing import Any, TypedDict, Unpack
 from fhir_safetyplan import exitcodes, outcomes, revise
 from fhir_safetyplan.client import EntryResult, FhirClient, entry_results, is_idempotent_transaction
 from fhir_safetyplan.delivery.guard import RefusedByPolicy, guard_public_server
+from fhir_safetyplan.delivery.outbox_rules import OutboxStore
 from fhir_safetyplan.delivery.outbox_sqlite import OutboxDamaged
-from fhir_safetyplan.delivery.store import OutboxEntry, OutboxStore
+from fhir_safetyplan.delivery.store import OutboxEntry
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError
 from fhir_safetyplan.outcomes import Kind, Outcome
 

@@ -1,6 +1,6 @@
 """The SQLite outbox (the embedded default): plans wait here until the FHIR server has acknowledged them.
 
-One of the two stores behind :class:`fhir_safetyplan.delivery.store.OutboxStore` (the other is PostgreSQL,
+One of the two stores behind :class:`fhir_safetyplan.delivery.outbox_rules.OutboxStore` (the other is PostgreSQL,
 :mod:`fhir_safetyplan.delivery.outbox_postgres`, for several hosts); :func:`fhir_safetyplan.delivery.store.open_outbox`
 opens either from ``--outbox`` / ``SAFETYPLAN_OUTBOX``.
 
@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fhir_safetyplan.delivery.outbox_keys import SharedSubmission
-from fhir_safetyplan.delivery.outbox_rules import StoreRules, prepare_put
+from fhir_safetyplan.delivery.outbox_rules import OutboxStore, prepare_put
 from fhir_safetyplan.delivery.outbox_sqlite import (
     OutboxDamaged,
     create_private_file,
@@ -87,10 +87,10 @@ def _now(later: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="milliseconds")
 
 
-class Outbox(StoreRules):
+class Outbox(OutboxStore):
     """The outbox at ``path`` (created if missing, mode 0600: it holds personal data).
 
-    The rules (lookups, listings, outcomes) are :class:`~fhir_safetyplan.delivery.outbox_rules.StoreRules`';
+    The rules (lookups, listings, outcomes) are :class:`~fhir_safetyplan.delivery.outbox_rules.OutboxStore`';
     this class holds the SQLite mechanics.
 
     Safe to use from several threads of one process and from several processes at once.

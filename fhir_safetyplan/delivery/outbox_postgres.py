@@ -36,7 +36,7 @@ from urllib.parse import quote, unquote, urlsplit
 import psycopg
 from psycopg import errors as pg_errors
 
-from fhir_safetyplan.delivery.outbox_rules import StoreRules, prepare_put
+from fhir_safetyplan.delivery.outbox_rules import OutboxStore, prepare_put
 from fhir_safetyplan.delivery.store import (
     COLUMNS,
     LEASE_SECONDS,
@@ -105,12 +105,12 @@ def _iso(value: Any) -> Any:
     return value.astimezone(UTC).isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
 
 
-class PostgresOutbox(StoreRules):
+class PostgresOutbox(OutboxStore):
     """The outbox in the PostgreSQL database at ``url`` (its tables created if missing, unless ``create`` is
     False: then a database without them is a ConfigError).
 
     Safe from several threads of one process (one connection, one lock) and from any number of processes.
-    The rules (lookups, listings, outcomes) are :class:`~fhir_safetyplan.delivery.outbox_rules.StoreRules`';
+    The rules (lookups, listings, outcomes) are :class:`~fhir_safetyplan.delivery.outbox_rules.OutboxStore`';
     this class holds the PostgreSQL mechanics.
     """
 

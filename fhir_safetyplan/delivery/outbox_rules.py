@@ -1,10 +1,10 @@
-"""The rules both outbox stores follow, written once; each store supplies only its database's mechanics.
+"""The one outbox interface, :class:`OutboxStore`, with the rules both stores follow written once in it.
 
-:class:`StoreRules` holds what :mod:`fhir_safetyplan.delivery.store` promises of every store: finding one plan
-by its plan key or a submission id, the queue and listings, and the outcomes (delivered / failed / rejected /
+Each store supplies only its database's mechanics. :class:`OutboxStore` holds what every store promises
+(:mod:`fhir_safetyplan.delivery.store` states the guarantees): finding one plan by its plan key or a submission id, the queue and listings, and the outcomes (delivered / failed / rejected /
 damaged) recorded compare-and-set on a pending entry only, each ending the entry's lease. A store says how
-it reads and writes (:meth:`StoreRules._read`, :meth:`StoreRules._write`), how it stamps the time
-(:meth:`StoreRules._stamp`: a value from this host for SQLite, the database's ``now()`` for PostgreSQL), its
+it reads and writes (:meth:`OutboxStore._read`, :meth:`OutboxStore._write`), how it stamps the time
+(:meth:`OutboxStore._stamp`: a value from this host for SQLite, the database's ``now()`` for PostgreSQL), its
 table and parameter mark, and how a row becomes an :class:`~fhir_safetyplan.delivery.store.OutboxEntry`.
 What stays in each store is where the two databases differ: opening, schema, ``put`` (an upsert in each
 dialect), ``claim`` (a live-pid check against row locks), ``purge`` (time arithmetic).
@@ -17,14 +17,13 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
 from fhir_safetyplan.delivery.outbox_keys import plan_key, resolve_key
-from fhir_safetyplan.delivery.store import COLUMNS, REASON_MAX, STATUSES, OutboxEntry, Status
+from fhir_safetyplan.delivery.store import COLUMNS, LEASE_SECONDS, REASON_MAX, STATUSES, OutboxEntry, Status
 from fhir_safetyplan.errors import JSON, InputError
 
-__all__ = ["UNLEASE", "StoreRules", "check_purgeable", "prepare_put"]
+__all__ = ["UNLEASE", "OutboxStore", "check_purgeable", "prepare_put"]
 
 log = logging.getLogger("fhir_safetyplan.delivery.outbox")
 
@@ -46,14 +45,22 @@ def check_purgeable(status: str) -> None:
         raise InputError("Only delivered, rejected or damaged entries can be purged; pending plans are kept.")
 
 
-class StoreRules(ABC):
-    """The shared half of an outbox store (see the module): every method here is the same rule in both."""
+class OutboxStore(ABC):
+    """An outbox: what delivery, flushing, the service and the ``outbox`` commands need of one. The methods
+    written here are the same rule in every store; the abstract ones are each store's own."""
 
     #: the table and the parameter placeholder (``?`` for sqlite3, ``%s`` for psycopg); fixed, never input
     _table: ClassVar[str]
     _mark: ClassVar[str]
-    #: this process's name on its leases
+    #: this process's name on its leases (``host:pid:nonce``)
     owner: str
+    #: how long this process's claims last unless their outcome is recorded first
+    lease_seconds: float
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where it is, safe to print and log (a path, or a URL without its password)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -62,10 +69,25 @@ class StoreRules(ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @abstractmethod
+    def put(
+        self, submission_id: str, bundle: JSON, server_url: str, *, lease_seconds: float | None = None
+    ) -> OutboxEntry:
+        """Store ``bundle`` pending for ``server_url`` (a new revision when the plan is already there)."""
+
+    @abstractmethod
+    def claim(self, key: str, server_url: str, lease_seconds: float = LEASE_SECONDS) -> OutboxEntry | None:
+        """Lease the pending entry to this process and return it with its bundle; None when it is not pending
+        or another live process holds it."""
+
+    @abstractmethod
+    def purge(
+        self, status: Literal["delivered", "rejected", "damaged"], older_than_days: float | None = None
+    ) -> int:
+        """Remove the entries in ``status`` (last changed more than ``older_than_days`` ago); how many."""
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:

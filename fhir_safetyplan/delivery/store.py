@@ -1,4 +1,4 @@
-"""The one outbox interface, its entries, and :func:`open_outbox`: a file path (SQLite) or a PostgreSQL URL.
+"""The outbox's guarantees, its entries, and :func:`open_outbox`: a file path (SQLite) or a PostgreSQL URL.
 
 Two stores keep plans until the FHIR server has acknowledged them, with the same states, keys and guarantees:
 
@@ -6,10 +6,9 @@ Two stores keep plans until the FHIR server has acknowledged them, with the same
 - :class:`fhir_safetyplan.delivery.outbox_postgres.PostgresOutbox`: a PostgreSQL database shared by several
   processes on several hosts (service replicas, flushers).
 
-Why a :class:`typing.Protocol` as the interface: callers are typed against what a store does, not how. The
-rules both stores keep (finding a plan, the listings, recording outcomes compare-and-set) are written once in
-:class:`fhir_safetyplan.delivery.outbox_rules.StoreRules`; the mechanics stay in each store, in its database's
-idiom. SQLite serialises writers with one file lock and can tell at once that a lease holder on this host has died
+Both are :class:`fhir_safetyplan.delivery.outbox_rules.OutboxStore`, the one interface: callers are typed
+against what a store does, not how. The rules both stores keep (finding a plan, the listings, recording outcomes
+compare-and-set) are written once in it; the mechanics stay in each store, in its database's idiom. SQLite serialises writers with one file lock and can tell at once that a lease holder on this host has died
 (its pid is gone); PostgreSQL locks rows (``FOR UPDATE SKIP LOCKED``), keeps time by the database's clock and can
 only let a lease expire, because its holders run on other hosts. :func:`~fhir_safetyplan.delivery.deliver.deliver`,
 :func:`~fhir_safetyplan.delivery.deliver.flush`, the service and the ``outbox`` commands are typed against
@@ -28,24 +27,24 @@ log line and listing names the outbox by :func:`redact` (the URL without its pas
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fhir_safetyplan.delivery.outbox_sqlite import OutboxDamaged
 from fhir_safetyplan.errors import JSON, ConfigError
 
+if TYPE_CHECKING:
+    from fhir_safetyplan.delivery.outbox_rules import OutboxStore
+
 __all__ = [
     "LEASE_SECONDS",
     "STATUSES",
     "OutboxEntry",
-    "OutboxStore",
     "OutboxUnavailable",
     "OutboxUrl",
     "Status",
@@ -150,78 +149,6 @@ def entry_from_row(r: Any) -> OutboxEntry:
         lease_until=r[13],
         plan_key=r[14],
     )
-
-
-@runtime_checkable
-class OutboxStore(Protocol):
-    """What delivery, flushing, the service and the ``outbox`` commands need of an outbox."""
-
-    #: this process's name on its leases (``host:pid:nonce``)
-    owner: str
-    #: how long this process's claims last unless their outcome is recorded first
-    lease_seconds: float
-
-    @property
-    def location(self) -> str:
-        """Where it is, safe to print and log (a path, or a URL without its password)."""
-        ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def put(
-        self, submission_id: str, bundle: JSON, server_url: str, *, lease_seconds: float | None = None
-    ) -> OutboxEntry: ...
-
-    def get(self, key: str, server_url: str | None = None) -> OutboxEntry | None: ...
-
-    def queue(self, server_url: str | None = None) -> builtins.list[OutboxEntry]: ...
-
-    def claim(
-        self, key: str, server_url: str, lease_seconds: float = LEASE_SECONDS
-    ) -> OutboxEntry | None: ...
-
-    def release(self, key: str, server_url: str) -> None: ...
-
-    def pending(self, server_url: str | None = None) -> builtins.list[OutboxEntry]: ...
-
-    def pending_servers(self) -> builtins.list[str]: ...
-
-    def counts(self, server_url: str | None = None) -> dict[str, int]: ...
-
-    def list(self, status: Status | None = None) -> builtins.list[OutboxEntry]: ...
-
-    def mark_delivered(
-        self,
-        key: str,
-        response_summary: builtins.list[JSON],
-        *,
-        server_url: str | None = None,
-        revision: int | None = None,
-    ) -> bool: ...
-
-    def record_failure(
-        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
-    ) -> bool: ...
-
-    def mark_rejected(
-        self, key: str, reason: str, *, server_url: str | None = None, revision: int | None = None
-    ) -> bool: ...
-
-    def mark_damaged(self, key: str, server_url: str) -> bool: ...
-
-    def requeue(self, key: str, server_url: str | None = None) -> int: ...
-
-    def remove(self, key: str, server_url: str | None = None) -> bool: ...
-
-    def purge(
-        self, status: Literal["delivered", "rejected", "damaged"], older_than_days: float | None = None
-    ) -> int: ...
 
 
 # ---- naming and opening an outbox ------------------------------------------------------------------

@@ -22,6 +22,7 @@ from fhir_safetyplan.service.openapi import document as openapi_document
 from fhir_safetyplan.service.populate import router as populate_router
 from fhir_safetyplan.service.sender import Delivery
 from fhir_safetyplan.service.settings import ServiceSettings
+from fhir_safetyplan.service.statuses import error_status
 
 log = logging.getLogger("fhir_safetyplan.service")
 access_log = logging.getLogger("fhir_safetyplan.service.access")
@@ -93,11 +94,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SafetyPlanError)
     async def _safetyplan_error(request: Request, exc: SafetyPlanError) -> Response:
-        # An InputError a handler did not map itself is still the caller's input: 400.
-        from fhir_safetyplan.errors import InputError
-
-        if isinstance(exc, InputError):
-            return error_response(request, 400, exc.outcome)
+        # The one mapping of every endpoint: the caller's input, a missing plan, the upstream's failure.
+        status = error_status(exc)
+        if status is not None:
+            return error_response(request, status, exc.outcome)
         log.error("request failed: %s", type(exc).__name__)
         return error_response(request, 500, operation_outcome([issue("error", "exception", str(exc))]))
 

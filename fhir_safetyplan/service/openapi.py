@@ -144,98 +144,79 @@ def plan_body(description: str) -> JSON:
 
 # ---- schema components ---------------------------------------------------------------------------------
 
-_CODING = {"type": "object", "properties": {"system": {"type": "string"}, "code": {"type": "string"}}}
-_ANSWER_VALUE = {
-    "type": "object",
-    "properties": {
+
+def _object(properties: JSON, *required: str) -> JSON:
+    """A JSON Schema object with ``properties`` (and the ``required`` ones)."""
+    return {"type": "object", **({"required": list(required)} if required else {}), "properties": properties}
+
+
+def _array(items: JSON, **more: Any) -> JSON:
+    return {"type": "array", **more, "items": items}
+
+
+def _resource(name: str, properties: JSON, *required: str) -> JSON:
+    """The outline of FHIR resource ``name``: its ``resourceType`` fixed, and ``properties``."""
+    return _object({"resourceType": {"const": name}, **properties}, "resourceType", *required)
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_STRING = {"type": "string"}
+_CODING = _object({"system": _STRING, "code": _STRING})
+_ANSWER_VALUE = _object(
+    {
         "valueCoding": _CODING,
-        "valueString": {"type": "string"},
+        "valueString": _STRING,
         "valueBoolean": {"type": "boolean"},
         "valueInteger": {"type": "integer"},
-        "valueDate": {"type": "string"},
+        "valueDate": _STRING,
+    }
+)
+_QR_ITEMS = _array(_ref("QuestionnaireResponseItem"))
+_ISSUE = _object(
+    {
+        "severity": {"enum": ["fatal", "error", "warning", "information"]},
+        "code": _STRING,
+        "diagnostics": _STRING,
+        "expression": _array(_STRING),
     },
-}
-_QR_ITEMS = {"type": "array", "items": {"$ref": "#/components/schemas/QuestionnaireResponseItem"}}
+    "severity",
+    "code",
+)
+_PARAMETER = _object(
+    {"name": {"enum": ["questionnaire-response", "resource"]}, "resource": _ref("QuestionnaireResponse")},
+    "name",
+)
+_QR_STATUSES = ["in-progress", "completed", "amended", "entered-in-error", "stopped"]
 
 #: FHIR resources in outline (the service checks them itself; the outline is for the reader and for fuzzers)
 _COMPONENTS: dict[str, Any] = {
-    "Resource": {
-        "type": "object",
-        "required": ["resourceType"],
-        "properties": {"resourceType": {"type": "string"}},
-        "additionalProperties": True,
-    },
-    "OperationOutcome": {
-        "type": "object",
-        "required": ["resourceType", "issue"],
-        "properties": {
-            "resourceType": {"const": "OperationOutcome"},
-            "issue": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["severity", "code"],
-                    "properties": {
-                        "severity": {"enum": ["fatal", "error", "warning", "information"]},
-                        "code": {"type": "string"},
-                        "diagnostics": {"type": "string"},
-                        "expression": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-            },
-        },
-    },
-    "QuestionnaireResponseItem": {
-        "type": "object",
-        "required": ["linkId"],
-        "properties": {
-            "linkId": {"type": "string"},
-            "text": {"type": "string"},
-            "answer": {"type": "array", "items": _ANSWER_VALUE},
-            "item": _QR_ITEMS,
-        },
-    },
-    "QuestionnaireResponse": {
-        "type": "object",
-        "required": ["resourceType", "questionnaire", "status"],
-        "properties": {
-            "resourceType": {"const": "QuestionnaireResponse"},
-            "questionnaire": {"type": "string"},
-            "status": {"enum": ["in-progress", "completed", "amended", "entered-in-error", "stopped"]},
+    "Resource": {**_object({"resourceType": _STRING}, "resourceType"), "additionalProperties": True},
+    "OperationOutcome": _resource("OperationOutcome", {"issue": _array(_ISSUE, minItems=1)}, "issue"),
+    "QuestionnaireResponseItem": _object(
+        {"linkId": _STRING, "text": _STRING, "answer": _array(_ANSWER_VALUE), "item": _QR_ITEMS}, "linkId"
+    ),
+    "QuestionnaireResponse": _resource(
+        "QuestionnaireResponse",
+        {
+            "questionnaire": _STRING,
+            "status": {"enum": _QR_STATUSES},
             "subject": {"type": "object"},
             "author": {"type": "object"},
-            "authored": {"type": "string"},
+            "authored": _STRING,
             "identifier": {"type": "object"},
             "item": _QR_ITEMS,
         },
-    },
-    "Parameters": {
-        "type": "object",
-        "required": ["resourceType", "parameter"],
-        "properties": {
-            "resourceType": {"const": "Parameters"},
-            "parameter": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {
-                        "name": {"enum": ["questionnaire-response", "resource"]},
-                        "resource": {"$ref": "#/components/schemas/QuestionnaireResponse"},
-                    },
-                },
-            },
-        },
-    },
+        "questionnaire",
+        "status",
+    ),
+    "Parameters": _resource("Parameters", {"parameter": _array(_PARAMETER)}, "parameter"),
     "PlanInput": {
         "description": "A QuestionnaireResponse, an answers document (see 'safetyplan schema'), or for "
         "the operations a Parameters resource holding the response.",
-        "anyOf": [
-            {"$ref": "#/components/schemas/QuestionnaireResponse"},
-            {"$ref": "#/components/schemas/AnswersDocument"},
-            {"$ref": "#/components/schemas/Parameters"},
-        ],
+        "anyOf": [_ref("QuestionnaireResponse"), _ref("AnswersDocument"), _ref("Parameters")],
     },
 }
 

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from fhir_safetyplan import codes
 from fhir_safetyplan import populate as pop
-from fhir_safetyplan.client import FhirError
 from fhir_safetyplan.content import load
-from fhir_safetyplan.errors import JSON, InputError
+from fhir_safetyplan.errors import JSON
 from fhir_safetyplan.populate_source import find_current_plan
 from fhir_safetyplan.population import context_name
 from fhir_safetyplan.questionnaire import questionnaire_for, shared_questionnaire
-from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.fhirio import HttpError, fhir_response, negotiate, read_json
 from fhir_safetyplan.service.openapi import (
     ERRORS,
@@ -33,8 +31,7 @@ from fhir_safetyplan.service.openapi import (
     example_populate,
     request_body,
 )
-from fhir_safetyplan.service.routes import _FORMAT, _settings, _work
-from fhir_safetyplan.show import PlanNotFound
+from fhir_safetyplan.service.routes import _FORMAT, _settings, _work, operation
 
 router = APIRouter()
 
@@ -156,28 +153,17 @@ def _from_upstream(request: Request, subject: JSON | None) -> tuple[JSON, list[J
             "To read the current plan from the upstream, give 'subject' as a Patient/<id> reference.",
             "required",
         )
-
-    try:
-        plan = find_current_plan(request.app.state.delivery.client(settings.upstream), reference)
-    except PlanNotFound as err:
-        raise HttpError(404, str(err), err.outcome) from None
-    except InputError as err:
-        raise HttpError(400, str(err), err.outcome) from None
-    except FhirError as err:
-        raise HttpError(
-            502, "The upstream FHIR server could not be searched for the plan.", err.outcome
-        ) from None
+    # Not found (404), or the upstream failing us (502): the app's one mapping answers it.
+    plan = find_current_plan(request.app.state.delivery.client(settings.upstream), reference)
     return plan.response, list(plan.issues)
 
 
-@router.post(
+@operation(
+    router,
     "/Questionnaire/$populate",
-    tags=["operations"],
-    summary="SDC $populate: a follow-up form pre-filled from the previous response (or the upstream's plan)",
-    response_class=Response,
-    dependencies=[Depends(require_caller)],
-    openapi_extra=_BODY,
-    responses=_RESPONSES,
+    "SDC $populate: a follow-up form pre-filled from the previous response (or the upstream's plan)",
+    _BODY,
+    _RESPONSES,
 )
 async def populate_type(request: Request, format_: str | None = _FORMAT) -> Response:
     """SDC ``$populate`` at type level: the form is the ``questionnaire`` parameter (or the previous one's)."""
@@ -186,14 +172,12 @@ async def populate_type(request: Request, format_: str | None = _FORMAT) -> Resp
     return fhir_response(await _work(_populate, body, None, request), media_type=media)
 
 
-@router.post(
+@operation(
+    router,
     "/Questionnaire/{id}/$populate",
-    tags=["operations"],
-    summary="SDC $populate of one form (sikkerhetsplan, -nb, -nn, -en)",
-    response_class=Response,
-    dependencies=[Depends(require_caller)],
-    openapi_extra=_BODY,
-    responses=_RESPONSES,
+    "SDC $populate of one form (sikkerhetsplan, -nb, -nn, -en)",
+    _BODY,
+    _RESPONSES,
 )
 async def populate_instance(
     request: Request,

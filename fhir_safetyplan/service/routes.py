@@ -15,10 +15,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 from starlette.concurrency import run_in_threadpool
 
 from fhir_safetyplan import __version__, codes
-from fhir_safetyplan.errors import JSON, InputError, ValidationFailed, issue, operation_outcome
+from fhir_safetyplan.errors import JSON, one_issue
 from fhir_safetyplan.service.callers import require_caller
 from fhir_safetyplan.service.capability import capability_statement
 from fhir_safetyplan.service.fhirio import PLAIN_JSON, HttpError, fhir_response, negotiate, read_json
@@ -86,10 +87,35 @@ def _context(settings: ServiceSettings) -> DocumentContext:
     )
 
 
-def _input_error(err: InputError) -> HttpError:
-    """400 for input we cannot read as a plan, 422 for a plan that breaks the form's rules."""
-    status = 422 if isinstance(err, ValidationFailed) else 400
-    return HttpError(status, str(err), err.outcome)
+def _get(
+    path: str, tag: str, summary: str, responses: dict[int | str, Any]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``GET path``: an endpoint anyone may read, answering JSON (no token: definitions and the service's
+    state are public)."""
+    return router.get(path, tags=[tag], summary=summary, response_class=Response, responses=responses)
+
+
+def operation(
+    api: APIRouter,
+    path: str,
+    summary: str,
+    body: JSON,
+    responses: dict[int | str, Any],
+    *,
+    tag: str = "operations",
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``POST path`` on ``api``: an endpoint that reads a FHIR body, needs the caller's token and answers FHIR
+    JSON (``body``: its OpenAPI request body). What its work raises is answered by the app's one mapping
+    (:data:`fhir_safetyplan.service.statuses.ERROR_STATUSES`)."""
+    return api.post(
+        path,
+        tags=[tag],
+        summary=summary,
+        response_class=Response,
+        dependencies=[Depends(require_caller)],
+        openapi_extra=body,
+        responses=responses,
+    )
 
 
 # ---- definitions ---------------------------------------------------------------------------------
@@ -102,12 +128,11 @@ def _questionnaires(settings: ServiceSettings) -> list[JSON]:
     return published_questionnaires(codes.canonical_base(settings.canonical_base))
 
 
-@router.get(
+@_get(
     "/Questionnaire",
-    tags=["definitions"],
-    summary="Search the Questionnaires (a searchset Bundle)",
-    response_class=Response,
-    responses={200: described("A searchset Bundle of Questionnaires."), **READ_ERRORS},
+    "definitions",
+    "Search the Questionnaires (a searchset Bundle)",
+    {200: described("A searchset Bundle of Questionnaires."), **READ_ERRORS},
 )
 async def search_questionnaires(
     request: Request,
@@ -149,12 +174,11 @@ async def search_questionnaires(
     return fhir_response(bundle, media_type=media)
 
 
-@router.get(
+@_get(
     "/Questionnaire/{id}",
-    tags=["definitions"],
-    summary="Read one Questionnaire",
-    response_class=Response,
-    responses={
+    "definitions",
+    "Read one Questionnaire",
+    {
         200: described("The Questionnaire."),
         404: described("No Questionnaire with this id (OperationOutcome).", OUTCOME),
         406: ERRORS[406],
@@ -182,19 +206,12 @@ async def read_questionnaire(
 # ---- operations ----------------------------------------------------------------------------------
 
 
-@router.post(
+@operation(
+    router,
     "/QuestionnaireResponse/$validate",
-    tags=["operations"],
-    summary="Validate a QuestionnaireResponse or answers document (an OperationOutcome, 200 even when invalid)",
-    response_class=Response,
-    dependencies=[Depends(require_caller)],
-    openapi_extra=plan_body(
-        "A QuestionnaireResponse, an answers document, or a Parameters resource with 'resource'."
-    ),
-    responses={
-        200: described("The OperationOutcome: errors mean the input is not valid.", OUTCOME),
-        **ERRORS,
-    },
+    "Validate a QuestionnaireResponse or answers document (an OperationOutcome, 200 even when invalid)",
+    plan_body("A QuestionnaireResponse, an answers document, or a Parameters resource with 'resource'."),
+    {200: described("The OperationOutcome: errors mean the input is not valid.", OUTCOME), **ERRORS},
 )
 async def validate_response(request: Request, format_: str | None = _FORMAT) -> Response:
     """FHIR ``$validate``: the outcome is the answer, so an invalid input still gets 200."""
@@ -207,16 +224,14 @@ async def validate_response(request: Request, format_: str | None = _FORMAT) -> 
     return fhir_response(outcome, media_type=media)
 
 
-@router.post(
+@operation(
+    router,
     "/QuestionnaireResponse/$extract",
-    tags=["operations"],
-    summary="SDC $extract: the transaction Bundle the form's template extraction defines",
-    response_class=Response,
-    dependencies=[Depends(require_caller)],
-    openapi_extra=plan_body(
+    "SDC $extract: the transaction Bundle the form's template extraction defines",
+    plan_body(
         "A QuestionnaireResponse, an answers document, or a Parameters resource with 'questionnaire-response'."
     ),
-    responses={
+    {
         200: described("The transaction Bundle (CarePlan) extracted from the response."),
         422: described("The response is not valid against its Questionnaire (OperationOutcome).", OUTCOME),
         **ERRORS,
@@ -229,10 +244,7 @@ async def extract_response(request: Request, format_: str | None = _FORMAT) -> R
     media = negotiate(request)
     settings = _settings(request)
     data = _unwrap(await read_json(request, settings.max_body_bytes), ("questionnaire-response", "resource"))
-    try:
-        bundle = await _work(extract, data, _context(settings))
-    except InputError as err:
-        raise _input_error(err) from None
+    bundle = await _work(extract, data, _context(settings))
     return fhir_response(bundle, media_type=media)
 
 
@@ -265,17 +277,15 @@ def _transaction_response(result: DeliveryResult) -> JSON:
     }
 
 
-@router.post(
+@operation(
+    router,
     "/QuestionnaireResponse",
-    tags=["delivery"],
-    summary="Validate, document and deliver a plan to the upstream FHIR server",
-    response_class=Response,
-    dependencies=[Depends(require_caller)],
-    openapi_extra=plan_body(
+    "Validate, document and deliver a plan to the upstream FHIR server",
+    plan_body(
         "A QuestionnaireResponse or an answers document. The same submission sent again is delivered again "
         "without creating copies."
     ),
-    responses={
+    {
         201: described(
             "Delivered: a transaction-response Bundle with the upstream's statuses and locations."
         ),
@@ -293,6 +303,7 @@ def _transaction_response(result: DeliveryResult) -> JSON:
         503: described("The upstream cannot take it now and there is no outbox (OperationOutcome).", OUTCOME),
         **ERRORS,
     },
+    tag="delivery",
 )
 async def create_response(request: Request, format_: str | None = _FORMAT) -> Response:
     """Validate, document and deliver: 201 delivered, 202 queued in the outbox, 4xx refused (OperationOutcome)."""
@@ -311,10 +322,7 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
         raise HttpError(
             400, "POST a QuestionnaireResponse or an answers document, not Parameters.", code="structure"
         )
-    try:
-        bundle, submission = await _work(_document, data, settings)
-    except InputError as err:
-        raise _input_error(err) from None
+    bundle, submission = await _work(_document, data, settings)
     result = await _work(delivery.deliver, bundle, submission)
     if result.status not in ("delivered", "queued", "conflict"):  # conflict: answered 409 below
         from fhir_safetyplan.service.refusals import refusal
@@ -323,15 +331,11 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
     # Percent-encoded: a header must be Latin-1 and one line, whatever the sender chose as identifier.
     headers = {"X-Submission-Id": quote(submission, safe="-._:")}
     if result.status == "queued":
-        outcome = operation_outcome(
-            [
-                issue(
-                    "information",
-                    "informational",
-                    f"Queued: the upstream cannot take the plan now; it is kept in the outbox as submission "
-                    f"{submission} and delivered automatically when the upstream is back.",
-                )
-            ]
+        outcome = one_issue(
+            "information",
+            "informational",
+            f"Queued: the upstream cannot take the plan now; it is kept in the outbox as submission "
+            f"{submission} and delivered automatically when the upstream is back.",
         )
         return fhir_response(outcome, http_status(result.status), media, headers)
     if result.status == "conflict":  # held for a person: the patient's plan changed meanwhile
@@ -348,12 +352,11 @@ async def create_response(request: Request, format_: str | None = _FORMAT) -> Re
 # ---- about the service ---------------------------------------------------------------------------
 
 
-@router.get(
+@_get(
     "/metadata",
-    tags=["about"],
-    summary="The CapabilityStatement of this service",
-    response_class=Response,
-    responses={200: described("The CapabilityStatement."), 406: ERRORS[406]},
+    "about",
+    "The CapabilityStatement of this service",
+    {200: described("The CapabilityStatement."), 406: ERRORS[406]},
 )
 async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
     """What this service offers, as a FHIR CapabilityStatement."""
@@ -361,12 +364,11 @@ async def metadata(request: Request, format_: str | None = _FORMAT) -> Response:
     return fhir_response(capability_statement(_settings(request), _base_url(request)), media_type=media)
 
 
-@router.get(
+@_get(
     "/healthz",
-    tags=["about"],
-    summary="Liveness, upstream reachability and outbox depth",
-    response_class=Response,
-    responses={
+    "about",
+    "Liveness, upstream reachability and outbox depth",
+    {
         200: {
             "description": "The service is alive; 'status' is 'degraded' when the upstream cannot be reached.",
             "content": {PLAIN_JSON: {"schema": {"type": "object"}}},

@@ -21,7 +21,7 @@ from fhir_safetyplan.service.settings import ServiceSettings
 if TYPE_CHECKING:
     from fhir_safetyplan.client import FhirClient
     from fhir_safetyplan.delivery.deliver import DeliveryResult
-    from fhir_safetyplan.delivery.store import OutboxStore
+    from fhir_safetyplan.delivery.outbox_rules import OutboxStore
 
 log = logging.getLogger("fhir_safetyplan.service.sender")
 

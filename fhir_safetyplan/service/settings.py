@@ -84,8 +84,9 @@ class ServiceSettings:
     #: cannot be delivered now is answered 503, not kept
     outbox: Path | OutboxUrl | None = None
     #: seconds a replica's claim on a queued plan lasts: a replica that dies mid-send holds its plans this long
-    #: before another takes them (on PostgreSQL only the expiry tells; on SQLite a dead local holder is seen at once)
-    outbox_lease: float = 300.0
+    #: before another takes them (on PostgreSQL only the expiry tells; on SQLite a dead local holder is seen at once);
+    #: None: the outbox's default (:data:`fhir_safetyplan.delivery.store.LEASE_SECONDS`)
+    outbox_lease: float | None = None
     #: seconds between background deliveries of queued plans (0 or less: no background flusher)
     flush_interval: float = 30.0
     #: at most this many queued plans are sent per background round, so a round is bounded in time

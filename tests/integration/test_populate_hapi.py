@@ -69,6 +69,9 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
         assert link_id not in carried, link_id
         assert link_id in err  # listed as asked again
     assert fnr not in err
+    assert (
+        "no active safety plan" not in err
+    )  # a 1.1.0 plan's CarePlan (category oppfolging) is found as such
     assert carried == {k: v for k, v in old.items() if k in carried}
     assert set(carried) == set(old) - not_carried
 
@@ -113,11 +116,13 @@ def test_populate_from_the_server_then_edit_and_push_gives_the_edited_plan(
     assert flag["status"] == "active"
 
 
+@pytest.mark.parametrize("example", ["05-streng-kontakt", EXAMPLE], ids=["content-1.0.0", "content-1.1.0"])
 def test_with_two_active_plans_the_newest_is_prefilled_and_stderr_says_so(
-    hapi_base_url: str, fhir: Fhir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example: str, hapi_base_url: str, fhir: Fhir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two active CarePlans of ours for one patient (what older versions left behind), made here directly."""
-    first = fresh_plan("05-streng-kontakt")
+    """Two active CarePlans of ours for one patient (what older versions left behind), made here directly; for a
+    plan of each content version (their CarePlans have different category codes)."""
+    first = fresh_plan(example)
     code, summary, err = push(
         capsys, str(write(tmp_path, first)), "--server", hapi_base_url, "--create-patient", "--no-outbox"
     )
