@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from fhir_safetyplan import bundled, cli, form_preview
 from fhir_safetyplan.document import DocumentContext
+from fhir_safetyplan.identifiers import parse_identity_number
 from fhir_safetyplan.service import ServiceSettings, Tokens, create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`:DeprecationWarning")
@@ -180,7 +181,12 @@ def test_config_offers_delivery_only_when_preview_turned_it_on_for_an_upstream()
         "nn": "sikkerhetsplan-nn",
         "en": "sikkerhetsplan-en",
     }
-    assert config["patient"]["value"] == "15838540063"  # synthetic (Tenor: month + 80)
+    patient = config["patient"]["value"]
+    assert parse_identity_number(patient).synthetic_style == "tenor"  # synthetic (Tenor: month + 80)
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    assert not any(
+        patient in p.read_text(encoding="utf-8") for p in examples.glob("*/*.json")
+    )  # no example's
     with client("http://upstream.test/fhir") as c:  # serve with an upstream: the page only checks
         assert c.get("/form/config").json()["deliver"] is False
     with client("http://upstream.test/fhir", form_delivers=True) as c:

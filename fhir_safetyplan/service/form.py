@@ -45,8 +45,10 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-#: the synthetic people of every preview (a Tenor test number: month + 80; an HPR test number)
-SYNTHETIC_PATIENT = {"system": codes.FNR, "value": "15838540063"}
+#: the synthetic people of every preview (a Tenor test number: month + 80; an HPR test number). The patient is
+#: the preview's own, no example's: a plan delivered from the preview (dated now) would otherwise be the newest
+#: plan of that example's patient on a shared server, and hold the example's own plan (an older conversation)
+SYNTHETIC_PATIENT = {"system": codes.FNR, "value": "12867949818"}
 SYNTHETIC_CLINICIAN = {"system": codes.HPR, "value": "99990001"}
 
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
