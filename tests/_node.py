@@ -20,7 +20,6 @@ def run_node(
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout

@@ -116,12 +116,20 @@ def crossed(older: JSON, newer: JSON) -> tuple[State, JSON, JSON]:
     return state, retirement, revision
 
 
+def landed(crossed: tuple[State, JSON, JSON], first: str) -> State:
+    """The state once ``first`` of the crossed pair ("revision" or "retirement") has landed: both update the
+    older plan under ifMatch on the same version, so HAPI refuses the other one (412)."""
+    state, retirement, revision = crossed
+    ahead, behind = (revision, retirement) if first == "revision" else (retirement, revision)
+    state = after(state, ahead)
+    assert not versions_match(state, behind)
+    return state
+
+
 def test_both_checks_before_either_retirement_the_newer_revision_first_leaves_the_newer_plan_alone(
     older: JSON, crossed: tuple[State, JSON, JSON]
 ) -> None:
-    state, retirement, revision = crossed
-    state = after(state, revision)
-    assert not versions_match(state, retirement)  # HAPI refuses the older's retirement: 412
+    state = landed(crossed, "revision")
     # the older re-reads: superseded by a revision, so it was delivered (the order "older, then newer")
     assert simultaneous.after_first(older, plans(state, "c-older")).kind == "alone"
     assert revise(older, plans(state, "c-older")).kind == "already"
@@ -131,9 +139,7 @@ def test_both_checks_before_either_retirement_the_newer_revision_first_leaves_th
 def test_both_checks_before_either_retirement_the_older_retirement_first_leaves_the_newer_plan_alone(
     newer: JSON, crossed: tuple[State, JSON, JSON]
 ) -> None:
-    state, retirement, revision = crossed
-    state = after(state, retirement)
-    assert not versions_match(state, revision)  # HAPI refuses the newer's revision: 412
+    state = landed(crossed, "retirement")
     # the newer re-reads: the older is retired, so it is sent again as the first plan it was (no change)
     again = revise(newer, plans(state, "c-newer"))
     assert again.kind == "first" and again.bundle == newer
