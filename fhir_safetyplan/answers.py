@@ -30,10 +30,11 @@ from pydantic import (
 from fhir_safetyplan import codes
 from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, InputError, issue, one_issue, operation_outcome
+from fhir_safetyplan.form_ids import Link
 from fhir_safetyplan.identifiers import is_valid_organisation_number
 from fhir_safetyplan.ids import derived_id, plan_scope, resource_id
 from fhir_safetyplan.jsonshape import items_by_link
-from fhir_safetyplan.questionnaire import ANSWER_WORDS, Link, shared_questionnaire
+from fhir_safetyplan.questionnaire import ANSWER_WORDS, shared_questionnaire
 
 if TYPE_CHECKING:
     from fhir_safetyplan.document import DocumentContext

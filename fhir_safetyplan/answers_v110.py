@@ -28,7 +28,7 @@ from fhir_safetyplan import answers as v100
 from fhir_safetyplan.answers import CHECKLIST_KEYS, Channel, ChecklistKey, LongText, ShortText, _Model, one_of
 from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.form_ids import Link
 
 VERSION = "1.1.0"
 _CONTENT = load()

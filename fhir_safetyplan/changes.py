@@ -18,7 +18,8 @@ from typing import Any
 from fhir_safetyplan import codes
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, ConfigError
-from fhir_safetyplan.questionnaire import Link, questionnaire_for
+from fhir_safetyplan.form_ids import Link
+from fhir_safetyplan.questionnaire import questionnaire_for
 from fhir_safetyplan.response_answers import answers_by_link
 from fhir_safetyplan.sentences import format_date
 

@@ -18,8 +18,8 @@ from fhir_safetyplan import codes, fhir_r4
 from fhir_safetyplan.codes import ACT_CODE, CONFIDENTIALITY, WRITTEN_TYPES
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.errors import JSON, InputError, one_issue
+from fhir_safetyplan.form_ids import CS_PLAN, FLAG_CODE
 from fhir_safetyplan.ids import full_url, plan_scope, resource_id
-from fhir_safetyplan.questionnaire import CS_PLAN, FLAG_CODE
 from fhir_safetyplan.response_answers import access_labels, answers_by_link, involvement_of
 from fhir_safetyplan.sentences import format_date, response_lines, safe_contact_text
 

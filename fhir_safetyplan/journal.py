@@ -18,7 +18,7 @@ from fhir_safetyplan.codes import answer_code
 from fhir_safetyplan.content import Content, load
 from fhir_safetyplan.document import CrisisCentre
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.form_ids import Link
 from fhir_safetyplan.response_answers import answers_by_link, codings, involvement_of, strings, yes_no
 from fhir_safetyplan.sentences import format_date, lower_first, option_display, safe_contact_parts, sentence
 

@@ -24,44 +24,13 @@ from functools import cache
 from fhir_safetyplan import codes, population
 from fhir_safetyplan.content import load
 from fhir_safetyplan.errors import JSON, ConfigError
-from fhir_safetyplan.form_builder import RELEASE_DATE, STRING_MAX, TEXT_MAX, _Builder
-from fhir_safetyplan.form_ids import (
-    CATEGORY_CODE,
-    CS_ANSWER,
-    CS_AVERT,
-    CS_CHANNEL,
-    CS_CONVERSATION,
-    CS_DUTY,
-    CS_INSTRUMENT,
-    CS_LEVEL,
-    CS_PLAN,
-    FLAG_CODE,
-    REQUIRED_GROUPS,
-    TEMPLATE_ID,
-    Link,
-)
+from fhir_safetyplan.form_builder import _Builder
+from fhir_safetyplan.form_ids import CS_PLAN
 from fhir_safetyplan.versions import KNOWN_VERSIONS, check_version, frozen_questionnaire
 
-# The form's ids live in form_ids and the builder in form_builder; they are re-exported here, where other
-# modules have always imported them.
+# The form's ids live in form_ids and the builder in form_builder: import them from there.
 __all__ = [
     "ANSWER_WORDS",
-    "CATEGORY_CODE",
-    "CS_ANSWER",
-    "CS_AVERT",
-    "CS_CHANNEL",
-    "CS_CONVERSATION",
-    "CS_DUTY",
-    "CS_INSTRUMENT",
-    "CS_LEVEL",
-    "CS_PLAN",
-    "FLAG_CODE",
-    "RELEASE_DATE",
-    "REQUIRED_GROUPS",
-    "STRING_MAX",
-    "TEMPLATE_ID",
-    "TEXT_MAX",
-    "Link",
     "all_questionnaires",
     "build_questionnaire",
     "questionnaire_for",

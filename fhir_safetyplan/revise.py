@@ -42,9 +42,9 @@ from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import CurrentPlan, StoredPlan, find, when
 from fhir_safetyplan.document import _narrative
 from fhir_safetyplan.errors import JSON, SafetyPlanError, issue, operation_outcome
+from fhir_safetyplan.form_ids import Link
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.outcomes import Kind
-from fhir_safetyplan.questionnaire import Link
 from fhir_safetyplan.response_answers import answers_by_link
 from fhir_safetyplan.sentences import format_date
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_safetyplan.errors import JSON, issue
+from fhir_safetyplan.form_ids import REQUIRED_GROUPS
 from fhir_safetyplan.jsonshape import items_by_link
-from fhir_safetyplan.questionnaire import REQUIRED_GROUPS
 from fhir_safetyplan.validation.response import enabled_in
 from fhir_safetyplan.versions import FROZEN_VERSIONS
 

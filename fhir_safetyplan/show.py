@@ -25,9 +25,9 @@ from fhir_safetyplan.content import load
 from fhir_safetyplan.current_plan import PLAN_TYPES, when
 from fhir_safetyplan.delivery.guard import guard_public_server
 from fhir_safetyplan.errors import JSON, InputError, SafetyPlanError, one_issue
+from fhir_safetyplan.form_ids import Link
 from fhir_safetyplan.jsonshape import obj as _obj
 from fhir_safetyplan.jsonshape import objs as _objs
-from fhir_safetyplan.questionnaire import Link
 from fhir_safetyplan.response_answers import answers_by_link
 from fhir_safetyplan.sentences import format_date, safe_contact_text
 

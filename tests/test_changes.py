@@ -13,7 +13,7 @@ import pytest
 from fhir_safetyplan import changes, pipeline
 from fhir_safetyplan.cli import main
 from fhir_safetyplan.content import load
-from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.form_ids import Link
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 JSON = dict[str, Any]

@@ -15,7 +15,8 @@ from _items import items_by_link
 from fhir_safetyplan import codes, content, pipeline
 from fhir_safetyplan.document import DocumentContext
 from fhir_safetyplan.errors import has_errors
-from fhir_safetyplan.questionnaire import CS_AVERT, REQUIRED_GROUPS, Link, build_questionnaire
+from fhir_safetyplan.form_ids import CS_AVERT, REQUIRED_GROUPS, Link
+from fhir_safetyplan.questionnaire import build_questionnaire
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -13,7 +13,8 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 
 from fhir_safetyplan import codes, content
 from fhir_safetyplan.conformance import codesystems
-from fhir_safetyplan.questionnaire import Link, build_questionnaire
+from fhir_safetyplan.form_ids import Link
+from fhir_safetyplan.questionnaire import build_questionnaire
 
 ANSWER_CS_URL = codes.codesystem_url(codes.DEFAULT_CANONICAL_BASE, codes.ANSWER_CS)
 LANGS = [None, "nb", "nn", "en"]

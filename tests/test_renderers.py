@@ -19,7 +19,8 @@ from _needs import unavailable
 from _node import run_node
 
 from fhir_safetyplan.content import load
-from fhir_safetyplan.questionnaire import Link, build_questionnaire
+from fhir_safetyplan.form_ids import Link
+from fhir_safetyplan.questionnaire import build_questionnaire
 from fhir_safetyplan.rendering import for_renderer
 from fhir_safetyplan.validation import validate_response
 from fhir_safetyplan.versions import FROZEN_VERSIONS

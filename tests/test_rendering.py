@@ -12,7 +12,8 @@ import pytest
 from _items import items_by_link
 
 from fhir_safetyplan.errors import ConfigError
-from fhir_safetyplan.questionnaire import Link, all_questionnaires, build_questionnaire
+from fhir_safetyplan.form_ids import Link
+from fhir_safetyplan.questionnaire import all_questionnaires, build_questionnaire
 from fhir_safetyplan.rendering import for_renderer
 
 JSON = dict[str, Any]

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from fhir_safetyplan import pipeline
-from fhir_safetyplan.questionnaire import REQUIRED_GROUPS, Link, all_questionnaires, build_questionnaire
+from fhir_safetyplan.form_ids import REQUIRED_GROUPS, Link
+from fhir_safetyplan.questionnaire import all_questionnaires, build_questionnaire
 from fhir_safetyplan.sections import section_issues
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_safetyplan import __version__, codes, fhir_r4
 from fhir_safetyplan.errors import JSON
-from fhir_safetyplan.questionnaire import RELEASE_DATE
+from fhir_safetyplan.form_builder import RELEASE_DATE
 from fhir_safetyplan.service.fhirio import FHIR_JSON, PLAIN_JSON
 from fhir_safetyplan.service.settings import ServiceSettings
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from fhir_safetyplan import fhir_r4
 from fhir_safetyplan.errors import JSON, issue
-from fhir_safetyplan.questionnaire import Link
+from fhir_safetyplan.form_ids import Link
 from fhir_safetyplan.response_answers import answers_by_link
 from fhir_safetyplan.validation.primitives import MAX_DEPTH
 

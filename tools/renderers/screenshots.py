@@ -12,7 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fhir_safetyplan.questionnaire import Link, build_questionnaire
+from fhir_safetyplan.form_ids import Link
+from fhir_safetyplan.questionnaire import build_questionnaire
 from fhir_safetyplan.rendering import for_renderer
 
 ROOT = Path(__file__).resolve().parents[2]
