@@ -13,8 +13,9 @@ on H2 (in a file), one against HAPI on PostgreSQL. A run:
    is in its database and survives);
 3. meanwhile a chaos thread SIGKILLs a replica every few seconds and starts a new one, including while the
    queued plans are being delivered after HAPI is back. On PostgreSQL a killed replica's leases only expire
-   (``serve --outbox-lease``, short here), then the others deliver what it held. The flush loops are not
-   killed: ``outbox flush`` leases for the default 300 s, which would only make the test wait;
+   (``serve --outbox-lease``, short here), then the others deliver what it held. While HAPI is down and while
+   the queue is being delivered, every other ``outbox flush --lease`` (as short) is SIGKILLed too, a moment
+   after it starts;
 4. once the outbox has nothing pending, the server is searched patient by patient.
 
 Figures are printed like the fault matrix's; every figure but ``plans`` must be 0.
@@ -113,6 +114,7 @@ class Cluster:
     accepted: dict[int, int] = field(default_factory=dict)  # HTTP status -> how many
     kills: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("up", "down", "delivering"), 0))
     resent: int = 0
+    flush_kills: int = 0
     unexpected: list[str] = field(default_factory=list)
     phase: str = "up"
     seconds: dict[str, float] = field(default_factory=dict)  # how long each phase took
@@ -200,9 +202,22 @@ class Cluster:
         return run
 
     def flush_loop(self) -> None:
-        """``safetyplan outbox flush`` again and again until the run is done."""
+        """``safetyplan outbox flush --lease`` again and again until the run is done. While HAPI is down and while
+        the queued plans are being delivered, every other flush is SIGKILLed a moment after it starts: what it
+        held is then sent by another process once its lease (``--lease``, short here) has run out."""
+        runs = 0
         while not self.done.is_set():
-            proc = cli("outbox", "flush", "--outbox", self.outbox)
+            proc = cli("outbox", "flush", "--outbox", self.outbox, "--lease", str(LEASE))
+            runs += 1
+            if self.phase in ("down", "delivering") and runs % 2 == 0:
+                try:
+                    proc.wait(timeout=self.draw(0.3, 1.5))
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.communicate(timeout=30)
+                    with self.lock:
+                        self.flush_kills += 1
+                    continue
             _, err = proc.communicate(timeout=180)
             if proc.returncode not in (0, 4):  # delivered all, or some still queued
                 self.unexpected.append(f"flush exit {proc.returncode}: {err[-300:]}")
@@ -297,7 +312,8 @@ def _figures(c: Cluster, patients: dict[str, list[str]], took: float) -> dict[st
     print(
         f"cluster ({type(c.upstream).__name__}, outbox {c.outbox.split(':')[0] if '://' in c.outbox else 'sqlite'}):",
         json.dumps(figures),
-        f"(answers {c.accepted}, killed {c.kills}, plans sent again {c.resent}, {took:.0f} s: {c.seconds})",
+        f"(answers {c.accepted}, killed {c.kills} replicas and {c.flush_kills} flushes, plans sent again "
+        f"{c.resent}, {took:.0f} s: {c.seconds})",
     )
     return figures
 
@@ -325,4 +341,5 @@ def test_replicas_and_flushers_on_one_postgresql_outbox_deliver_every_plan_once_
         figures = _figures(c, patients, took)
         assert c.accepted.get(202, 0) > 0, "no plan was queued while HAPI was down"
         assert c.kills["down"] > 0 and c.kills["delivering"] > 0, c.kills
+        assert c.flush_kills > 0, "no flush was killed mid-way"
         assert {k: v for k, v in figures.items() if k != "plans"} == dict.fromkeys(FAILURES, 0), c.unexpected
