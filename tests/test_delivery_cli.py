@@ -268,6 +268,28 @@ def test_the_lease_the_help_states_is_the_outboxs_default() -> None:
     assert float(LEASE_HELP) == LEASE_SECONDS
 
 
+@pytest.mark.parametrize("word", ["none", "None", "off", "false", "0"])
+@pytest.mark.parametrize("command", [("push", "plan.json", "--server", BASE), ("outbox", "list"), ("serve",)])
+def test_a_word_for_no_outbox_is_refused_instead_of_becoming_a_file_of_that_name(
+    word: str, command: tuple[str, ...], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    write(example())
+    assert main([*command, "--outbox", word]) == exitcodes.CONFIG
+    err = capsys.readouterr().err
+    assert "not a way to turn the outbox off" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json"]  # no outbox file, no folder
+
+
+@responses.activate
+def test_a_file_really_named_none_is_given_as_a_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    responses.post(BASE, status=503)
+    plan = write(example())
+    assert main(["push", plan, "--server", BASE, "--no-check", "--outbox", "./none"]) == exitcodes.QUEUED
+    assert (tmp_path / "none").is_file()
+
+
 @responses.activate
 def test_unreachable_metadata_with_an_outbox_still_keeps_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
     responses.get(f"{BASE}/metadata", status=503)

@@ -188,15 +188,26 @@ class OutboxUrl:
 OutboxSpec = Path | OutboxUrl
 
 
+#: values that read as "no outbox" but would be a file name: refused (see :func:`outbox_spec`)
+_NO_OUTBOX_WORDS = frozenset({"none", "off", "no", "false", "0", "null", "disabled", "-"})
+
+
 def outbox_spec(value: str | os.PathLike[str] | OutboxUrl) -> OutboxSpec:
     """What ``value`` names: a PostgreSQL URL (``postgresql://`` or ``postgres://``) or an SQLite file path.
 
     Raises :class:`~fhir_safetyplan.errors.ConfigError` (exit 7) for any other URL scheme, instead of taking
-    ``mysql://…`` for a file path and making folders named after it.
+    ``mysql://…`` for a file path and making folders named after it, and for a word that reads as "no outbox"
+    (``none``, ``off``, …), instead of keeping plans in a file of that name.
     """
     if isinstance(value, OutboxUrl | Path):
         return value
     text = os.fspath(value)
+    if text.strip().lower() in _NO_OUTBOX_WORDS:
+        raise ConfigError(
+            f"--outbox / SAFETYPLAN_OUTBOX: {text.strip()!r} is not a way to turn the outbox off (it would be "
+            "an SQLite file of that name). Without an outbox: leave out --outbox and SAFETYPLAN_OUTBOX (push: "
+            f"--no-outbox). A file really named so: ./{text.strip()}."
+        )
     found = _URL.match(text.strip())
     if found is None:
         return Path(text)
