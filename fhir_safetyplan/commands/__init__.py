@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 #: the lease of a claim on an outbox entry as the options' help states it: the default of
 #: :data:`fhir_safetyplan.delivery.store.LEASE_SECONDS`, not imported here (that would load sqlite3 for
 #: ``--help``); a test keeps the two equal
-
 LEASE_HELP = "300"
 
 

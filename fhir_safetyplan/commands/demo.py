@@ -41,8 +41,9 @@ def register(sub: Subcommands) -> None:
         help="start the local server, deliver an example plan, read it back and print it",
         description="""
             Deliver one synthetic example plan, for a new synthetic test patient each run (created by
-            conditional create), and print it as read back from the server. Without --server the local HAPI FHIR server is started (built
-            with Maven the first time: needs Java 17+ and Maven) and stopped afterwards.
+            conditional create), and print it as read back from the server. Without --server the local HAPI
+            FHIR server is started (built with Maven the first time: needs Java 17+ and Maven) and stopped
+            afterwards.
         """,
     )
     p.add_argument(
@@ -178,10 +179,10 @@ def _synthetic_fnr(rng: random.Random | None) -> str:
 
     pick = rng or random.SystemRandom()
     while True:
-        born = date(1950, 1, 1) + timedelta(days=pick.randrange(365 * 55))
+        born = date(1950, 1, 1) + timedelta(days=pick.randrange(365 * 50))  # 1950–1999
         try:
             return synthetic_fnr(born, pick.randrange(500), style="tenor")  # 000–499: born 1900–1999
-        except ValueError:  # no check digit for this individual number, or born in 2000 or later
+        except ValueError:  # this individual number gives no valid check digit: draw again
             continue
 
 

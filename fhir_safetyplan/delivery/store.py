@@ -6,11 +6,12 @@ Two stores keep plans until the FHIR server has acknowledged them, with the same
 - :class:`fhir_safetyplan.delivery.outbox_postgres.PostgresOutbox`: a PostgreSQL database shared by several
   processes on several hosts (service replicas, flushers).
 
-Both are :class:`fhir_safetyplan.delivery.outbox_rules.OutboxStore`, the one interface: callers are typed
-against what a store does, not how. The rules both stores keep (finding a plan, the listings, recording outcomes
-compare-and-set) are written once in it; the mechanics stay in each store, in its database's idiom. SQLite serialises writers with one file lock and can tell at once that a lease holder on this host has died
-(its pid is gone); PostgreSQL locks rows (``FOR UPDATE SKIP LOCKED``), keeps time by the database's clock and can
-only let a lease expire, because its holders run on other hosts. :func:`~fhir_safetyplan.delivery.deliver.deliver`,
+Both are :class:`fhir_safetyplan.delivery.outbox_rules.OutboxStore`, the one interface: callers are typed against
+what a store does, not how. The rules both stores keep (finding a plan, the listings, recording outcomes
+compare-and-set) are written once in it; the mechanics stay in each store, in its database's idiom. SQLite
+serialises writers with one file lock and can tell at once that a lease holder on this host has died (its pid is
+gone); PostgreSQL locks rows (``FOR UPDATE SKIP LOCKED``), keeps time by the database's clock and can only let a
+lease expire, because its holders run on other hosts. :func:`~fhir_safetyplan.delivery.deliver.deliver`,
 :func:`~fhir_safetyplan.delivery.deliver.flush`, the service and the ``outbox`` commands are typed against
 :class:`OutboxStore` alone. The tests run one set of behaviour tests against both. ``Outbox`` keeps its name (and
 ``Outbox(path)`` its meaning) so every caller of the SQLite store works unchanged.
